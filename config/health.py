@@ -1,0 +1,60 @@
+"""Liveness and readiness probes for the load balancer and orchestrator."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connection
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+_probe_schema = inline_serializer(
+    "Probe", {"status": serializers.CharField(), "checks": serializers.DictField(required=False)}
+)
+
+
+class HealthzApi(APIView):
+    """The process is alive and serving requests."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(responses={200: _probe_schema}, tags=["health"])
+    def get(self, request):
+        return Response({"status": "ok"})
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except Exception:
+        return False
+
+
+def _broker_ok() -> bool:
+    from config.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return True
+    except Exception:
+        return False
+
+
+class ReadyzApi(APIView):
+    """The database is reachable, and the broker too when one is configured."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(responses={200: _probe_schema, 503: _probe_schema}, tags=["health"])
+    def get(self, request):
+        checks = {"database": "ok" if _database_ok() else "unavailable"}
+        if settings.CELERY_BROKER_URL:
+            checks["broker"] = "ok" if _broker_ok() else "unavailable"
+        ready = all(value == "ok" for value in checks.values())
+        return Response({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)

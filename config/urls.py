@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+
+from config import api, health
+
+urlpatterns = [
+    path("healthz", health.HealthzApi.as_view(), name="healthz"),
+    path("readyz", health.ReadyzApi.as_view(), name="readyz"),
+    path("api/v1/", include("members.urls")),
+    path("admin/", admin.site.urls),
+    # Everything else is a problem document, in DEBUG too (Django would show its HTML page).
+    re_path(r"^(?!admin(/|$)|static/).*$", api.page_not_found),
+]
+
+handler400 = "config.api.bad_request"
+handler403 = "config.api.permission_denied"
+handler404 = "config.api.page_not_found"
+handler500 = "config.api.server_error"

@@ -1,0 +1,27 @@
+"""Member-facing API of the members app."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+
+class CredentialMeApi(APIView):
+    """Who am I: the member and credential behind the presented API key."""
+
+    required_scope = None
+
+    class OutputSerializer(serializers.Serializer):
+        institution = serializers.CharField(source="institution.name")
+        uscc = serializers.CharField(source="institution.uscc")
+        member_status = serializers.CharField(source="institution.status")
+        credential_prefix = serializers.CharField(source="prefix")
+        scopes = serializers.ListField(child=serializers.CharField())
+        allowed_ips = serializers.ListField(child=serializers.CharField())
+        expires_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema(responses={200: OutputSerializer}, tags=["members"], operation_id="me")
+    def get(self, request):
+        return Response(self.OutputSerializer(request.auth).data)

@@ -1,0 +1,41 @@
+"""The operator groups and the permissions each one carries."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission
+
+OPERATOR_GROUPS: dict[str, list[str]] = {
+    # Member lifecycle: review applicants, activate, suspend, withdraw.
+    "reviewer": [
+        "members.view_institution",
+        "members.add_institution",
+        "members.change_institution",
+        "members.review_institution",
+        "members.view_institutiontransition",
+        "members.view_credential",
+    ],
+    "credential_admin": [
+        "members.view_institution",
+        "members.view_credential",
+        "members.add_credential",
+        "members.issue_credential",
+        "members.revoke_credential",
+    ],
+    # Read-only access to the audit trail.
+    "auditor": [
+        "members.view_auditevent",
+        "members.view_institution",
+        "members.view_institutiontransition",
+        "members.view_credential",
+    ],
+}
+
+
+def operator_groups_ensure(**kwargs) -> None:
+    for name, codenames in OPERATOR_GROUPS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        permissions = []
+        for dotted in codenames:
+            app_label, codename = dotted.split(".")
+            permissions.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        group.permissions.set(permissions)

@@ -1,0 +1,86 @@
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from members.audit import Actor
+from members.management.base import ServiceCommand
+from members.models import Credential, Institution
+from members.selectors import institution_by_uscc
+from members.services import credential_issue, credential_revoke, institution_create, institution_transition
+from members.validators import uscc_check_character
+
+DEMO_MEMBERS = [
+    ("示例银行 Demo Bank", "91310000MA1FL0001", Institution.Kind.BANK),
+    ("示例消费金融 Demo Consumer Finance", "91440300MA5DC0002", Institution.Kind.CONSUMER_FINANCE),
+]
+OPERATOR_USERNAME = "operator"
+
+
+class Command(ServiceCommand):
+    help = (
+        "Set up a development instance in one step: database (embedded PostgreSQL when DATABASE_URL is unset), "
+        "migrations, an operator login, two demo member institutions with fresh API keys (printed), then the "
+        "server on 127.0.0.1:8000. Re-running revokes the previous demo keys and prints new ones. "
+        "Refuses to run with DEBUG off: it creates known demo data."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-serve", action="store_true", help="Set up and exit without starting the server.")
+        parser.add_argument("--addrport", default="127.0.0.1:8000")
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError("quickstart creates demo data and is for development only (DEBUG is off).")
+        call_command("migrate", interactive=False, verbosity=0)
+        actor = self.cli_actor()
+        password = secrets.token_urlsafe(12)
+        with transaction.atomic():
+            self._operator(password)
+            keys = [self._demo_member(actor, name, base, kind) for name, base, kind in DEMO_MEMBERS]
+        self.stdout.write(self.style.SUCCESS("riskshare is set up."))
+        self.stdout.write(f"  Admin:     http://{options['addrport']}/admin/  user {OPERATOR_USERNAME!r} "
+                          f"password {password!r}")
+        self.stdout.write(f"  API docs:  http://{options['addrport']}/api/v1/docs/")
+        for (name, _base, _kind), (uscc, key) in zip(DEMO_MEMBERS, keys, strict=True):
+            self.stdout.write(f"  Member {name} (USCC {uscc}) API key: {key}")
+        self.stdout.write(f"  Try:       curl -H 'Authorization: Bearer {keys[0][1]}' http://{options['addrport']}/api/v1/me")
+        if not options["no_serve"]:
+            call_command("runserver", options["addrport"], use_reloader=False)
+
+    def _operator(self, password: str) -> None:
+        user, _ = get_user_model().objects.get_or_create(
+            username=OPERATOR_USERNAME, defaults={"is_staff": True, "is_superuser": True}
+        )
+        user.set_password(password)
+        user.is_staff = user.is_superuser = True
+        user.save()
+        user.groups.set(Group.objects.filter(name__in=["reviewer", "credential_admin", "auditor"]))
+
+    def _demo_member(self, actor: Actor, name: str, base: str, kind: str) -> tuple[str, str]:
+        uscc = base + uscc_check_character(base)
+        institution = institution_by_uscc(uscc=uscc)
+        if institution is None:
+            institution = institution_create(
+                actor=actor,
+                name=name,
+                uscc=uscc,
+                kind=kind,
+                licence_number=f"DEMO-{uscc[-6:]}",
+                licence_expiry=timezone.localdate().replace(year=timezone.localdate().year + 3),
+            )
+            for status in (Institution.Status.UNDER_REVIEW, Institution.Status.ACTIVE):
+                institution = institution_transition(
+                    actor=actor, institution=institution, to_status=status, reason="quickstart demo member"
+                )
+        for old in Credential.objects.filter(institution=institution, revoked_at__isnull=True, name="quickstart"):
+            credential_revoke(actor=actor, credential=old, reason="quickstart re-run issued a new demo key")
+        issued = credential_issue(
+            actor=actor, institution=institution, name="quickstart", scopes=Credential.Scope.values
+        )
+        return uscc, issued.key

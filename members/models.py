@@ -1,0 +1,203 @@
+"""Who takes part: member institutions, their API credentials, and the audit trail."""
+
+from __future__ import annotations
+
+import pghistory
+import pgtrigger
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from members.validators import validate_uscc
+
+
+@pghistory.track()
+class Institution(models.Model):
+    """A member institution (or an applicant to become one)."""
+
+    class Kind(models.TextChoices):
+        BANK = "bank", _("Bank")
+        CONSUMER_FINANCE = "consumer_finance", _("Consumer finance company")
+        ONLINE_LENDER = "online_lender", _("Online lender")
+        MICROLENDER = "microlender", _("Microlender")
+        GUARANTOR = "guarantor", _("Guarantor")
+        PARTNER = "partner", _("Third-party partner")
+
+    class Status(models.TextChoices):
+        APPLICANT = "applicant", _("Applicant")
+        UNDER_REVIEW = "under_review", _("Under review")
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    name = models.CharField(_("name"), max_length=200)
+    uscc = models.CharField(
+        _("unified social credit code"),
+        max_length=18,
+        unique=True,
+        validators=[validate_uscc],
+        help_text=_("18-character code under GB 32100-2015; identifies the institution."),
+    )
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    contact_name = models.CharField(_("contact name"), max_length=100, blank=True)
+    contact_email = models.EmailField(_("contact e-mail"), blank=True)
+    contact_phone = models.CharField(_("contact phone"), max_length=32, blank=True)
+    licence_number = models.CharField(
+        _("licence number"), max_length=100, blank=True, help_text=_("Business licence checked at review.")
+    )
+    licence_expiry = models.DateField(_("licence expiry"), null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.APPLICANT, db_index=True
+    )
+    status_changed_at = models.DateTimeField(_("status changed at"), default=timezone.now)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("reviewer"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("The operator who last activated the institution after qualification review."),
+    )
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("institution")
+        verbose_name_plural = _("institutions")
+        ordering = ["name"]
+        permissions = [("review_institution", _("Can move institutions through their lifecycle"))]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.uscc})"
+
+    # The authenticated "user" of an API request is the member institution.
+    is_authenticated = True
+    is_anonymous = False
+
+
+class InstitutionTransition(models.Model):
+    """One move of an institution through its lifecycle: who, when, why."""
+
+    institution = models.ForeignKey(
+        Institution, verbose_name=_("institution"), on_delete=models.PROTECT, related_name="transitions"
+    )
+    from_status = models.CharField(_("from"), max_length=16, choices=Institution.Status.choices)
+    to_status = models.CharField(_("to"), max_length=16, choices=Institution.Status.choices)
+    reason = models.TextField(_("reason"))
+    actor_label = models.CharField(_("by"), max_length=200)
+    created_at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("status transition")
+        verbose_name_plural = _("status transitions")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status} → {self.to_status}"
+
+
+@pghistory.track(exclude=["last_used_at"])
+class Credential(models.Model):
+    """An API key of a member institution. Only a digest of the key is stored."""
+
+    class Scope(models.TextChoices):
+        RECORDS_WRITE = "records:write", _("Submit records")
+        LOOKUPS = "lookups", _("Look up subjects")
+        REPORTS_READ = "reports:read", _("Read self-inspection reports")
+
+    institution = models.ForeignKey(
+        Institution, verbose_name=_("institution"), on_delete=models.PROTECT, related_name="credentials"
+    )
+    name = models.CharField(_("name"), max_length=100, help_text=_("What the key is for, e.g. 'loan origination'."))
+    prefix = models.CharField(
+        _("prefix"), max_length=16, unique=True, editable=False, help_text=_("Visible start of the key.")
+    )
+    digest = models.CharField(_("digest"), max_length=64, unique=True, editable=False)
+    scopes = ArrayField(models.CharField(max_length=16, choices=Scope.choices), verbose_name=_("scopes"))
+    allowed_ips = ArrayField(
+        models.CharField(max_length=43),
+        verbose_name=_("allowed networks"),
+        default=list,
+        blank=True,
+        help_text=_("CIDR networks the key may be used from; empty means any address."),
+    )
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    created_by = models.CharField(_("issued by"), max_length=200)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    revoked_reason = models.TextField(_("revocation reason"), blank=True)
+    revoked_by = models.CharField(_("revoked by"), max_length=200, blank=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("credential")
+        verbose_name_plural = _("credentials")
+        ordering = ["-created_at"]
+        permissions = [
+            ("issue_credential", _("Can issue credentials")),
+            ("revoke_credential", _("Can revoke credentials")),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(scopes__contained_by=["records:write", "lookups", "reports:read"])
+                & ~models.Q(scopes=[]),
+                name="credential_scopes_known",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(revoked_at__isnull=True) | ~models.Q(revoked_reason=""),
+                name="credential_revocation_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+
+class AuditEvent(models.Model):
+    """One append-only, hash-chained event of the audit trail.
+
+    ``hash`` is SHA-256 over a canonical serialization of the event and the
+    previous event's hash (``members.audit``); a database trigger refuses
+    UPDATE and DELETE so that the application cannot rewrite history, and the
+    chain makes any change made around the trigger detectable.
+    """
+
+    class ActorType(models.TextChoices):
+        OPERATOR = "operator", _("Operator")
+        CREDENTIAL = "credential", _("API credential")
+        SYSTEM = "system", _("System")
+
+    seq = models.BigIntegerField(_("sequence"), unique=True, editable=False)
+    occurred_at = models.DateTimeField(_("time"), editable=False)
+    actor_type = models.CharField(_("actor type"), max_length=16, choices=ActorType.choices, editable=False)
+    actor_id = models.CharField(_("actor id"), max_length=64, blank=True, editable=False)
+    actor_label = models.CharField(_("actor"), max_length=200, editable=False)
+    action = models.CharField(_("action"), max_length=64, db_index=True, editable=False)
+    object_type = models.CharField(_("object type"), max_length=64, blank=True, editable=False)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True, editable=False)
+    object_repr = models.CharField(_("object"), max_length=200, blank=True, editable=False)
+    payload = models.JSONField(_("payload"), default=dict, editable=False)
+    prev_hash = models.CharField(_("previous hash"), max_length=64, editable=False)
+    hash = models.CharField(_("hash"), max_length=64, unique=True, editable=False)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-seq"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action}"

@@ -144,6 +144,8 @@ TIME_ZONE = "Asia/Shanghai"
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Development serves straight from the apps; production runs collectstatic into STATIC_ROOT.
+WHITENOISE_USE_FINDERS = DEBUG
 
 # --- security (production) -------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

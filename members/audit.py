@@ -41,7 +41,9 @@ class Actor:
 
     @classmethod
     def credential(cls, credential) -> Actor:
-        return cls(AuditEvent.ActorType.CREDENTIAL, str(credential.pk), f"{credential.prefix} ({credential.institution.uscc})")
+        return cls(
+            AuditEvent.ActorType.CREDENTIAL, str(credential.pk), f"{credential.prefix} ({credential.institution.uscc})"
+        )
 
     @classmethod
     def system(cls, label: str) -> Actor:

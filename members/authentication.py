@@ -44,9 +44,7 @@ class CredentialAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 _("The API key is unknown, revoked or expired."), code="invalid_credential"
             )
-        credential_touch(
-            credential=credential, now=now, interval_seconds=settings.RISKSHARE_CREDENTIAL_TOUCH_INTERVAL
-        )
+        credential_touch(credential=credential, now=now, interval_seconds=settings.RISKSHARE_CREDENTIAL_TOUCH_INTERVAL)
         return credential.institution, credential
 
     def authenticate_header(self, request) -> str:

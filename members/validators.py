@@ -32,6 +32,4 @@ def uscc_problem(code: str) -> str | None:
 def validate_uscc(value: str) -> None:
     reason = uscc_problem(value)
     if reason is not None:
-        raise ValidationError(
-            _("Enter a valid 18-character unified social credit code (GB 32100-2015)."), code=reason
-        )
+        raise ValidationError(_("Enter a valid 18-character unified social credit code (GB 32100-2015)."), code=reason)

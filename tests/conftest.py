@@ -59,3 +59,10 @@ def admin_client_for(client):
         return client
 
     return login
+
+
+@pytest.fixture(autouse=True)
+def _plain_http(settings):
+    # In production mode HTTP is redirected to HTTPS (tested on its own in
+    # tests/test_api_plumbing.py); the test client speaks plain HTTP.
+    settings.SECURE_SSL_REDIRECT = False

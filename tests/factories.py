@@ -36,7 +36,7 @@ class OperatorFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"operator{n}")
     is_staff = True
-    password = factory.PostGenerationMethodCall("set_password", "correct horse battery staple")
+    password = factory.django.Password("correct horse battery staple")
 
     @factory.post_generation
     def groups(self, create, extracted, **kwargs):
@@ -44,4 +44,3 @@ class OperatorFactory(factory.django.DjangoModelFactory):
             from django.contrib.auth.models import Group
 
             self.groups.set(Group.objects.filter(name__in=extracted))
-            self.save()

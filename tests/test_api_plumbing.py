@@ -18,7 +18,8 @@ def test_healthz(client):
     assert response.json() == {"status": "ok"}
 
 
-def test_readyz_checks_database(client, db):
+def test_readyz_checks_database(client, db, settings):
+    settings.CELERY_BROKER_URL = ""
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json()["checks"] == {"database": "ok"}
@@ -154,3 +155,10 @@ def test_check_deploy_passes_in_production_mode():
     }
     result = _run_django(env, "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_http_is_redirected_to_https_except_probes(client, db, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/api/v1/me").status_code == 301
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/api/v1/me", secure=True).status_code == 401

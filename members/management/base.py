@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from config.errors import DomainError
 from members.audit import Actor
@@ -33,5 +34,5 @@ class ServiceCommand(BaseCommand):
     def institution(self, uscc: str) -> Institution:
         institution = institution_by_uscc(uscc=uscc)
         if institution is None:
-            raise CommandError(f"No institution has the unified social credit code {uscc!r}.")
+            raise CommandError(_("No institution has the unified social credit code %(uscc)s.") % {"uscc": uscc})
         return institution

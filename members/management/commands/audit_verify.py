@@ -1,4 +1,5 @@
 from django.core.management.base import CommandError
+from django.utils.translation import gettext as _
 
 from members.audit import audit_chain_verify, audit_event_record
 from members.management.base import ServiceCommand
@@ -18,5 +19,11 @@ class Command(ServiceCommand):
             payload={"ok": result.ok, "checked": result.checked, "broken_seq": result.broken_seq},
         )
         if not result.ok:
-            raise CommandError(f"Audit chain BROKEN at event {result.broken_seq}: {result.problem}.")
-        self.stdout.write(f"Audit chain intact: {result.checked} events, head hash {result.head_hash}.")
+            raise CommandError(
+                _("Audit chain BROKEN at event %(seq)s: %(problem)s")
+                % {"seq": result.broken_seq, "problem": result.problem}
+            )
+        self.stdout.write(
+            _("Audit chain intact: %(count)d events, head hash %(hash)s.")
+            % {"count": result.checked, "hash": result.head_hash}
+        )

@@ -2,6 +2,7 @@ import datetime as dt
 
 from django.core.management.base import CommandError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from members.management.base import ServiceCommand
 from members.services import credential_issue
@@ -25,7 +26,7 @@ class Command(ServiceCommand):
         expires_at = None
         if options["expires_days"] is not None:
             if options["expires_days"] < 1:
-                raise CommandError("--expires-days must be at least 1.")
+                raise CommandError(_("--expires-days must be at least 1."))
             expires_at = timezone.now() + dt.timedelta(days=options["expires_days"])
         issued = credential_issue(
             actor=self.cli_actor(),

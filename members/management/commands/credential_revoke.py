@@ -1,4 +1,5 @@
 from django.core.management.base import CommandError
+from django.utils.translation import gettext as _
 
 from members.management.base import ServiceCommand
 from members.selectors import credential_by_prefix
@@ -15,6 +16,6 @@ class Command(ServiceCommand):
     def handle(self, *args, **options):
         credential = credential_by_prefix(prefix=options["prefix"])
         if credential is None:
-            raise CommandError(f"No credential has the prefix {options['prefix']!r}.")
+            raise CommandError(_("No credential has the prefix %(prefix)s.") % {"prefix": options["prefix"]})
         credential_revoke(actor=self.cli_actor(), credential=credential, reason=options["reason"])
         self.stdout.write(f"Revoked {credential.prefix}.")

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from members.audit import Actor
 from members.management.base import ServiceCommand
@@ -36,7 +37,7 @@ class Command(ServiceCommand):
 
     def handle(self, *args, **options):
         if not settings.DEBUG:
-            raise CommandError("quickstart creates demo data and is for development only (DEBUG is off).")
+            raise CommandError(_("quickstart creates demo data and is for development only (DEBUG is off)."))
         call_command("migrate", interactive=False, verbosity=0)
         actor = self.cli_actor()
         password = secrets.token_urlsafe(12)
@@ -44,12 +45,15 @@ class Command(ServiceCommand):
             self._operator(password)
             keys = [self._demo_member(actor, name, base, kind) for name, base, kind in DEMO_MEMBERS]
         self.stdout.write(self.style.SUCCESS("riskshare is set up."))
-        self.stdout.write(f"  Admin:     http://{options['addrport']}/admin/  user {OPERATOR_USERNAME!r} "
-                          f"password {password!r}")
+        self.stdout.write(
+            f"  Admin:     http://{options['addrport']}/admin/  user {OPERATOR_USERNAME!r} password {password!r}"
+        )
         self.stdout.write(f"  API docs:  http://{options['addrport']}/api/v1/docs/")
         for (name, _base, _kind), (uscc, key) in zip(DEMO_MEMBERS, keys, strict=True):
             self.stdout.write(f"  Member {name} (USCC {uscc}) API key: {key}")
-        self.stdout.write(f"  Try:       curl -H 'Authorization: Bearer {keys[0][1]}' http://{options['addrport']}/api/v1/me")
+        self.stdout.write(
+            f"  Try:       curl -H 'Authorization: Bearer {keys[0][1]}' http://{options['addrport']}/api/v1/me"
+        )
         if not options["no_serve"]:
             call_command("runserver", options["addrport"], use_reloader=False)
 

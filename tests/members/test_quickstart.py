@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import re
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from rest_framework.test import APIClient
+
+from members.models import Credential, Institution
+
+
+def quickstart() -> str:
+    out = StringIO()
+    call_command("quickstart", "--no-serve", stdout=out)
+    return out.getvalue()
+
+
+def test_quickstart_sets_up_two_working_demo_members(db, settings):
+    settings.DEBUG = True
+    out = quickstart()
+    keys = re.findall(r"rsk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}", out)
+    assert len(set(keys)) == 2
+    assert Institution.objects.filter(status="active").count() == 2
+    for key in keys:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        assert client.get("/api/v1/me").status_code == 200
+    password = re.search(r"password '([^']+)'", out).group(1)
+    assert APIClient().login(username="operator", password=password)
+
+    # Running it again replaces the demo keys instead of piling them up.
+    again = re.findall(r"rsk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}", quickstart())
+    assert set(again).isdisjoint(keys)
+    assert Credential.objects.filter(revoked_at__isnull=True).count() == 2
+    assert Institution.objects.count() == 2
+
+
+def test_quickstart_refuses_production(db, settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError):
+        quickstart()

@@ -12,4 +12,4 @@ class MembersConfig(AppConfig):
 
         # Permissions exist only after post_migrate has created them, so the
         # groups are (re)built there rather than in a data migration.
-        post_migrate.connect(operator_groups_ensure, sender=self)
+        post_migrate.connect(operator_groups_ensure, dispatch_uid="members.operator_groups_ensure")

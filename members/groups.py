@@ -20,6 +20,8 @@ OPERATOR_GROUPS: dict[str, list[str]] = {
         "members.add_credential",
         "members.issue_credential",
         "members.revoke_credential",
+        "sharing.view_consortiumkey",
+        "sharing.retire_consortiumkey",
     ],
     # Read-only access to the audit trail.
     "auditor": [
@@ -32,6 +34,12 @@ OPERATOR_GROUPS: dict[str, list[str]] = {
 
 
 def operator_groups_ensure(**kwargs) -> None:
+    apps_with_permissions = {dotted.split(".")[0] for codenames in OPERATOR_GROUPS.values() for dotted in codenames}
+    # post_migrate runs once per app; wait until every app's permissions exist.
+    if Permission.objects.filter(content_type__app_label__in=apps_with_permissions).values(
+        "content_type__app_label"
+    ).distinct().count() < len(apps_with_permissions):
+        return
     for name, codenames in OPERATOR_GROUPS.items():
         group, _ = Group.objects.get_or_create(name=name)
         permissions = []

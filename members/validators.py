@@ -1,7 +1,8 @@
 """Validation of the unified social credit code (统一社会信用代码, GB 32100-2015).
 
 Lives in ``members`` because institutions are identified by it; ``sharing``
-reuses it for the ``cn_uscc`` identifier type.
+reuses it for the ``cn_uscc`` identifier type. Importing this module needs no
+Django settings (the member CLI uses it through ``sharing.identifiers``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
+_USCC_VALUES = {char: index for index, char in enumerate(USCC_ALPHABET)}
+
+
 def uscc_check_character(first17: str) -> str:
-    total = sum(USCC_ALPHABET.index(char) * weight for char, weight in zip(first17, _USCC_WEIGHTS, strict=True))
+    total = sum(_USCC_VALUES[char] * weight for char, weight in zip(first17, _USCC_WEIGHTS, strict=True))
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 

@@ -17,7 +17,8 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
@@ -40,6 +41,28 @@ _TITLES = {
     "unsupported_media_type": gettext_noop("Unsupported media type"),
     "throttled": gettext_noop("Too many requests"),
 }
+
+
+class ProblemSerializer(serializers.Serializer):
+    """RFC 9457 problem document (application/problem+json)."""
+
+    class FieldErrorSerializer(serializers.Serializer):
+        field = serializers.CharField(help_text="JSON Pointer into the request body ('' for the body itself).")
+        code = serializers.CharField()
+        message = serializers.CharField()
+
+    type = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="Stable machine code; branch on this, never on text.")
+    errors = FieldErrorSerializer(many=True, required=False)
+
+
+def problem_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    """OpenAPI entries for the error answers of an operation (401 and 403 always apply)."""
+    response = OpenApiResponse(ProblemSerializer, description="Problem document (application/problem+json).")
+    return {status_code: response for status_code in sorted({400, 401, 403, *statuses})}
 
 
 def problem(

@@ -35,6 +35,14 @@ app.conf.update(
             "task": "members.audit_chain_verify",
             "schedule": crontab(hour=2, minute=15),
         },
+        # The database, not the broker, is the truth: pick up batches a lost message left behind.
+        "batches-sweep": {"task": "sharing.batches_sweep", "schedule": 60.0},
+        # Full recomputation of every summary against the records; reports and fixes drift.
+        "summaries-verify-nightly": {
+            "task": "sharing.summaries_verify",
+            "schedule": crontab(hour=3, minute=30),
+        },
+        "idempotency-keys-purge": {"task": "sharing.idempotency_keys_purge", "schedule": crontab(minute=7)},
     },
 )
 app.autodiscover_tasks()

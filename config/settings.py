@@ -121,6 +121,9 @@ if EMBEDDED_DATABASE:
     DATABASE_URL = embedded_database_url(VAR_DIR / "pgdata")
 
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+# The hot indexes live in memory; with the default random_page_cost (4) PostgreSQL
+# prefers a full scan for a 10,000-token "= ANY" (measured, docs/performance.md).
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c random_page_cost=1.1"
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise ImproperlyConfigured("riskshare runs on PostgreSQL only; DATABASE_URL must be a postgres:// URL.")
 
@@ -165,7 +168,7 @@ SILENCED_SYSTEM_CHECKS: list[str] = []
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["members.authentication.CredentialAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["members.authentication.ActiveMemberCredential"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["config.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "config.api.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -193,6 +196,17 @@ CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_UR
 # How often a credential's last-used time is written at most (seconds): a hot
 # API key must not turn every request into a row update.
 RISKSHARE_CREDENTIAL_TOUCH_INTERVAL = 60
+# Tokens recomputed per committed chunk by the matching jobs.
+RISKSHARE_MATCH_CHUNK = int(os.environ.get("RISKSHARE_MATCH_CHUNK", "20000"))
+# A batch still received/processing after this long is re-enqueued by the sweep (seconds).
+RISKSHARE_BATCH_STALE_AFTER = int(os.environ.get("RISKSHARE_BATCH_STALE_AFTER", "300"))
+# An in-flight idempotency key older than this is taken to be abandoned (a crashed request).
+RISKSHARE_IDEMPOTENCY_LOCK_SECONDS = 120
+# Idempotency keys are kept at least this long (Stripe keeps 24 hours).
+RISKSHARE_IDEMPOTENCY_RETENTION_HOURS = 48
+# 10,000 records of the largest legal shape (8 identifiers, 64-character references) fit in 14 MiB;
+# Django's default 2.5 MB refuses ordinary full batches. Raised to fit the cap, no further.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 14 * 1024 * 1024
 
 LOGGING = {
     "version": 1,

@@ -7,6 +7,7 @@ urlpatterns = [
     path("healthz", health.HealthzApi.as_view(), name="healthz"),
     path("readyz", health.ReadyzApi.as_view(), name="readyz"),
     path("api/v1/", include("members.urls")),
+    path("api/v1/", include("sharing.urls")),
     path("admin/", admin.site.urls),
     # Everything else is a problem document, in DEBUG too (Django would show its HTML page).
     re_path(r"^(?!admin(/|$)|static/).*$", api.page_not_found),

@@ -13,7 +13,7 @@ class CredentialMeApi(APIView):
 
     required_scope = None
 
-    class OutputSerializer(serializers.Serializer):
+    class MeOutputSerializer(serializers.Serializer):
         institution = serializers.CharField(source="institution.name")
         uscc = serializers.CharField(source="institution.uscc")
         member_status = serializers.CharField(source="institution.status")
@@ -22,6 +22,6 @@ class CredentialMeApi(APIView):
         allowed_ips = serializers.ListField(child=serializers.CharField())
         expires_at = serializers.DateTimeField(allow_null=True)
 
-    @extend_schema(responses={200: OutputSerializer}, tags=["members"], operation_id="me")
+    @extend_schema(responses={200: MeOutputSerializer}, tags=["members"], operation_id="me")
     def get(self, request):
-        return Response(self.OutputSerializer(request.auth).data)
+        return Response(self.MeOutputSerializer(request.auth).data)

@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from members.admin import ReasonForm, reason_action
 from members.audit import Actor
 from sharing.models import ConsortiumKey
-from sharing.services import consortium_key_retire
+from sharing.services.keys import consortium_key_retire
 
 
 @admin.register(ConsortiumKey)

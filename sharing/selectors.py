@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
-from config.errors import DomainError
-from sharing.models import ConsortiumKey
+from config.errors import DomainError, NotFoundError
+from sharing.models import Batch, ConsortiumKey, Record
 
 
 def current_key_versions() -> frozenset[int]:
@@ -26,3 +27,31 @@ def key_version_require_current(*, version: int, field: str = "/key_version") ->
         code="retired_key_version",
         field=field,
     )
+
+
+def batch_get(*, member_id: int, batch_id: int) -> Batch:
+    """A batch of this member; another member's batch is the same 404 as a missing one."""
+    batch = Batch.objects.filter(pk=batch_id, member_id=member_id).first()
+    if batch is None:
+        raise NotFoundError(_("No batch with this id."))
+    return batch
+
+
+def record_get(*, member_id: int, reference: str) -> Record:
+    record = Record.objects.filter(member_id=member_id, reference=reference).first()
+    if record is None:
+        raise NotFoundError(_("No record with this reference."))
+    return record
+
+
+def record_list(
+    *, member_id: int, kind: str | None = None, status: str | None = None, updated_since=None
+) -> QuerySet[Record]:
+    records = Record.objects.filter(member_id=member_id)
+    if kind:
+        records = records.filter(kind=kind)
+    if status:
+        records = records.filter(status=status)
+    if updated_since is not None:
+        records = records.filter(updated_at__gte=updated_since)
+    return records

@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 
 from members.management.base import ServiceCommand
 from sharing.keys import KeyFileError, key_file_write
-from sharing.services import consortium_key_create
+from sharing.services.keys import consortium_key_create
 
 
 class Command(ServiceCommand):

@@ -1,5 +1,5 @@
 from members.management.base import ServiceCommand
-from sharing.services import consortium_key_retire
+from sharing.services.keys import consortium_key_retire
 
 
 class Command(ServiceCommand):

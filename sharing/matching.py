@@ -1,0 +1,206 @@
+"""Matching: one summary per peppered token, maintained from the records.
+
+A summary is always *recomputed* from the records that carry its token, never
+incremented, so running a job twice, or after a worker died half-way, gives
+the same result: the effect is exactly-once even though delivery is
+at-least-once. The work queue is the ``sharing_dirtytoken`` table, written in
+the same transaction as the records that changed; a job deletes a chunk of it
+with ``FOR UPDATE SKIP LOCKED`` and recomputes those summaries in the same
+statement, so a killed worker's chunk simply stays in the queue.
+
+Deduplication within a member: active records of one member that share the
+token and have the same kind, category and event date are one fact.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+# The facts of one token: active (or disputed) records, one row per member-level fact.
+_SUMMARY_SELECT = """
+    facts AS (
+        SELECT ri.token, r.member_id, r.kind, r.category, r.event_date,
+               max(r.overdue_days) AS overdue_days,
+               max(r.overdue_amount) AS overdue_amount,
+               min(r.created_at) AS first_reported,
+               max(r.reported_at) AS last_reported,
+               bool_or(r.status = 'disputed') AS disputed
+        FROM targets t
+        JOIN sharing_recordidentifier ri ON ri.token = t.token
+        JOIN sharing_record r ON r.id = ri.record_id
+        WHERE r.status IN ('active', 'disputed')
+        GROUP BY ri.token, r.member_id, r.kind, r.category, r.event_date
+    ),
+    truth AS (
+        SELECT token,
+               array_agg(DISTINCT member_id ORDER BY member_id) AS member_ids,
+               coalesce(array_agg(DISTINCT category ORDER BY category)
+                        FILTER (WHERE kind = 'blacklist'), '{}') AS blacklist_categories,
+               (max(last_reported) FILTER (WHERE kind = 'blacklist'))::date AS blacklist_last_reported,
+               count(*) FILTER (WHERE kind = 'delinquency') AS active_delinquencies,
+               coalesce(max(overdue_days) FILTER (WHERE kind = 'delinquency'), 0) AS max_overdue_days,
+               coalesce(sum(overdue_amount) FILTER (WHERE kind = 'delinquency'), 0) AS total_overdue_amount,
+               max(event_date) FILTER (WHERE kind = 'delinquency') AS latest_delinquency_date,
+               min(first_reported) AS first_reported,
+               max(last_reported) AS last_reported,
+               bool_or(disputed) AS disputed
+        FROM facts GROUP BY token
+    )
+"""
+
+_SUMMARY_COLUMNS = (
+    "member_ids, blacklist_categories, blacklist_last_reported, active_delinquencies, max_overdue_days, "
+    "total_overdue_amount, latest_delinquency_date, first_reported, last_reported, disputed"
+)
+
+_SUMMARY_WRITE = f"""
+    upserted AS (
+        INSERT INTO sharing_tokensummary (token, {_SUMMARY_COLUMNS}, updated_at)
+        SELECT token, {_SUMMARY_COLUMNS}, %(now)s FROM truth
+        ON CONFLICT (token) DO UPDATE SET
+            member_ids = EXCLUDED.member_ids,
+            blacklist_categories = EXCLUDED.blacklist_categories,
+            blacklist_last_reported = EXCLUDED.blacklist_last_reported,
+            active_delinquencies = EXCLUDED.active_delinquencies,
+            max_overdue_days = EXCLUDED.max_overdue_days,
+            total_overdue_amount = EXCLUDED.total_overdue_amount,
+            latest_delinquency_date = EXCLUDED.latest_delinquency_date,
+            first_reported = EXCLUDED.first_reported,
+            last_reported = EXCLUDED.last_reported,
+            disputed = EXCLUDED.disputed,
+            updated_at = EXCLUDED.updated_at
+        RETURNING 1
+    ),
+    removed AS (
+        DELETE FROM sharing_tokensummary s USING targets t
+        WHERE s.token = t.token AND NOT EXISTS (SELECT 1 FROM truth WHERE truth.token = t.token)
+        RETURNING 1
+    )
+"""
+
+_DRAIN_SQL = f"""
+    WITH targets AS (
+        DELETE FROM sharing_dirtytoken WHERE token IN (
+            SELECT token FROM sharing_dirtytoken ORDER BY token LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+        )
+        RETURNING token
+    ),
+    {_SUMMARY_SELECT},
+    {_SUMMARY_WRITE}
+    SELECT (SELECT count(*) FROM targets)
+"""
+
+_REFRESH_SQL = f"""
+    WITH targets AS (SELECT DISTINCT unnest(%(tokens)s::bytea[]) AS token),
+    {_SUMMARY_SELECT},
+    {_SUMMARY_WRITE}
+    SELECT (SELECT count(*) FROM targets)
+"""
+
+
+def tokens_mark_dirty(tokens: list[bytes]) -> None:
+    """Queue tokens for recomputation (in the caller's transaction). Sorted, so concurrent writers lock in one order."""
+    if not tokens:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO sharing_dirtytoken (token, queued_at) "
+            "SELECT DISTINCT t, %s::timestamptz FROM unnest(%s::bytea[]) AS t ORDER BY t ON CONFLICT DO NOTHING",
+            [timezone.now(), tokens],
+        )
+
+
+def summaries_refresh(tokens: list[bytes]) -> None:
+    """Recompute the summaries of these tokens now, in the caller's transaction (resolve, retract).
+
+    The tokens are also queued, so that a job computing from an older snapshot
+    at the same moment is corrected by the next drain.
+    """
+    if not tokens:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_REFRESH_SQL, {"tokens": tokens, "now": timezone.now()})
+    tokens_mark_dirty(tokens)
+
+
+def dirty_tokens_drain(*, chunk: int | None = None, max_chunks: int | None = None) -> int:
+    """Recompute queued summaries, one committed chunk at a time, until the queue is empty.
+
+    Returns the number of tokens recomputed. Safe to run in several workers at
+    once (SKIP LOCKED) and to kill at any point.
+    """
+    chunk = chunk or settings.RISKSHARE_MATCH_CHUNK
+    total = 0
+    chunks = 0
+    while max_chunks is None or chunks < max_chunks:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_DRAIN_SQL, {"limit": chunk, "now": timezone.now()})
+            drained = cursor.fetchone()[0]
+        total += drained
+        chunks += 1
+        if drained == 0:
+            break
+    return total
+
+
+def dirty_tokens_pending() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM sharing_dirtytoken")
+        return cursor.fetchone()[0]
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    checked: int
+    missing: int  # a token with active records but no summary
+    stale: int  # a summary that differs from the records
+    orphaned: int  # a summary for a token with no active record
+    fixed: bool
+
+    @property
+    def drift(self) -> int:
+        return self.missing + self.stale + self.orphaned
+
+
+_DRIFT_SQL = f"""
+    WITH targets AS (SELECT DISTINCT token FROM sharing_recordidentifier),
+    {_SUMMARY_SELECT}
+    SELECT coalesce(truth.token, s.token),
+           CASE WHEN s.token IS NULL THEN 'missing'
+                WHEN truth.token IS NULL THEN 'orphaned'
+                ELSE 'stale' END
+    FROM truth FULL OUTER JOIN sharing_tokensummary s ON s.token = truth.token
+    WHERE s.token IS NULL OR truth.token IS NULL
+       OR (s.member_ids, s.blacklist_categories, s.blacklist_last_reported, s.active_delinquencies,
+           s.max_overdue_days, s.total_overdue_amount, s.latest_delinquency_date, s.first_reported,
+           s.last_reported, s.disputed)
+          IS DISTINCT FROM
+          (truth.member_ids, truth.blacklist_categories::varchar[], truth.blacklist_last_reported,
+           truth.active_delinquencies::integer, truth.max_overdue_days::integer, truth.total_overdue_amount,
+           truth.latest_delinquency_date, truth.first_reported, truth.last_reported, truth.disputed)
+"""
+
+
+def summaries_drift_check(*, fix: bool) -> DriftReport:
+    """Recompute every summary from the records and compare; with ``fix``, repair what differs."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM sharing_tokensummary")
+        checked = cursor.fetchone()[0]
+        cursor.execute(_DRIFT_SQL)
+        rows = cursor.fetchall()
+        counts = {"missing": 0, "stale": 0, "orphaned": 0}
+        for _token, kind in rows:
+            counts[kind] += 1
+        if fix and rows:
+            summaries_refresh([bytes(token) for token, _kind in rows])
+    report = DriftReport(checked=checked, fixed=fix and bool(rows), **counts)
+    if report.drift:
+        logger.error("Summary drift: %s", report)
+    return report

@@ -1,0 +1,105 @@
+"""A member's own records after submission: resolve, retract; and matching of accepted batches."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from config.errors import ConflictError, DomainError
+from members.audit import Actor, audit_event_record
+from sharing.matching import dirty_tokens_drain, summaries_refresh
+from sharing.models import Batch, Record, RecordIdentifier, RecordStatus
+
+
+def _record_tokens(record: Record) -> list[bytes]:
+    return [bytes(token) for token in RecordIdentifier.objects.filter(record=record).values_list("token", flat=True)]
+
+
+def record_resolve(*, actor: Actor, record: Record, resolved_date: dt.date) -> Record:
+    """The debt was settled (or the adverse event ended) on ``resolved_date``."""
+    if resolved_date > timezone.localdate():
+        raise DomainError(_("This date is in the future."), code="future_date", field="/resolved_date")
+    if resolved_date < record.event_date:
+        raise DomainError(_("The resolved date is before the event date."), code="date_order", field="/resolved_date")
+    with transaction.atomic():
+        locked = Record.objects.select_for_update().get(pk=record.pk)
+        if locked.status not in (RecordStatus.ACTIVE, RecordStatus.DISPUTED):
+            raise ConflictError(
+                _("Only an active record can be resolved; this one is %(status)s.") % {"status": locked.status},
+                code="record_not_active",
+            )
+        now = timezone.now()
+        locked.resolved_date = resolved_date
+        if locked.status == RecordStatus.ACTIVE:
+            locked.status = RecordStatus.RESOLVED
+        locked.updated_at = now
+        locked.save(update_fields=["resolved_date", "status", "updated_at"])
+        summaries_refresh(_record_tokens(locked))
+        audit_event_record(actor=actor, action="record.resolved", obj=locked, payload={"resolved_date": resolved_date})
+    return locked
+
+
+def record_retract(*, actor: Actor, record: Record, reason: str) -> Record:
+    """The member withdraws its report; it leaves lookups at once (same transaction)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_("A reason is required to retract a record."), code="required", field="/reason")
+    with transaction.atomic():
+        locked = Record.objects.select_for_update().get(pk=record.pk)
+        if locked.status == RecordStatus.RETRACTED:
+            raise ConflictError(_("This record is already retracted."), code="already_retracted")
+        locked.status = RecordStatus.RETRACTED
+        locked.retract_reason = reason[:2000]
+        locked.updated_at = timezone.now()
+        locked.save(update_fields=["status", "retract_reason", "updated_at"])
+        summaries_refresh(_record_tokens(locked))
+        audit_event_record(actor=actor, action="record.retracted", obj=locked, payload={"reason": reason[:2000]})
+    return locked
+
+
+def batch_process(*, batch_id: int) -> bool:
+    """Match one accepted batch: drain the dirty-token queue, then mark the batch done.
+
+    Idempotent: a batch already done is left alone; a batch whose worker died
+    is taken again (its chunk of the queue was rolled back with the worker's
+    transaction). Returns whether this call did the work.
+    """
+    now = timezone.now()
+    claimed = Batch.objects.filter(pk=batch_id, status__in=[Batch.Status.RECEIVED, Batch.Status.PROCESSING]).update(
+        status=Batch.Status.PROCESSING, updated_at=now, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return False
+    dirty_tokens_drain()
+    with transaction.atomic():
+        done = Batch.objects.filter(pk=batch_id, status=Batch.Status.PROCESSING).update(
+            status=Batch.Status.DONE, processed_at=timezone.now(), updated_at=timezone.now()
+        )
+        if done:
+            batch = Batch.objects.get(pk=batch_id)
+            audit_event_record(
+                actor=Actor.system("matching"),
+                action="batch.matched",
+                obj=batch,
+                payload={"accepted": batch.accepted, "attempts": batch.attempts},
+            )
+    return bool(done)
+
+
+def batches_stale(*, now: dt.datetime | None = None) -> list[int]:
+    """Batches a lost message or a killed worker left behind, claimed for re-enqueueing."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.RISKSHARE_BATCH_STALE_AFTER)
+    stale = list(
+        Batch.objects.filter(
+            status__in=[Batch.Status.RECEIVED, Batch.Status.PROCESSING], updated_at__lt=cutoff
+        ).values_list("pk", flat=True)[:1000]
+    )
+    # Touch them so the next sweep does not enqueue them again while they wait in the queue.
+    Batch.objects.filter(pk__in=stale, updated_at__lt=cutoff).update(updated_at=now)
+    return stale

@@ -1,0 +1,226 @@
+"""Batch submission: validate in one pass, write with set-based SQL, queue matching after commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from config.errors import DomainError
+from members.audit import Actor, audit_event_record
+from members.models import Credential
+from sharing.matching import tokens_mark_dirty
+from sharing.models import Batch, ConsortiumKey
+from sharing.services.idempotency import (
+    idempotency_claim,
+    idempotency_complete,
+    idempotency_release,
+    request_hash,
+)
+from sharing.tokens import identifiers_digest, pepper_token
+from sharing.validation import MAX_RECORDS, ValidRecord, error, validate_records
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "payload_too_large"
+
+
+class MalformedBody(DomainError):
+    status = 400
+    code = "parse_error"
+
+
+_UPSERT_SQL = """
+    INSERT INTO sharing_record (
+        member_id, reference, kind, category, status, event_date, resolved_date, overdue_days, overdue_amount,
+        currency, product, key_version, identifiers_digest, identifier_types, retract_reason, batch_id,
+        created_at, updated_at, reported_at)
+    SELECT %(member)s, t.reference, t.kind, t.category,
+           CASE WHEN t.resolved_date IS NULL THEN 'active' ELSE 'resolved' END,
+           t.event_date, t.resolved_date, t.overdue_days, t.overdue_amount::numeric, t.currency, t.product,
+           t.key_version, t.digest, string_to_array(t.types, ','), '', %(batch)s, %(now)s, %(now)s, %(now)s
+    FROM unnest(%(reference)s::text[], %(kind)s::text[], %(category)s::text[], %(event_date)s::date[],
+                %(resolved_date)s::date[], %(overdue_days)s::int[], %(overdue_amount)s::text[],
+                %(currency)s::text[], %(product)s::text[], %(key_version)s::int[], %(digest)s::bytea[],
+                %(types)s::text[])
+         AS t(reference, kind, category, event_date, resolved_date, overdue_days, overdue_amount, currency,
+              product, key_version, digest, types)
+    ON CONFLICT (member_id, reference) DO UPDATE SET
+        kind = EXCLUDED.kind,
+        category = EXCLUDED.category,
+        status = CASE WHEN sharing_record.status = 'disputed' THEN 'disputed' ELSE EXCLUDED.status END,
+        event_date = EXCLUDED.event_date,
+        resolved_date = EXCLUDED.resolved_date,
+        overdue_days = EXCLUDED.overdue_days,
+        overdue_amount = EXCLUDED.overdue_amount,
+        currency = EXCLUDED.currency,
+        product = EXCLUDED.product,
+        key_version = EXCLUDED.key_version,
+        identifiers_digest = EXCLUDED.identifiers_digest,
+        identifier_types = EXCLUDED.identifier_types,
+        batch_id = EXCLUDED.batch_id,
+        updated_at = EXCLUDED.updated_at,
+        reported_at = EXCLUDED.reported_at
+    WHERE sharing_record.status <> 'retracted'
+      AND (sharing_record.kind, sharing_record.category, sharing_record.event_date, sharing_record.resolved_date,
+           sharing_record.overdue_days, sharing_record.overdue_amount, sharing_record.currency,
+           sharing_record.product, sharing_record.key_version, sharing_record.identifiers_digest)
+          IS DISTINCT FROM
+          (EXCLUDED.kind, EXCLUDED.category, EXCLUDED.event_date, EXCLUDED.resolved_date, EXCLUDED.overdue_days,
+           EXCLUDED.overdue_amount, EXCLUDED.currency, EXCLUDED.product, EXCLUDED.key_version,
+           EXCLUDED.identifiers_digest)
+    RETURNING id, reference, (xmax = 0) AS inserted
+"""
+
+
+def batch_body_parse(body: bytes) -> list[Any]:
+    """The ``records`` list of a batch body, or a problem (400 malformed / invalid, 413 too many)."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise MalformedBody(_("The request body is not valid JSON.")) from None
+    if not isinstance(document, dict):
+        raise DomainError(_("The body must be a JSON object."), code="invalid_type", field="")
+    unknown = sorted(set(document) - {"records"})
+    if unknown:
+        raise DomainError(_("Unknown field: %s") % unknown[0], code="unknown_field", field=f"/{unknown[0]}")
+    records = document.get("records")
+    if not isinstance(records, list):
+        raise DomainError(_("'records' must be a list of records."), code="required", field="/records")
+    if len(records) > MAX_RECORDS:
+        raise PayloadTooLarge(_("A batch holds at most %(max)d records.") % {"max": MAX_RECORDS})
+    if not records:
+        raise DomainError(_("A batch holds at least one record."), code="bad_count", field="/records")
+    return records
+
+
+def _key_versions() -> tuple[frozenset[int], frozenset[int]]:
+    current, retired = set(), set()
+    for version, state in ConsortiumKey.objects.values_list("version", "state"):
+        (current if state == ConsortiumKey.State.CURRENT else retired).add(version)
+    return frozenset(current), frozenset(retired)
+
+
+def batch_submit(*, credential: Credential, idempotency_key: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    """Accept a batch: returns (HTTP status, answer). Valid records are stored, invalid ones reported."""
+    records = batch_body_parse(body)
+    member = credential.institution
+    claim = idempotency_claim(member_id=member.pk, key=idempotency_key, body_hash=request_hash(body))
+    if claim.key_id is None:
+        return claim.replay_status, claim.replay_body
+    try:
+        current, retired = _key_versions()
+        valid, errors = validate_records(
+            records, today=timezone.localdate(), current_versions=current, retired_versions=retired
+        )
+        with transaction.atomic():
+            status, answer = _batch_write(credential=credential, received=len(records), valid=valid, errors=errors)
+            idempotency_complete(key_id=claim.key_id, status=status, body=answer)
+    except BaseException:
+        idempotency_release(key_id=claim.key_id)
+        raise
+    return status, answer
+
+
+def _batch_write(
+    *, credential: Credential, received: int, valid: list[ValidRecord], errors: list[dict[str, Any]]
+) -> tuple[int, dict[str, Any]]:
+    member_id = credential.institution_id
+    now = timezone.now()
+    # Lock order is reference order, so two batches of one member touching the same records cannot deadlock.
+    valid.sort(key=lambda record: record.reference)
+    with connection.cursor() as cursor:
+        if valid:
+            cursor.execute(
+                "SELECT reference FROM sharing_record WHERE member_id = %s AND reference = ANY(%s) "
+                "AND status = 'retracted'",
+                [member_id, [record.reference for record in valid]],
+            )
+            retracted = {row[0] for row in cursor.fetchall()}
+            if retracted:
+                errors.extend(
+                    error(r.index, "/reference", "record_retracted") for r in valid if r.reference in retracted
+                )
+                valid = [record for record in valid if record.reference not in retracted]
+        errors.sort(key=lambda entry: entry["index"])
+        rejected = len({entry["index"] for entry in errors})
+        batch = Batch.objects.create(
+            member_id=member_id,
+            credential=credential,
+            received=received,
+            accepted=received - rejected,
+            rejected=rejected,
+            errors=errors,
+            created_at=now,
+            updated_at=now,
+        )
+        peppered = {record.reference: [(t, pepper_token(token)) for t, token in record.identifiers] for record in valid}
+        changed: list[tuple[int, str]] = []
+        if valid:
+            cursor.execute(
+                _UPSERT_SQL,
+                {
+                    "member": member_id,
+                    "batch": batch.pk,
+                    "now": now,
+                    "reference": [r.reference for r in valid],
+                    "kind": [r.kind for r in valid],
+                    "category": [r.category for r in valid],
+                    "event_date": [r.event_date for r in valid],
+                    "resolved_date": [r.resolved_date for r in valid],
+                    "overdue_days": [r.overdue_days for r in valid],
+                    "overdue_amount": [r.overdue_amount for r in valid],
+                    "currency": [r.currency for r in valid],
+                    "product": [r.product for r in valid],
+                    "key_version": [r.key_version for r in valid],
+                    "digest": [identifiers_digest(peppered[r.reference]) for r in valid],
+                    "types": [",".join(sorted(t for t, _token in r.identifiers)) for r in valid],
+                },
+            )
+            changed = [(row[0], row[1]) for row in cursor.fetchall()]
+        dirty: list[bytes] = []
+        if changed:
+            ids = [record_id for record_id, _reference in changed]
+            # Updated records: their old tokens may lose a record, so they are recomputed too.
+            cursor.execute("DELETE FROM sharing_recordidentifier WHERE record_id = ANY(%s) RETURNING token", [ids])
+            dirty.extend(bytes(row[0]) for row in cursor.fetchall())
+            record_ids, types, tokens = [], [], []
+            for record_id, reference in changed:
+                for id_type, token in peppered[reference]:
+                    record_ids.append(record_id)
+                    types.append(id_type)
+                    tokens.append(token)
+            cursor.execute(
+                "INSERT INTO sharing_recordidentifier (record_id, id_type, token) "
+                "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bytea[])",
+                [record_ids, types, tokens],
+            )
+            dirty.extend(tokens)
+        tokens_mark_dirty(dirty)
+    answer = {
+        "id": batch.pk,
+        "status": batch.status,
+        "received": received,
+        "accepted": batch.accepted,
+        "rejected": rejected,
+        "errors": errors,
+    }
+    audit_event_record(
+        actor=Actor.credential(credential),
+        action="batch.accepted",
+        obj=batch,
+        payload={"received": received, "accepted": batch.accepted, "rejected": rejected, "changed": len(changed)},
+    )
+    batch_id = batch.pk
+    transaction.on_commit(lambda: _enqueue_processing(batch_id))
+    return 202, answer
+
+
+def _enqueue_processing(batch_id: int) -> None:
+    from sharing.tasks import batch_process
+
+    batch_process.delay(batch_id)

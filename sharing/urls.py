@@ -1,0 +1,14 @@
+from django.urls import path
+
+from sharing import apis
+
+REFERENCE = "<str:reference>"
+
+urlpatterns = [
+    path("batches", apis.BatchSubmitApi.as_view(), name="batch-submit"),
+    path("batches/<int:batch_id>", apis.BatchDetailApi.as_view(), name="batch-detail"),
+    path("records", apis.RecordListApi.as_view(), name="record-list"),
+    path(f"records/{REFERENCE}", apis.RecordDetailApi.as_view(), name="record-detail"),
+    path(f"records/{REFERENCE}/resolve", apis.RecordResolveApi.as_view(), name="record-resolve"),
+    path(f"records/{REFERENCE}/retract", apis.RecordRetractApi.as_view(), name="record-retract"),
+]

@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.clock import business_today
 from config.errors import ConflictError, DomainError, InvalidTransition
 from members.audit import Actor, audit_event_record
 from members.models import Credential, Institution, InstitutionTransition
@@ -137,7 +138,7 @@ def institution_transition(
                 raise DomainError(
                     _("Record the licence number and licence expiry before activating."), code="licence_required"
                 )
-            if locked.licence_expiry <= timezone.localdate():
+            if locked.licence_expiry <= business_today():
                 raise DomainError(_("The licence has expired; it cannot be activated."), code="licence_expired")
             locked.reviewed_by = reviewer
             locked.reviewed_at = now

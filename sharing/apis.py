@@ -170,7 +170,11 @@ class RecordListApi(APIView):
     @extend_schema(
         operation_id="record_list",
         tags=["records"],
-        parameters=[RecordFilterSerializer, OpenApiParameter("cursor", OpenApiTypes.STR), OpenApiParameter("page_size", int)],
+        parameters=[
+            RecordFilterSerializer,
+            OpenApiParameter("cursor", OpenApiTypes.STR),
+            OpenApiParameter("page_size", int),
+        ],
         responses={
             200: inline_serializer(
                 "RecordPage",

@@ -10,6 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.clock import business_today
 from config.errors import ConflictError, DomainError
 from members.audit import Actor, audit_event_record
 from sharing.matching import dirty_tokens_drain, summaries_refresh
@@ -22,7 +23,7 @@ def _record_tokens(record: Record) -> list[bytes]:
 
 def record_resolve(*, actor: Actor, record: Record, resolved_date: dt.date) -> Record:
     """The debt was settled (or the adverse event ended) on ``resolved_date``."""
-    if resolved_date > timezone.localdate():
+    if resolved_date > business_today():
         raise DomainError(_("This date is in the future."), code="future_date", field="/resolved_date")
     if resolved_date < record.event_date:
         raise DomainError(_("The resolved date is before the event date."), code="date_order", field="/resolved_date")

@@ -9,6 +9,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.clock import business_today
 from config.errors import DomainError
 from members.audit import Actor, audit_event_record
 from members.models import Credential
@@ -115,7 +116,7 @@ def batch_submit(*, credential: Credential, idempotency_key: str, body: bytes) -
     try:
         current, retired = _key_versions()
         valid, errors = validate_records(
-            records, today=timezone.localdate(), current_versions=current, retired_versions=retired
+            records, today=business_today(), current_versions=current, retired_versions=retired
         )
         with transaction.atomic():
             status, answer = _batch_write(credential=credential, received=len(records), valid=valid, errors=errors)

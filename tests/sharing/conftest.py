@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import secrets
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+
+from sharing.models import ConsortiumKey
+
+_references = itertools.count(1)
+
+
+def new_token() -> str:
+    return secrets.token_hex(32)
+
+
+def blacklist(tokens: list[str] | None = None, **overrides: Any) -> dict[str, Any]:
+    record = {
+        "reference": f"R-{next(_references)}",
+        "kind": "blacklist",
+        "category": "identity_fraud",
+        "identifiers": [{"type": "cn_resident_id", "token": token} for token in (tokens or [new_token()])[:1]]
+        + [{"type": "cn_mobile", "token": token} for token in (tokens or [])[1:2]],
+        "key_version": 1,
+        "event_date": "2025-03-01",
+    }
+    record.update(overrides)
+    return record
+
+
+def overdue(tokens: list[str] | None = None, **overrides: Any) -> dict[str, Any]:
+    record = blacklist(tokens)
+    record.update(
+        {
+            "kind": "delinquency",
+            "category": "overdue",
+            "event_date": "2025-06-10",
+            "overdue_days": 45,
+            "overdue_amount": "1200.50",
+            "currency": "CNY",
+            "product": "consumer_loan",
+        }
+    )
+    record.update(overrides)
+    return record
+
+
+@pytest.fixture
+def key_v1(db) -> ConsortiumKey:
+    return ConsortiumKey.objects.create(version=1, check_value="0" * 16, created_by="tests")
+
+
+def submit(member, records: list[dict[str, Any]], key: str | None = None, **extra):
+    body = orjson.dumps({"records": records})
+    return member.client().generic(
+        "POST",
+        "/api/v1/batches",
+        body,
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=key or str(uuid.uuid4()),
+        **extra,
+    )
+
+
+def days_ago(n: int) -> str:
+    return (dt.date.today() - dt.timedelta(days=n)).isoformat()

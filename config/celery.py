@@ -27,6 +27,9 @@ app.conf.update(
     task_soft_time_limit=300,
     task_time_limit=360,
     broker_connection_retry_on_startup=True,
+    # A message whose worker died unacknowledged comes back after this long; the
+    # batches sweep (every minute) re-enqueues the work long before that.
+    broker_transport_options={"visibility_timeout": 3600},
     timezone="Asia/Shanghai",
     enable_utc=True,
     beat_schedule={

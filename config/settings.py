@@ -191,6 +191,7 @@ SPECTACULAR_SETTINGS = {
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL or None)
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "riskshare")
 
 # --- riskshare --------------------------------------------------------------
 # How often a credential's last-used time is written at most (seconds): a hot

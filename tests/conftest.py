@@ -10,6 +10,9 @@ from members.models import Credential, Institution
 from members.services import credential_issue
 from tests.factories import InstitutionFactory, OperatorFactory
 
+# The celery_worker fixture (a real worker subprocess on Redis).
+pytest_plugins = ["tests.worker"]
+
 ALL_SCOPES = Credential.Scope.values
 
 
@@ -61,8 +64,39 @@ def admin_client_for(client):
     return login
 
 
+def database_url_of_test_database() -> str:
+    """A DATABASE_URL naming the database this test session runs on (for subprocesses)."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    host = db.get("HOST") or db.get("OPTIONS", {}).get("host", "")
+    if host.startswith("/"):
+        return f"postgresql://{db['USER']}@/{db['NAME']}?host={host}"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgresql://{db['USER']}{password}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process():
+    # Jobs run in-process unless a test asks for the real worker (tests/worker.py).
+    from config.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
 @pytest.fixture(autouse=True)
 def _plain_http(settings):
     # In production mode HTTP is redirected to HTTPS (tested on its own in
     # tests/test_api_plumbing.py); the test client speaks plain HTTP.
     settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    # Lets fixtures see whether the test failed (tests/worker.py prints the worker's log then).
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 
 from config.api import flatten_validation_errors
+from tests.conftest import database_url_of_test_database
 
 
 def test_healthz(client):
@@ -114,7 +115,7 @@ def test_api_times_are_utc(member_a):
 
 def _run_django(env_overrides: dict[str, str | None], *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "RISKSHARE_PEPPER", "DEBUG"}}
-    env["DATABASE_URL"] = env.get("DATABASE_URL") or _test_database_url()
+    env["DATABASE_URL"] = env.get("DATABASE_URL") or database_url_of_test_database()
     for key, value in env_overrides.items():
         if value is None:
             env.pop(key, None)
@@ -128,14 +129,6 @@ def _run_django(env_overrides: dict[str, str | None], *args: str) -> subprocess.
         text=True,
         timeout=120,
     )
-
-
-def _test_database_url() -> str:
-    db = settings.DATABASES["default"]
-    host = db.get("HOST") or ""
-    if host.startswith("/"):
-        return f"postgresql://{db['USER']}@/{db['NAME']}?host={host}"
-    return f"postgresql://{db['USER']}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "RISKSHARE_PEPPER"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -23,6 +24,8 @@ from sharing.services.idempotency import (
 )
 from sharing.tokens import identifiers_digest, pepper_token
 from sharing.validation import MAX_RECORDS, ValidRecord, error, validate_records
+
+logger = logging.getLogger(__name__)
 
 
 class PayloadTooLarge(DomainError):
@@ -224,4 +227,8 @@ def _batch_write(
 def _enqueue_processing(batch_id: int) -> None:
     from sharing.tasks import batch_process
 
-    batch_process.delay(batch_id)
+    try:
+        batch_process.delay(batch_id)
+    except Exception:
+        # The batch is committed and answered; the sweep re-enqueues it from its row.
+        logger.exception("Could not enqueue batch %s; the sweep will pick it up", batch_id)

@@ -1,0 +1,67 @@
+"""The matching jobs through a real Celery worker on Redis, including a worker killed mid-batch."""
+
+from __future__ import annotations
+
+import pytest
+
+from sharing.matching import dirty_tokens_pending, summaries_drift_check
+from sharing.models import Batch, ConsortiumKey, TokenSummary
+from sharing.tasks import batches_sweep
+from sharing.tokens import pepper_token
+from tests.sharing.conftest import new_token, overdue, submit
+from tests.worker import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def key_v1_committed(transactional_db):
+    return ConsortiumKey.objects.create(version=1, check_value="0" * 16, created_by="tests")
+
+
+def test_batch_is_matched_by_the_worker(celery_worker, member_a, key_v1_committed):
+    token = new_token()
+    batch_id = submit(member_a, [overdue([token]), overdue([token], event_date="2025-01-02")]).json()["id"]
+    wait_for(lambda: Batch.objects.get(pk=batch_id).status == "done", message="batch done")
+    summary = TokenSummary.objects.get(token=pepper_token(token))
+    assert summary.active_delinquencies == 2
+    assert summary.member_ids == [member_a.institution.pk]
+
+
+@pytest.mark.worker_env(RISKSHARE_MATCH_CHUNK="25")
+def test_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(celery_worker, member_a, key_v1_committed):
+    # Matched 25 tokens per committed chunk, so there is a middle to kill the worker in.
+    tokens = [new_token() for _ in range(12_000)]
+    celery_worker.kill()  # queue the messages first so the kill lands inside the work
+    batch_ids = []
+    for start in range(0, len(tokens), 6_000):
+        records = [
+            overdue([t], reference=f"K-{start + i}", overdue_days=10)
+            for i, t in enumerate(tokens[start : start + 6_000])
+        ]
+        batch_ids.append(submit(member_a, records).json()["id"])
+    assert dirty_tokens_pending() == len(tokens)
+
+    celery_worker.start()
+    wait_for(lambda: 0 < dirty_tokens_pending() < len(tokens) - 500, interval=0.01, message="matching under way")
+    celery_worker.kill()
+    pending_at_kill = dirty_tokens_pending()
+    assert pending_at_kill > 0, "the worker finished before it could be killed; make the batch larger"
+    assert Batch.objects.filter(pk__in=batch_ids, status="done").count() < len(batch_ids)
+
+    celery_worker.start()
+    from django.test import override_settings
+
+    with override_settings(RISKSHARE_BATCH_STALE_AFTER=0):
+        batches_sweep.apply()  # the database, not the broker, says what is unfinished
+    wait_for(
+        lambda: Batch.objects.filter(pk__in=batch_ids, status="done").count() == len(batch_ids),
+        timeout=120,
+        message="all batches done after restart",
+    )
+    assert dirty_tokens_pending() == 0
+    # Every record matched exactly once: one delinquency per token, no double counting.
+    counts = set(TokenSummary.objects.values_list("active_delinquencies", flat=True))
+    assert TokenSummary.objects.count() == len(tokens)
+    assert counts == {1}
+    assert summaries_drift_check(fix=False).drift == 0

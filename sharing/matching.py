@@ -21,22 +21,30 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from sharing.sql import execute_binary
+
 logger = logging.getLogger(__name__)
 
 # The facts of one token: active (or disputed) records, one row per member-level fact.
 _SUMMARY_SELECT = """
     facts AS (
-        SELECT ri.token, r.member_id, r.kind, r.category, r.event_date,
-               max(r.overdue_days) AS overdue_days,
-               max(r.overdue_amount) AS overdue_amount,
-               min(r.created_at) AS first_reported,
-               max(r.reported_at) AS last_reported,
-               bool_or(r.status = 'disputed') AS disputed
+        -- LATERAL keeps this an index lookup per token whatever the statistics say:
+        -- the cost follows the number of dirty tokens, never the size of the tables.
+        SELECT t.token, f.member_id, f.kind, f.category, f.event_date,
+               max(f.overdue_days) AS overdue_days,
+               max(f.overdue_amount) AS overdue_amount,
+               min(f.created_at) AS first_reported,
+               max(f.reported_at) AS last_reported,
+               bool_or(f.status = 'disputed') AS disputed
         FROM targets t
-        JOIN sharing_recordidentifier ri ON ri.token = t.token
-        JOIN sharing_record r ON r.id = ri.record_id
-        WHERE r.status IN ('active', 'disputed')
-        GROUP BY ri.token, r.member_id, r.kind, r.category, r.event_date
+        CROSS JOIN LATERAL (
+            SELECT r.member_id, r.kind, r.category, r.event_date, r.overdue_days, r.overdue_amount,
+                   r.created_at, r.reported_at, r.status
+            FROM sharing_recordidentifier ri
+            JOIN sharing_record r ON r.id = ri.record_id
+            WHERE ri.token = t.token AND r.status IN ('active', 'disputed')
+        ) f
+        GROUP BY t.token, f.member_id, f.kind, f.category, f.event_date
     ),
     truth AS (
         SELECT token,
@@ -87,9 +95,9 @@ _SUMMARY_WRITE = f"""
 
 _DRAIN_SQL = f"""
     WITH targets AS (
-        DELETE FROM sharing_dirtytoken WHERE token IN (
-            SELECT token FROM sharing_dirtytoken ORDER BY token LIMIT %(limit)s FOR UPDATE SKIP LOCKED
-        )
+        DELETE FROM sharing_dirtytoken WHERE ctid = ANY(ARRAY(
+            SELECT ctid FROM sharing_dirtytoken LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+        ))
         RETURNING token
     ),
     {_SUMMARY_SELECT},
@@ -109,12 +117,24 @@ def tokens_mark_dirty(tokens: list[bytes]) -> None:
     """Queue tokens for recomputation (in the caller's transaction). Sorted, so concurrent writers lock in one order."""
     if not tokens:
         return
+    execute_binary(
+        "INSERT INTO sharing_dirtytoken (token, queued_at) "
+        "SELECT DISTINCT t, %s::timestamptz FROM unnest(%s::bytea[]) AS t ORDER BY t ON CONFLICT DO NOTHING",
+        [timezone.now(), tokens],
+    )
+
+
+def batch_tokens_enqueue(batch_id: int) -> int:
+    """Queue every token of the records a batch wrote (done by the batch's job, not the request)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO sharing_dirtytoken (token, queued_at) "
-            "SELECT DISTINCT t, %s::timestamptz FROM unnest(%s::bytea[]) AS t ORDER BY t ON CONFLICT DO NOTHING",
-            [timezone.now(), tokens],
+            "SELECT DISTINCT ri.token, %s::timestamptz FROM sharing_record r "
+            "JOIN sharing_recordidentifier ri ON ri.record_id = r.id WHERE r.batch_id = %s "
+            "ORDER BY 1 ON CONFLICT DO NOTHING",
+            [timezone.now(), batch_id],
         )
+        return cursor.rowcount
 
 
 def summaries_refresh(tokens: list[bytes]) -> None:
@@ -125,8 +145,7 @@ def summaries_refresh(tokens: list[bytes]) -> None:
     """
     if not tokens:
         return
-    with connection.cursor() as cursor:
-        cursor.execute(_REFRESH_SQL, {"tokens": tokens, "now": timezone.now()})
+    execute_binary(_REFRESH_SQL, {"tokens": tokens, "now": timezone.now()})
     tokens_mark_dirty(tokens)
 
 

@@ -149,6 +149,7 @@ class Record(models.Model):
         verbose_name=_("member"),
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # the (member, reference) unique index serves
         related_name="+",
     )
     reference = models.CharField(_("reference"), max_length=64)
@@ -174,6 +175,7 @@ class Record(models.Model):
         db_constraint=False,
         null=True,
         related_name="+",
+        help_text=_("The batch that last changed the record; its matching job finds the record by this index."),
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
@@ -199,7 +201,10 @@ class RecordIdentifier(models.Model):
     """One identifier of a record: its type and the token keyed again with the platform pepper."""
 
     pk = models.CompositePrimaryKey("record_id", "id_type")
-    record = models.ForeignKey(Record, on_delete=models.DO_NOTHING, db_constraint=False, related_name="identifiers")
+    # The primary key (record_id, id_type) serves lookups by record; no second index.
+    record = models.ForeignKey(
+        Record, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="identifiers"
+    )
     id_type = models.CharField(_("identifier type"), max_length=16)
     token = models.BinaryField(_("peppered token"), max_length=32)
 

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import orjson
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,6 +22,7 @@ from sharing.services.idempotency import (
     idempotency_release,
     request_hash,
 )
+from sharing.sql import execute_binary
 from sharing.tokens import identifiers_digest, pepper_token
 from sharing.validation import MAX_RECORDS, ValidRecord, error, validate_records
 
@@ -137,74 +138,79 @@ def _batch_write(
     now = timezone.now()
     # Lock order is reference order, so two batches of one member touching the same records cannot deadlock.
     valid.sort(key=lambda record: record.reference)
-    with connection.cursor() as cursor:
-        if valid:
-            cursor.execute(
-                "SELECT reference FROM sharing_record WHERE member_id = %s AND reference = ANY(%s) "
-                "AND status = 'retracted'",
-                [member_id, [record.reference for record in valid]],
-            )
-            retracted = {row[0] for row in cursor.fetchall()}
-            if retracted:
-                errors.extend(
-                    error(r.index, "/reference", "record_retracted") for r in valid if r.reference in retracted
-                )
-                valid = [record for record in valid if record.reference not in retracted]
-        errors.sort(key=lambda entry: entry["index"])
-        rejected = len({entry["index"] for entry in errors})
-        batch = Batch.objects.create(
-            member_id=member_id,
-            credential=credential,
-            received=received,
-            accepted=received - rejected,
-            rejected=rejected,
-            errors=errors,
-            created_at=now,
-            updated_at=now,
+    batch = Batch.objects.create(
+        member_id=member_id,
+        credential=credential,
+        received=received,
+        accepted=0,
+        rejected=0,
+        created_at=now,
+        updated_at=now,
+    )
+    peppered = {record.reference: [(t, pepper_token(token)) for t, token in record.identifiers] for record in valid}
+    changed: list[tuple[int, str, bool]] = []
+    if valid:
+        changed = execute_binary(
+            _UPSERT_SQL,
+            {
+                "member": member_id,
+                "batch": batch.pk,
+                "now": now,
+                "reference": [r.reference for r in valid],
+                "kind": [r.kind for r in valid],
+                "category": [r.category for r in valid],
+                "event_date": [r.event_date for r in valid],
+                "resolved_date": [r.resolved_date for r in valid],
+                "overdue_days": [r.overdue_days for r in valid],
+                "overdue_amount": [r.overdue_amount for r in valid],
+                "currency": [r.currency for r in valid],
+                "product": [r.product for r in valid],
+                "key_version": [r.key_version for r in valid],
+                "digest": [identifiers_digest(peppered[r.reference]) for r in valid],
+                "types": [",".join(sorted(t for t, _token in r.identifiers)) for r in valid],
+            },
+            fetch=True,
         )
-        peppered = {record.reference: [(t, pepper_token(token)) for t, token in record.identifiers] for record in valid}
-        changed: list[tuple[int, str]] = []
-        if valid:
-            cursor.execute(
-                _UPSERT_SQL,
-                {
-                    "member": member_id,
-                    "batch": batch.pk,
-                    "now": now,
-                    "reference": [r.reference for r in valid],
-                    "kind": [r.kind for r in valid],
-                    "category": [r.category for r in valid],
-                    "event_date": [r.event_date for r in valid],
-                    "resolved_date": [r.resolved_date for r in valid],
-                    "overdue_days": [r.overdue_days for r in valid],
-                    "overdue_amount": [r.overdue_amount for r in valid],
-                    "currency": [r.currency for r in valid],
-                    "product": [r.product for r in valid],
-                    "key_version": [r.key_version for r in valid],
-                    "digest": [identifiers_digest(peppered[r.reference]) for r in valid],
-                    "types": [",".join(sorted(t for t, _token in r.identifiers)) for r in valid],
-                },
-            )
-            changed = [(row[0], row[1]) for row in cursor.fetchall()]
-        dirty: list[bytes] = []
-        if changed:
-            ids = [record_id for record_id, _reference in changed]
+    if len(changed) < len(valid):
+        # Not written: unchanged re-sends (fine) and retracted records (refused).
+        written = {row[1] for row in changed}
+        rows = execute_binary(
+            "SELECT reference FROM sharing_record WHERE member_id = %s AND reference = ANY(%s) "
+            "AND status = 'retracted'",
+            [member_id, [r.reference for r in valid if r.reference not in written]],
+            fetch=True,
+        )
+        retracted = {row[0] for row in rows}
+        errors.extend(error(r.index, "/reference", "record_retracted") for r in valid if r.reference in retracted)
+    errors.sort(key=lambda entry: entry["index"])
+    rejected = len({entry["index"] for entry in errors})
+    batch.accepted, batch.rejected, batch.errors = received - rejected, rejected, errors
+    batch.save(update_fields=["accepted", "rejected", "errors"])
+    dirty: list[bytes] = []
+    if changed:
+        updated_ids = [row[0] for row in changed if not row[2]]
+        if updated_ids:
             # Updated records: their old tokens may lose a record, so they are recomputed too.
-            cursor.execute("DELETE FROM sharing_recordidentifier WHERE record_id = ANY(%s) RETURNING token", [ids])
-            dirty.extend(bytes(row[0]) for row in cursor.fetchall())
-            record_ids, types, tokens = [], [], []
-            for record_id, reference in changed:
-                for id_type, token in peppered[reference]:
-                    record_ids.append(record_id)
-                    types.append(id_type)
-                    tokens.append(token)
-            cursor.execute(
-                "INSERT INTO sharing_recordidentifier (record_id, id_type, token) "
-                "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bytea[])",
-                [record_ids, types, tokens],
+            removed = execute_binary(
+                "DELETE FROM sharing_recordidentifier WHERE record_id = ANY(%s) RETURNING token",
+                [updated_ids],
+                fetch=True,
             )
-            dirty.extend(tokens)
-        tokens_mark_dirty(dirty)
+            dirty.extend(bytes(row[0]) for row in removed)
+        record_ids, types, tokens = [], [], []
+        for record_id, reference, _inserted in changed:
+            for id_type, token in peppered[reference]:
+                record_ids.append(record_id)
+                types.append(id_type)
+                tokens.append(token)
+        execute_binary(
+            "INSERT INTO sharing_recordidentifier (record_id, id_type, token) "
+            "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bytea[])",
+            [record_ids, types, tokens],
+        )
+    # Tokens an update took away from a record; the new ones are queued by the batch's job
+    # (sharing.matching.batch_tokens_enqueue), outside this request.
+    tokens_mark_dirty(dirty)
     answer = {
         "id": batch.pk,
         "status": batch.status,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
-from sharing.matching import dirty_tokens_drain, dirty_tokens_pending, summaries_drift_check
+from sharing.matching import batch_tokens_enqueue, dirty_tokens_drain, dirty_tokens_pending, summaries_drift_check
 from sharing.models import Batch, TokenSummary
 from sharing.services.records import batch_process, batches_stale
 from sharing.tokens import pepper_token
@@ -96,7 +96,9 @@ def test_processing_twice_changes_nothing(member_a, key_v1):
 
 def test_killed_worker_leaves_its_chunk_queued(member_a, key_v1):
     tokens = [new_token() for _ in range(30)]
-    submit(member_a, [blacklist([t]) for t in tokens])
+    batch_id = submit(member_a, [blacklist([t]) for t in tokens]).json()["id"]
+    assert dirty_tokens_pending() == 0  # the request queues nothing: the batch's job does
+    assert batch_tokens_enqueue(batch_id) == 30
     assert dirty_tokens_pending() == 30
     # One chunk of 10 done, then the worker "dies": the rest is still queued.
     assert dirty_tokens_drain(chunk=10, max_chunks=1) == 10
@@ -151,8 +153,12 @@ def test_random_mix_leaves_no_drift(member_a, member_b, key_v1):
                 f"/api/v1/records/{rng.choice(live[who])}/retract", {"reason": f"step {step}"}, format="json"
             )
         if rng.random() < 0.3:
+            pending = list(Batch.objects.exclude(status="done").values_list("pk", flat=True))
+            if pending:
+                batch_process(batch_id=rng.choice(pending))
             dirty_tokens_drain(chunk=rng.randrange(1, 20))
-    dirty_tokens_drain()
+    for batch_id in Batch.objects.exclude(status="done").order_by("?").values_list("pk", flat=True):
+        batch_process(batch_id=batch_id)
     report = summaries_drift_check(fix=False)
     assert report.checked > 0
     assert report.drift == 0, report

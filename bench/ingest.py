@@ -1,0 +1,383 @@
+"""Ingest throughput: our HTTP API against raw COPY into the same tables, in one run.
+
+    uv run python bench/ingest.py [--records 1000000] [--clients 2]
+
+Needs PostgreSQL and Redis (DATABASE_URL's server, default 127.0.0.1:5432 as
+postgres; CELERY_BROKER_URL, default redis://127.0.0.1:6379/14). It uses its
+own database, riskshare_bench (dropped and re-created), and:
+
+1. starts gunicorn (2 workers) with a broker but no Celery worker, so matching
+   jobs queue up and do not run inside the measured requests;
+2. POSTs the records in batches of 10,000 from N client threads: records/s and
+   the p50/p95 latency of a 10,000-record POST;
+3. truncates, then loads the same rows (records and their peppered
+   identifiers, the same indexes and triggers) with single-connection COPY:
+   records/s; prints the HTTP/COPY ratio;
+4. starts one Celery worker and times the matching of the queued batches;
+5. measures parse + validate per record in-process, without the database.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# bench/tokenize.py shadows the standard library's tokenize for scripts run from this folder.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+import argparse
+import datetime as dt
+import secrets
+import statistics
+import subprocess
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DB = "riskshare_bench"
+
+
+def server_url() -> str:
+    url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
+
+
+def admin_url() -> str:
+    parts = urlsplit(server_url())
+    return urlunsplit(parts._replace(path="/postgres"))
+
+
+def make_bodies(records: int, batch: int) -> list[bytes]:
+    import orjson
+
+    bodies = []
+    shared = [secrets.token_hex(32) for _ in range(records // 20)]  # 5 % of people appear twice
+    for start in range(0, records, batch):
+        rows = []
+        for n in range(start, min(start + batch, records)):
+            first = shared[n % len(shared)] if n % 20 == 0 else secrets.token_hex(32)
+            record = {
+                "reference": f"LOAN-{n:08d}",
+                "kind": "delinquency",
+                "category": "overdue",
+                "identifiers": [
+                    {"type": "cn_resident_id", "token": first},
+                    {"type": "cn_mobile", "token": secrets.token_hex(32)},
+                ],
+                "key_version": 1,
+                "event_date": "2025-06-10",
+                "overdue_days": 30 + n % 300,
+                "overdue_amount": f"{1000 + n % 50000}.50",
+                "currency": "CNY",
+                "product": "consumer_loan",
+            }
+            rows.append(record)
+        bodies.append(orjson.dumps({"records": rows}))
+    return bodies
+
+
+def django_env(extra: dict[str, str]) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": server_url(),
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-" + "s" * 50,
+        "RISKSHARE_PEPPER": "bench-pepper-" + "p" * 40,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        **extra,
+    }
+
+
+def setup_database(env: dict[str, str]) -> str:
+    import psycopg
+
+    with psycopg.connect(admin_url(), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    uscc = "91110000MA00BENCH"
+    from members.validators import uscc_check_character
+
+    uscc += uscc_check_character(uscc)
+    subprocess.run(
+        [
+            *manage,
+            "member_create",
+            "--name",
+            "Bench",
+            "--uscc",
+            uscc,
+            "--kind",
+            "bank",
+            "--licence-number",
+            "B",
+            "--licence-expiry",
+            "2099-01-01",
+            "--activate",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [*manage, "credential_issue", "--uscc", uscc, "--scopes", "records:write"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    with psycopg.connect(server_url(), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO sharing_consortiumkey (version, state, check_value, created_at, created_by, retired_by, "
+            "retired_reason) VALUES (1, 'current', '0000000000000000', now(), 'bench', '', '')"
+        )
+    return out.strip().splitlines()[-1]
+
+
+def truncate() -> None:
+    import psycopg
+
+    with psycopg.connect(server_url(), autocommit=True) as conn:
+        conn.execute(
+            "TRUNCATE sharing_record, sharing_recordidentifier, sharing_recordevent, sharing_dirtytoken, "
+            "sharing_tokensummary, sharing_batch, sharing_idempotencykey CASCADE"
+        )
+        conn.execute("VACUUM ANALYZE")
+
+
+def http_ingest(bodies: list[bytes], key: str, port: int, clients: int) -> tuple[float, list[float]]:
+    import httpx
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+    queue = list(enumerate(bodies))
+    failures: list[str] = []
+
+    def client() -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as http:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    index, body = queue.pop(0)
+                started = time.perf_counter()
+                response = http.post(
+                    "/api/v1/batches",
+                    content=body,
+                    headers={
+                        "Authorization": f"Bearer {key}",
+                        "Content-Type": "application/json",
+                        "Idempotency-Key": f"bench-{index}",
+                    },
+                )
+                elapsed = time.perf_counter() - started
+                if response.status_code != 202 or response.json()["rejected"]:
+                    failures.append(f"{response.status_code} {response.text[:300]}")
+                with lock:
+                    latencies.append(elapsed)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    total = time.perf_counter() - started
+    if failures:
+        sys.exit(f"ingest failed: {failures[:3]}")
+    return total, latencies
+
+
+def copy_load(bodies: list[bytes], pepper: bytes) -> float:
+    """The same rows as the API stores them, written with COPY on one connection."""
+    import hashlib
+    import hmac
+
+    import orjson
+    import psycopg
+
+    started = time.perf_counter()
+    now = dt.datetime.now(dt.UTC)
+    with psycopg.connect(server_url()) as conn, conn.cursor() as cursor:
+        total = sum(len(orjson.loads(body)["records"]) for body in bodies)
+        cursor.execute("SELECT nextval('sharing_record_id_seq') FROM generate_series(1, %s)", [total])
+        ids = iter([row[0] for row in cursor.fetchall()])
+        identifiers = []
+        with cursor.copy(
+            "COPY sharing_record (id, member_id, reference, kind, category, status, event_date, overdue_days, "
+            "overdue_amount, currency, product, key_version, identifiers_digest, identifier_types, retract_reason, "
+            "created_at, updated_at, reported_at) FROM STDIN"
+        ) as copy:
+            for body in bodies:
+                for record in orjson.loads(body)["records"]:
+                    record_id = next(ids)
+                    pairs = []
+                    for identifier in record["identifiers"]:
+                        token = hmac.digest(pepper, identifier["token"].encode(), "sha256")
+                        pairs.append((identifier["type"], token))
+                        identifiers.append((record_id, identifier["type"], token))
+                    digest = hashlib.sha256(b"".join(t.encode() + b"\0" + tok for t, tok in sorted(pairs))).digest()
+                    copy.write_row(
+                        (
+                            record_id,
+                            1,
+                            record["reference"],
+                            record["kind"],
+                            record["category"],
+                            "active",
+                            record["event_date"],
+                            record["overdue_days"],
+                            record["overdue_amount"],
+                            record["currency"],
+                            record["product"],
+                            1,
+                            digest,
+                            sorted(t for t, _ in pairs),
+                            "",
+                            now,
+                            now,
+                            now,
+                        )
+                    )
+        with cursor.copy("COPY sharing_recordidentifier (record_id, id_type, token) FROM STDIN") as copy:
+            for row in identifiers:
+                copy.write_row(row)
+        conn.commit()
+    return time.perf_counter() - started
+
+
+def parse_validate_cost(bodies: list[bytes]) -> float:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from sharing.services.submission import batch_body_parse
+    from sharing.validation import validate_records
+
+    sample = bodies[: min(len(bodies), 5)]
+    count = 0
+    started = time.perf_counter()
+    for body in sample:
+        records = batch_body_parse(body)
+        valid, errors = validate_records(
+            records, today=dt.date.today(), current_versions=frozenset({1}), retired_versions=frozenset()
+        )
+        assert not errors
+        count += len(valid)
+    return (time.perf_counter() - started) / count * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+
+    broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
+    queue = f"bench-{secrets.token_hex(4)}"
+    env = django_env({"CELERY_BROKER_URL": broker, "CELERY_TASK_DEFAULT_QUEUE": queue})
+    os.environ.update({k: v for k, v in env.items() if k != "CELERY_BROKER_URL"})
+    print(f"preparing {args.records:,} records in batches of {args.batch:,} …", flush=True)
+    bodies = make_bodies(args.records, args.batch)
+    key = setup_database(env)
+    per_record_us = parse_validate_cost(bodies)
+
+    gunicorn = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{args.port}",
+            "--timeout",
+            "300",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        import httpx
+
+        for _ in range(100):
+            try:
+                if httpx.get(f"http://127.0.0.1:{args.port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        http_seconds, latencies = http_ingest(bodies, key, args.port, args.clients)
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait()
+    http_rate = args.records / http_seconds
+    p50 = statistics.median(latencies) * 1000
+    p95 = sorted(latencies)[int(len(latencies) * 0.95) - 1] * 1000
+
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-P",
+            "solo",
+            "-Q",
+            queue,
+            "-l",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    import psycopg
+
+    started = time.perf_counter()
+    try:
+        with psycopg.connect(server_url(), autocommit=True) as conn:
+            while conn.execute("SELECT count(*) FROM sharing_batch WHERE status <> 'done'").fetchone()[0]:
+                time.sleep(0.2)
+    finally:
+        worker.terminate()
+        worker.wait()
+    match_seconds = time.perf_counter() - started
+    with psycopg.connect(server_url(), autocommit=True) as conn:
+        summaries = conn.execute("SELECT count(*) FROM sharing_tokensummary").fetchone()[0]
+
+    truncate()
+    copy_seconds = copy_load(bodies, env["RISKSHARE_PEPPER"].encode())
+    copy_rate = args.records / copy_seconds
+
+    print(
+        f"HTTP ingest:  {http_rate:,.0f} records/s ({args.records:,} in {http_seconds:.1f}s, {args.clients} clients, "
+        f"gunicorn 2 workers)"
+    )
+    print(f"raw COPY:     {copy_rate:,.0f} records/s ({copy_seconds:.1f}s, one connection)")
+    print(f"ratio:        HTTP/COPY = {http_rate / copy_rate:.2f}  (target >= 0.7)")
+    print(f"POST of {args.batch:,} records: p50 {p50:.0f} ms, p95 {p95:.0f} ms  (target p50 <= 400 ms)")
+    print(f"parse + validate: {per_record_us:.2f} µs/record  (target <= 5)")
+    print(
+        f"matching:     {args.records / match_seconds:,.0f} records/s ({match_seconds:.1f}s to done, "
+        f"{summaries:,} token summaries)  (target >= 100,000)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -253,25 +253,37 @@ def copy_load(bodies: list[bytes], pepper: bytes) -> float:
     return time.perf_counter() - started
 
 
-def parse_validate_cost(bodies: list[bytes]) -> float:
+def parse_validate_cost(bodies: list[bytes]) -> tuple[float, float]:
+    """µs per record: the fast path (every record valid) and the detailed path (used when any is not)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()
     from sharing.services.submission import batch_body_parse
-    from sharing.validation import validate_records
+    from sharing.validation import validate_body_fast, validate_records
 
     sample = bodies[: min(len(bodies), 5)]
+    today, versions = dt.date.today(), frozenset({1})
+    from sharing.services.submission import gc_paused
+
+    validate_body_fast(sample[0], today=today, current_versions=versions)  # warm up
     count = 0
     started = time.perf_counter()
     for body in sample:
-        records = batch_body_parse(body)
-        valid, errors = validate_records(
-            records, today=dt.date.today(), current_versions=frozenset({1}), retired_versions=frozenset()
-        )
-        assert not errors
+        with gc_paused():  # as in the request
+            valid = validate_body_fast(body, today=today, current_versions=versions)
+        assert valid is not None
         count += len(valid)
-    return (time.perf_counter() - started) / count * 1e6
+    fast = (time.perf_counter() - started) / count * 1e6
+    started = time.perf_counter()
+    for body in sample:
+        with gc_paused():
+            valid, errors = validate_records(
+                batch_body_parse(body), today=today, current_versions=versions, retired_versions=frozenset()
+            )
+        assert not errors
+    detailed = (time.perf_counter() - started) / count * 1e6
+    return fast, detailed
 
 
 def main() -> None:
@@ -289,7 +301,7 @@ def main() -> None:
     print(f"preparing {args.records:,} records in batches of {args.batch:,} …", flush=True)
     bodies = make_bodies(args.records, args.batch)
     key = setup_database(env)
-    per_record_us = parse_validate_cost(bodies)
+    fast_us, detailed_us = parse_validate_cost(bodies)
 
     gunicorn = subprocess.Popen(
         [
@@ -372,7 +384,10 @@ def main() -> None:
     print(f"raw COPY:     {copy_rate:,.0f} records/s ({copy_seconds:.1f}s, one connection)")
     print(f"ratio:        HTTP/COPY = {http_rate / copy_rate:.2f}  (target >= 0.7)")
     print(f"POST of {args.batch:,} records: p50 {p50:.0f} ms, p95 {p95:.0f} ms  (target p50 <= 400 ms)")
-    print(f"parse + validate: {per_record_us:.2f} µs/record  (target <= 5)")
+    print(
+        f"parse + validate: {fast_us:.2f} µs/record (all valid, msgspec path; target <= 5); "
+        f"{detailed_us:.2f} µs/record on the per-record error path"
+    )
     print(
         f"matching:     {args.records / match_seconds:,.0f} records/s ({match_seconds:.1f}s to done, "
         f"{summaries:,} token summaries)  (target >= 100,000)"

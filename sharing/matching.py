@@ -3,10 +3,19 @@
 A summary is always *recomputed* from the records that carry its token, never
 incremented, so running a job twice, or after a worker died half-way, gives
 the same result: the effect is exactly-once even though delivery is
-at-least-once. The work queue is the ``sharing_dirtytoken`` table, written in
-the same transaction as the records that changed; a job deletes a chunk of it
-with ``FOR UPDATE SKIP LOCKED`` and recomputes those summaries in the same
-statement, so a killed worker's chunk simply stays in the queue.
+at-least-once.
+
+What to recompute: a batch's job takes the tokens of the records that carry its
+batch id (``sharing_record.batch_id``, indexed), in committed chunks; tokens
+that an update took *away* from a record are queued in ``sharing_dirtytoken``
+in the request's transaction and drained by any job.
+
+Every recomputation holds one transaction-scoped advisory lock, so two jobs
+never compute the same token from different snapshots and overwrite a newer
+answer with an older one: each statement's snapshot is taken after the lock,
+so it sees everything committed by the job before it, and whatever commits
+later carries a batch id (or a queued token) whose own job comes after. On one
+core this costs nothing; the scale-out path is one lock per token-hash range.
 
 Deduplication within a member: active records of one member that share the
 token and have the same kind, category and event date are one fact.
@@ -43,6 +52,7 @@ _SUMMARY_SELECT = """
             FROM sharing_recordidentifier ri
             JOIN sharing_record r ON r.id = ri.record_id
             WHERE ri.token = t.token AND r.status IN ('active', 'disputed')
+            OFFSET 0  -- a fence: the planner may not flatten this into a join over whole tables
         ) f
         GROUP BY t.token, f.member_id, f.kind, f.category, f.event_date
     ),
@@ -113,6 +123,30 @@ _REFRESH_SQL = f"""
 """
 
 
+_BATCH_SQL = f"""
+    WITH targets AS (
+        SELECT DISTINCT ri.token
+        FROM unnest(%(ids)s::bigint[]) AS i(id)
+        CROSS JOIN LATERAL (
+            SELECT token FROM sharing_recordidentifier WHERE record_id = i.id OFFSET 0
+        ) ri
+    ),
+    {_SUMMARY_SELECT},
+    {_SUMMARY_WRITE}
+    SELECT (SELECT count(*) FROM targets)
+"""
+
+# Arbitrary fixed key of the advisory lock that serializes summary recomputation.
+_MATCHING_LOCK_KEY = 7_314_227_002
+
+
+def _matching_lock() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_MATCHING_LOCK_KEY])
+        # The per-fact sort of a 20,000-token chunk spills to disk at the default 4 MB.
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+
+
 def tokens_mark_dirty(tokens: list[bytes]) -> None:
     """Queue tokens for recomputation (in the caller's transaction). Sorted, so concurrent writers lock in one order."""
     if not tokens:
@@ -124,29 +158,36 @@ def tokens_mark_dirty(tokens: list[bytes]) -> None:
     )
 
 
-def batch_tokens_enqueue(batch_id: int) -> int:
-    """Queue every token of the records a batch wrote (done by the batch's job, not the request)."""
+def batch_match(batch_id: int, *, chunk_records: int | None = None) -> int:
+    """Recompute the summaries of every token of the records this batch wrote, one committed chunk at a time.
+
+    Records a later batch has changed since carry that batch's id; its own job covers them.
+    Returns the number of tokens recomputed.
+    """
+    chunk_records = chunk_records or max(1, settings.RISKSHARE_MATCH_CHUNK // 2)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO sharing_dirtytoken (token, queued_at) "
-            "SELECT DISTINCT ri.token, %s::timestamptz FROM sharing_record r "
-            "JOIN sharing_recordidentifier ri ON ri.record_id = r.id WHERE r.batch_id = %s "
-            "ORDER BY 1 ON CONFLICT DO NOTHING",
-            [timezone.now(), batch_id],
-        )
-        return cursor.rowcount
+        cursor.execute("SELECT id FROM sharing_record WHERE batch_id = %s ORDER BY id", [batch_id])
+        ids = [row[0] for row in cursor.fetchall()]
+    total = 0
+    for start in range(0, len(ids), chunk_records):
+        with transaction.atomic():
+            _matching_lock()
+            rows = execute_binary(
+                _BATCH_SQL, {"ids": ids[start : start + chunk_records], "now": timezone.now()}, fetch=True
+            )
+            total += rows[0][0]
+    return total
 
 
 def summaries_refresh(tokens: list[bytes]) -> None:
     """Recompute the summaries of these tokens now, in the caller's transaction (resolve, retract).
 
-    The tokens are also queued, so that a job computing from an older snapshot
-    at the same moment is corrected by the next drain.
+    Waits for a running matching chunk (the advisory lock), so it never races one.
     """
     if not tokens:
         return
+    _matching_lock()
     execute_binary(_REFRESH_SQL, {"tokens": tokens, "now": timezone.now()})
-    tokens_mark_dirty(tokens)
 
 
 def dirty_tokens_drain(*, chunk: int | None = None, max_chunks: int | None = None) -> int:
@@ -159,9 +200,11 @@ def dirty_tokens_drain(*, chunk: int | None = None, max_chunks: int | None = Non
     total = 0
     chunks = 0
     while max_chunks is None or chunks < max_chunks:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_DRAIN_SQL, {"limit": chunk, "now": timezone.now()})
-            drained = cursor.fetchone()[0]
+        with transaction.atomic():
+            _matching_lock()
+            with connection.cursor() as cursor:
+                cursor.execute(_DRAIN_SQL, {"limit": chunk, "now": timezone.now()})
+                drained = cursor.fetchone()[0]
         total += drained
         chunks += 1
         if drained == 0:

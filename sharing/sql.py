@@ -9,14 +9,19 @@ format, inside Django's transaction and error wrapping.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 import psycopg
 from django.db import connection
 
+_PLACEHOLDER = re.compile(r"%(\([a-z_]+\))?s")
+
 
 def execute_binary(sql: str, params: dict[str, Any] | list[Any], *, fetch: bool = False) -> list[tuple]:
+    # %b: parameters travel in binary (an array of 20,000 bytea is memcpy, not escaping).
+    sql = _PLACEHOLDER.sub(r"%\1b", sql)
     connection.ensure_connection()
     started = time.monotonic()
     # Django's connection hands out client-binding cursors; a plain psycopg.Cursor binds on the server.

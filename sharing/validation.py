@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
+import msgspec
 from django.utils.translation import gettext_lazy as _
 
 from sharing.identifiers import ID_TYPES
@@ -245,3 +246,89 @@ def validate_records(
             )
         )
     return valid, errors
+
+
+# --- fast path ---------------------------------------------------------------------
+# msgspec decodes and type-checks a whole body in C without building dicts (~1 µs a
+# record). It stops at the first problem, so it only answers "all valid": any body it
+# refuses, or any cross-field rule that fails, goes through validate_records above for
+# the per-record error list. Both paths return the same ValidRecord tuples.
+
+_Token = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+
+
+class _Identifier(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    type: Literal["cn_resident_id", "cn_mobile", "cn_uscc", "bank_card", "email", "device_id"]
+    token: _Token
+
+
+class _Record(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    reference: Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9._:-]{1,64}$")]
+    kind: Literal["blacklist", "delinquency"]
+    category: Literal[
+        "identity_fraud",
+        "forged_documents",
+        "fraud_ring",
+        "malicious_default",
+        "account_takeover",
+        "overdue",
+        "written_off",
+    ]
+    identifiers: Annotated[list[_Identifier], msgspec.Meta(min_length=1, max_length=MAX_IDENTIFIERS)]
+    key_version: int
+    event_date: dt.date
+    resolved_date: dt.date | None = None
+    overdue_days: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    overdue_amount: Annotated[str, msgspec.Meta(pattern=f"^{_AMOUNT.pattern}$")] | None = None
+    currency: Literal["CNY"] | None = None
+    product: (
+        Literal["consumer_loan", "credit_line", "bnpl", "mortgage", "auto_loan", "business_loan", "other"] | None
+    ) = None
+
+
+class _Batch(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    records: Annotated[list[_Record], msgspec.Meta(min_length=1, max_length=MAX_RECORDS)]
+
+
+_decoder = msgspec.json.Decoder(_Batch)
+
+
+def validate_body_fast(body: bytes, *, today: dt.date, current_versions: frozenset[int]) -> list[ValidRecord] | None:
+    """All records of a body, when every one is valid; None to take the detailed path."""
+    try:
+        batch = _decoder.decode(body)
+    except msgspec.DecodeError:
+        return None
+    valid: list[ValidRecord] = []
+    references: set[str] = set()
+    for index, r in enumerate(batch.records):
+        overdue = r.category == "overdue"
+        if (
+            r.category not in CATEGORIES_BY_KIND[r.kind]
+            or r.key_version not in current_versions
+            or r.reference in references
+            or r.event_date > today
+            or (r.resolved_date is not None and (r.resolved_date > today or r.resolved_date < r.event_date))
+            or (overdue and None in (r.overdue_days, r.overdue_amount, r.currency, r.product))
+            or (not overdue and (r.overdue_days, r.overdue_amount, r.currency, r.product) != (None,) * 4)
+            or len({i.type for i in r.identifiers}) != len(r.identifiers)
+        ):
+            return None
+        references.add(r.reference)
+        valid.append(
+            ValidRecord(
+                index,
+                r.reference,
+                r.kind,
+                r.category,
+                r.event_date,
+                r.resolved_date,
+                r.overdue_days,
+                r.overdue_amount,
+                r.currency or "",
+                r.product or "",
+                r.key_version,
+                [(i.type, i.token) for i in r.identifiers],
+            )
+        )
+    return valid

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from config.clock import business_today
 from config.errors import ConflictError, DomainError
 from members.audit import Actor, audit_event_record
-from sharing.matching import batch_tokens_enqueue, dirty_tokens_drain, summaries_refresh
+from sharing.matching import batch_match, dirty_tokens_drain, summaries_refresh
 from sharing.models import Batch, Record, RecordIdentifier, RecordStatus
 
 
@@ -76,8 +76,7 @@ def batch_process(*, batch_id: int) -> bool:
     )
     if not claimed:
         return False
-    # Records a later batch has taken over since carry that batch's id: its own job queues them.
-    batch_tokens_enqueue(batch_id)
+    batch_match(batch_id)
     dirty_tokens_drain()
     with transaction.atomic():
         done = Batch.objects.filter(pk=batch_id, status=Batch.Status.PROCESSING).update(

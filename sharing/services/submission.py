@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -24,7 +27,7 @@ from sharing.services.idempotency import (
 )
 from sharing.sql import execute_binary
 from sharing.tokens import identifiers_digest, pepper_token
-from sharing.validation import MAX_RECORDS, ValidRecord, error, validate_records
+from sharing.validation import MAX_RECORDS, ValidRecord, error, validate_body_fast, validate_records
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +85,21 @@ _UPSERT_SQL = """
 """
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Building 10,000 records' objects triggers the cyclic GC over and over (measured: 5 → 11 µs a record).
+
+    Nothing built here forms a cycle, so collection waits until the loop is done.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def batch_body_parse(body: bytes) -> list[Any]:
     """The ``records`` list of a batch body, or a problem (400 malformed / invalid, 413 too many)."""
     try:
@@ -112,18 +130,27 @@ def _key_versions() -> tuple[frozenset[int], frozenset[int]]:
 
 def batch_submit(*, credential: Credential, idempotency_key: str, body: bytes) -> tuple[int, dict[str, Any]]:
     """Accept a batch: returns (HTTP status, answer). Valid records are stored, invalid ones reported."""
-    records = batch_body_parse(body)
+    current, retired = _key_versions()
+    today = business_today()
+    with gc_paused():
+        valid = validate_body_fast(body, today=today, current_versions=current)
+        if valid is not None:
+            received, errors = len(valid), []
+        else:
+            records = batch_body_parse(body)
+            received = len(records)
     member = credential.institution
     claim = idempotency_claim(member_id=member.pk, key=idempotency_key, body_hash=request_hash(body))
     if claim.key_id is None:
         return claim.replay_status, claim.replay_body
     try:
-        current, retired = _key_versions()
-        valid, errors = validate_records(
-            records, today=business_today(), current_versions=current, retired_versions=retired
-        )
+        if valid is None:
+            with gc_paused():
+                valid, errors = validate_records(
+                    records, today=today, current_versions=current, retired_versions=retired
+                )
         with transaction.atomic():
-            status, answer = _batch_write(credential=credential, received=len(records), valid=valid, errors=errors)
+            status, answer = _batch_write(credential=credential, received=received, valid=valid, errors=errors)
             idempotency_complete(key_id=claim.key_id, status=status, body=answer)
     except BaseException:
         idempotency_release(key_id=claim.key_id)
@@ -208,8 +235,8 @@ def _batch_write(
             "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bytea[])",
             [record_ids, types, tokens],
         )
-    # Tokens an update took away from a record; the new ones are queued by the batch's job
-    # (sharing.matching.batch_tokens_enqueue), outside this request.
+    # Tokens an update took away from a record; the batch's job finds the others by batch id
+    # (sharing.matching.batch_match), outside this request.
     tokens_mark_dirty(dirty)
     answer = {
         "id": batch.pk,

@@ -305,3 +305,47 @@ def test_query_count_does_not_grow_with_the_batch(member_a, key_v1, django_asser
     with django_assert_num_queries(16):
         response = submit(member_a, records, key=str(uuid.uuid4()))
     assert response.json()["accepted"] == size
+
+
+class TestFastPath:
+    """The msgspec fast path accepts exactly what the detailed validator accepts, with the same result."""
+
+    @staticmethod
+    def both(records):
+        from sharing.validation import validate_body_fast, validate_records
+
+        body = orjson.dumps({"records": records})
+        today = dt.date.today()
+        fast = validate_body_fast(body, today=today, current_versions=frozenset({1}))
+        slow = validate_records(
+            orjson.loads(body)["records"], today=today, current_versions=frozenset({1}), retired_versions=frozenset()
+        )
+        return fast, slow
+
+    def test_valid_records_give_identical_results(self):
+        records = [
+            blacklist(),
+            overdue(resolved_date=days_ago(1)),
+            overdue(identifiers=[{"type": t, "token": new_token()} for t in ("email", "device_id", "bank_card")]),
+            blacklist(category="written_off", kind="delinquency"),
+        ]
+        fast, (slow, errors) = self.both(records)
+        assert errors == []
+        assert fast == slow
+
+    @pytest.mark.parametrize(
+        "record",
+        [
+            blacklist(category="overdue"),
+            blacklist(overdue_days=3),
+            overdue(product=None),
+            blacklist(key_version=2),
+            blacklist(event_date="2999-01-01"),
+            blacklist(identifiers=[{"type": "cn_mobile", "token": new_token()}] * 2),
+            blacklist(extra=1),
+        ],
+    )
+    def test_anything_invalid_takes_the_detailed_path(self, record):
+        fast, (_valid, errors) = self.both([blacklist(), record])
+        assert fast is None
+        assert errors and errors[0]["index"] == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
-from sharing.matching import batch_tokens_enqueue, dirty_tokens_drain, dirty_tokens_pending, summaries_drift_check
+from sharing.matching import batch_match, dirty_tokens_drain, dirty_tokens_pending, summaries_drift_check
 from sharing.models import Batch, TokenSummary
 from sharing.services.records import batch_process, batches_stale
 from sharing.tokens import pepper_token
@@ -94,17 +94,26 @@ def test_processing_twice_changes_nothing(member_a, key_v1):
     }
 
 
-def test_killed_worker_leaves_its_chunk_queued(member_a, key_v1):
+def test_a_batch_is_matched_in_committed_chunks(member_a, key_v1):
     tokens = [new_token() for _ in range(30)]
     batch_id = submit(member_a, [blacklist([t]) for t in tokens]).json()["id"]
-    assert dirty_tokens_pending() == 0  # the request queues nothing: the batch's job does
-    assert batch_tokens_enqueue(batch_id) == 30
-    assert dirty_tokens_pending() == 30
-    # One chunk of 10 done, then the worker "dies": the rest is still queued.
-    assert dirty_tokens_drain(chunk=10, max_chunks=1) == 10
-    assert dirty_tokens_pending() == 20
-    assert dirty_tokens_drain(chunk=10) == 20
+    assert dirty_tokens_pending() == 0  # the request queues nothing: the job finds the batch's records
+    assert batch_match(batch_id, chunk_records=7) == 30
+    assert TokenSummary.objects.count() == 30
     assert summaries_drift_check(fix=False).drift == 0
+
+
+def test_tokens_taken_away_by_an_update_are_queued_and_drained(member_a, key_v1):
+    old = [new_token() for _ in range(12)]
+    records = [blacklist([t], reference=f"U-{i}") for i, t in enumerate(old)]
+    submit_and_match(member_a, records)
+    submit(member_a, [{**r, "identifiers": [{"type": "cn_mobile", "token": new_token()}]} for r in records])
+    assert dirty_tokens_pending() == 12
+    # One chunk, then the worker "dies": the rest stays queued.
+    assert dirty_tokens_drain(chunk=5, max_chunks=1) == 5
+    assert dirty_tokens_pending() == 7
+    assert dirty_tokens_drain(chunk=5) == 7
+    assert all(summary(t) is None for t in old)
 
 
 def test_sweep_picks_up_stale_batches(member_a, key_v1, settings):

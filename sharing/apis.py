@@ -7,7 +7,7 @@ import re
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -29,7 +29,7 @@ _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 class UnsupportedMediaType(DomainError):
     status = 415
     code = "unsupported_media_type"
-    title = _lazy("Unsupported media type")
+    title = gettext_lazy("Unsupported media type")
 
 
 class BatchOutputSerializer(serializers.Serializer):

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from config.errors import ConflictError, DomainError
 from sharing.models import IdempotencyKey
@@ -21,7 +21,7 @@ from sharing.models import IdempotencyKey
 class IdempotencyMismatch(DomainError):
     status = 422
     code = "idempotency_key_reused"
-    title = _lazy("Idempotency key reused")
+    title = gettext_lazy("Idempotency key reused")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import orjson
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from config.clock import business_today
 from config.errors import DomainError
@@ -36,13 +36,13 @@ logger = logging.getLogger(__name__)
 class PayloadTooLarge(DomainError):
     status = 413
     code = "payload_too_large"
-    title = _lazy("Payload too large")
+    title = gettext_lazy("Payload too large")
 
 
 class MalformedBody(DomainError):
     status = 400
     code = "parse_error"
-    title = _lazy("Malformed request body")
+    title = gettext_lazy("Malformed request body")
 
 
 _UPSERT_SQL = """

@@ -53,6 +53,22 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
+class ReadOnlyAdminMixin:
+    """Rows that only services write: the admin lists and shows them, nobody edits or deletes them here."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class ReasonForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
 
@@ -316,7 +332,7 @@ class CredentialAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["seq", "occurred_at", "actor_type", "actor_label", "action", "object_type", "object_repr"]
     list_filter = ["action", "actor_type"]
     search_fields = ["=object_id", "=actor_label", "=action"]
@@ -325,18 +341,6 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_per_page = 100
     ordering = ["-seq"]
     change_list_template = "admin/members/auditevent/change_list.html"
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_urls(self):
         return [

@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group, Permission
 OPERATOR_GROUPS: dict[str, list[str]] = {
     # Member lifecycle: review applicants, activate, suspend, withdraw.
     "reviewer": [
+        "sharing.view_batch",
         "members.view_institution",
         "members.add_institution",
         "members.change_institution",
@@ -25,6 +26,7 @@ OPERATOR_GROUPS: dict[str, list[str]] = {
     ],
     # Read-only access to the audit trail.
     "auditor": [
+        "sharing.view_batch",
         "members.view_auditevent",
         "members.view_institution",
         "members.view_institutiontransition",

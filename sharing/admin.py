@@ -2,31 +2,19 @@ from django.contrib import admin
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from members.admin import ReasonForm, reason_action
+from members.admin import ReadOnlyAdminMixin, ReasonForm, reason_action
 from members.audit import Actor
-from sharing.models import ConsortiumKey
+from sharing.models import Batch, ConsortiumKey
 from sharing.services.keys import consortium_key_retire
 
 
 @admin.register(ConsortiumKey)
-class ConsortiumKeyAdmin(admin.ModelAdmin):
+class ConsortiumKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Key versions are created with `manage.py consortium_key_new` (the key goes to a file, never the web)."""
 
     list_display = ["version", "state", "check_value", "created_at", "created_by", "retired_at"]
     list_filter = ["state"]
     actions = ["retire"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.action(description=_("Retire (with a reason)…"), permissions=["retire"])
     def retire(self, request, queryset):
@@ -43,3 +31,28 @@ class ConsortiumKeyAdmin(admin.ModelAdmin):
 
     def has_retire_permission(self, request) -> bool:
         return request.user.has_perm("sharing.retire_consortiumkey")
+
+
+@admin.register(Batch)
+class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Submitted batches, to spot one that is stuck (the sweep re-enqueues those after a few minutes)."""
+
+    list_display = [
+        "id",
+        "member",
+        "status",
+        "received",
+        "accepted",
+        "rejected",
+        "attempts",
+        "created_at",
+        "processed_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["=id", "=member__uscc"]
+    list_select_related = ["member"]
+    show_full_result_count = False
+    exclude = ["errors"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields if field.name != "errors"]

@@ -19,7 +19,8 @@ from config.api import problem_responses
 from config.errors import DomainError
 from members.audit import Actor
 from sharing.models import LoanProduct, RecordCategory, RecordKind, RecordStatus
-from sharing.selectors import batch_get, record_get, record_list
+from sharing.selectors import batch_get, lookup_get, record_get, record_list
+from sharing.services.lookups import lookup_perform, lookup_request_parse
 from sharing.services.records import record_resolve, record_retract
 from sharing.services.submission import PayloadTooLarge, batch_submit
 
@@ -250,3 +251,97 @@ class RecordRetractApi(APIView):
         record = record_get(member_id=request.user.pk, reference=reference)
         record = record_retract(actor=Actor.credential(request.auth), record=record, **data.validated_data)
         return Response(RecordOutputSerializer(record).data)
+
+
+class LookupResultSerializer(serializers.Serializer):
+    class BlacklistSerializer(serializers.Serializer):
+        active = serializers.BooleanField()
+        categories = serializers.ListField(child=serializers.CharField())
+        last_reported = serializers.DateField(allow_null=True)
+
+    class DelinquencySerializer(serializers.Serializer):
+        active_records = serializers.IntegerField()
+        max_overdue_days = serializers.IntegerField()
+        total_overdue_amount = serializers.CharField(help_text="Decimal string, CNY.")
+        latest_event_date = serializers.DateField(allow_null=True)
+
+    class InquiriesSerializer(serializers.Serializer):
+        members_30d = serializers.IntegerField()
+        members_90d = serializers.IntegerField()
+
+    type = serializers.CharField()
+    token = serializers.CharField()
+    hit = serializers.BooleanField()
+    reporting_members = serializers.IntegerField(help_text="Distinct members with an active record (you included).")
+    reported_by_you = serializers.BooleanField()
+    blacklist = BlacklistSerializer()
+    delinquency = DelinquencySerializer()
+    inquiries = InquiriesSerializer(
+        help_text="Distinct other members whose credit_application/account_opening lookups named the token."
+    )
+    disputed = serializers.BooleanField()
+
+
+class LookupApi(APIView):
+    """Check up to 10,000 identifiers against every member's reports. Never says who reported."""
+
+    required_scope = "lookups"
+
+    @extend_schema(
+        operation_id="lookup_create",
+        tags=["lookups"],
+        request=inline_serializer(
+            "LookupInput",
+            {
+                "purpose": serializers.ChoiceField(
+                    choices=["credit_application", "account_opening", "post_loan_monitoring", "fraud_investigation"]
+                ),
+                "consent_reference": serializers.CharField(
+                    required=False, max_length=200, help_text="Required for credit_application and account_opening."
+                ),
+                "key_version": serializers.IntegerField(),
+                "identifiers": inline_serializer(
+                    "LookupIdentifier",
+                    {"type": serializers.CharField(), "token": serializers.RegexField(r"^[0-9a-f]{64}$")},
+                    many=True,
+                ),
+            },
+        ),
+        responses={
+            200: inline_serializer(
+                "LookupAnswer", {"id": serializers.IntegerField(), "results": LookupResultSerializer(many=True)}
+            ),
+            **problem_responses(413, 415),
+        },
+    )
+    def post(self, request):
+        if request.content_type != "application/json":
+            raise UnsupportedMediaType(_("Send the lookup as application/json."))
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            raise PayloadTooLarge(_("The request body is too large.")) from None
+        lookup_request = lookup_request_parse(body)
+        return Response(lookup_perform(credential=request.auth, request=lookup_request))
+
+
+class LookupDetailApi(APIView):
+    """A past answer, to the member that asked."""
+
+    required_scope = "lookups"
+
+    class LookupDetailSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        purpose = serializers.CharField()
+        consent_reference = serializers.CharField()
+        created_at = serializers.DateTimeField()
+        results = LookupResultSerializer(many=True)
+
+    @extend_schema(
+        operation_id="lookup_get",
+        tags=["lookups"],
+        responses={200: LookupDetailSerializer, **problem_responses(404)},
+    )
+    def get(self, request, lookup_id: int):
+        lookup = lookup_get(member_id=request.user.pk, lookup_id=lookup_id)
+        return Response(self.LookupDetailSerializer(lookup).data)

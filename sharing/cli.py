@@ -224,6 +224,9 @@ class Client:
             headers={"Authorization": f"Bearer {self.api_key}", "User-Agent": "riskshare-cli/1"},
         )
 
+    def close(self) -> None:
+        self.http.close()
+
     def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> Any:
         """POST with retries on connection errors, 5xx, 409 (still in flight) and 429, honouring Retry-After."""
         attempt = 0
@@ -396,6 +399,7 @@ def submit(args: argparse.Namespace) -> int:
                 offset += len(batch)
     finally:
         reader_file.close()
+        client.close()
     print(
         f"riskshare: sent {totals['batches']} batch(es) ({totals['skipped']} already done): "
         f"{totals['accepted']} accepted, {totals['rejected']} rejected (see {rejects_path})",
@@ -513,6 +517,7 @@ def lookup(args: argparse.Namespace) -> int:
             flush()
     finally:
         reader_file.close()
+        client.close()
     print(f"riskshare: looked up {looked_up} identifier(s), {hits} hit(s); results in {args.output}", file=sys.stderr)
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pghistory
+import pgtrigger
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
@@ -277,3 +278,67 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.state})"
+
+
+class LookupPurpose(models.TextChoices):
+    CREDIT_APPLICATION = "credit_application", _("Credit application")
+    ACCOUNT_OPENING = "account_opening", _("Account opening")
+    POST_LOAN_MONITORING = "post_loan_monitoring", _("Post-loan monitoring")
+    FRAUD_INVESTIGATION = "fraud_investigation", _("Fraud investigation")
+
+
+# Purposes that need the subject's written consent, and whose lookups are the multi-lending signal.
+CONSENT_PURPOSES = frozenset({LookupPurpose.CREDIT_APPLICATION, LookupPurpose.ACCOUNT_OPENING})
+
+
+class Lookup(models.Model):
+    """One lookup request and the answer it got. Append-only: a trigger refuses UPDATE and DELETE."""
+
+    member = models.ForeignKey(
+        "members.Institution", verbose_name=_("member"), on_delete=models.PROTECT, related_name="+"
+    )
+    credential = models.ForeignKey(
+        "members.Credential", verbose_name=_("credential"), on_delete=models.PROTECT, related_name="+"
+    )
+    purpose = models.CharField(_("purpose"), max_length=32, choices=LookupPurpose.choices)
+    consent_reference = models.CharField(_("consent reference"), max_length=200, blank=True)
+    key_version = models.PositiveIntegerField(_("key version"))
+    identifiers = models.PositiveIntegerField(_("identifiers"))
+    hits = models.PositiveIntegerField(_("hits"))
+    results = models.JSONField(_("answer"), help_text=_("The results exactly as they were answered."))
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("lookup")
+        verbose_name_plural = _("lookups")
+        indexes = [models.Index(fields=["member", "created_at"], name="lookup_member_time_idx")]
+        triggers = [pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"lookup {self.pk} ({self.purpose})"
+
+
+class LookupEntry(models.Model):
+    """One identifier of a lookup: the log that inquiry counts, disputes and reports read."""
+
+    pk = models.CompositePrimaryKey("lookup_id", "position")
+    lookup = models.ForeignKey(
+        Lookup, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="entries"
+    )
+    position = models.PositiveIntegerField(_("position"))
+    member_id = models.BigIntegerField(_("member"))
+    token = models.BinaryField(_("peppered token"), max_length=32)
+    hit = models.BooleanField(_("hit"))
+    multi_lending = models.BooleanField(
+        _("credit purpose"), help_text=_("The purpose was credit_application or account_opening.")
+    )
+    created_at = models.DateTimeField(_("time"))
+
+    class Meta:
+        verbose_name = _("lookup entry")
+        verbose_name_plural = _("lookup entries")
+        indexes = [models.Index(fields=["token", "created_at"], name="lookup_entry_token_time_idx")]
+        triggers = [pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"entry {self.position} of lookup {self.lookup_id}"

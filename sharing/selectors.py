@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from config.errors import DomainError, NotFoundError
-from sharing.models import Batch, ConsortiumKey, Record
+from sharing.models import Batch, ConsortiumKey, Lookup, Record
 
 
 def current_key_versions() -> frozenset[int]:
@@ -55,3 +55,11 @@ def record_list(
     if updated_since is not None:
         records = records.filter(updated_at__gte=updated_since)
     return records
+
+
+def lookup_get(*, member_id: int, lookup_id: int) -> Lookup:
+    """A past lookup of this member; anyone else's is the same 404 as a missing one."""
+    lookup = Lookup.objects.filter(pk=lookup_id, member_id=member_id).first()
+    if lookup is None:
+        raise NotFoundError(_("No lookup with this id."))
+    return lookup

@@ -11,4 +11,6 @@ urlpatterns = [
     path(f"records/{REFERENCE}", apis.RecordDetailApi.as_view(), name="record-detail"),
     path(f"records/{REFERENCE}/resolve", apis.RecordResolveApi.as_view(), name="record-resolve"),
     path(f"records/{REFERENCE}/retract", apis.RecordRetractApi.as_view(), name="record-retract"),
+    path("lookups", apis.LookupApi.as_view(), name="lookup"),
+    path("lookups/<int:lookup_id>", apis.LookupDetailApi.as_view(), name="lookup-detail"),
 ]

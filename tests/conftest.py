@@ -100,3 +100,12 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    # Live-server request threads must not keep connections open past the request, or the
+    # test database cannot be dropped at the end of the session.
+    from django.db import connections
+
+    connections["default"].settings_dict["CONN_MAX_AGE"] = 0

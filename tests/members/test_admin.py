@@ -188,7 +188,14 @@ def test_reviewer_cannot_read_the_audit_trail(client, reviewer):
 
 
 @pytest.mark.parametrize(
-    "url_name", ["members_institution_changelist", "members_credential_changelist", "members_auditevent_changelist"]
+    "url_name",
+    [
+        "members_institution_changelist",
+        "members_credential_changelist",
+        "members_auditevent_changelist",
+        "sharing_batch_changelist",
+        "sharing_consortiumkey_changelist",
+    ],
 )
 def test_lists_stay_constant_in_queries(client, operator, url_name, django_assert_max_num_queries):
     from tests.conftest import issue

@@ -1,0 +1,179 @@
+"""Lookups: answer from the token summaries, log every identifier in the same transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+import msgspec
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from config.errors import DomainError
+from members.audit import Actor, audit_event_record
+from members.models import Credential
+from sharing.models import CONSENT_PURPOSES, Lookup
+from sharing.selectors import key_version_require_current
+from sharing.sql import execute_binary
+from sharing.tokens import pepper_token
+
+MAX_IDENTIFIERS = 10_000
+MULTI_LENDING_WINDOW_DAYS = (30, 90)
+
+
+class _Identifier(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    type: Literal["cn_resident_id", "cn_mobile", "cn_uscc", "bank_card", "email", "device_id"]
+    token: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+
+
+class LookupRequest(msgspec.Struct, forbid_unknown_fields=True):
+    purpose: Literal["credit_application", "account_opening", "post_loan_monitoring", "fraud_investigation"]
+    key_version: int
+    identifiers: Annotated[list[_Identifier], msgspec.Meta(min_length=1, max_length=MAX_IDENTIFIERS)]
+    consent_reference: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+
+_decoder = msgspec.json.Decoder(LookupRequest)
+
+
+class LookupTooLarge(DomainError):
+    status = 413
+    code = "payload_too_large"
+
+
+def lookup_request_parse(body: bytes) -> LookupRequest:
+    """Decode and check a lookup body in one pass; the first problem becomes a validation error."""
+    try:
+        request = _decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        path = message.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in message else "$"
+        pointer = path[1:].replace("[", "/").replace("]", "").replace(".", "/")
+        if pointer == "/identifiers" and "length <=" in message:
+            raise LookupTooLarge(_("A lookup holds at most %(max)d identifiers.") % {"max": MAX_IDENTIFIERS}) from None
+        raise DomainError(message.split(" - at `")[0], code="invalid", field=pointer) from None
+    except msgspec.DecodeError:
+        raise DomainError(_("The request body is not valid JSON."), code="parse_error", field="") from None
+    if request.purpose in CONSENT_PURPOSES and not request.consent_reference:
+        raise DomainError(
+            _("This purpose needs the subject's consent: send consent_reference."),
+            code="consent_required",
+            field="/consent_reference",
+        )
+    return request
+
+
+def _summaries(tokens: list[bytes]) -> dict[bytes, tuple]:
+    rows = execute_binary(
+        "SELECT token, member_ids, blacklist_categories, blacklist_last_reported, active_delinquencies, "
+        "max_overdue_days, total_overdue_amount, latest_delinquency_date, disputed "
+        "FROM sharing_tokensummary WHERE token = ANY(%s)",
+        [tokens],
+        fetch=True,
+    )
+    return {bytes(row[0]): row[1:] for row in rows}
+
+
+def _inquiries(tokens: list[bytes], *, member_id: int, now: dt.datetime) -> dict[bytes, tuple[int, int]]:
+    """Distinct other members whose credit lookups of each token fall in the last 30 and 90 days."""
+    short, long = (now - dt.timedelta(days=days) for days in MULTI_LENDING_WINDOW_DAYS)
+    rows = execute_binary(
+        "SELECT token, count(DISTINCT member_id) FILTER (WHERE created_at >= %s), count(DISTINCT member_id) "
+        "FROM sharing_lookupentry WHERE token = ANY(%s) AND created_at >= %s AND multi_lending "
+        "AND member_id <> %s GROUP BY token",
+        [short, tokens, long, member_id],
+        fetch=True,
+    )
+    return {bytes(row[0]): (row[1], row[2]) for row in rows}
+
+
+def _result(id_type: str, token: str, summary: tuple | None, inquiries: tuple[int, int], member_id: int) -> dict:
+    members_30d, members_90d = inquiries
+    if summary is None:
+        return {
+            "type": id_type,
+            "token": token,
+            "hit": False,
+            "reporting_members": 0,
+            "reported_by_you": False,
+            "blacklist": {"active": False, "categories": [], "last_reported": None},
+            "delinquency": {
+                "active_records": 0,
+                "max_overdue_days": 0,
+                "total_overdue_amount": "0.00",
+                "latest_event_date": None,
+            },
+            "inquiries": {"members_30d": members_30d, "members_90d": members_90d},
+            "disputed": False,
+        }
+    member_ids, categories, last_reported, delinquencies, max_days, amount, latest, disputed = summary
+    return {
+        "type": id_type,
+        "token": token,
+        "hit": True,
+        "reporting_members": len(member_ids),
+        "reported_by_you": member_id in member_ids,
+        "blacklist": {
+            "active": bool(categories),
+            "categories": list(categories),
+            "last_reported": last_reported.isoformat() if last_reported else None,
+        },
+        "delinquency": {
+            "active_records": delinquencies,
+            "max_overdue_days": max_days,
+            "total_overdue_amount": f"{amount:.2f}",
+            "latest_event_date": latest.isoformat() if latest else None,
+        },
+        "inquiries": {"members_30d": members_30d, "members_90d": members_90d},
+        "disputed": disputed,
+    }
+
+
+def lookup_perform(*, credential: Credential, request: LookupRequest) -> dict[str, Any]:
+    """Answer a lookup and log it (lookup row, one entry per identifier, audit event) in one transaction.
+
+    The answer counts members, never names them.
+    """
+    key_version_require_current(version=request.key_version)
+    member_id = credential.institution_id
+    now = timezone.now()
+    peppered = [pepper_token(identifier.token) for identifier in request.identifiers]
+    summaries = _summaries(peppered)
+    inquiries = _inquiries(peppered, member_id=member_id, now=now)
+    results = [
+        _result(identifier.type, identifier.token, summaries.get(token), inquiries.get(token, (0, 0)), member_id)
+        for identifier, token in zip(request.identifiers, peppered, strict=True)
+    ]
+    hits = sum(result["hit"] for result in results)
+    multi_lending = request.purpose in CONSENT_PURPOSES
+    with transaction.atomic():
+        lookup = Lookup.objects.create(
+            member_id=member_id,
+            credential=credential,
+            purpose=request.purpose,
+            consent_reference=request.consent_reference or "",
+            key_version=request.key_version,
+            identifiers=len(results),
+            hits=hits,
+            results=results,
+            created_at=now,
+        )
+        count = len(peppered)
+        execute_binary(
+            "INSERT INTO sharing_lookupentry (lookup_id, position, member_id, token, hit, multi_lending, created_at) "
+            "SELECT %s, p, %s, t, h, %s, %s FROM unnest(%s::int[], %s::bytea[], %s::bool[]) AS u(p, t, h)",
+            [lookup.pk, member_id, multi_lending, now, list(range(count)), peppered, [r["hit"] for r in results]],
+        )
+        audit_event_record(
+            actor=Actor.credential(credential),
+            action="lookup.performed",
+            obj=lookup,
+            payload={
+                "purpose": request.purpose,
+                "identifiers": count,
+                "hits": hits,
+                "consent": bool(request.consent_reference),
+            },
+        )
+    return {"id": lookup.pk, "results": results}

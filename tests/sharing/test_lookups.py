@@ -1,0 +1,191 @@
+"""POST /api/v1/lookups: answers from every member's reports, never naming them, every lookup logged."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import orjson
+import pytest
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from members.models import AuditEvent
+from sharing.models import Lookup, LookupEntry
+from sharing.services.records import batch_process
+from sharing.tokens import pepper_token
+from tests.conftest import issue
+from tests.factories import InstitutionFactory
+from tests.sharing.conftest import blacklist, days_ago, new_token, overdue, submit
+
+
+def lookup(member, tokens, purpose="credit_application", consent="consent-1", id_type="cn_resident_id", **extra):
+    body = {"purpose": purpose, "key_version": 1, "identifiers": [{"type": id_type, "token": t} for t in tokens]}
+    if consent is not None:
+        body["consent_reference"] = consent
+    body.update(extra)
+    return member.client().generic("POST", "/api/v1/lookups", orjson.dumps(body), content_type="application/json")
+
+
+def reported(member, records):
+    batch_id = submit(member, records).json()["id"]
+    batch_process(batch_id=batch_id)
+
+
+def test_hit_and_miss_in_request_order(member_a, member_b, key_v1):
+    token, other = new_token(), new_token()
+    reported(
+        member_b,
+        [
+            overdue([token], overdue_days=45, overdue_amount="1000.00", event_date="2025-05-01"),
+            blacklist([token], category="fraud_ring"),
+        ],
+    )
+    reported(member_a, [overdue([token], overdue_days=90, overdue_amount="250.50", event_date="2025-07-01")])
+    response = lookup(member_a, [other, token])
+    assert response.status_code == 200, response.content
+    body = response.json()
+    miss, hit = body["results"]
+    assert miss["token"] == other and miss["hit"] is False and miss["reporting_members"] == 0
+    assert hit == {
+        "type": "cn_resident_id",
+        "token": token,
+        "hit": True,
+        "reporting_members": 2,
+        "reported_by_you": True,
+        "blacklist": {"active": True, "categories": ["fraud_ring"], "last_reported": hit["blacklist"]["last_reported"]},
+        "delinquency": {
+            "active_records": 2,
+            "max_overdue_days": 90,
+            "total_overdue_amount": "1250.50",
+            "latest_event_date": "2025-07-01",
+        },
+        "inquiries": {"members_30d": 0, "members_90d": 0},
+        "disputed": False,
+    }
+    # Nothing in the answer names or identifies the reporting members.
+    text = response.content.decode()
+    for member in (member_a, member_b):
+        assert member.institution.uscc not in text and member.institution.name not in text
+        assert f'"{member.institution.pk}"' not in text
+
+
+def test_retracted_records_never_count(member_a, member_b, key_v1):
+    token = new_token()
+    reported(member_b, [blacklist([token], reference="WRONG")])
+    member_b.client().post("/api/v1/records/WRONG/retract", {"reason": "wrong person"}, format="json")
+    result = lookup(member_a, [token]).json()["results"][0]
+    assert result["hit"] is False and result["reporting_members"] == 0
+
+
+def test_consent_is_required_for_credit_purposes(member_a, key_v1):
+    for purpose in ("credit_application", "account_opening"):
+        response = lookup(member_a, [new_token()], purpose=purpose, consent=None)
+        assert response.status_code == 400
+        assert response.json()["errors"][0] == {
+            "field": "/consent_reference",
+            "code": "consent_required",
+            "message": response.json()["detail"],
+        }
+    for purpose in ("post_loan_monitoring", "fraud_investigation"):
+        assert lookup(member_a, [new_token()], purpose=purpose, consent=None).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "mutation,field",
+    [
+        ({"purpose": "curiosity"}, "/purpose"),
+        ({"identifiers": []}, "/identifiers"),
+        ({"identifiers": [{"type": "cn_mobile", "token": "XYZ"}]}, "/identifiers/0/token"),
+        ({"identifiers": [{"type": "passport", "token": "a" * 64}]}, "/identifiers/0/type"),
+        ({"member": 3}, ""),
+    ],
+)
+def test_invalid_requests(member_a, key_v1, mutation, field):
+    body = {
+        "purpose": "fraud_investigation",
+        "key_version": 1,
+        "identifiers": [{"type": "cn_mobile", "token": new_token()}],
+    }
+    body.update(mutation)
+    response = member_a.client().generic("POST", "/api/v1/lookups", orjson.dumps(body), content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == field
+    assert not Lookup.objects.exists()
+
+
+def test_limits_and_key_versions(member_a, key_v1):
+    assert lookup(member_a, [new_token()] * 10_001).status_code == 413
+    response = lookup(member_a, [new_token()], key_version=7)
+    assert response.status_code == 400 and response.json()["code"] == "unknown_key_version"
+    response = member_a.client().generic("POST", "/api/v1/lookups", b"{oops", content_type="application/json")
+    assert response.status_code == 400 and response.json()["code"] == "parse_error"
+
+
+def test_needs_lookups_scope(db, key_v1):
+    member = issue(InstitutionFactory(), scopes=["records:write"])
+    assert lookup(member, [new_token()]).status_code == 403
+
+
+def test_every_lookup_is_logged_append_only_and_audited(member_a, key_v1):
+    tokens = [new_token(), new_token()]
+    lookup_id = lookup(member_a, tokens, consent="signed-form-77").json()["id"]
+    logged = Lookup.objects.get(pk=lookup_id)
+    assert (logged.purpose, logged.consent_reference, logged.identifiers, logged.hits) == (
+        "credit_application",
+        "signed-form-77",
+        2,
+        0,
+    )
+    entries = list(LookupEntry.objects.filter(lookup=logged).order_by("position"))
+    assert [bytes(e.token) for e in entries] == [pepper_token(t) for t in tokens]
+    assert all(e.multi_lending and e.member_id == member_a.institution.pk for e in entries)
+    assert AuditEvent.objects.filter(action="lookup.performed", object_id=str(lookup_id)).exists()
+    with pytest.raises(DatabaseError), transaction.atomic():
+        Lookup.objects.filter(pk=lookup_id).update(purpose="fraud_investigation")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        LookupEntry.objects.filter(lookup=logged).delete()
+
+
+def test_multi_lending_signal_counts_other_members_credit_lookups(member_a, member_b, key_v1):
+    token = new_token()
+    third = issue(InstitutionFactory())
+    lookup(member_b, [token])  # credit application at B
+    lookup(third, [token], purpose="account_opening", consent="c")  # account opening at a third lender
+    lookup(third, [token], purpose="fraud_investigation", consent=None)  # not a credit purpose
+    lookup(member_a, [token])  # A's own earlier lookup does not count for A
+    # An old lookup, 60 days ago, by another lender: in the 90-day window only.
+    old = issue(InstitutionFactory())
+    old_id = lookup(old, [token]).json()["id"]
+    from pgtrigger import ignore
+
+    with ignore("sharing.LookupEntry:append_only"):
+        LookupEntry.objects.filter(lookup_id=old_id).update(created_at=timezone.now() - dt.timedelta(days=60))
+    result = lookup(member_a, [token]).json()["results"][0]
+    assert result["inquiries"] == {"members_30d": 2, "members_90d": 3}
+
+
+def test_past_answer_is_returned_to_its_member_only(member_a, member_b, key_v1):
+    token = new_token()
+    reported(member_b, [overdue([token], reference="PAST-1")])
+    answer = lookup(member_a, [token]).json()
+    # The record changes afterwards; the past answer does not.
+    resolved = member_b.client().post("/api/v1/records/PAST-1/resolve", {"resolved_date": days_ago(0)}, format="json")
+    assert resolved.status_code == 200
+    assert lookup(member_a, [token]).json()["results"][0]["hit"] is False
+    past = member_a.client().get(f"/api/v1/lookups/{answer['id']}")
+    assert past.status_code == 200
+    assert past.json()["results"] == answer["results"]
+    assert past.json()["purpose"] == "credit_application"
+    foreign = member_b.client().get(f"/api/v1/lookups/{answer['id']}")
+    missing = member_b.client().get("/api/v1/lookups/999999")
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.json() == missing.json()
+
+
+def test_query_count_is_constant(member_a, key_v1, django_assert_num_queries):
+    lookup(member_a, [new_token()])  # the first request of the minute also records the key's last use
+    for size in (1, 500):
+        # auth, key version, summaries, inquiries, savepoint, lookup and entries inserts,
+        # audit (savepoint, lock, head, insert, release), release
+        with django_assert_num_queries(13):
+            assert lookup(member_a, [new_token() for _ in range(size)]).status_code == 200

@@ -8,63 +8,133 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('members', '0001_institutions_credentials_audit'),
-        ('sharing', '0002_records_batches_summaries'),
+        ("members", "0001_institutions_credentials_audit"),
+        ("sharing", "0002_records_batches_summaries"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Lookup',
+            name="Lookup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('purpose', models.CharField(choices=[('credit_application', 'Credit application'), ('account_opening', 'Account opening'), ('post_loan_monitoring', 'Post-loan monitoring'), ('fraud_investigation', 'Fraud investigation')], max_length=32, verbose_name='purpose')),
-                ('consent_reference', models.CharField(blank=True, max_length=200, verbose_name='consent reference')),
-                ('key_version', models.PositiveIntegerField(verbose_name='key version')),
-                ('identifiers', models.PositiveIntegerField(verbose_name='identifiers')),
-                ('hits', models.PositiveIntegerField(verbose_name='hits')),
-                ('results', models.JSONField(help_text='The results exactly as they were answered.', verbose_name='answer')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='time')),
-                ('credential', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='members.credential', verbose_name='credential')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='members.institution', verbose_name='member')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "purpose",
+                    models.CharField(
+                        choices=[
+                            ("credit_application", "Credit application"),
+                            ("account_opening", "Account opening"),
+                            ("post_loan_monitoring", "Post-loan monitoring"),
+                            ("fraud_investigation", "Fraud investigation"),
+                        ],
+                        max_length=32,
+                        verbose_name="purpose",
+                    ),
+                ),
+                ("consent_reference", models.CharField(blank=True, max_length=200, verbose_name="consent reference")),
+                ("key_version", models.PositiveIntegerField(verbose_name="key version")),
+                ("identifiers", models.PositiveIntegerField(verbose_name="identifiers")),
+                ("hits", models.PositiveIntegerField(verbose_name="hits")),
+                (
+                    "results",
+                    models.JSONField(help_text="The results exactly as they were answered.", verbose_name="answer"),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, verbose_name="time")),
+                (
+                    "credential",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="members.credential",
+                        verbose_name="credential",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="members.institution",
+                        verbose_name="member",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'lookup',
-                'verbose_name_plural': 'lookups',
+                "verbose_name": "lookup",
+                "verbose_name_plural": "lookups",
             },
         ),
         migrations.CreateModel(
-            name='LookupEntry',
+            name="LookupEntry",
             fields=[
-                ('pk', models.CompositePrimaryKey('lookup_id', 'position', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('position', models.PositiveIntegerField(verbose_name='position')),
-                ('member_id', models.BigIntegerField(verbose_name='member')),
-                ('token', models.BinaryField(max_length=32, verbose_name='peppered token')),
-                ('hit', models.BooleanField(verbose_name='hit')),
-                ('multi_lending', models.BooleanField(help_text='The purpose was credit_application or account_opening.', verbose_name='credit purpose')),
-                ('created_at', models.DateTimeField(verbose_name='time')),
-                ('lookup', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='entries', to='sharing.lookup')),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "lookup_id", "position", blank=True, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("position", models.PositiveIntegerField(verbose_name="position")),
+                ("member_id", models.BigIntegerField(verbose_name="member")),
+                ("token", models.BinaryField(max_length=32, verbose_name="peppered token")),
+                ("hit", models.BooleanField(verbose_name="hit")),
+                (
+                    "multi_lending",
+                    models.BooleanField(
+                        help_text="The purpose was credit_application or account_opening.",
+                        verbose_name="credit purpose",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(verbose_name="time")),
+                (
+                    "lookup",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="entries",
+                        to="sharing.lookup",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'lookup entry',
-                'verbose_name_plural': 'lookup entries',
+                "verbose_name": "lookup entry",
+                "verbose_name_plural": "lookup entries",
             },
         ),
         migrations.AddIndex(
-            model_name='lookup',
-            index=models.Index(fields=['member', 'created_at'], name='lookup_member_time_idx'),
+            model_name="lookup",
+            index=models.Index(fields=["member", "created_at"], name="lookup_member_time_idx"),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='lookup',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='d044b3bc6c5e9be7e2488d5aa6efeb1356639414', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_00b5c', table='sharing_lookup', when='BEFORE')),
+            model_name="lookup",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="d044b3bc6c5e9be7e2488d5aa6efeb1356639414",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_00b5c",
+                    table="sharing_lookup",
+                    when="BEFORE",
+                ),
+            ),
         ),
         migrations.AddIndex(
-            model_name='lookupentry',
-            index=models.Index(fields=['token', 'created_at'], name='lookup_entry_token_time_idx'),
+            model_name="lookupentry",
+            index=models.Index(fields=["token", "created_at"], name="lookup_entry_token_time_idx"),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='lookupentry',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='8aafa03aed37e0c1a5bb94a9e93e14a06fd587ac', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_a9926', table='sharing_lookupentry', when='BEFORE')),
+            model_name="lookupentry",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="8aafa03aed37e0c1a5bb94a9e93e14a06fd587ac",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_a9926",
+                    table="sharing_lookupentry",
+                    when="BEFORE",
+                ),
+            ),
         ),
     ]

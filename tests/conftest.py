@@ -87,6 +87,14 @@ def _tasks_in_process():
     app.conf.task_always_eager = before
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _plain_http_for_the_live_server():
+    # The live server builds its middleware once, before any per-test setting applies.
+    from django.conf import settings
+
+    settings.SECURE_SSL_REDIRECT = False
+
+
 @pytest.fixture(autouse=True)
 def _plain_http(settings):
     # In production mode HTTP is redirected to HTTPS (tested on its own in

@@ -46,6 +46,7 @@ app.conf.update(
             "schedule": crontab(hour=3, minute=30),
         },
         "idempotency-keys-purge": {"task": "sharing.idempotency_keys_purge", "schedule": crontab(minute=7)},
+        "quota-usage-purge": {"task": "sharing.quota_usage_purge", "schedule": crontab(hour=4, minute=40)},
     },
 )
 app.autodiscover_tasks()

@@ -203,6 +203,12 @@ RISKSHARE_MATCH_CHUNK = int(os.environ.get("RISKSHARE_MATCH_CHUNK", "20000"))
 RISKSHARE_BATCH_STALE_AFTER = int(os.environ.get("RISKSHARE_BATCH_STALE_AFTER", "300"))
 # An in-flight idempotency key older than this is taken to be abandoned (a crashed request).
 RISKSHARE_IDEMPOTENCY_LOCK_SECONDS = 120
+# Default lookup limits per credential (operators override them per member in the admin).
+RISKSHARE_LOOKUP_REQUESTS_PER_MINUTE = int(os.environ.get("RISKSHARE_LOOKUP_REQUESTS_PER_MINUTE", "600"))
+RISKSHARE_LOOKUP_IDENTIFIERS_PER_DAY = int(os.environ.get("RISKSHARE_LOOKUP_IDENTIFIERS_PER_DAY", "2000000"))
+# The enumeration watch: this many identifiers in an hour, nearly all misses, flags the member.
+RISKSHARE_ENUMERATION_MIN_IDENTIFIERS = 5000
+RISKSHARE_ENUMERATION_MISS_RATIO = 0.998
 # Idempotency keys are kept at least this long (Stripe keeps 24 hours).
 RISKSHARE_IDEMPOTENCY_RETENTION_HOURS = 48
 # 10,000 records of the largest legal shape (8 identifiers, 64-character references) fit in 14 MiB;

@@ -8,6 +8,10 @@ OPERATOR_GROUPS: dict[str, list[str]] = {
     # Member lifecycle: review applicants, activate, suspend, withdraw.
     "reviewer": [
         "sharing.view_batch",
+        "sharing.view_lookupquota",
+        "sharing.add_lookupquota",
+        "sharing.change_lookupquota",
+        "sharing.view_memberflag",
         "members.view_institution",
         "members.add_institution",
         "members.change_institution",
@@ -27,6 +31,7 @@ OPERATOR_GROUPS: dict[str, list[str]] = {
     # Read-only access to the audit trail.
     "auditor": [
         "sharing.view_batch",
+        "sharing.view_memberflag",
         "members.view_auditevent",
         "members.view_institution",
         "members.view_institutiontransition",

@@ -4,8 +4,9 @@ from django.utils.translation import gettext_lazy as _
 
 from members.admin import ReadOnlyAdminMixin, ReasonForm, reason_action
 from members.audit import Actor
-from sharing.models import Batch, ConsortiumKey
+from sharing.models import Batch, ConsortiumKey, LookupQuota, MemberFlag
 from sharing.services.keys import consortium_key_retire
+from sharing.services.quotas import lookup_quota_set
 
 
 @admin.register(ConsortiumKey)
@@ -56,3 +57,41 @@ class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields if field.name != "errors"]
+
+
+@admin.register(LookupQuota)
+class LookupQuotaAdmin(admin.ModelAdmin):
+    """A member's lookup limits; without a row here the platform defaults apply."""
+
+    list_display = ["member", "requests_per_minute", "identifiers_per_day", "updated_at", "updated_by"]
+    search_fields = ["member__name", "=member__uscc"]
+    autocomplete_fields = ["member"]
+    list_select_related = ["member"]
+    fields = ["member", "requests_per_minute", "identifiers_per_day", "updated_at", "updated_by"]
+    readonly_fields = ["updated_at", "updated_by"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "member"] if obj is not None else self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        quota = lookup_quota_set(
+            actor=Actor.operator(request.user),
+            member=obj.member,
+            requests_per_minute=form.cleaned_data["requests_per_minute"],
+            identifiers_per_day=form.cleaned_data["identifiers_per_day"],
+        )
+        obj.pk = quota.pk
+
+
+@admin.register(MemberFlag)
+class MemberFlagAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Raised automatically; each one also has an audit event."""
+
+    list_display = ["created_at", "member", "kind", "detail"]
+    list_filter = ["kind"]
+    search_fields = ["member__name", "=member__uscc"]
+    list_select_related = ["member"]
+    show_full_result_count = False

@@ -21,6 +21,7 @@ from members.audit import Actor
 from sharing.models import LoanProduct, RecordCategory, RecordKind, RecordStatus
 from sharing.selectors import batch_get, lookup_get, record_get, record_list
 from sharing.services.lookups import lookup_perform, lookup_request_parse
+from sharing.services.quotas import enumeration_check, lookup_quota_consume
 from sharing.services.records import record_resolve, record_retract
 from sharing.services.submission import PayloadTooLarge, batch_submit
 
@@ -311,7 +312,7 @@ class LookupApi(APIView):
             200: inline_serializer(
                 "LookupAnswer", {"id": serializers.IntegerField(), "results": LookupResultSerializer(many=True)}
             ),
-            **problem_responses(413, 415),
+            **problem_responses(413, 415, 429),
         },
     )
     def post(self, request):
@@ -322,7 +323,10 @@ class LookupApi(APIView):
         except RequestDataTooBig:
             raise PayloadTooLarge(_("The request body is too large.")) from None
         lookup_request = lookup_request_parse(body)
-        return Response(lookup_perform(credential=request.auth, request=lookup_request))
+        lookup_quota_consume(credential=request.auth, identifiers=len(lookup_request.identifiers))
+        answer = lookup_perform(credential=request.auth, request=lookup_request)
+        enumeration_check(member_id=request.user.pk)
+        return Response(answer)
 
 
 class LookupDetailApi(APIView):

@@ -342,3 +342,70 @@ class LookupEntry(models.Model):
 
     def __str__(self) -> str:
         return f"entry {self.position} of lookup {self.lookup_id}"
+
+
+class LookupQuota(models.Model):
+    """A member's lookup limits, when they differ from the platform defaults (set by operators)."""
+
+    member = models.OneToOneField(
+        "members.Institution", verbose_name=_("member"), on_delete=models.PROTECT, related_name="lookup_quota"
+    )
+    requests_per_minute = models.PositiveIntegerField(
+        _("requests per minute"), help_text=_("Per credential; lookups beyond it get 429.")
+    )
+    identifiers_per_day = models.PositiveIntegerField(
+        _("identifiers per day"), help_text=_("Per credential, per calendar day (UTC).")
+    )
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+    updated_by = models.CharField(_("updated by"), max_length=200)
+
+    class Meta:
+        verbose_name = _("lookup quota")
+        verbose_name_plural = _("lookup quotas")
+
+    def __str__(self) -> str:
+        return f"{self.member}: {self.requests_per_minute}/min, {self.identifiers_per_day}/day"
+
+
+class QuotaUsage(models.Model):
+    """Fixed-window counters of the lookup limits, incremented atomically in PostgreSQL."""
+
+    class Window(models.TextChoices):
+        MINUTE = "minute", _("Requests in a minute")
+        DAY = "day", _("Identifiers in a day")
+
+    pk = models.CompositePrimaryKey("credential_id", "window", "window_start")
+    credential_id = models.BigIntegerField()
+    window = models.CharField(max_length=8, choices=Window.choices)
+    window_start = models.DateTimeField()
+    used = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["window_start"], name="quota_usage_window_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.credential_id} {self.window} {self.window_start}: {self.used}"
+
+
+class MemberFlag(models.Model):
+    """Something operators should look at, raised automatically (e.g. lookups that look like enumeration)."""
+
+    class Kind(models.TextChoices):
+        ENUMERATION = "enumeration", _("Possible enumeration")
+
+    member = models.ForeignKey(
+        "members.Institution", verbose_name=_("member"), on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    day = models.DateField(_("day"))
+    detail = models.JSONField(_("detail"), default=dict)
+    created_at = models.DateTimeField(_("raised at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("member flag")
+        verbose_name_plural = _("member flags")
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["member", "kind", "day"], name="member_flag_once_a_day")]
+
+    def __str__(self) -> str:
+        return f"{self.member}: {self.kind} ({self.day})"

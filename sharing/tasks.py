@@ -10,6 +10,7 @@ from django.db import OperationalError
 from members.audit import Actor, audit_event_record
 from sharing.matching import dirty_tokens_drain, dirty_tokens_pending, summaries_drift_check
 from sharing.services.idempotency import idempotency_keys_purge
+from sharing.services.quotas import quota_usage_purge
 from sharing.services.records import batch_process as batch_process_service
 from sharing.services.records import batches_stale
 
@@ -67,3 +68,8 @@ def summaries_verify() -> dict:
 @shared_task(name="sharing.idempotency_keys_purge", acks_late=True, max_retries=0)
 def idempotency_keys_purge_task() -> int:
     return idempotency_keys_purge()
+
+
+@shared_task(name="sharing.quota_usage_purge", acks_late=True, max_retries=0)
+def quota_usage_purge_task() -> int:
+    return quota_usage_purge()

@@ -1,0 +1,126 @@
+"""Lookup limits per credential, and the enumeration watch.
+
+The counters live in PostgreSQL: one conditional upsert per window admits a
+request only while the window's total stays within the limit, so 50 clients at
+once cannot over-admit (the row lock orders them), and when the store is down
+nothing is admitted (fail closed). No second data store to run or to lose.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from rest_framework.exceptions import Throttled
+
+from members.audit import Actor, audit_event_record
+from members.models import Credential, Institution
+from sharing.models import LookupQuota, MemberFlag
+
+_CONSUME_SQL = """
+    INSERT INTO sharing_quotausage (credential_id, "window", window_start, used) VALUES (%s, %s, %s, %s)
+    ON CONFLICT (credential_id, "window", window_start)
+    DO UPDATE SET used = sharing_quotausage.used + EXCLUDED.used
+    WHERE sharing_quotausage.used + EXCLUDED.used <= %s
+    RETURNING used
+"""
+
+
+def quota_limits(*, member_id: int) -> tuple[int, int]:
+    override = (
+        LookupQuota.objects.filter(member_id=member_id)
+        .values_list("requests_per_minute", "identifiers_per_day")
+        .first()
+    )
+    if override:
+        return override
+    return settings.RISKSHARE_LOOKUP_REQUESTS_PER_MINUTE, settings.RISKSHARE_LOOKUP_IDENTIFIERS_PER_DAY
+
+
+class QuotaExceeded(Throttled):
+    default_code = "throttled"
+
+
+def lookup_quota_consume(*, credential: Credential, identifiers: int, now: dt.datetime | None = None) -> None:
+    """Count one request and ``identifiers`` against the credential's windows, or raise 429 with Retry-After."""
+    now = now or timezone.now()
+    per_minute, per_day = quota_limits(member_id=credential.institution_id)
+    minute = now.replace(second=0, microsecond=0)
+    day = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    windows = [
+        ("minute", minute, 1, per_minute, minute + dt.timedelta(minutes=1)),
+        ("day", day, identifiers, per_day, day + dt.timedelta(days=1)),
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        for window, start, amount, limit, ends in windows:
+            admitted = amount <= limit
+            if admitted:
+                cursor.execute(_CONSUME_SQL, [credential.pk, window, start, amount, limit])
+                admitted = cursor.fetchone() is not None
+            if not admitted:
+                wait = max(1, math.ceil((ends - now).total_seconds()))
+                detail = (
+                    _("Lookup limit reached: %(limit)d requests a minute.")
+                    if window == "minute"
+                    else _("Lookup limit reached: %(limit)d identifiers a day.")
+                ) % {"limit": limit}
+                # Leaving the atomic block by exception rolls back the other window's count.
+                raise QuotaExceeded(wait=wait, detail=detail)
+
+
+def quota_usage_purge(*, now: dt.datetime | None = None) -> int:
+    from sharing.models import QuotaUsage
+
+    cutoff = (now or timezone.now()) - dt.timedelta(days=2)
+    deleted, _details = QuotaUsage.objects.filter(window_start__lt=cutoff).delete()
+    return deleted
+
+
+def lookup_quota_set(*, actor: Actor, member: Institution, requests_per_minute: int, identifiers_per_day: int):
+    with transaction.atomic():
+        quota, _created = LookupQuota.objects.update_or_create(
+            member=member,
+            defaults={
+                "requests_per_minute": requests_per_minute,
+                "identifiers_per_day": identifiers_per_day,
+                "updated_at": timezone.now(),
+                "updated_by": actor.label,
+            },
+        )
+        audit_event_record(
+            actor=actor,
+            action="lookup_quota.set",
+            obj=member,
+            payload={"requests_per_minute": requests_per_minute, "identifiers_per_day": identifiers_per_day},
+        )
+    return quota
+
+
+def enumeration_check(*, member_id: int, now: dt.datetime | None = None) -> MemberFlag | None:
+    """Flag a member whose lookups in the last hour are many and almost all misses (once a day, audited)."""
+    now = now or timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(sum(identifiers), 0), coalesce(sum(hits), 0) FROM sharing_lookup "
+            "WHERE member_id = %s AND created_at >= %s",
+            [member_id, now - dt.timedelta(hours=1)],
+        )
+        identifiers, hits = cursor.fetchone()
+    if identifiers < settings.RISKSHARE_ENUMERATION_MIN_IDENTIFIERS:
+        return None
+    miss_ratio = 1 - hits / identifiers
+    if miss_ratio < settings.RISKSHARE_ENUMERATION_MISS_RATIO:
+        return None
+    detail = {"identifiers_last_hour": identifiers, "hits_last_hour": hits, "miss_ratio": round(miss_ratio, 5)}
+    with transaction.atomic():
+        flag, created = MemberFlag.objects.get_or_create(
+            member_id=member_id, kind=MemberFlag.Kind.ENUMERATION, day=now.date(), defaults={"detail": detail}
+        )
+        if not created:
+            return None
+        audit_event_record(actor=Actor.system("enumeration watch"), action="member.flagged", obj=flag, payload=detail)
+    return flag

@@ -1,0 +1,97 @@
+"""Lookup limits (atomic under concurrency) and the enumeration watch."""
+
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework.exceptions import Throttled
+
+from members.models import AuditEvent
+from sharing.models import ConsortiumKey, LookupQuota, MemberFlag
+from sharing.services.quotas import enumeration_check, lookup_quota_consume, quota_usage_purge
+from tests.factories import OperatorFactory
+from tests.sharing.conftest import new_token
+from tests.sharing.test_lookups import lookup
+
+
+def test_requests_per_minute_answer_429_with_retry_after(member_a, key_v1, settings):
+    settings.RISKSHARE_LOOKUP_REQUESTS_PER_MINUTE = 3
+    statuses = [lookup(member_a, [new_token()], purpose="fraud_investigation", consent=None) for _ in range(4)]
+    assert [r.status_code for r in statuses] == [200, 200, 200, 429]
+    refused = statuses[-1]
+    assert refused["Content-Type"] == "application/problem+json"
+    assert refused.json()["code"] == "throttled"
+    assert 1 <= int(refused["Retry-After"]) <= 60
+
+
+def test_identifiers_per_day_and_member_override(member_a, member_b, key_v1, settings):
+    settings.RISKSHARE_LOOKUP_IDENTIFIERS_PER_DAY = 5
+    LookupQuota.objects.create(
+        member=member_b.institution, requests_per_minute=100, identifiers_per_day=50, updated_by="tests"
+    )
+    assert lookup(member_a, [new_token() for _ in range(4)]).status_code == 200
+    refused = lookup(member_a, [new_token() for _ in range(2)])
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 60
+    # The refused request counted nothing: one more identifier still fits.
+    assert lookup(member_a, [new_token()]).status_code == 200
+    assert lookup(member_b, [new_token() for _ in range(20)]).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_over_admission_with_50_parallel_clients(member_a, settings):
+    ConsortiumKey.objects.create(version=1, check_value="0" * 16, created_by="tests")
+    settings.RISKSHARE_LOOKUP_REQUESTS_PER_MINUTE = 1000
+    settings.RISKSHARE_LOOKUP_IDENTIFIERS_PER_DAY = 20
+    now = timezone.now()
+
+    def attempt(_n: int) -> bool:
+        try:
+            lookup_quota_consume(credential=member_a.credential, identifiers=1, now=now)
+            return True
+        except Throttled:
+            return False
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        admitted = sum(pool.map(attempt, range(50)))
+    assert admitted == 20
+
+
+def test_quota_changes_in_the_admin_are_audited(client, member_a, db):
+    operator = OperatorFactory(groups=["reviewer"])
+    client.force_login(operator)
+    response = client.post(
+        reverse("admin:sharing_lookupquota_add"),
+        {"member": member_a.institution.pk, "requests_per_minute": 10, "identifiers_per_day": 1000},
+    )
+    assert response.status_code == 302, response.content[:500]
+    quota = LookupQuota.objects.get(member=member_a.institution)
+    assert (quota.requests_per_minute, quota.updated_by) == (10, operator.username)
+    assert AuditEvent.objects.filter(action="lookup_quota.set", actor_label=operator.username).exists()
+
+
+def test_enumeration_is_flagged_once_a_day_with_an_audit_event(member_a, key_v1, settings):
+    settings.RISKSHARE_ENUMERATION_MIN_IDENTIFIERS = 300
+    for _ in range(3):
+        lookup(member_a, [new_token() for _ in range(100)], purpose="fraud_investigation", consent=None)
+    flag = MemberFlag.objects.get(member=member_a.institution)
+    assert flag.kind == "enumeration" and flag.detail["identifiers_last_hour"] == 300
+    assert AuditEvent.objects.filter(action="member.flagged").count() == 1
+    assert enumeration_check(member_id=member_a.institution.pk) is None  # already flagged today
+
+
+def test_ordinary_use_is_not_flagged(member_a, key_v1):
+    lookup(member_a, [new_token() for _ in range(50)])
+    assert not MemberFlag.objects.exists()
+
+
+def test_old_windows_are_purged(member_a, key_v1):
+    lookup_quota_consume(credential=member_a.credential, identifiers=1, now=timezone.now() - dt.timedelta(days=3))
+    lookup_quota_consume(credential=member_a.credential, identifiers=1)
+    assert quota_usage_purge() == 2

@@ -59,10 +59,10 @@ class ProblemSerializer(serializers.Serializer):
     errors = FieldErrorSerializer(many=True, required=False)
 
 
-def problem_responses(*statuses: int) -> dict[int, OpenApiResponse]:
-    """OpenAPI entries for the error answers of an operation (401 and 403 always apply)."""
-    response = OpenApiResponse(ProblemSerializer, description="Problem document (application/problem+json).")
-    return {status_code: response for status_code in sorted({400, 401, 403, *statuses})}
+def problem_responses(*statuses: int) -> dict[tuple[int, str], OpenApiResponse]:
+    """OpenAPI entries for the error answers of an operation (400, 401 and 403 always apply)."""
+    response = OpenApiResponse(ProblemSerializer, description="Problem document (RFC 9457).")
+    return {(status_code, PROBLEM_CONTENT_TYPE): response for status_code in sorted({400, 401, 403, *statuses})}
 
 
 def problem(

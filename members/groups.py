@@ -41,16 +41,22 @@ OPERATOR_GROUPS: dict[str, list[str]] = {
 
 
 def operator_groups_ensure(**kwargs) -> None:
-    apps_with_permissions = {dotted.split(".")[0] for codenames in OPERATOR_GROUPS.values() for dotted in codenames}
-    # post_migrate runs once per app; wait until every app's permissions exist.
-    if Permission.objects.filter(content_type__app_label__in=apps_with_permissions).values(
-        "content_type__app_label"
-    ).distinct().count() < len(apps_with_permissions):
+    """(Re)build the groups once every permission they name exists.
+
+    post_migrate is sent once per app, and each app's permissions are created in
+    its own turn, so early calls may find some missing: they do nothing, and the
+    call for the last app sets every group in full.
+    """
+    wanted = {tuple(dotted.split(".")) for codenames in OPERATOR_GROUPS.values() for dotted in codenames}
+    existing = {
+        (app_label, codename): permission
+        for permission in Permission.objects.filter(
+            content_type__app_label__in={app for app, _ in wanted}
+        ).select_related("content_type")
+        for app_label, codename in [(permission.content_type.app_label, permission.codename)]
+    }
+    if not wanted <= existing.keys():
         return
     for name, codenames in OPERATOR_GROUPS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        permissions = []
-        for dotted in codenames:
-            app_label, codename = dotted.split(".")
-            permissions.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-        group.permissions.set(permissions)
+        group, _created = Group.objects.get_or_create(name=name)
+        group.permissions.set([existing[tuple(dotted.split("."))] for dotted in codenames])

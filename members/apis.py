@@ -7,6 +7,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import problem_responses
+
 
 class CredentialMeApi(APIView):
     """Who am I: the member and credential behind the presented API key."""
@@ -22,6 +24,6 @@ class CredentialMeApi(APIView):
         allowed_ips = serializers.ListField(child=serializers.CharField())
         expires_at = serializers.DateTimeField(allow_null=True)
 
-    @extend_schema(responses={200: MeOutputSerializer}, tags=["members"], operation_id="me")
+    @extend_schema(responses={200: MeOutputSerializer, **problem_responses()}, tags=["members"], operation_id="me")
     def get(self, request):
         return Response(self.MeOutputSerializer(request.auth).data)

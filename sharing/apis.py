@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from config.api import problem_responses
 from config.errors import DomainError
 from members.audit import Actor
+from sharing.identifiers import ID_TYPES
 from sharing.models import LoanProduct, RecordCategory, RecordKind, RecordStatus
 from sharing.selectors import batch_get, lookup_get, record_get, record_list
 from sharing.services.lookups import lookup_perform, lookup_request_parse
@@ -57,10 +58,12 @@ _record_input_schema = inline_serializer(
         "category": serializers.ChoiceField(choices=RecordCategory.values),
         "identifiers": inline_serializer(
             "IdentifierInput",
-            {"type": serializers.CharField(), "token": serializers.RegexField(r"^[0-9a-f]{64}$")},
+            {"type": serializers.ChoiceField(choices=ID_TYPES), "token": serializers.RegexField(r"^[0-9a-f]{64}$")},
             many=True,
+            min_length=1,
+            max_length=8,
         ),
-        "key_version": serializers.IntegerField(min_value=1),
+        "key_version": serializers.IntegerField(min_value=1, help_text="A current consortium key version."),
         "event_date": serializers.DateField(),
         "resolved_date": serializers.DateField(required=False),
         "overdue_days": serializers.IntegerField(min_value=1, required=False),
@@ -86,9 +89,13 @@ class BatchSubmitApi(APIView):
                 OpenApiParameter.HEADER,
                 required=True,
                 description="1–255 visible ASCII characters, unique per batch; kept at least 24 hours.",
+                pattern=r"^[\x21-\x7e]{1,255}$",
             )
         ],
-        request=inline_serializer("BatchInput", {"records": _record_input_schema}),
+        request=inline_serializer(
+            "BatchInput",
+            {"records": serializers.ListField(child=_record_input_schema, min_length=1, max_length=10_000)},
+        ),
         responses={202: BatchOutputSerializer, **problem_responses(409, 413, 415, 422)},
     )
     def post(self, request):
@@ -171,6 +178,13 @@ class RecordListApi(APIView):
         status = serializers.ChoiceField(choices=RecordStatus.values, required=False)
         updated_since = serializers.DateTimeField(required=False)
 
+        def to_internal_value(self, data):
+            # An empty ?status= is a mistake, not "no filter".
+            empty = [name for name in self.fields if data.get(name, None) == ""]
+            if empty:
+                raise serializers.ValidationError({name: [_("Give a value, or leave it out.")] for name in empty})
+            return super().to_internal_value(data)
+
     @extend_schema(
         operation_id="record_list",
         tags=["records"],
@@ -188,7 +202,7 @@ class RecordListApi(APIView):
                     "results": RecordOutputSerializer(many=True),
                 },
             ),
-            **problem_responses(),
+            **problem_responses(404),
         },
     )
     def get(self, request):
@@ -238,7 +252,7 @@ class RecordRetractApi(APIView):
     required_scope = "records:write"
 
     class RetractInputSerializer(serializers.Serializer):
-        reason = serializers.CharField(max_length=2000)
+        reason = serializers.CharField(min_length=1, max_length=2000)
 
     @extend_schema(
         operation_id="record_retract",
@@ -297,14 +311,21 @@ class LookupApi(APIView):
                 "purpose": serializers.ChoiceField(
                     choices=["credit_application", "account_opening", "post_loan_monitoring", "fraud_investigation"]
                 ),
-                "consent_reference": serializers.CharField(
-                    required=False, max_length=200, help_text="Required for credit_application and account_opening."
+                "consent_reference": serializers.RegexField(
+                    r"^[^\x00-\x1f\x7f]{1,200}$",
+                    required=False,
+                    help_text="Required for credit_application and account_opening; 1–200 printable characters.",
                 ),
-                "key_version": serializers.IntegerField(),
+                "key_version": serializers.IntegerField(help_text="A current consortium key version."),
                 "identifiers": inline_serializer(
                     "LookupIdentifier",
-                    {"type": serializers.CharField(), "token": serializers.RegexField(r"^[0-9a-f]{64}$")},
+                    {
+                        "type": serializers.ChoiceField(choices=ID_TYPES),
+                        "token": serializers.RegexField(r"^[0-9a-f]{64}$"),
+                    },
                     many=True,
+                    min_length=1,
+                    max_length=10_000,
                 ),
             },
         ),

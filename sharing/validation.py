@@ -80,6 +80,16 @@ class ValidRecord(NamedTuple):
     identifiers: list[tuple[str, str]]
 
 
+def safe_name(name: str) -> str:
+    """A client-supplied field name as it may appear in an answer and in the database.
+
+    Unknown names are echoed so the client sees which one; control characters (NUL
+    cannot be stored in PostgreSQL text or JSON) become '?', and the length is capped.
+    """
+    cleaned = "".join(c if c.isprintable() else "?" for c in str(name)[:64])
+    return cleaned.replace("~", "~0").replace("/", "~1")
+
+
 def error(index: int, field: str, code: str) -> dict[str, Any]:
     return {"index": index, "field": field, "code": code, "message": str(MESSAGES[code])}
 
@@ -110,8 +120,8 @@ def validate_records(
         problems: list[tuple[str, str]] = []
         problem = problems.append
         extra = record.keys() - ALLOWED_FIELDS
-        for name in sorted(extra):
-            problem((f"/{name}", "unknown_field"))
+        for name in sorted(extra, key=str):
+            problem((f"/{safe_name(name)}", "unknown_field"))
 
         reference = record.get("reference")
         if reference is None:

@@ -31,7 +31,8 @@ class LookupRequest(msgspec.Struct, forbid_unknown_fields=True):
     purpose: Literal["credit_application", "account_opening", "post_loan_monitoring", "fraud_investigation"]
     key_version: int
     identifiers: Annotated[list[_Identifier], msgspec.Meta(min_length=1, max_length=MAX_IDENTIFIERS)]
-    consent_reference: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    # Printable text only: it is stored, and PostgreSQL text cannot hold NUL.
+    consent_reference: Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")] | None = None
 
 
 _decoder = msgspec.json.Decoder(LookupRequest)

@@ -28,7 +28,7 @@ from sharing.services.idempotency import (
 )
 from sharing.sql import execute_binary
 from sharing.tokens import identifiers_digest, pepper_token
-from sharing.validation import MAX_RECORDS, ValidRecord, error, validate_body_fast, validate_records
+from sharing.validation import MAX_RECORDS, ValidRecord, error, safe_name, validate_body_fast, validate_records
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,8 @@ def batch_body_parse(body: bytes) -> list[Any]:
         raise DomainError(_("The body must be a JSON object."), code="invalid_type", field="")
     unknown = sorted(set(document) - {"records"})
     if unknown:
-        raise DomainError(_("Unknown field: %s") % unknown[0], code="unknown_field", field=f"/{unknown[0]}")
+        name = safe_name(unknown[0])
+        raise DomainError(_("Unknown field: %s") % name, code="unknown_field", field=f"/{name}")
     records = document.get("records")
     if not isinstance(records, list):
         raise DomainError(_("'records' must be a list of records."), code="required", field="/records")

@@ -349,3 +349,17 @@ class TestFastPath:
         fast, (_valid, errors) = self.both([blacklist(), record])
         assert fast is None
         assert errors and errors[0]["index"] == 1
+
+
+def test_hostile_field_names_are_reported_not_stored_raw(member_a, key_v1):
+    response = member_a.client().generic(
+        "POST",
+        "/api/v1/batches",
+        b'{"records": [{"\\u0000evil/x~": 1, "reference": "A"}]}',
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="k-hostile",
+    )
+    assert response.status_code == 202
+    fields = [e["field"] for e in response.json()["errors"]]
+    assert "/?evil~1x~0" in fields
+    assert Batch.objects.get().errors == response.json()["errors"]

@@ -1,0 +1,174 @@
+"""Lookup latency against gunicorn + PostgreSQL holding 1,000,000 records, beside the bare query.
+
+    uv run python bench/lookup.py [--records 1000000] [--calls 2000]
+
+Loads the records with COPY (bench/ingest.py's loader) into a fresh
+riskshare_bench database, builds the token summaries with the product's own
+full recomputation, then measures in one run:
+  - the bare database query for one token (psycopg, one connection);
+  - single-identifier lookups end to end (HTTP, one client, keep-alive): p50, p99;
+  - 10,000-identifier lookups at 10 % and at 100 % hits: median of 5 each.
+Every lookup is logged, as in production.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# bench/tokenize.py shadows the standard library's tokenize for scripts run from this folder.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+import argparse
+import importlib.util
+import random
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("bench_ingest", Path(__file__).with_name("ingest.py"))
+ingest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ingest)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--port", type=int, default=8766)
+    args = parser.parse_args()
+
+    import httpx
+    import orjson
+    import psycopg
+
+    env = ingest.django_env(
+        {"RISKSHARE_LOOKUP_REQUESTS_PER_MINUTE": "1000000", "RISKSHARE_LOOKUP_IDENTIFIERS_PER_DAY": "1000000000"}
+    )
+    os.environ.update(env)
+    print(f"loading {args.records:,} records …", flush=True)
+    bodies = ingest.make_bodies(args.records, 10_000)
+    known = [r["identifiers"][1]["token"] for body in bodies[:20] for r in orjson.loads(body)["records"]]
+    ingest.setup_database(env)
+    from members.validators import uscc_check_character
+
+    uscc = "91110000MA00BENCH" + uscc_check_character("91110000MA00BENCH")
+    out = subprocess.run(
+        [sys.executable, "manage.py", "credential_issue", "--uscc", uscc, "--scopes", "lookups"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    key = out.stdout.strip().splitlines()[-1]
+    ingest.copy_load(bodies, env["RISKSHARE_PEPPER"].encode())
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from sharing.matching import summaries_drift_check; "
+            "print(summaries_drift_check(fix=True))",
+        ],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        check=True,
+        capture_output=True,
+    )
+    print(f"summaries built in {time.perf_counter() - started:.0f}s", flush=True)
+    with psycopg.connect(ingest.server_url(), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+    pepper = env["RISKSHARE_PEPPER"].encode()
+    import hmac
+
+    rng = random.Random(3)  # noqa: S311 - sampling benchmark inputs
+    sample = rng.sample(known, min(len(known), args.calls))
+    with psycopg.connect(ingest.server_url(), autocommit=True) as conn:
+        conn.execute("SET random_page_cost = 1.1")
+        bare = []
+        for token in sample:
+            peppered = hmac.digest(pepper, token.encode(), "sha256")
+            t0 = time.perf_counter()
+            conn.execute("SELECT * FROM sharing_tokensummary WHERE token = %s", [peppered]).fetchall()
+            bare.append(time.perf_counter() - t0)
+
+    gunicorn = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{args.port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        base = f"http://127.0.0.1:{args.port}"
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
+
+            def call(tokens: list[str]) -> float:
+                body = orjson.dumps(
+                    {
+                        "purpose": "post_loan_monitoring",
+                        "key_version": 1,
+                        "identifiers": [{"type": "cn_mobile", "token": t} for t in tokens],
+                    }
+                )
+                t0 = time.perf_counter()
+                response = http.post("/api/v1/lookups", content=body)
+                elapsed = time.perf_counter() - t0
+                if response.status_code != 200:
+                    sys.exit(f"lookup failed: {response.status_code} {response.text[:300]}")
+                return elapsed
+
+            for token in sample[:50]:
+                call([token])  # warm up connections and caches
+            single = [call([token]) for token in sample]
+            batches = {}
+            for hits in (0.1, 1.0):
+                runs = []
+                for _ in range(5):
+                    chosen = rng.sample(known, int(10_000 * hits))
+                    chosen += [os.urandom(32).hex() for _ in range(10_000 - len(chosen))]
+                    runs.append(call(chosen))
+                batches[hits] = statistics.median(runs)
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait()
+
+    ms = 1000
+    print(
+        f"bare query (one token):      p50 {statistics.median(bare) * ms:.2f} ms, p99 {percentile(bare, 0.99) * ms:.2f} ms"
+    )
+    print(
+        f"single lookup end to end:    p50 {statistics.median(single) * ms:.2f} ms, "
+        f"p99 {percentile(single, 0.99) * ms:.2f} ms over {len(single)} calls  (target p99 <= 5 ms)"
+    )
+    print(f"10,000 identifiers, 10% hits:  median {batches[0.1] * ms:.0f} ms  (target <= 100 ms)")
+    print(f"10,000 identifiers, 100% hits: median {batches[1.0] * ms:.0f} ms  (target <= 250 ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -160,7 +160,8 @@ def main() -> None:
 
     ms = 1000
     print(
-        f"bare query (one token):      p50 {statistics.median(bare) * ms:.2f} ms, p99 {percentile(bare, 0.99) * ms:.2f} ms"
+        f"bare query (one token):      p50 {statistics.median(bare) * ms:.2f} ms, "
+        f"p99 {percentile(bare, 0.99) * ms:.2f} ms"
     )
     print(
         f"single lookup end to end:    p50 {statistics.median(single) * ms:.2f} ms, "

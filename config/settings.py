@@ -93,7 +93,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "pghistory.middleware.HistoryMiddleware",
+    "config.middleware.HistoryMiddleware",
     "config.middleware.ApiUtcMiddleware",
 ]
 
@@ -203,6 +203,10 @@ RISKSHARE_MATCH_CHUNK = int(os.environ.get("RISKSHARE_MATCH_CHUNK", "20000"))
 RISKSHARE_BATCH_STALE_AFTER = int(os.environ.get("RISKSHARE_BATCH_STALE_AFTER", "300"))
 # An in-flight idempotency key older than this is taken to be abandoned (a crashed request).
 RISKSHARE_IDEMPOTENCY_LOCK_SECONDS = 120
+# How long lookups may use a cached key-version state or quota limit (seconds).
+RISKSHARE_SETTINGS_CACHE_SECONDS = 5
+# Per-process cache: small, hot, and invalidated on commit by the services that change it.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "riskshare"}}
 # Default lookup limits per credential (operators override them per member in the admin).
 RISKSHARE_LOOKUP_REQUESTS_PER_MINUTE = int(os.environ.get("RISKSHARE_LOOKUP_REQUESTS_PER_MINUTE", "600"))
 RISKSHARE_LOOKUP_IDENTIFIERS_PER_DAY = int(os.environ.get("RISKSHARE_LOOKUP_IDENTIFIERS_PER_DAY", "2000000"))

@@ -22,7 +22,7 @@ from sharing.identifiers import ID_TYPES
 from sharing.models import LoanProduct, RecordCategory, RecordKind, RecordStatus
 from sharing.selectors import batch_get, lookup_get, record_get, record_list
 from sharing.services.lookups import lookup_perform, lookup_request_parse
-from sharing.services.quotas import enumeration_check, lookup_quota_consume
+from sharing.services.quotas import enumeration_check, enumeration_due, lookup_quota_consume
 from sharing.services.records import record_resolve, record_retract
 from sharing.services.submission import PayloadTooLarge, batch_submit
 
@@ -346,7 +346,8 @@ class LookupApi(APIView):
         lookup_request = lookup_request_parse(body)
         lookup_quota_consume(credential=request.auth, identifiers=len(lookup_request.identifiers))
         answer = lookup_perform(credential=request.auth, request=lookup_request)
-        enumeration_check(member_id=request.user.pk)
+        if enumeration_due(lookup_id=answer["id"], identifiers=len(lookup_request.identifiers)):
+            enumeration_check(member_id=request.user.pk)
         return Response(answer)
 
 

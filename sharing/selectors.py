@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
@@ -14,8 +16,16 @@ def current_key_versions() -> frozenset[int]:
 
 
 def key_version_require_current(*, version: int, field: str = "/key_version") -> None:
-    """Refuse a submission or lookup that names an unknown or retired key version."""
-    state = ConsortiumKey.objects.filter(version=version).values_list("state", flat=True).first()
+    """Refuse a submission or lookup that names an unknown or retired key version.
+
+    Read through a cache of a few seconds: a retirement applies to lookups within that time.
+    """
+    cache_key = f"riskshare:key-version:{int(version)}"
+    state = cache.get(cache_key)
+    if state is None:
+        state = ConsortiumKey.objects.filter(version=version).values_list("state", flat=True).first() or "unknown"
+        cache.set(cache_key, state, settings.RISKSHARE_SETTINGS_CACHE_SECONDS)
+    state = None if state == "unknown" else state
     if state == ConsortiumKey.State.CURRENT:
         return
     if state is None:

@@ -77,6 +77,16 @@ def database_url_of_test_database() -> str:
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache():
+    # Key-version states and quota limits are cached per process; each test starts clean.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _tasks_in_process():
     # Jobs run in-process unless a test asks for the real worker (tests/worker.py).
     from config.celery import app

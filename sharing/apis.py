@@ -21,7 +21,7 @@ from members.audit import Actor
 from sharing.identifiers import ID_TYPES
 from sharing.models import LoanProduct, RecordCategory, RecordKind, RecordStatus
 from sharing.selectors import batch_get, lookup_get, record_get, record_list
-from sharing.services.lookups import lookup_perform, lookup_request_parse
+from sharing.services.lookups import answer_unpack, lookup_perform, lookup_request_parse
 from sharing.services.quotas import enumeration_check, enumeration_due, lookup_quota_consume
 from sharing.services.records import record_resolve, record_retract
 from sharing.services.submission import PayloadTooLarge, batch_submit
@@ -370,4 +370,11 @@ class LookupDetailApi(APIView):
     )
     def get(self, request, lookup_id: int):
         lookup = lookup_get(member_id=request.user.pk, lookup_id=lookup_id)
-        return Response(self.LookupDetailSerializer(lookup).data)
+        past = {
+            "id": lookup.pk,
+            "purpose": lookup.purpose,
+            "consent_reference": lookup.consent_reference,
+            "created_at": lookup.created_at,
+            "results": answer_unpack(lookup.answer),
+        }
+        return Response(self.LookupDetailSerializer(past).data)

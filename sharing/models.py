@@ -305,7 +305,10 @@ class Lookup(models.Model):
     key_version = models.PositiveIntegerField(_("key version"))
     identifiers = models.PositiveIntegerField(_("identifiers"))
     hits = models.PositiveIntegerField(_("hits"))
-    results = models.JSONField(_("answer"), help_text=_("The results exactly as they were answered."))
+    answer = models.BinaryField(
+        _("answer"),
+        help_text=_("The results exactly as they were answered (zlib-compressed JSON)."),
+    )
     created_at = models.DateTimeField(_("time"), default=timezone.now)
 
     class Meta:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from typing import Annotated, Any, Literal
 
 import msgspec
+import orjson
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -89,8 +91,19 @@ def _inquiries(tokens: list[bytes], *, member_id: int, now: dt.datetime) -> dict
     return {bytes(row[0]): (row[1], row[2]) for row in rows}
 
 
-def _result(id_type: str, token: str, summary: tuple | None, inquiries: tuple[int, int], member_id: int) -> dict:
-    members_30d, members_90d = inquiries
+# Shared by every miss: nothing in them depends on the token, and they are never mutated.
+_MISS_BLACKLIST = {"active": False, "categories": [], "last_reported": None}
+_MISS_DELINQUENCY = {
+    "active_records": 0,
+    "max_overdue_days": 0,
+    "total_overdue_amount": "0.00",
+    "latest_event_date": None,
+}
+_NO_INQUIRIES = {"members_30d": 0, "members_90d": 0}
+
+
+def _result(id_type: str, token: str, summary: tuple | None, inquiries: tuple[int, int] | None, member_id: int):
+    inquiry_counts = _NO_INQUIRIES if inquiries is None else {"members_30d": inquiries[0], "members_90d": inquiries[1]}
     if summary is None:
         return {
             "type": id_type,
@@ -98,14 +111,9 @@ def _result(id_type: str, token: str, summary: tuple | None, inquiries: tuple[in
             "hit": False,
             "reporting_members": 0,
             "reported_by_you": False,
-            "blacklist": {"active": False, "categories": [], "last_reported": None},
-            "delinquency": {
-                "active_records": 0,
-                "max_overdue_days": 0,
-                "total_overdue_amount": "0.00",
-                "latest_event_date": None,
-            },
-            "inquiries": {"members_30d": members_30d, "members_90d": members_90d},
+            "blacklist": _MISS_BLACKLIST,
+            "delinquency": _MISS_DELINQUENCY,
+            "inquiries": inquiry_counts,
             "disputed": False,
         }
     member_ids, categories, last_reported, delinquencies, max_days, amount, latest, disputed = summary
@@ -126,9 +134,17 @@ def _result(id_type: str, token: str, summary: tuple | None, inquiries: tuple[in
             "total_overdue_amount": f"{amount:.2f}",
             "latest_event_date": latest.isoformat() if latest else None,
         },
-        "inquiries": {"members_30d": members_30d, "members_90d": members_90d},
+        "inquiries": inquiry_counts,
         "disputed": disputed,
     }
+
+
+def answer_pack(results: list[dict]) -> bytes:
+    return zlib.compress(orjson.dumps(results), 1)
+
+
+def answer_unpack(packed: bytes) -> list[dict]:
+    return orjson.loads(zlib.decompress(bytes(packed)))
 
 
 def lookup_perform(*, credential: Credential, request: LookupRequest) -> dict[str, Any]:
@@ -143,7 +159,7 @@ def lookup_perform(*, credential: Credential, request: LookupRequest) -> dict[st
     summaries = _summaries(peppered)
     inquiries = _inquiries(peppered, member_id=member_id, now=now)
     results = [
-        _result(identifier.type, identifier.token, summaries.get(token), inquiries.get(token, (0, 0)), member_id)
+        _result(identifier.type, identifier.token, summaries.get(token), inquiries.get(token), member_id)
         for identifier, token in zip(request.identifiers, peppered, strict=True)
     ]
     hits = sum(result["hit"] for result in results)
@@ -157,7 +173,7 @@ def lookup_perform(*, credential: Credential, request: LookupRequest) -> dict[st
             key_version=request.key_version,
             identifiers=len(results),
             hits=hits,
-            results=results,
+            answer=answer_pack(results),
             created_at=now,
         )
         count = len(peppered)

@@ -79,6 +79,38 @@ def make_bodies(records: int, batch: int, prefix: str = "LOAN") -> list[bytes]:
     return bodies
 
 
+def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
+    """gunicorn with 2 workers on 127.0.0.1:port, returned once /healthz answers."""
+    import httpx
+
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "300",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    for _ in range(150):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.terminate()
+    sys.exit("gunicorn did not start")
+
+
 def django_env(extra: dict[str, str]) -> dict[str, str]:
     return {
         **os.environ,
@@ -312,33 +344,8 @@ def main() -> None:
     key = setup_database(env)
     fast_us, detailed_us = parse_validate_cost(bodies)
 
-    gunicorn = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{args.port}",
-            "--timeout",
-            "300",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    gunicorn = start_gunicorn(env, args.port)
     try:
-        import httpx
-
-        for _ in range(100):
-            try:
-                if httpx.get(f"http://127.0.0.1:{args.port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
         http_seconds, latencies = http_ingest(bodies, key, args.port, args.clients)
         # Latency of one client alone, on the loaded tables (new references).
         solo = make_bodies(args.batch * 10, args.batch, prefix="SOLO")
@@ -404,9 +411,11 @@ def main() -> None:
         f"parse + validate: {fast_us:.2f} µs/record (all valid, msgspec path; target <= 5); "
         f"{detailed_us:.2f} µs/record on the per-record error path"
     )
+    matched = args.records + args.batch * 10  # the bulk load and the one-client batches
     print(
-        f"matching:     {args.records / match_seconds:,.0f} records/s ({match_seconds:.1f}s to done, "
-        f"{summaries:,} token summaries)  (target >= 100,000)"
+        f"matching:     {matched / match_seconds:,.0f} records/s, {summaries / match_seconds:,.0f} tokens/s "
+        f"({matched:,} records in {match_seconds:.1f}s, {summaries:,} token summaries, one worker)  "
+        f"(target >= 100,000 records/s)"
     )
 
 

@@ -101,30 +101,9 @@ def main() -> None:
             conn.execute("SELECT * FROM sharing_tokensummary WHERE token = %s", [peppered]).fetchall()
             bare.append(time.perf_counter() - t0)
 
-    gunicorn = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{args.port}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    gunicorn = ingest.start_gunicorn(env, args.port)
     try:
         base = f"http://127.0.0.1:{args.port}"
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
 

@@ -38,3 +38,20 @@ class ConflictError(DomainError):
 class InvalidTransition(ConflictError):
     code = "illegal_transition"
     title = _("Illegal status transition")
+
+
+class MalformedBody(DomainError):
+    code = "parse_error"
+    title = _("Malformed request body")
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "payload_too_large"
+    title = _("Payload too large")
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+    title = _("Unsupported media type")

@@ -203,7 +203,7 @@ RISKSHARE_MATCH_CHUNK = int(os.environ.get("RISKSHARE_MATCH_CHUNK", "20000"))
 RISKSHARE_BATCH_STALE_AFTER = int(os.environ.get("RISKSHARE_BATCH_STALE_AFTER", "300"))
 # An in-flight idempotency key older than this is taken to be abandoned (a crashed request).
 RISKSHARE_IDEMPOTENCY_LOCK_SECONDS = 120
-# How long lookups may use a cached key-version state or quota limit (seconds).
+# How long submissions and lookups may use a cached key-version state (seconds).
 RISKSHARE_SETTINGS_CACHE_SECONDS = 5
 # Per-process cache: small, hot, and invalidated on commit by the services that change it.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "riskshare"}}

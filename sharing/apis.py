@@ -7,7 +7,6 @@ import re
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -16,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import problem_responses
-from config.errors import DomainError
+from config.errors import DomainError, PayloadTooLarge, UnsupportedMediaType
 from members.audit import Actor
 from sharing.identifiers import ID_TYPES
 from sharing.models import LoanProduct, RecordCategory, RecordKind, RecordStatus
@@ -24,15 +23,21 @@ from sharing.selectors import batch_get, lookup_get, record_get, record_list
 from sharing.services.lookups import answer_unpack, lookup_perform, lookup_request_parse
 from sharing.services.quotas import enumeration_check, enumeration_due, lookup_quota_consume
 from sharing.services.records import record_resolve, record_retract
-from sharing.services.submission import PayloadTooLarge, batch_submit
+from sharing.services.submission import batch_submit
 
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
-class UnsupportedMediaType(DomainError):
-    status = 415
-    code = "unsupported_media_type"
-    title = gettext_lazy("Unsupported media type")
+def json_body(request, *, wrong_type_message: str) -> bytes:
+    """The raw JSON body of a bulk request, read once; 415 for another media type, 413 when too large."""
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(wrong_type_message)
+    if int(request.META.get("CONTENT_LENGTH") or 0) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        raise PayloadTooLarge(_("The request body is too large."))
+    try:
+        return request.body
+    except RequestDataTooBig:
+        raise PayloadTooLarge(_("The request body is too large.")) from None
 
 
 class BatchOutputSerializer(serializers.Serializer):
@@ -106,14 +111,7 @@ class BatchSubmitApi(APIView):
                 code="idempotency_key_required",
                 field="/headers/Idempotency-Key",
             )
-        if request.content_type != "application/json":
-            raise UnsupportedMediaType(_("Send the batch as application/json."))
-        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-            raise PayloadTooLarge(_("The request body is too large."))
-        try:
-            body = request.body
-        except RequestDataTooBig:
-            raise PayloadTooLarge(_("The request body is too large.")) from None
+        body = json_body(request, wrong_type_message=_("Send the batch as application/json."))
         status, answer = batch_submit(credential=request.auth, idempotency_key=key, body=body)
         return Response(answer, status=status)
 
@@ -337,12 +335,7 @@ class LookupApi(APIView):
         },
     )
     def post(self, request):
-        if request.content_type != "application/json":
-            raise UnsupportedMediaType(_("Send the lookup as application/json."))
-        try:
-            body = request.body
-        except RequestDataTooBig:
-            raise PayloadTooLarge(_("The request body is too large.")) from None
+        body = json_body(request, wrong_type_message=_("Send the lookup as application/json."))
         lookup_request = lookup_request_parse(body)
         lookup_quota_consume(credential=request.auth, identifiers=len(lookup_request.identifiers))
         answer = lookup_perform(credential=request.auth, request=lookup_request)

@@ -16,7 +16,7 @@ import msgspec
 from django.utils.translation import gettext_lazy as _
 
 from sharing.identifiers import ID_TYPES
-from sharing.models import CATEGORIES_BY_KIND, LoanProduct
+from sharing.models import CATEGORIES_BY_KIND, LoanProduct, RecordCategory, RecordKind
 
 MAX_RECORDS = 10_000
 MAX_IDENTIFIERS = 8
@@ -267,33 +267,25 @@ def validate_records(
 _Token = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
 
 
-class _Identifier(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    type: Literal["cn_resident_id", "cn_mobile", "cn_uscc", "bank_card", "email", "device_id"]
+class IdentifierIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """One {"type", "token"} of a record or a lookup."""
+
+    type: Literal[ID_TYPES]
     token: _Token
 
 
 class _Record(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     reference: Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9._:-]{1,64}$")]
-    kind: Literal["blacklist", "delinquency"]
-    category: Literal[
-        "identity_fraud",
-        "forged_documents",
-        "fraud_ring",
-        "malicious_default",
-        "account_takeover",
-        "overdue",
-        "written_off",
-    ]
-    identifiers: Annotated[list[_Identifier], msgspec.Meta(min_length=1, max_length=MAX_IDENTIFIERS)]
+    kind: Literal[tuple(RecordKind.values)]
+    category: Literal[tuple(RecordCategory.values)]
+    identifiers: Annotated[list[IdentifierIn], msgspec.Meta(min_length=1, max_length=MAX_IDENTIFIERS)]
     key_version: int
     event_date: dt.date
     resolved_date: dt.date | None = None
     overdue_days: Annotated[int, msgspec.Meta(ge=1)] | None = None
     overdue_amount: Annotated[str, msgspec.Meta(pattern=f"^{_AMOUNT.pattern}$")] | None = None
     currency: Literal["CNY"] | None = None
-    product: (
-        Literal["consumer_loan", "credit_line", "bnpl", "mortgage", "auto_loan", "business_loan", "other"] | None
-    ) = None
+    product: Literal[tuple(LoanProduct.values)] | None = None
 
 
 class _Batch(msgspec.Struct, forbid_unknown_fields=True, gc=False):

@@ -78,7 +78,7 @@ def database_url_of_test_database() -> str:
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    # Key-version states and quota limits are cached per process; each test starts clean.
+    # Key-version states are cached per process; each test starts clean.
     from django.core.cache import cache
 
     cache.clear()

@@ -1,8 +1,7 @@
-"""Writes for sharing."""
+"""Consortium key versions: created to a key file, retired after a rotation."""
 
 from __future__ import annotations
 
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -12,6 +11,7 @@ from config.errors import ConflictError, DomainError, NotFoundError
 from members.audit import Actor, audit_event_record
 from sharing.keys import ConsortiumKeyMaterial, key_generate
 from sharing.models import ConsortiumKey
+from sharing.selectors import cached_forget, key_version_cache_key
 
 
 def consortium_key_create(*, actor: Actor) -> tuple[ConsortiumKey, ConsortiumKeyMaterial]:
@@ -27,8 +27,7 @@ def consortium_key_create(*, actor: Actor) -> tuple[ConsortiumKey, ConsortiumKey
             record = ConsortiumKey.objects.create(
                 version=material.version, check_value=material.check_value, created_by=actor.label
             )
-            cache.delete(f"riskshare:key-version:{material.version}")
-            transaction.on_commit(lambda: cache.delete(f"riskshare:key-version:{material.version}"))
+            cached_forget(key_version_cache_key(material.version))
             audit_event_record(
                 actor=actor,
                 action="consortium_key.created",
@@ -63,9 +62,7 @@ def consortium_key_retire(*, actor: Actor, version: int, reason: str) -> Consort
         record.retired_by = actor.label
         record.retired_reason = reason
         record.save(update_fields=["state", "retired_at", "retired_by", "retired_reason"])
-        # Now, and again after commit (a reader may have cached the old state in between).
-        cache.delete(f"riskshare:key-version:{version}")
-        transaction.on_commit(lambda: cache.delete(f"riskshare:key-version:{version}"))
+        cached_forget(key_version_cache_key(version))
         audit_event_record(
             actor=actor, action="consortium_key.retired", obj=record, payload={"version": version, "reason": reason}
         )

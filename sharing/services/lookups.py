@@ -12,37 +12,28 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config.errors import DomainError
+from config.errors import DomainError, MalformedBody, PayloadTooLarge
 from members.audit import Actor, audit_event_record
 from members.models import Credential
-from sharing.models import CONSENT_PURPOSES, Lookup
+from sharing.models import CONSENT_PURPOSES, Lookup, LookupPurpose
 from sharing.selectors import key_version_require_current
 from sharing.sql import execute_binary
 from sharing.tokens import pepper_token
+from sharing.validation import IdentifierIn
 
 MAX_IDENTIFIERS = 10_000
 MULTI_LENDING_WINDOW_DAYS = (30, 90)
 
 
-class _Identifier(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    type: Literal["cn_resident_id", "cn_mobile", "cn_uscc", "bank_card", "email", "device_id"]
-    token: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
-
-
 class LookupRequest(msgspec.Struct, forbid_unknown_fields=True):
-    purpose: Literal["credit_application", "account_opening", "post_loan_monitoring", "fraud_investigation"]
+    purpose: Literal[tuple(LookupPurpose.values)]
     key_version: int
-    identifiers: Annotated[list[_Identifier], msgspec.Meta(min_length=1, max_length=MAX_IDENTIFIERS)]
+    identifiers: Annotated[list[IdentifierIn], msgspec.Meta(min_length=1, max_length=MAX_IDENTIFIERS)]
     # Printable text only: it is stored, and PostgreSQL text cannot hold NUL.
     consent_reference: Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")] | None = None
 
 
 _decoder = msgspec.json.Decoder(LookupRequest)
-
-
-class LookupTooLarge(DomainError):
-    status = 413
-    code = "payload_too_large"
 
 
 def lookup_request_parse(body: bytes) -> LookupRequest:
@@ -54,10 +45,10 @@ def lookup_request_parse(body: bytes) -> LookupRequest:
         path = message.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in message else "$"
         pointer = path[1:].replace("[", "/").replace("]", "").replace(".", "/")
         if pointer == "/identifiers" and "length <=" in message:
-            raise LookupTooLarge(_("A lookup holds at most %(max)d identifiers.") % {"max": MAX_IDENTIFIERS}) from None
+            raise PayloadTooLarge(_("A lookup holds at most %(max)d identifiers.") % {"max": MAX_IDENTIFIERS}) from None
         raise DomainError(message.split(" - at `")[0], code="invalid", field=pointer) from None
     except msgspec.DecodeError:
-        raise DomainError(_("The request body is not valid JSON."), code="parse_error", field="") from None
+        raise MalformedBody(_("The request body is not valid JSON.")) from None
     if request.purpose in CONSENT_PURPOSES and not request.consent_reference:
         raise DomainError(
             _("This purpose needs the subject's consent: send consent_reference."),

@@ -12,7 +12,6 @@ import datetime as dt
 import math
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,7 +19,7 @@ from rest_framework.exceptions import Throttled
 
 from members.audit import Actor, audit_event_record
 from members.models import Credential, Institution
-from sharing.models import LookupQuota, MemberFlag
+from sharing.models import LookupQuota, MemberFlag, QuotaUsage
 
 _CONSUME_SQL = """
     INSERT INTO sharing_quotausage (credential_id, "window", window_start, used) VALUES (%s, %s, %s, %s)
@@ -77,8 +76,6 @@ def lookup_quota_consume(*, credential: Credential, identifiers: int, now: dt.da
 
 
 def quota_usage_purge(*, now: dt.datetime | None = None) -> int:
-    from sharing.models import QuotaUsage
-
     cutoff = (now or timezone.now()) - dt.timedelta(days=2)
     deleted, _details = QuotaUsage.objects.filter(window_start__lt=cutoff).delete()
     return deleted
@@ -95,8 +92,6 @@ def lookup_quota_set(*, actor: Actor, member: Institution, requests_per_minute: 
                 "updated_by": actor.label,
             },
         )
-        cache.delete(f"riskshare:quota-limits:{member.pk}")
-        transaction.on_commit(lambda: cache.delete(f"riskshare:quota-limits:{member.pk}"))
         audit_event_record(
             actor=actor,
             action="lookup_quota.set",

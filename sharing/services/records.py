@@ -64,11 +64,12 @@ def record_retract(*, actor: Actor, record: Record, reason: str) -> Record:
 
 
 def batch_process(*, batch_id: int) -> bool:
-    """Match one accepted batch: drain the dirty-token queue, then mark the batch done.
+    """Match one accepted batch: recompute its records' tokens, drain the dirty-token queue, mark it done.
 
     Idempotent: a batch already done is left alone; a batch whose worker died
-    is taken again (its chunk of the queue was rolled back with the worker's
-    transaction). Returns whether this call did the work.
+    is taken again (the chunk in progress was rolled back with the worker's
+    transaction, and recomputing a summary twice gives the same summary).
+    Returns whether this call did the work.
     """
     now = timezone.now()
     claimed = Batch.objects.filter(pk=batch_id, status__in=[Batch.Status.RECEIVED, Batch.Status.PROCESSING]).update(

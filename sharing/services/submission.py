@@ -12,14 +12,14 @@ import orjson
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from config.clock import business_today
-from config.errors import DomainError
+from config.errors import DomainError, MalformedBody, PayloadTooLarge
 from members.audit import Actor, audit_event_record
 from members.models import Credential
 from sharing.matching import tokens_mark_dirty
-from sharing.models import Batch, ConsortiumKey
+from sharing.models import Batch
+from sharing.selectors import key_versions
 from sharing.services.idempotency import (
     idempotency_claim,
     idempotency_complete,
@@ -31,18 +31,6 @@ from sharing.tokens import identifiers_digest, pepper_token
 from sharing.validation import MAX_RECORDS, ValidRecord, error, safe_name, validate_body_fast, validate_records
 
 logger = logging.getLogger(__name__)
-
-
-class PayloadTooLarge(DomainError):
-    status = 413
-    code = "payload_too_large"
-    title = gettext_lazy("Payload too large")
-
-
-class MalformedBody(DomainError):
-    status = 400
-    code = "parse_error"
-    title = gettext_lazy("Malformed request body")
 
 
 _UPSERT_SQL = """
@@ -125,16 +113,9 @@ def batch_body_parse(body: bytes) -> list[Any]:
     return records
 
 
-def _key_versions() -> tuple[frozenset[int], frozenset[int]]:
-    current, retired = set(), set()
-    for version, state in ConsortiumKey.objects.values_list("version", "state"):
-        (current if state == ConsortiumKey.State.CURRENT else retired).add(version)
-    return frozenset(current), frozenset(retired)
-
-
 def batch_submit(*, credential: Credential, idempotency_key: str, body: bytes) -> tuple[int, dict[str, Any]]:
     """Accept a batch: returns (HTTP status, answer). Valid records are stored, invalid ones reported."""
-    current, retired = _key_versions()
+    current, retired = key_versions()
     today = business_today()
     with gc_paused():
         valid = validate_body_fast(body, today=today, current_versions=current)

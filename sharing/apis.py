@@ -20,8 +20,7 @@ from members.audit import Actor
 from sharing.identifiers import ID_TYPES
 from sharing.models import LoanProduct, RecordCategory, RecordKind, RecordStatus
 from sharing.selectors import batch_get, lookup_get, record_get, record_list
-from sharing.services.lookups import answer_unpack, lookup_perform, lookup_request_parse
-from sharing.services.quotas import enumeration_check, enumeration_due, lookup_quota_consume
+from sharing.services.lookups import answer_unpack, lookup_answer, lookup_request_parse
 from sharing.services.records import record_resolve, record_retract
 from sharing.services.submission import batch_submit
 
@@ -337,11 +336,7 @@ class LookupApi(APIView):
     def post(self, request):
         body = json_body(request, wrong_type_message=_("Send the lookup as application/json."))
         lookup_request = lookup_request_parse(body)
-        lookup_quota_consume(credential=request.auth, identifiers=len(lookup_request.identifiers))
-        answer = lookup_perform(credential=request.auth, request=lookup_request)
-        if enumeration_due(lookup_id=answer["id"], identifiers=len(lookup_request.identifiers)):
-            enumeration_check(member_id=request.user.pk)
-        return Response(answer)
+        return Response(lookup_answer(credential=request.auth, request=lookup_request))
 
 
 class LookupDetailApi(APIView):

@@ -17,6 +17,7 @@ from members.audit import Actor, audit_event_record
 from members.models import Credential
 from sharing.models import CONSENT_PURPOSES, Lookup, LookupPurpose
 from sharing.selectors import key_version_require_current
+from sharing.services.quotas import enumeration_check, enumeration_due, lookup_quota_consume
 from sharing.sql import execute_binary
 from sharing.tokens import pepper_token
 from sharing.validation import IdentifierIn
@@ -185,3 +186,12 @@ def lookup_perform(*, credential: Credential, request: LookupRequest) -> dict[st
             },
         )
     return {"id": lookup.pk, "results": results}
+
+
+def lookup_answer(*, credential: Credential, request: LookupRequest) -> dict[str, Any]:
+    """The whole lookup operation: count it against the key's limits, answer and log it, watch for enumeration."""
+    lookup_quota_consume(credential=credential, identifiers=len(request.identifiers))
+    answer = lookup_perform(credential=credential, request=request)
+    if enumeration_due(lookup_id=answer["id"], identifiers=len(request.identifiers)):
+        enumeration_check(member_id=credential.institution_id)
+    return answer

@@ -47,6 +47,10 @@ app.conf.update(
         },
         "idempotency-keys-purge": {"task": "sharing.idempotency_keys_purge", "schedule": crontab(minute=7)},
         "quota-usage-purge": {"task": "sharing.quota_usage_purge", "schedule": crontab(hour=4, minute=40)},
+        # Adverse records five years after the event ended, retracted ones after 90 days, old lookup logs.
+        "retention-purge-daily": {"task": "sharing.retention_purge", "schedule": crontab(hour=1, minute=20)},
+        # "Due soon" and "overdue" dispute notices, before operators start their day (Asia/Shanghai).
+        "disputes-deadlines-daily": {"task": "sharing.disputes_deadlines", "schedule": crontab(hour=7, minute=30)},
     },
 )
 app.autodiscover_tasks()

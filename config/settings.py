@@ -9,6 +9,7 @@ Two modes:
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -79,6 +80,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "pgtrigger",
     "pghistory",
+    "axes",
     "members",
     "sharing",
 ]
@@ -95,6 +97,14 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.HistoryMiddleware",
     "config.middleware.ApiUtcMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out username/address never reaches the password check.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -164,6 +174,30 @@ X_FRAME_OPTIONS = "DENY"
 # Health probes come from the load balancer by address.
 SILENCED_SYSTEM_CHECKS: list[str] = []
 
+# --- admin login lock-out (django-axes) ----------------------------------------
+# Five wrong passwords for one username from one address lock that pair out for 30 minutes;
+# the lock-out is an audit event (members.signals). Operators lift one with `manage.py axes_reset_username`.
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = dt.timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "30")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+# The same client address the API's allow-lists use (REMOTE_ADDR, set by the server in front).
+AXES_CLIENT_IP_CALLABLE = "members.authentication.client_address"
+
+# --- e-mail (operator notices) -----------------------------------------------
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "riskshare@localhost")
+
 # --- REST framework ---------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["members.authentication.CredentialAuthentication"],
@@ -215,6 +249,16 @@ RISKSHARE_ENUMERATION_MIN_IDENTIFIERS = 5000
 RISKSHARE_ENUMERATION_MISS_RATIO = 0.998
 # Idempotency keys are kept at least this long (Stripe keeps 24 hours).
 RISKSHARE_IDEMPOTENCY_RETENTION_HOURS = 48
+# Disputes: settled within this many calendar days of receipt; "due soon" from this day on.
+RISKSHARE_DISPUTE_DAYS = 20
+RISKSHARE_DISPUTE_DUE_SOON_DAY = 15
+# A correction after a dispute reaches every member that looked the subject up this far back.
+RISKSHARE_CORRECTION_LOOKBACK_DAYS = 365
+# Retention: adverse records five years after the adverse event ends, retracted records 90 days
+# after retraction, the lookup log for a configurable period (default five years).
+RISKSHARE_RECORD_RETENTION_YEARS = 5
+RISKSHARE_RETRACTED_RETENTION_DAYS = 90
+RISKSHARE_LOOKUP_LOG_RETENTION_YEARS = int(os.environ.get("RISKSHARE_LOOKUP_LOG_RETENTION_YEARS", "5"))
 # 10,000 records of the largest legal shape (8 identifiers, 64-character references) fit in 14 MiB;
 # Django's default 2.5 MB refuses ordinary full batches. Raised to fit the cap, no further.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 14 * 1024 * 1024

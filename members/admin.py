@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -67,6 +70,32 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+def audit_events_table(events) -> str:
+    """A compact table of audit events for an object's page, newest first, each linked to its full entry."""
+    rows = [
+        (
+            reverse("admin:members_auditevent_change", args=[event.pk]),
+            event.seq,
+            timezone.localtime(event.occurred_at).strftime("%Y-%m-%d %H:%M:%S"),
+            event.action,
+            event.actor_label,
+        )
+        for event in events
+    ]
+    if not rows:
+        return gettext("No audit events yet.")
+    return format_html(
+        "<table><thead><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+        gettext("time"),
+        gettext("action"),
+        gettext("actor"),
+        format_html_join("", '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>', rows),
+    )
+
+
+RECENT_EVENTS = 20
 
 
 class ReasonForm(forms.Form):
@@ -131,7 +160,7 @@ class InstitutionAdmin(admin.ModelAdmin):
     search_fields = ["name", "=uscc", "licence_number"]
     list_select_related = False
     show_full_result_count = False
-    readonly_fields = ["status", "status_changed_at", "reviewed_by", "reviewed_at", "created_at"]
+    readonly_fields = ["status", "status_changed_at", "reviewed_by", "reviewed_at", "created_at", "recent_events"]
     inlines = [InstitutionTransitionInline]
     actions = ["change_status"]
     fieldsets = [
@@ -139,7 +168,14 @@ class InstitutionAdmin(admin.ModelAdmin):
         (_("Contact"), {"fields": ["contact_name", "contact_email", "contact_phone"]}),
         (_("Qualification"), {"fields": ["licence_number", "licence_expiry", "reviewed_by", "reviewed_at"]}),
         (_("Lifecycle"), {"fields": ["status", "status_changed_at", "created_at"]}),
+        (_("Recent audit events"), {"fields": ["recent_events"]}),
     ]
+
+    @admin.display(description=_("recent audit events"))
+    def recent_events(self, obj: Institution) -> str:
+        if obj.pk is None:
+            return "—"
+        return audit_events_table(AuditEvent.objects.filter(institution_id=obj.pk).order_by("-seq")[:RECENT_EVENTS])
 
     def get_readonly_fields(self, request, obj=None):
         # The USCC identifies the member everywhere; it is set once, at creation.
@@ -248,7 +284,16 @@ class CredentialAdmin(admin.ModelAdmin):
         "revoked_reason",
         "revoked_by",
         "last_used_at",
+        "recent_events",
     ]
+
+    @admin.display(description=_("recent audit events"))
+    def recent_events(self, obj: Credential) -> str:
+        # Every event of a credential concerns its institution: the institution index narrows the search.
+        about = Q(object_type="members.credential", object_id=str(obj.pk))
+        by = Q(actor_type=AuditEvent.ActorType.CREDENTIAL, actor_id=str(obj.pk))
+        events = AuditEvent.objects.filter(about | by, institution_id=obj.institution_id).order_by("-seq")
+        return audit_events_table(events[:RECENT_EVENTS])
 
     @admin.display(description=_("state"))
     def state(self, obj: Credential) -> str:
@@ -331,10 +376,55 @@ class CredentialAdmin(admin.ModelAdmin):
         return request.user.has_perm("members.revoke_credential")
 
 
+class AuditInstitutionFilter(admin.SimpleListFilter):
+    """Events that concern one member: about it, about its objects, or done with its credentials."""
+
+    title = _("institution")
+    parameter_name = "institution"
+
+    def lookups(self, request, model_admin):
+        return [(str(pk), name) for pk, name in Institution.objects.order_by("name").values_list("pk", "name")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(institution_id=self.value()) if self.value() else queryset
+
+
+class AuditOperatorFilter(admin.SimpleListFilter):
+    """Events done by one operator (members' credentials: filter by institution; search by key prefix)."""
+
+    title = _("operator")
+    parameter_name = "operator"
+
+    def lookups(self, request, model_admin):
+        users = get_user_model().objects.filter(is_staff=True).order_by("username")
+        return [(str(user.pk), user.get_username()) for user in users]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(actor_type=AuditEvent.ActorType.OPERATOR, actor_id=self.value())
+        return queryset
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["seq", "occurred_at", "actor_type", "actor_label", "action", "object_type", "object_repr"]
-    list_filter = ["action", "actor_type"]
+    list_display = [
+        "seq",
+        "occurred_at",
+        "actor_type",
+        "actor_label",
+        "action",
+        "institution",
+        "object_type",
+        "object_repr",
+    ]
+    list_filter = [
+        ("occurred_at", admin.DateFieldListFilter),
+        "actor_type",
+        AuditOperatorFilter,
+        AuditInstitutionFilter,
+        "action",
+    ]
+    list_select_related = ["institution"]
     search_fields = ["=object_id", "=actor_label", "=action"]
     paginator = EstimatedCountPaginator
     show_full_result_count = False

@@ -8,8 +8,14 @@ class MembersConfig(AppConfig):
     verbose_name = _("Members and audit")
 
     def ready(self) -> None:
+        from axes.signals import user_locked_out
+        from django.contrib.auth.signals import user_logged_in
+
         from members.groups import operator_groups_ensure
+        from members.signals import operator_locked_out, operator_logged_in
 
         # Permissions exist only after post_migrate has created them, so the
         # groups are (re)built there rather than in a data migration.
         post_migrate.connect(operator_groups_ensure, dispatch_uid="members.operator_groups_ensure")
+        user_logged_in.connect(operator_logged_in, dispatch_uid="members.operator_logged_in")
+        user_locked_out.connect(operator_locked_out, dispatch_uid="members.operator_locked_out")

@@ -34,6 +34,8 @@ class Actor:
     type: str
     id: str
     label: str
+    # The member institution acting, when the actor is one of its credentials.
+    institution_id: int | None = None
 
     @classmethod
     def operator(cls, user) -> Actor:
@@ -42,7 +44,10 @@ class Actor:
     @classmethod
     def credential(cls, credential) -> Actor:
         return cls(
-            AuditEvent.ActorType.CREDENTIAL, str(credential.pk), f"{credential.prefix} ({credential.institution.uscc})"
+            AuditEvent.ActorType.CREDENTIAL,
+            str(credential.pk),
+            f"{credential.prefix} ({credential.institution.uscc})",
+            credential.institution_id,
         )
 
     @classmethod
@@ -67,6 +72,7 @@ def event_hash(
     object_repr: str,
     payload: Mapping[str, Any],
     prev_hash: str,
+    institution_id: int | None = None,
 ) -> str:
     document = {
         "seq": seq,
@@ -77,6 +83,10 @@ def event_hash(
         "payload": payload,
         "prev_hash": prev_hash,
     }
+    # Added after the first events were written: absent from the hashed document when empty,
+    # so every earlier event keeps its hash.
+    if institution_id is not None:
+        document["institution"] = institution_id
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -94,17 +104,36 @@ def _stored_hash(event: AuditEvent) -> str:
         object_repr=event.object_repr,
         payload=event.payload,
         prev_hash=event.prev_hash,
+        institution_id=event.institution_id,
     )
 
 
+def _institution_of(actor: Actor, obj: models.Model | None) -> int | None:
+    """The member an event concerns: the institution itself, the object's member, or the acting member."""
+    if obj is not None:
+        if obj._meta.label_lower == "members.institution":
+            return obj.pk
+        for attribute in ("institution_id", "member_id"):
+            value = getattr(obj, attribute, None)
+            if value is not None:
+                return value
+    return actor.institution_id
+
+
 def audit_event_record(
-    *, actor: Actor, action: str, obj: models.Model | None = None, payload: Mapping[str, Any] | None = None
+    *,
+    actor: Actor,
+    action: str,
+    obj: models.Model | None = None,
+    payload: Mapping[str, Any] | None = None,
+    institution_id: int | None = None,
 ) -> AuditEvent:
     """Append one event to the chain, inside the caller's transaction.
 
     ``payload`` must never contain a secret (API keys, the pepper) or a raw
     identifier; it goes through a JSON round trip first so that the hashed form
-    is exactly what the database gives back.
+    is exactly what the database gives back. ``institution_id`` names the
+    member the event concerns when neither the object nor the actor says it.
     """
     clean_payload = json.loads(json.dumps(dict(payload or {}), cls=DjangoJSONEncoder))
     object_type = obj._meta.label_lower if obj is not None else ""
@@ -128,6 +157,7 @@ def audit_event_record(
             "object_repr": object_repr,
             "payload": clean_payload,
             "prev_hash": prev_hash,
+            "institution_id": institution_id if institution_id is not None else _institution_of(actor, obj),
         }
         return AuditEvent.objects.create(**fields, hash=event_hash(**fields))
 

@@ -28,9 +28,20 @@ OPERATOR_GROUPS: dict[str, list[str]] = {
         "sharing.view_consortiumkey",
         "sharing.retire_consortiumkey",
     ],
+    # The dispute queue: settle disputes within the statutory period, read the records they cover.
+    "dispute_handler": [
+        "sharing.view_dispute",
+        "sharing.settle_dispute",
+        "sharing.view_record",
+        "sharing.view_alert",
+        "members.view_institution",
+    ],
     # Read-only access to the audit trail.
     "auditor": [
         "sharing.view_batch",
+        "sharing.view_record",
+        "sharing.view_dispute",
+        "sharing.view_alert",
         "sharing.view_memberflag",
         "members.view_auditevent",
         "members.view_institution",

@@ -107,6 +107,7 @@ class Credential(models.Model):
         RECORDS_WRITE = "records:write", _("Submit records")
         LOOKUPS = "lookups", _("Look up subjects")
         REPORTS_READ = "reports:read", _("Read self-inspection reports")
+        DISPUTES = "disputes", _("File disputes for data subjects")
 
     institution = models.ForeignKey(
         Institution, verbose_name=_("institution"), on_delete=models.PROTECT, related_name="credentials"
@@ -142,7 +143,7 @@ class Credential(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(scopes__contained_by=["records:write", "lookups", "reports:read"])
+                condition=models.Q(scopes__contained_by=["records:write", "lookups", "reports:read", "disputes"])
                 & ~models.Q(scopes=[]),
                 name="credential_scopes_known",
             ),
@@ -187,6 +188,17 @@ class AuditEvent(models.Model):
     object_id = models.CharField(_("object id"), max_length=64, blank=True, editable=False)
     object_repr = models.CharField(_("object"), max_length=200, blank=True, editable=False)
     payload = models.JSONField(_("payload"), default=dict, editable=False)
+    institution = models.ForeignKey(
+        Institution,
+        verbose_name=_("institution"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        db_constraint=False,
+        related_name="+",
+        editable=False,
+        help_text=_("The member the event concerns (hashed with the event when set)."),
+    )
     prev_hash = models.CharField(_("previous hash"), max_length=64, editable=False)
     hash = models.CharField(_("hash"), max_length=64, unique=True, editable=False)
 
@@ -194,7 +206,10 @@ class AuditEvent(models.Model):
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
         ordering = ["-seq"]
-        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            models.Index(fields=["institution", "seq"], name="audit_institution_idx"),
+        ]
         triggers = [
             pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
         ]

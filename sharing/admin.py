@@ -1,10 +1,29 @@
+import datetime as dt
+
+from django import forms
+from django.conf import settings
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from members.admin import ReadOnlyAdminMixin, ReasonForm, reason_action
-from members.audit import Actor
-from sharing.models import Batch, ConsortiumKey, LookupQuota, MemberFlag
+from config.clock import business_today
+from members.admin import EstimatedCountPaginator, ReadOnlyAdminMixin, ReasonForm, reason_action
+from members.audit import Actor, audit_event_record
+from sharing.models import (
+    Alert,
+    Batch,
+    ConsortiumKey,
+    Dispute,
+    DisputedRecord,
+    LookupQuota,
+    MemberFlag,
+    Record,
+    RecordIdentifier,
+)
+from sharing.services.disputes import dispute_settle
 from sharing.services.keys import consortium_key_retire
 from sharing.services.quotas import lookup_quota_set
 
@@ -93,5 +112,149 @@ class MemberFlagAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "member", "kind", "detail"]
     list_filter = ["kind"]
     search_fields = ["member__name", "=member__uscc"]
+    list_select_related = ["member"]
+    show_full_result_count = False
+
+
+def short_token(token) -> str:
+    """Enough of a peppered token to tell two apart on a screen, not enough to be worth copying."""
+    return bytes(token).hex()[:12] + "…"
+
+
+@admin.register(Record)
+class RecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Members' records, read-only. Opening one is itself an audit event naming the operator."""
+
+    list_display = ["id", "member", "reference", "kind", "category", "status", "event_date", "resolved_date"]
+    list_filter = ["status", "kind", "category"]
+    search_fields = ["=id", "=reference", "=member__uscc"]
+    list_select_related = ["member"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    exclude = ["identifiers_digest"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = [field.name for field in self.model._meta.fields if field.name != "identifiers_digest"]
+        return [*fields, "identifiers_shortened"]
+
+    @admin.display(description=_("identifiers (peppered tokens, shortened)"))
+    def identifiers_shortened(self, obj: Record) -> str:
+        # Composite-key rows have no admin of their own (Django 5.2): listed here instead.
+        identifiers = RecordIdentifier.objects.filter(record_id=obj.pk).values_list("id_type", "token")
+        return format_html_join(
+            mark_safe("<br>"), "{}: {}", ((id_type, short_token(token)) for id_type, token in identifiers)
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            record = Record.objects.filter(pk=object_id).only("pk", "member_id", "reference").first()
+            if record is not None:
+                audit_event_record(actor=Actor.operator(request.user), action="record.viewed", obj=record)
+        return response
+
+
+class DeadlineFilter(admin.SimpleListFilter):
+    title = _("deadline")
+    parameter_name = "deadline"
+
+    def lookups(self, request, model_admin):
+        return [("due_soon", _("Due soon (day 15–20)")), ("overdue", _("Overdue (after day 20)"))]
+
+    def queryset(self, request, queryset):
+        today = business_today()
+        warn = dt.timedelta(days=settings.RISKSHARE_DISPUTE_DAYS - settings.RISKSHARE_DISPUTE_DUE_SOON_DAY)
+        if self.value() == "due_soon":
+            return queryset.filter(status=Dispute.Status.OPEN, due_date__gte=today, due_date__lte=today + warn)
+        if self.value() == "overdue":
+            return queryset.filter(status=Dispute.Status.OPEN, due_date__lt=today)
+        return queryset
+
+
+class SettleForm(forms.Form):
+    outcome = forms.ChoiceField(
+        label=_("Outcome"),
+        choices=[(value, label) for value, label in Dispute.Status.choices if value != Dispute.Status.OPEN],
+        help_text=_(
+            "Corrected: the record was corrected or is retracted now. Confirmed: it stands and the mark is "
+            "lifted. Unverifiable: record and objection both stay visible until the record ends."
+        ),
+    )
+    note = forms.CharField(label=_("Decision note"), widget=forms.Textarea(attrs={"rows": 3}), max_length=4000)
+    retract_reason = forms.CharField(
+        label=_("Retract the records still standing, with this reason"),
+        required=False,
+        max_length=2000,
+        help_text=_("Only with 'corrected', when the reporting member has not corrected the record itself."),
+    )
+
+
+@admin.register(Dispute)
+class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The dispute queue, ordered by due date: settle within 20 calendar days of receipt."""
+
+    list_display = ["id", "deadline", "due_date", "status", "member", "records_disputed", "received_at"]
+    list_filter = ["status", DeadlineFilter]
+    search_fields = ["=id", "=member__uscc"]
+    list_select_related = ["member"]
+    ordering = ["due_date", "id"]
+    actions = ["settle"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "records_covered"]
+
+    @admin.display(description=_("records covered"))
+    def records_covered(self, obj: Dispute) -> str:
+        links = DisputedRecord.objects.filter(dispute_id=obj.pk).values_list("record_id", flat=True)
+        records = {record.pk: record for record in Record.objects.filter(pk__in=list(links)).select_related()}
+        rows = []
+        for record_id in links:
+            record = records.get(record_id)
+            if record is None:
+                rows.append((record_id, gettext("purged"), ""))
+            else:
+                url = reverse("admin:sharing_record_change", args=[record_id])
+                rows.append((format_html('<a href="{}">{}</a>', url, record_id), record.get_status_display(), record))
+        return format_html_join(mark_safe("<br>"), "{} — {} — {}", rows)
+
+    @admin.display(description=_("deadline"))
+    def deadline(self, obj: Dispute) -> str:
+        if obj.status != Dispute.Status.OPEN:
+            return gettext("settled")
+        days_left = (obj.due_date - business_today()).days
+        if days_left < 0:
+            return gettext("OVERDUE by %(days)d day(s)") % {"days": -days_left}
+        if days_left <= settings.RISKSHARE_DISPUTE_DAYS - settings.RISKSHARE_DISPUTE_DUE_SOON_DAY:
+            return gettext("due soon: %(days)d day(s) left") % {"days": days_left}
+        return gettext("%(days)d day(s) left") % {"days": days_left}
+
+    @admin.action(description=_("Settle (with outcome and note)…"), permissions=["settle"])
+    def settle(self, request, queryset):
+        return reason_action(
+            self,
+            request,
+            queryset,
+            form_class=SettleForm,
+            title=gettext("Settle disputes"),
+            apply=lambda obj, data: dispute_settle(
+                actor=Actor.operator(request.user),
+                dispute=obj,
+                outcome=data["outcome"],
+                note=data["note"],
+                retract_reason=data["retract_reason"],
+            ),
+        )
+
+    def has_settle_permission(self, request) -> bool:
+        return request.user.has_perm("sharing.settle_dispute")
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Alerts members receive through the API (read-only)."""
+
+    list_display = ["id", "created_at", "member", "kind", "acknowledged_at"]
+    list_filter = ["kind", ("acknowledged_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=member__uscc"]
     list_select_related = ["member"]
     show_full_result_count = False

@@ -34,7 +34,7 @@ from sharing.sql import execute_binary
 
 logger = logging.getLogger(__name__)
 
-# The facts of one token: active (or disputed) records, one row per member-level fact.
+# The facts of one token: active (or disputed and not yet ended) records, one row per member-level fact.
 _SUMMARY_SELECT = """
     facts AS (
         -- LATERAL keeps this an index lookup per token whatever the statistics say:
@@ -51,7 +51,7 @@ _SUMMARY_SELECT = """
                    r.created_at, r.reported_at, r.status
             FROM sharing_recordidentifier ri
             JOIN sharing_record r ON r.id = ri.record_id
-            WHERE ri.token = t.token AND r.status IN ('active', 'disputed')
+            WHERE ri.token = t.token AND r.status IN ('active', 'disputed') AND r.resolved_date IS NULL
             OFFSET 0  -- a fence: the planner may not flatten this into a join over whole tables
         ) f
         GROUP BY t.token, f.member_id, f.kind, f.category, f.event_date
@@ -68,14 +68,16 @@ _SUMMARY_SELECT = """
                max(event_date) FILTER (WHERE kind = 'delinquency') AS latest_delinquency_date,
                min(first_reported) AS first_reported,
                max(last_reported) AS last_reported,
-               bool_or(disputed) AS disputed
+               bool_or(disputed) AS disputed,
+               EXISTS (SELECT 1 FROM sharing_disputetoken dt
+                       WHERE dt.token = facts.token AND dt.statement) AS statement
         FROM facts GROUP BY token
     )
 """
 
 _SUMMARY_COLUMNS = (
     "member_ids, blacklist_categories, blacklist_last_reported, active_delinquencies, max_overdue_days, "
-    "total_overdue_amount, latest_delinquency_date, first_reported, last_reported, disputed"
+    "total_overdue_amount, latest_delinquency_date, first_reported, last_reported, disputed, statement"
 )
 
 _SUMMARY_WRITE = f"""
@@ -93,6 +95,7 @@ _SUMMARY_WRITE = f"""
             first_reported = EXCLUDED.first_reported,
             last_reported = EXCLUDED.last_reported,
             disputed = EXCLUDED.disputed,
+            statement = EXCLUDED.statement,
             updated_at = EXCLUDED.updated_at
         RETURNING 1
     ),
@@ -242,11 +245,12 @@ _DRIFT_SQL = f"""
     WHERE s.token IS NULL OR truth.token IS NULL
        OR (s.member_ids, s.blacklist_categories, s.blacklist_last_reported, s.active_delinquencies,
            s.max_overdue_days, s.total_overdue_amount, s.latest_delinquency_date, s.first_reported,
-           s.last_reported, s.disputed)
+           s.last_reported, s.disputed, s.statement)
           IS DISTINCT FROM
           (truth.member_ids, truth.blacklist_categories::varchar[], truth.blacklist_last_reported,
            truth.active_delinquencies::integer, truth.max_overdue_days::integer, truth.total_overdue_amount,
-           truth.latest_delinquency_date, truth.first_reported, truth.last_reported, truth.disputed)
+           truth.latest_delinquency_date, truth.first_reported, truth.last_reported, truth.disputed,
+           truth.statement)
 """
 
 

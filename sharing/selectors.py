@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from config.errors import DomainError, NotFoundError
-from sharing.models import Batch, ConsortiumKey, Lookup, Record
+from sharing.models import Alert, Batch, ConsortiumKey, Dispute, Lookup, Record
 
 
 def key_versions() -> tuple[frozenset[int], frozenset[int]]:
@@ -87,3 +87,30 @@ def lookup_get(*, member_id: int, lookup_id: int) -> Lookup:
     if lookup is None:
         raise NotFoundError(_("No lookup with this id."))
     return lookup
+
+
+def dispute_list(*, member_id: int) -> QuerySet[Dispute]:
+    """Disputes this member filed, newest first."""
+    return Dispute.objects.filter(member_id=member_id)
+
+
+def dispute_get(*, member_id: int, dispute_id: int) -> Dispute:
+    """A dispute this member filed; anyone else's is the same 404 as a missing one."""
+    dispute = Dispute.objects.filter(pk=dispute_id, member_id=member_id).first()
+    if dispute is None:
+        raise NotFoundError(_("No dispute with this id."))
+    return dispute
+
+
+def alert_list(*, member_id: int, unacknowledged: bool = False) -> QuerySet[Alert]:
+    alerts = Alert.objects.filter(member_id=member_id)
+    if unacknowledged:
+        alerts = alerts.filter(acknowledged_at__isnull=True)
+    return alerts
+
+
+def alert_get(*, member_id: int, alert_id: int) -> Alert:
+    alert = Alert.objects.filter(pk=alert_id, member_id=member_id).first()
+    if alert is None:
+        raise NotFoundError(_("No alert with this id."))
+    return alert

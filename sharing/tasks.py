@@ -9,10 +9,12 @@ from django.db import OperationalError
 
 from members.audit import Actor, audit_event_record
 from sharing.matching import dirty_tokens_drain, dirty_tokens_pending, summaries_drift_check
+from sharing.services.disputes import disputes_deadlines_check
 from sharing.services.idempotency import idempotency_keys_purge
 from sharing.services.quotas import quota_usage_purge
 from sharing.services.records import batch_process as batch_process_service
 from sharing.services.records import batches_stale
+from sharing.services.retention import retention_purge
 
 logger = logging.getLogger(__name__)
 
@@ -73,3 +75,17 @@ def idempotency_keys_purge_task() -> int:
 @shared_task(name="sharing.quota_usage_purge", acks_late=True, max_retries=0)
 def quota_usage_purge_task() -> int:
     return quota_usage_purge()
+
+
+# No retries: daily, chunked and idempotent; what a failed run leaves, the next run purges.
+@shared_task(name="sharing.retention_purge", acks_late=True, max_retries=0)
+def retention_purge_task() -> dict:
+    result = retention_purge()
+    return {"records": result.records, "lookups": result.lookups, "lookup_entries": result.lookup_entries}
+
+
+# No retries: daily, and each notice is raised once (a stamp on the dispute), so a rerun is harmless.
+@shared_task(name="sharing.disputes_deadlines", acks_late=True, max_retries=0)
+def disputes_deadlines_task() -> dict:
+    notices = disputes_deadlines_check()
+    return {"due_soon": notices.due_soon, "overdue": notices.overdue}

@@ -13,4 +13,8 @@ urlpatterns = [
     path(f"records/{REFERENCE}/retract", apis.RecordRetractApi.as_view(), name="record-retract"),
     path("lookups", apis.LookupApi.as_view(), name="lookup"),
     path("lookups/<int:lookup_id>", apis.LookupDetailApi.as_view(), name="lookup-detail"),
+    path("disputes", apis.DisputeListApi.as_view(), name="dispute-list"),
+    path("disputes/<int:dispute_id>", apis.DisputeDetailApi.as_view(), name="dispute-detail"),
+    path("alerts", apis.AlertListApi.as_view(), name="alert-list"),
+    path("alerts/<int:alert_id>/ack", apis.AlertAcknowledgeApi.as_view(), name="alert-acknowledge"),
 ]

@@ -62,7 +62,7 @@ def lookup_request_parse(body: bytes) -> LookupRequest:
 def _summaries(tokens: list[bytes]) -> dict[bytes, tuple]:
     rows = execute_binary(
         "SELECT token, member_ids, blacklist_categories, blacklist_last_reported, active_delinquencies, "
-        "max_overdue_days, total_overdue_amount, latest_delinquency_date, disputed "
+        "max_overdue_days, total_overdue_amount, latest_delinquency_date, disputed, statement "
         "FROM sharing_tokensummary WHERE token = ANY(%s)",
         [tokens],
         fetch=True,
@@ -107,8 +107,9 @@ def _result(id_type: str, token: str, summary: tuple | None, inquiries: tuple[in
             "delinquency": _MISS_DELINQUENCY,
             "inquiries": inquiry_counts,
             "disputed": False,
+            "statement": False,
         }
-    member_ids, categories, last_reported, delinquencies, max_days, amount, latest, disputed = summary
+    member_ids, categories, last_reported, delinquencies, max_days, amount, latest, disputed, statement = summary
     return {
         "type": id_type,
         "token": token,
@@ -128,6 +129,7 @@ def _result(id_type: str, token: str, summary: tuple | None, inquiries: tuple[in
         },
         "inquiries": inquiry_counts,
         "disputed": disputed,
+        "statement": statement,
     }
 
 

@@ -56,8 +56,8 @@ def record_retract(*, actor: Actor, record: Record, reason: str) -> Record:
             raise ConflictError(_("This record is already retracted."), code="already_retracted")
         locked.status = RecordStatus.RETRACTED
         locked.retract_reason = reason[:2000]
-        locked.updated_at = timezone.now()
-        locked.save(update_fields=["status", "retract_reason", "updated_at"])
+        locked.retracted_at = locked.updated_at = timezone.now()
+        locked.save(update_fields=["status", "retract_reason", "retracted_at", "updated_at"])
         summaries_refresh(_record_tokens(locked))
         audit_event_record(actor=actor, action="record.retracted", obj=locked, payload={"reason": reason[:2000]})
     return locked

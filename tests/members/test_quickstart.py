@@ -5,6 +5,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
 from rest_framework.test import APIClient
 
 from members.models import Credential, Institution
@@ -27,7 +28,11 @@ def test_quickstart_sets_up_two_working_demo_members(db, settings):
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
         assert client.get("/api/v1/me").status_code == 200
     password = re.search(r"password '([^']+)'", out).group(1)
-    assert APIClient().login(username="operator", password=password)
+    # Through the admin's login form, as the operator would (django-axes needs the request).
+    web = Client()
+    response = web.post("/admin/login/", {"username": "operator", "password": password, "next": "/admin/"})
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert web.get("/admin/").status_code == 200
 
     # Running it again replaces the demo keys instead of piling them up.
     again = re.findall(r"rsk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}", quickstart())

@@ -1,0 +1,300 @@
+"""Disputes: a subject's objection marks records at once; operators settle it within the statutory period.
+
+A record under dispute has status ``disputed``; lookups show ``"disputed": true``
+for every token of it from the moment the dispute is accepted (the summaries are
+recomputed in the same transaction). Settling lifts the mark (``corrected``,
+``confirmed``) or leaves it on until the record ends (``unverifiable``). A
+correction is pushed to every member whose recent lookups relied on the record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from config.clock import business_today
+from config.errors import ConflictError, DomainError, NotFoundError
+from members.audit import Actor, audit_event_record
+from members.models import Credential
+from sharing.matching import summaries_refresh
+from sharing.models import Dispute, DisputedRecord, DisputeToken, Record, RecordIdentifier, RecordStatus
+from sharing.selectors import key_version_require_current
+from sharing.services.alerts import alerts_create, record_corrected_alerts
+from sharing.tokens import pepper_token
+
+STANDING = (RecordStatus.ACTIVE, RecordStatus.DISPUTED)
+
+
+@dataclass(frozen=True)
+class DisputeIdentifier:
+    type: str
+    token: str
+
+
+def _local_date(moment: dt.datetime) -> dt.date:
+    return timezone.localtime(moment).date()
+
+
+def _tokens_of(record_ids: list[int]) -> list[bytes]:
+    return [
+        bytes(token)
+        for token in RecordIdentifier.objects.filter(record_id__in=record_ids)
+        .values_list("token", flat=True)
+        .distinct()
+    ]
+
+
+def dispute_file(
+    *,
+    credential: Credential,
+    identifiers: list[DisputeIdentifier],
+    key_version: int,
+    reason: str,
+    statement: str = "",
+    record_id: int | None = None,
+) -> Dispute:
+    """File a subject's objection: every standing record with one of these tokens (or the one named) is marked.
+
+    The reporting members are alerted; the answer names none of them to the filer.
+    """
+    key_version_require_current(version=key_version)
+    reason, statement = reason.strip(), statement.strip()
+    if not reason:
+        raise DomainError(_("Give the subject's reason for the dispute."), code="required", field="/reason")
+    peppered = {identifier.type: pepper_token(identifier.token) for identifier in identifiers}
+    now = timezone.now()
+    with transaction.atomic():
+        candidates = Record.objects.filter(
+            status__in=STANDING,
+            resolved_date__isnull=True,
+            pk__in=RecordIdentifier.objects.filter(token__in=list(peppered.values())).values("record_id"),
+        )
+        if record_id is not None:
+            candidates = candidates.filter(pk=record_id)
+        # Locked in id order, like every writer of several records, so two disputes never deadlock.
+        records = list(candidates.select_for_update().order_by("pk").only("pk", "member_id", "reference", "status"))
+        if not records:
+            if record_id is not None:
+                raise NotFoundError(_("No standing record with this id carries these identifiers."))
+            raise DomainError(
+                _("No standing record carries these identifiers; there is nothing to dispute."),
+                code="nothing_to_dispute",
+                field="/identifiers",
+            )
+        dispute = Dispute.objects.create(
+            member_id=credential.institution_id,
+            credential=credential,
+            record_id=record_id,
+            reason=reason,
+            statement=statement,
+            received_at=now,
+            due_date=_local_date(now) + dt.timedelta(days=settings.RISKSHARE_DISPUTE_DAYS),
+            records_disputed=len(records),
+        )
+        DisputeToken.objects.bulk_create(
+            DisputeToken(dispute=dispute, id_type=id_type, token=token, statement=bool(statement))
+            for id_type, token in peppered.items()
+        )
+        DisputedRecord.objects.bulk_create(
+            DisputedRecord(dispute=dispute, record_id=record.pk, reporting_member_id=record.member_id)
+            for record in records
+        )
+        record_ids = [record.pk for record in records]
+        Record.objects.filter(pk__in=record_ids, status=RecordStatus.ACTIVE).update(
+            status=RecordStatus.DISPUTED, updated_at=now
+        )
+        summaries_refresh(sorted(set(_tokens_of(record_ids)) | set(peppered.values())))
+        by_member: dict[int, list[Record]] = defaultdict(list)
+        for record in records:
+            by_member[record.member_id].append(record)
+        alerts_create(
+            [
+                (
+                    member_id,
+                    "dispute_filed",
+                    {
+                        "dispute_id": dispute.pk,
+                        "due_date": dispute.due_date.isoformat(),
+                        "reason": reason,
+                        "statement": bool(statement),
+                        "records": [{"id": r.pk, "reference": r.reference} for r in member_records],
+                    },
+                )
+                for member_id, member_records in sorted(by_member.items())
+            ]
+        )
+        audit_event_record(
+            actor=Actor.credential(credential),
+            action="dispute.filed",
+            obj=dispute,
+            payload={
+                "records": len(records),
+                "reporting_members": len(by_member),
+                "named_record": record_id,
+                "statement": bool(statement),
+                "due_date": dispute.due_date,
+            },
+        )
+    return dispute
+
+
+def dispute_settle(*, actor: Actor, dispute: Dispute, outcome: str, note: str, retract_reason: str = "") -> Dispute:
+    """Settle an open dispute.
+
+    ``corrected``: the record was corrected by its member, or (with ``retract_reason``) the operator
+    retracts what still stands; the mark is lifted and recent inquirers are alerted.
+    ``confirmed``: the record stands; the mark is lifted. ``unverifiable``: record and mark both stay
+    until the record ends. The filing member is alerted of the outcome.
+    """
+    note = (note or "").strip()
+    if outcome not in (Dispute.Status.CORRECTED, Dispute.Status.CONFIRMED, Dispute.Status.UNVERIFIABLE):
+        raise DomainError(_("Unknown outcome %(outcome)s.") % {"outcome": outcome}, code="invalid", field="/outcome")
+    if not note:
+        raise DomainError(_("Explain the decision in a note."), code="required", field="/note")
+    if retract_reason.strip() and outcome != Dispute.Status.CORRECTED:
+        raise DomainError(
+            _("Records are retracted only with the outcome 'corrected'."), code="invalid", field="/retract_reason"
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Dispute.objects.select_for_update().get(pk=dispute.pk)
+        if locked.status != Dispute.Status.OPEN:
+            raise ConflictError(_("This dispute is already settled."), code="dispute_settled")
+        record_ids = list(DisputedRecord.objects.filter(dispute=locked).values_list("record_id", flat=True))
+        records = list(Record.objects.select_for_update().filter(pk__in=record_ids).order_by("pk"))
+        retracted = []
+        if retract_reason.strip():
+            for record in records:
+                if record.status in STANDING:
+                    record.status = RecordStatus.RETRACTED
+                    record.retract_reason = retract_reason.strip()[:2000]
+                    record.retracted_at = record.updated_at = now
+                    record.save(update_fields=["status", "retract_reason", "retracted_at", "updated_at"])
+                    audit_event_record(
+                        actor=actor,
+                        action="record.retracted",
+                        obj=record,
+                        payload={"reason": record.retract_reason, "dispute": locked.pk},
+                    )
+                    retracted.append(record.pk)
+        lifted = 0
+        if outcome != Dispute.Status.UNVERIFIABLE:
+            lifted = _marks_lift(record_ids=record_ids, dispute_id=locked.pk, now=now)
+        locked.status = outcome
+        locked.settled_at = now
+        locked.settled_by = actor.label
+        locked.settlement_note = note[:4000]
+        locked.save(update_fields=["status", "settled_at", "settled_by", "settlement_note"])
+        summaries_refresh(_tokens_of(record_ids))
+        alerts_create(
+            [
+                (
+                    locked.member_id,
+                    "dispute_resolved",
+                    {"dispute_id": locked.pk, "outcome": outcome, "settled_at": now.isoformat()},
+                )
+            ]
+        )
+        inquirer_alerts = 0
+        if outcome == Dispute.Status.CORRECTED:
+            inquirer_alerts = record_corrected_alerts(records=records, now=now)
+        audit_event_record(
+            actor=actor,
+            action="dispute.settled",
+            obj=locked,
+            payload={
+                "outcome": outcome,
+                "records": len(record_ids),
+                "retracted": len(retracted),
+                "marks_lifted": lifted,
+                "inquirer_alerts": inquirer_alerts,
+                "days": (_local_date(now) - _local_date(locked.received_at)).days,
+            },
+        )
+    return locked
+
+
+def _marks_lift(*, record_ids: list[int], dispute_id: int, now: dt.datetime) -> int:
+    """Lift the disputed mark from records no other open or unverifiable dispute still holds."""
+    still_held = DisputedRecord.objects.filter(
+        dispute__status__in=[Dispute.Status.OPEN, Dispute.Status.UNVERIFIABLE]
+    ).exclude(dispute_id=dispute_id)
+    marked = Record.objects.filter(pk__in=record_ids, status=RecordStatus.DISPUTED).exclude(
+        pk__in=still_held.values("record_id")
+    )
+    ended = marked.filter(resolved_date__isnull=False).update(status=RecordStatus.RESOLVED, updated_at=now)
+    standing = marked.filter(resolved_date__isnull=True).update(status=RecordStatus.ACTIVE, updated_at=now)
+    return ended + standing
+
+
+@dataclass(frozen=True)
+class DeadlineNotices:
+    due_soon: list[int]
+    overdue: list[int]
+
+
+def disputes_deadlines_check(*, today: dt.date | None = None) -> DeadlineNotices:
+    """Raise (once each) the "due soon" notice from day 15 and the "overdue" notice after day 20.
+
+    Each notice is an audit event and an e-mail to the operators who settle disputes.
+    Day 0 is the day of receipt (Asia/Shanghai); the due date is day 20.
+    """
+    today = today or business_today()
+    warn_days = settings.RISKSHARE_DISPUTE_DAYS - settings.RISKSHARE_DISPUTE_DUE_SOON_DAY
+    now = timezone.now()
+    notices = {}
+    kinds = [
+        ("overdue", "overdue_raised_at", Q(due_date__lt=today)),
+        ("due_soon", "due_soon_raised_at", Q(due_date__gte=today, due_date__lte=today + dt.timedelta(days=warn_days))),
+    ]
+    with transaction.atomic():
+        for kind, stamp, condition in kinds:
+            pending = list(
+                Dispute.objects.select_for_update(skip_locked=True)
+                .filter(condition, status=Dispute.Status.OPEN, **{f"{stamp}__isnull": True})
+                .order_by("due_date", "pk")
+            )
+            for dispute in pending:
+                audit_event_record(
+                    actor=Actor.system("disputes"),
+                    action=f"dispute.{kind}",
+                    obj=dispute,
+                    payload={"due_date": dispute.due_date, "days_left": (dispute.due_date - today).days},
+                )
+            Dispute.objects.filter(pk__in=[d.pk for d in pending]).update(**{stamp: now})
+            if kind == "overdue":
+                # An overdue dispute needs no "due soon" notice any more.
+                Dispute.objects.filter(pk__in=[d.pk for d in pending], due_soon_raised_at__isnull=True).update(
+                    due_soon_raised_at=now
+                )
+            notices[kind] = pending
+        transaction.on_commit(lambda: _operators_notify(notices["due_soon"], notices["overdue"], today))
+    return DeadlineNotices(due_soon=[d.pk for d in notices["due_soon"]], overdue=[d.pk for d in notices["overdue"]])
+
+
+def _operators_notify(due_soon: list[Dispute], overdue: list[Dispute], today: dt.date) -> None:
+    if not (due_soon or overdue):
+        return
+    users = get_user_model().objects.filter(is_active=True, is_staff=True).exclude(email="")
+    recipients = sorted({user.email for user in users if user.is_superuser or user.has_perm("sharing.settle_dispute")})
+    if not recipients:
+        return
+    lines = [_("Disputes needing a decision on %(day)s:") % {"day": today.isoformat()}, ""]
+    lines += [_("OVERDUE: dispute %(id)s, due %(due)s") % {"id": d.pk, "due": d.due_date.isoformat()} for d in overdue]
+    lines += [
+        _("Due soon: dispute %(id)s, due %(due)s") % {"id": d.pk, "due": d.due_date.isoformat()} for d in due_soon
+    ]
+    subject = _("riskshare: %(overdue)d overdue, %(soon)d due-soon disputes") % {
+        "overdue": len(overdue),
+        "soon": len(due_soon),
+    }
+    send_mail(subject, "\n".join(lines), None, recipients)

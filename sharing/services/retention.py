@@ -136,7 +136,7 @@ def records_purge(*, today: dt.date | None = None, chunk: int = PURGE_CHUNK) -> 
 
 _LOOKUP_PURGE_SQL = """
     WITH due AS (
-        SELECT id FROM sharing_lookup WHERE created_at < %(before)s ORDER BY id LIMIT %(limit)s
+        SELECT id FROM sharing_lookup WHERE created_at < %s ORDER BY id LIMIT %s
     ),
     entries AS (
         DELETE FROM sharing_lookupentry e USING due WHERE e.lookup_id = due.id RETURNING 1
@@ -157,9 +157,10 @@ def lookup_log_purge(*, today: dt.date | None = None, chunk: int = PURGE_CHUNK) 
     while True:
         # The log is append-only for everyone else: the trigger is bypassed for this transaction only.
         with transaction.atomic(), pgtrigger.ignore("sharing.Lookup:append_only", "sharing.LookupEntry:append_only"):
-            # Django's own cursor: pgtrigger.ignore works through its execute wrapper.
+            # Django's own cursor: pgtrigger.ignore works through its execute wrapper,
+            # which prepends a statement with a positional parameter (so no named ones here).
             with connection.cursor() as cursor:
-                cursor.execute(_LOOKUP_PURGE_SQL, {"before": before, "limit": chunk})
+                cursor.execute(_LOOKUP_PURGE_SQL, [before, chunk])
                 lookups, entries = cursor.fetchone()
             if not lookups:
                 return result

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from sharing.models import ConsortiumKey
+from sharing.services.records import batch_process
 
 _references = itertools.count(1)
 
@@ -68,3 +69,16 @@ def submit(member, records: list[dict[str, Any]], key: str | None = None, **extr
 
 def days_ago(n: int) -> str:
     return (dt.date.today() - dt.timedelta(days=n)).isoformat()
+
+
+def lookup(member, tokens, purpose="credit_application", consent="consent-1", id_type="cn_resident_id", **extra):
+    body = {"purpose": purpose, "key_version": 1, "identifiers": [{"type": id_type, "token": t} for t in tokens]}
+    if consent is not None:
+        body["consent_reference"] = consent
+    body.update(extra)
+    return member.client().generic("POST", "/api/v1/lookups", orjson.dumps(body), content_type="application/json")
+
+
+def reported(member, records):
+    batch_id = submit(member, records).json()["id"]
+    batch_process(batch_id=batch_id)

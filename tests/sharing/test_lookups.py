@@ -11,24 +11,10 @@ from django.utils import timezone
 
 from members.models import AuditEvent
 from sharing.models import Lookup, LookupEntry
-from sharing.services.records import batch_process
 from sharing.tokens import pepper_token
 from tests.conftest import issue
 from tests.factories import InstitutionFactory
-from tests.sharing.conftest import blacklist, days_ago, new_token, overdue, submit
-
-
-def lookup(member, tokens, purpose="credit_application", consent="consent-1", id_type="cn_resident_id", **extra):
-    body = {"purpose": purpose, "key_version": 1, "identifiers": [{"type": id_type, "token": t} for t in tokens]}
-    if consent is not None:
-        body["consent_reference"] = consent
-    body.update(extra)
-    return member.client().generic("POST", "/api/v1/lookups", orjson.dumps(body), content_type="application/json")
-
-
-def reported(member, records):
-    batch_id = submit(member, records).json()["id"]
-    batch_process(batch_id=batch_id)
+from tests.sharing.conftest import blacklist, days_ago, lookup, new_token, overdue, reported
 
 
 def test_hit_and_miss_in_request_order(member_a, member_b, key_v1):

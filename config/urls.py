@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 
 from config import api, health
 
@@ -9,8 +10,9 @@ urlpatterns = [
     path("api/v1/", include("members.urls")),
     path("api/v1/", include("sharing.urls")),
     path("admin/", admin.site.urls),
-    # Everything else is a problem document, in DEBUG too (Django would show its HTML page).
-    re_path(r"^(?!admin(/|$)|static/).*$", api.page_not_found),
+    # Everything else is a problem document, in DEBUG too (Django would show its HTML page);
+    # exempt from CSRF, or a POST to a malformed API path would get Django's HTML 403 instead.
+    re_path(r"^(?!admin(/|$)|static/).*$", csrf_exempt(api.page_not_found)),
 ]
 
 handler400 = "config.api.bad_request"

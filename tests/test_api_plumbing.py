@@ -48,6 +48,14 @@ def test_unknown_route_is_a_problem_document(client, db, path):
     assert response.json()["code"] == "not_found"
 
 
+def test_post_to_a_malformed_api_path_is_a_problem_document_not_a_csrf_page(db):
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post("/api/v1/alerts/null,null/ack")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+
+
 def test_unknown_method_is_a_problem_document(client, member_a):
     response = member_a.client().delete("/api/v1/me")
     assert response.status_code == 405

@@ -23,12 +23,19 @@ def test_schema_validates_without_warnings(tmp_path):
         "/api/v1/records/{reference}/retract",
         "/api/v1/lookups",
         "/api/v1/lookups/{lookup_id}",
+        "/api/v1/disputes",
+        "/api/v1/disputes/{dispute_id}",
+        "/api/v1/alerts",
+        "/api/v1/alerts/{alert_id}/ack",
     ]:
         assert path in paths, path
     submit = paths["/api/v1/batches"]["post"]
     assert {"202", "400", "401", "403", "409", "413", "415", "422"} <= set(submit["responses"])
     assert schema["components"]["securitySchemes"]["memberApiKey"]["scheme"] == "bearer"
     assert "429" in paths["/api/v1/lookups"]["post"]["responses"]
+    assert {"201", "400", "401", "403", "404"} <= set(paths["/api/v1/disputes"]["post"]["responses"])
+    result = schema["components"]["schemas"]["LookupResult"]["properties"]
+    assert {"disputed", "statement"} <= set(result)
 
 
 def test_schema_and_docs_are_served(client, db):

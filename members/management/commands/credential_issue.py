@@ -16,7 +16,9 @@ class Command(ServiceCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--uscc", required=True)
-        parser.add_argument("--scopes", required=True, help="Comma-separated: records:write,lookups,reports:read")
+        parser.add_argument(
+            "--scopes", required=True, help="Comma-separated: records:write,lookups,reports:read,disputes"
+        )
         parser.add_argument("--name", default="default", help="What the key is for.")
         parser.add_argument("--allowed-ips", default="", help="Comma-separated CIDR networks (default: any).")
         parser.add_argument("--expires-days", type=int, help="Days until the key expires (default: never).")

@@ -252,6 +252,8 @@ RISKSHARE_IDEMPOTENCY_RETENTION_HOURS = 48
 # Disputes: settled within this many calendar days of receipt; "due soon" from this day on.
 RISKSHARE_DISPUTE_DAYS = 20
 RISKSHARE_DISPUTE_DUE_SOON_DAY = 15
+# Disputes a member may file a day (each one changes what every member's lookups show at once).
+RISKSHARE_DISPUTES_PER_DAY = int(os.environ.get("RISKSHARE_DISPUTES_PER_DAY", "500"))
 # A correction after a dispute reaches every member that looked the subject up this far back.
 RISKSHARE_CORRECTION_LOOKBACK_DAYS = 365
 # Retention: adverse records five years after the adverse event ends, retracted records 90 days

@@ -451,7 +451,7 @@ class DisputeListApi(APIView):
         operation_id="dispute_file",
         tags=["disputes"],
         request=DisputeInputSerializer,
-        responses={201: DisputeOutputSerializer, **problem_responses(404)},
+        responses={201: DisputeOutputSerializer, **problem_responses(404, 429)},
     )
     def post(self, request):
         data = self.DisputeInputSerializer(data=request.data)

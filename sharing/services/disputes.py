@@ -10,6 +10,7 @@ correction is pushed to every member whose recent lookups relied on the record.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -20,11 +21,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from rest_framework.exceptions import Throttled
 
 from config.clock import business_today
 from config.errors import ConflictError, DomainError, NotFoundError
 from members.audit import Actor, audit_event_record
-from members.models import Credential
+from members.models import Credential, Institution
 from sharing.matching import summaries_refresh
 from sharing.models import Dispute, DisputedRecord, DisputeToken, Record, RecordIdentifier, RecordStatus
 from sharing.selectors import key_version_require_current
@@ -73,6 +75,7 @@ def dispute_file(
     peppered = {identifier.type: pepper_token(identifier.token) for identifier in identifiers}
     now = timezone.now()
     with transaction.atomic():
+        _daily_limit_check(member_id=credential.institution_id, now=now)
         candidates = Record.objects.filter(
             status__in=STANDING,
             resolved_date__isnull=True,
@@ -145,6 +148,23 @@ def dispute_file(
             },
         )
     return dispute
+
+
+def _daily_limit_check(*, member_id: int, now: dt.datetime) -> None:
+    """A dispute hides nothing but changes what every member sees: a member files at most so many a day.
+
+    The member's row is locked so that concurrent filings count one after another.
+    """
+    Institution.objects.select_for_update().filter(pk=member_id).values_list("pk", flat=True).first()
+    midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    filed = Dispute.objects.filter(member_id=member_id, received_at__gte=midnight).count()
+    limit = settings.RISKSHARE_DISPUTES_PER_DAY
+    if filed >= limit:
+        wait = math.ceil((midnight + dt.timedelta(days=1) - now).total_seconds())
+        raise Throttled(
+            wait=max(1, wait),
+            detail=_("Dispute limit reached: %(limit)d disputes a day; call the platform operator.") % {"limit": limit},
+        )
 
 
 def dispute_settle(*, actor: Actor, dispute: Dispute, outcome: str, note: str, retract_reason: str = "") -> Dispute:

@@ -290,3 +290,18 @@ def test_settled_disputes_raise_no_deadline_notice(member_a, subject):
     dispute_settle(actor=operator_actor(), dispute=dispute, outcome="confirmed", note="Checked.")
     notices = disputes_deadlines_check(today=dispute.due_date + dt.timedelta(days=5))
     assert notices.overdue == [] and notices.due_soon == []
+
+
+def test_a_member_files_a_limited_number_of_disputes_a_day(member_a, member_b, key_v1, settings):
+    settings.RISKSHARE_DISPUTES_PER_DAY = 2
+    tokens = [new_token() for _ in range(3)]
+    reported(member_b, [blacklist([token]) for token in tokens])
+    assert [file(member_a, [token]).status_code for token in tokens[:2]] == [201, 201]
+
+    refused = file(member_a, [tokens[2]])
+
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    assert refused["Content-Type"].startswith("application/problem+json")
+    assert Dispute.objects.count() == 2 and Record.objects.filter(status="disputed").count() == 2
+    # The limit is per member: another member still files.
+    assert file(member_b, [tokens[2]]).status_code == 201

@@ -195,6 +195,9 @@ def test_reviewer_cannot_read_the_audit_trail(client, reviewer):
         "members_auditevent_changelist",
         "sharing_batch_changelist",
         "sharing_consortiumkey_changelist",
+        "sharing_record_changelist",
+        "sharing_dispute_changelist",
+        "sharing_alert_changelist",
     ],
 )
 def test_lists_stay_constant_in_queries(client, operator, url_name, django_assert_max_num_queries):

@@ -12,6 +12,7 @@ from django.utils import timezone
 from config.errors import ConflictError, DomainError
 from members.audit import Actor
 from members.models import AuditEvent
+from sharing.matching import summaries_drift_check
 from sharing.models import Alert, Dispute, Record
 from sharing.services.disputes import dispute_settle, disputes_deadlines_check
 from tests.conftest import issue
@@ -305,3 +306,17 @@ def test_a_member_files_a_limited_number_of_disputes_a_day(member_a, member_b, k
     assert Dispute.objects.count() == 2 and Record.objects.filter(status="disputed").count() == 2
     # The limit is per member: another member still files.
     assert file(member_b, [tokens[2]]).status_code == 201
+
+
+def test_summaries_match_the_records_after_disputes_and_settlements(member_a, member_b, subject):
+    token, mobile = subject
+    other = new_token()
+    reported(member_a, [overdue([other, mobile], reference="A-1")])
+    first = Dispute.objects.get(pk=file(member_a, [token], statement="声明").json()["id"])
+    second = Dispute.objects.get(pk=file(member_b, [other]).json()["id"])
+    dispute_settle(actor=operator_actor(), dispute=first, outcome="unverifiable", note="Cannot tell.")
+    dispute_settle(actor=operator_actor(), dispute=second, outcome="corrected", note="x", retract_reason="Wrong.")
+
+    report = summaries_drift_check(fix=False)
+
+    assert report.checked > 0 and report.drift == 0

@@ -85,6 +85,18 @@ _PURGE_SQL = f"""
 """
 
 
+def records_past_retention(*, member_ids: list[int], today: dt.date) -> dict[int, int]:
+    """Per member, records the purge should have removed by ``today`` and that are still here (should be none)."""
+    adverse, retracted_before = record_purge_due(today)
+    rows = execute_binary(
+        f"SELECT member_id, count(*) FROM sharing_record WHERE member_id = ANY(%(members)s) AND ({_DUE_CONDITION}) "
+        "GROUP BY member_id",
+        {"members": member_ids, "adverse": adverse, "retracted_before": retracted_before},
+        fetch=True,
+    )
+    return dict(rows)
+
+
 @dataclass
 class PurgeResult:
     records: int = 0

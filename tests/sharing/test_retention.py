@@ -186,3 +186,16 @@ def test_lookup_log_retention_is_a_setting(member_a, key_v1, settings):
     assert Lookup.objects.count() == 1
     purge_on(dt.date(2026, 1, 10))
     assert Lookup.objects.count() == 0
+
+
+def test_records_past_retention_are_counted_until_purged(member_a, member_b, key_v1):
+    from sharing.services.retention import records_past_retention
+
+    with at(dt.date(2020, 6, 1)):
+        reported(member_a, [blacklist(reference="OLD", event_date="2020-01-01")])
+        reported(member_b, [blacklist(reference="NEW", event_date="2020-05-01")])
+    members = [member_a.institution.pk, member_b.institution.pk]
+    assert records_past_retention(member_ids=members, today=dt.date(2024, 12, 31)) == {}
+    assert records_past_retention(member_ids=members, today=dt.date(2025, 1, 1)) == {member_a.institution.pk: 1}
+    purge_on(dt.date(2025, 1, 1))
+    assert records_past_retention(member_ids=members, today=dt.date(2025, 1, 1)) == {}

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import re
 from io import StringIO
+from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.test import Client
 from rest_framework.test import APIClient
@@ -17,8 +19,9 @@ def quickstart() -> str:
     return out.getvalue()
 
 
-def test_quickstart_sets_up_two_working_demo_members(db, settings):
+def test_quickstart_sets_up_two_working_demo_members(db, settings, tmp_path):
     settings.DEBUG = True
+    settings.VAR_DIR = tmp_path
     out = quickstart()
     keys = re.findall(r"rsk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}", out)
     assert len(set(keys)) == 2
@@ -27,6 +30,10 @@ def test_quickstart_sets_up_two_working_demo_members(db, settings):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
         assert client.get("/api/v1/me").status_code == 200
+    # A first consortium key version is registered and its file written, so tokenizing works at once.
+    key_file = Path(re.search(r"Consortium key \(for tokenizing\): (\S+)", out).group(1))
+    assert key_file.is_file()
+    assert apps.get_model("sharing", "ConsortiumKey").objects.filter(state="current").count() == 1
     password = re.search(r"password '([^']+)'", out).group(1)
     # Through the admin's login form, as the operator would (django-axes needs the request).
     web = Client()
@@ -39,6 +46,7 @@ def test_quickstart_sets_up_two_working_demo_members(db, settings):
     assert set(again).isdisjoint(keys)
     assert Credential.objects.filter(revoked_at__isnull=True).count() == 2
     assert Institution.objects.count() == 2
+    assert apps.get_model("sharing", "ConsortiumKey").objects.count() == 1  # the key is kept
 
 
 def test_quickstart_refuses_production(db, settings):

@@ -1,5 +1,8 @@
 import secrets
+from io import StringIO
+from pathlib import Path
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -44,6 +47,7 @@ class Command(ServiceCommand):
         with transaction.atomic():
             self._operator(password)
             keys = [self._demo_member(actor, name, base, kind) for name, base, kind in DEMO_MEMBERS]
+            key_file = self._consortium_key()
         self.stdout.write(self.style.SUCCESS("riskshare is set up."))
         self.stdout.write(
             f"  Admin:     http://{options['addrport']}/admin/  user {OPERATOR_USERNAME!r} password {password!r}"
@@ -51,6 +55,8 @@ class Command(ServiceCommand):
         self.stdout.write(f"  API docs:  http://{options['addrport']}/api/v1/docs/")
         for (name, _base, _kind), (uscc, key) in zip(DEMO_MEMBERS, keys, strict=True):
             self.stdout.write(f"  Member {name} (USCC {uscc}) API key: {key}")
+        if key_file is not None:
+            self.stdout.write(f"  Consortium key (for tokenizing): {key_file}")
         self.stdout.write(
             f"  Try:       curl -H 'Authorization: Bearer {keys[0][1]}' http://{options['addrport']}/api/v1/me"
         )
@@ -64,7 +70,21 @@ class Command(ServiceCommand):
         user.set_password(password)
         user.is_staff = user.is_superuser = True
         user.save()
-        user.groups.set(Group.objects.filter(name__in=["reviewer", "credential_admin", "auditor"]))
+        user.groups.set(Group.objects.filter(name__in=["reviewer", "credential_admin", "dispute_handler", "auditor"]))
+
+    def _consortium_key(self) -> Path | None:
+        """A first consortium key version and its file under var/, so the walk-through works at once.
+
+        Through the command by name: members never imports sharing.
+        """
+        if apps.get_model("sharing", "ConsortiumKey").objects.filter(state="current").exists():
+            existing = sorted(settings.VAR_DIR.glob("consortium-key-v*.json"))
+            return existing[-1] if existing else None
+        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path = settings.VAR_DIR / "consortium-key-v1.json"
+        path.unlink(missing_ok=True)  # left by an earlier database: its version is not registered here
+        call_command("consortium_key_new", out=str(path), stdout=StringIO())
+        return path
 
     def _demo_member(self, actor: Actor, name: str, base: str, kind: str) -> tuple[str, str]:
         uscc = base + uscc_check_character(base)

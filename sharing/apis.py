@@ -169,6 +169,13 @@ class RecordOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+def page_response(view, request, queryset, serializer_class, pagination_class) -> Response:
+    """One cursor page of a member's own rows: ``{"next", "previous", "results"}``."""
+    paginator = pagination_class()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
 class RecordCursorPagination(CursorPagination):
     ordering = ("updated_at", "id")
     page_size = 100
@@ -217,9 +224,7 @@ class RecordListApi(APIView):
         filters = self.RecordFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         records = record_list(member_id=request.user.pk, **filters.validated_data)
-        paginator = RecordCursorPagination()
-        page = paginator.paginate_queryset(records, request, view=self)
-        return paginator.get_paginated_response(RecordOutputSerializer(page, many=True).data)
+        return page_response(self, request, records, RecordOutputSerializer, RecordCursorPagination)
 
 
 class RecordDetailApi(APIView):
@@ -474,9 +479,8 @@ class DisputeListApi(APIView):
         responses=_page_schema("DisputePage", DisputeOutputSerializer),
     )
     def get(self, request):
-        paginator = NewestFirstPagination()
-        page = paginator.paginate_queryset(dispute_list(member_id=request.user.pk), request, view=self)
-        return paginator.get_paginated_response(DisputeOutputSerializer(page, many=True).data)
+        disputes = dispute_list(member_id=request.user.pk)
+        return page_response(self, request, disputes, DisputeOutputSerializer, NewestFirstPagination)
 
 
 class DisputeDetailApi(APIView):
@@ -517,9 +521,7 @@ class AlertListApi(APIView):
         filters = self.AlertFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         alerts = alert_list(member_id=request.user.pk, **filters.validated_data)
-        paginator = NewestFirstPagination()
-        page = paginator.paginate_queryset(alerts, request, view=self)
-        return paginator.get_paginated_response(AlertOutputSerializer(page, many=True).data)
+        return page_response(self, request, alerts, AlertOutputSerializer, NewestFirstPagination)
 
 
 class AlertAcknowledgeApi(APIView):

@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from config.clock import business_today
 from members.audit import Actor, audit_event_record
 from sharing.matching import summaries_refresh
+from sharing.models import Lookup
 from sharing.sql import execute_binary
 
 PURGE_CHUNK = 5000
@@ -160,11 +161,19 @@ _LOOKUP_PURGE_SQL = """
 """
 
 
+def _lookup_log_before(today: dt.date) -> dt.datetime:
+    cutoff = retention_cutoff(today, settings.RISKSHARE_LOOKUP_LOG_RETENTION_YEARS)
+    return _local_midnight(cutoff + dt.timedelta(days=1))
+
+
+def lookup_log_due(*, today: dt.date) -> int:
+    """How many lookups the purge would remove on ``today``."""
+    return Lookup.objects.filter(created_at__lt=_lookup_log_before(today)).count()
+
+
 def lookup_log_purge(*, today: dt.date | None = None, chunk: int = PURGE_CHUNK) -> PurgeResult:
     """Purge lookups (and their entries) logged on or before the retention cutoff."""
-    today = today or business_today()
-    cutoff = retention_cutoff(today, settings.RISKSHARE_LOOKUP_LOG_RETENTION_YEARS)
-    before = _local_midnight(cutoff + dt.timedelta(days=1))
+    before = _lookup_log_before(today or business_today())
     result = PurgeResult()
     while True:
         # The log is append-only for everyone else: the trigger is bypassed for this transaction only.

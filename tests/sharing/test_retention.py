@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 import time_machine
 from django.db import DatabaseError, connection, transaction
+from django.utils import translation
 
 from members.models import AuditEvent
 from sharing.models import (
@@ -199,3 +200,23 @@ def test_records_past_retention_are_counted_until_purged(member_a, member_b, key
     assert records_past_retention(member_ids=members, today=dt.date(2025, 1, 1)) == {member_a.institution.pk: 1}
     purge_on(dt.date(2025, 1, 1))
     assert records_past_retention(member_ids=members, today=dt.date(2025, 1, 1)) == {}
+
+
+def test_the_retention_command_counts_first_and_then_purges(member_a, key_v1):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    with at(dt.date(2019, 6, 1)):
+        reported(member_a, [blacklist(reference="OLD", event_date="2019-01-01")])
+        lookup(member_a, [new_token()])
+    with at(dt.date(2026, 1, 1)), translation.override("en"):
+        dry = StringIO()
+        call_command("retention_purge", "--dry-run", stdout=dry)
+        assert references() == {"OLD"} and Lookup.objects.count() == 1
+        out = StringIO()
+        call_command("retention_purge", stdout=out)
+    assert references() == set() and Lookup.objects.count() == 0
+    assert dry.getvalue().startswith("Would purge 1 record(s) and 1 lookup(s) on 2026-01-01.")
+    assert out.getvalue().startswith("Purged 1 record(s) and 1 lookup(s) with 1 entries on 2026-01-01.")
+    assert AuditEvent.objects.filter(action__startswith="retention.").count() == 2

@@ -1,0 +1,39 @@
+from django.utils.translation import gettext as _
+
+from config.clock import business_today
+from members.management.base import ServiceCommand
+from members.models import Institution
+from sharing.services.retention import lookup_log_due, records_past_retention, retention_purge
+
+
+class Command(ServiceCommand):
+    help = (
+        "Purge what retention allows today (the daily beat job does the same): adverse records five years after "
+        "the adverse event ended, retracted records 90 days after retraction, lookup logs past their period. "
+        "With --dry-run, only count."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dry-run", action="store_true", help="Count what would be purged; change nothing.")
+
+    def handle(self, *args, **options):
+        today = business_today()
+        if options["dry_run"]:
+            members = list(Institution.objects.values_list("pk", flat=True))
+            records = sum(records_past_retention(member_ids=members, today=today).values())
+            lookups = lookup_log_due(today=today)
+            self.stdout.write(
+                _("Would purge %(records)d record(s) and %(lookups)d lookup(s) on %(day)s.")
+                % {"records": records, "lookups": lookups, "day": today.isoformat()}
+            )
+            return
+        result = retention_purge(today=today)
+        self.stdout.write(
+            _("Purged %(records)d record(s) and %(lookups)d lookup(s) with %(entries)d entries on %(day)s.")
+            % {
+                "records": result.records,
+                "lookups": result.lookups,
+                "entries": result.lookup_entries,
+                "day": today.isoformat(),
+            }
+        )

@@ -47,6 +47,10 @@ app.conf.update(
         },
         "idempotency-keys-purge": {"task": "sharing.idempotency_keys_purge", "schedule": crontab(minute=7)},
         "quota-usage-purge": {"task": "sharing.quota_usage_purge", "schedule": crontab(hour=4, minute=40)},
+        # Every active member's self-inspection report for the month just ended (one task per member),
+        # after the nightly verifications so the month's last batches are matched and checked.
+        "reports-monthly": {"task": "sharing.reports_monthly", "schedule": crontab(day_of_month=1, hour=5, minute=0)},
+        "reports-sweep": {"task": "sharing.reports_sweep", "schedule": crontab(minute="*/10")},
     },
 )
 app.autodiscover_tasks()

@@ -12,6 +12,8 @@ OPERATOR_GROUPS: dict[str, list[str]] = {
         "sharing.add_lookupquota",
         "sharing.change_lookupquota",
         "sharing.view_memberflag",
+        "sharing.view_report",
+        "sharing.generate_report",
         "members.view_institution",
         "members.add_institution",
         "members.change_institution",
@@ -32,6 +34,7 @@ OPERATOR_GROUPS: dict[str, list[str]] = {
     "auditor": [
         "sharing.view_batch",
         "sharing.view_memberflag",
+        "sharing.view_report",
         "members.view_auditevent",
         "members.view_institution",
         "members.view_institutiontransition",

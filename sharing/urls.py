@@ -13,4 +13,7 @@ urlpatterns = [
     path(f"records/{REFERENCE}/retract", apis.RecordRetractApi.as_view(), name="record-retract"),
     path("lookups", apis.LookupApi.as_view(), name="lookup"),
     path("lookups/<int:lookup_id>", apis.LookupDetailApi.as_view(), name="lookup-detail"),
+    path("reports", apis.ReportListApi.as_view(), name="report-list"),
+    path("reports/public-key", apis.ReportPublicKeyApi.as_view(), name="report-public-key"),
+    path("reports/<int:report_id>/download", apis.ReportDownloadApi.as_view(), name="report-download"),
 ]

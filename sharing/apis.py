@@ -458,8 +458,7 @@ class ReportPublicKeyApi(APIView):
     @extend_schema(
         operation_id="report_public_key",
         tags=["reports"],
-        auth=[],
-        responses={200: PublicKeySerializer, **problem_responses()},
+        responses={200: PublicKeySerializer},
     )
     def get(self, request):
         return Response(

@@ -194,8 +194,15 @@ class Record(models.Model):
         ]
         indexes = [
             models.Index(fields=["member", "updated_at", "id"], name="record_member_updated_idx"),
-            # Self-inspection reports count a member's records by when they were first reported.
+            # Self-inspection reports count a member's records by when they were first reported ...
             models.Index(fields=["member", "created_at"], name="record_member_created_idx"),
+            # ... and every member's late reporting of a period (peer comparison) with an index-only scan.
+            models.Index(
+                fields=["created_at"],
+                include=["member", "event_date"],
+                condition=models.Q(kind="delinquency"),
+                name="record_delinquency_created_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -318,7 +325,17 @@ class Lookup(models.Model):
     class Meta:
         verbose_name = _("lookup")
         verbose_name_plural = _("lookups")
-        indexes = [models.Index(fields=["member", "created_at"], name="lookup_member_time_idx")]
+        indexes = [
+            models.Index(fields=["member", "created_at"], name="lookup_member_time_idx"),
+            # Every member's consent compliance in a period (peer comparison), index-only; the IN list
+            # must stay the one sharing.reports.peers.consent_compliance queries with.
+            models.Index(
+                fields=["created_at"],
+                include=["member", "consent_reference"],
+                condition=models.Q(purpose__in=["account_opening", "credit_application"]),
+                name="lookup_consent_time_idx",
+            ),
+        ]
         triggers = [pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
 
     def __str__(self) -> str:

@@ -23,12 +23,20 @@ def test_schema_validates_without_warnings(tmp_path):
         "/api/v1/records/{reference}/retract",
         "/api/v1/lookups",
         "/api/v1/lookups/{lookup_id}",
+        "/api/v1/reports",
+        "/api/v1/reports/public-key",
+        "/api/v1/reports/{report_id}/download",
     ]:
         assert path in paths, path
     submit = paths["/api/v1/batches"]["post"]
     assert {"202", "400", "401", "403", "409", "413", "415", "422"} <= set(submit["responses"])
     assert schema["components"]["securitySchemes"]["memberApiKey"]["scheme"] == "bearer"
     assert "429" in paths["/api/v1/lookups"]["post"]["responses"]
+    download = paths["/api/v1/reports/{report_id}/download"]["get"]["responses"]
+    assert download["200"]["content"]["application/zip"]["schema"] == {"type": "string", "format": "binary"}
+    assert {"401", "403", "404"} <= set(download)
+    public_key = paths["/api/v1/reports/public-key"]["get"]
+    assert "security" not in public_key and set(public_key["responses"]) == {"200"}
 
 
 def test_schema_and_docs_are_served(client, db):

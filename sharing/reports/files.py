@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import xlsxwriter
 from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from sharing.reports.base import Period, SectionData
@@ -132,7 +133,7 @@ def _workbook_bytes(meta: ReportMeta, data: dict[str, SectionData]) -> bytes:
             label = section.summary_labels.get(key, key)
             overview.write(row, 0, str(section.title))
             overview.write(row, 1, str(label))
-            if isinstance(value, float) and ("rate" in key or "share" in key or "ratio" in key):
+            if isinstance(value, float) and key.endswith(("_rate", "_share", "_ratio", "_compliance")):
                 overview.write_number(row, 2, value, formats["ratio"])
             elif value is None:
                 overview.write_string(row, 2, "—")
@@ -193,7 +194,12 @@ def _zip_bytes(files: dict[str, bytes]) -> bytes:
 
 
 def report_zip_build(meta: ReportMeta, data: dict[str, SectionData]) -> tuple[bytes, dict[str, Any]]:
-    """The signed report ZIP and its summary document."""
+    """The signed report ZIP and its summary document, in the platform's language whoever asked."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _report_zip_build(meta, data)
+
+
+def _report_zip_build(meta: ReportMeta, data: dict[str, SectionData]) -> tuple[bytes, dict[str, Any]]:
     summary = summary_document(meta, data)
     files: dict[str, bytes] = {"summary.json": _json_bytes(summary)}
     for section in SECTIONS:

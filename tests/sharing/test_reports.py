@@ -420,3 +420,71 @@ def test_every_section_reads_one_repeatable_read_snapshot(member_a, key_v1):
     snapshot = json.loads(unzip(report)["manifest.json"])["snapshot"]
     assert snapshot["isolation"] == "repeatable read"
     assert snapshot["postgresql_snapshot"].count(":") == 2
+
+
+def test_same_data_and_time_give_the_same_zip(member_a, key_v1):
+    from django.utils import timezone
+
+    from sharing.reports.files import ReportMeta, report_zip_build
+    from sharing.services.reports import reports_compute
+
+    activity(member_a)
+    period = today_period()
+    snapshot, data = reports_compute(member_ids=[member_a.institution.pk], period=period)
+    meta = ReportMeta(
+        member_a.institution.pk, "Member A", member_a.institution.uscc, period, False, timezone.now(), "t", snapshot
+    )
+    first, _summary = report_zip_build(meta, data[member_a.institution.pk])
+    second, _summary = report_zip_build(meta, data[member_a.institution.pk])
+    assert first == second
+
+
+def test_the_verifier_runs_without_django(member_a, key_v1, tmp_path):
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    report = tmp_path / "report.zip"
+    report.write_bytes(bytes(generate(member_a).content))
+    key = tmp_path / "public.pem"
+    key.write_bytes(public_key_pem())
+    # The verification itself imports nothing of Django; the CLI as a whole needs no settings.
+    code = (
+        "import sys; import sharing.reports.verify; "
+        "assert not any(name == 'django' or name.startswith('django.') for name in sys.modules), 'django imported'; "
+        "from sharing.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(settings.BASE_DIR)}
+    result = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-c", code, "verify-report", str(report), "--public-key", str(key)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK: 8 files")
+
+
+def test_report_list_costs_the_same_queries_for_one_or_many(member_a, key_v1):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    today = business_today()
+    client = member_a.client()
+
+    def list_queries() -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as queries:
+            body = client.get("/api/v1/reports").json()
+        return len(body["results"]), len(queries)
+
+    generate(member_a)
+    list_queries()  # the first request of a key also records its last use
+    one = list_queries()
+    for days in (2, 3, 4):
+        start = today - dt.timedelta(days=days)
+        report_generate(member=member_a.institution, period_start=start, period_end=today, actor=SYSTEM)
+    many = list_queries()
+    assert (one[0], many[0]) == (1, 4)
+    assert one[1] == many[1]

@@ -186,10 +186,11 @@ def main() -> None:
         times.append(time.monotonic() - began)
         print(f"all members at once, run {run + 1}: {len(reports)} reports in {times[-1]:.1f} s")
     sizes = list(Report.objects.values_list("size", flat=True))
-    print(
-        f"reports_generate, {len(members)} members, {start} to {end}: median {statistics.median(times):.1f} s "
-        f"(runs {', '.join(f'{t:.1f}' for t in times)}); ZIP sizes {min(sizes):,}–{max(sizes):,} bytes"
-    )
+    if times:
+        print(
+            f"reports_generate, {len(members)} members, {start} to {end}: median {statistics.median(times):.1f} s "
+            f"(runs {', '.join(f'{t:.1f}' for t in times)}); ZIP sizes {min(sizes):,}–{max(sizes):,} bytes"
+        )
     if not args.skip_per_member:
         began = time.monotonic()
         for member in members:

@@ -21,6 +21,7 @@ from members.models import AuditEvent, Credential
 from sharing import cli
 from sharing.models import Batch, Lookup, LookupQuota, MemberFlag, QuotaRefusal, QuotaUsage, Record, Report
 from sharing.reports.base import Period
+from sharing.reports.sections import SECTIONS
 from sharing.reports.signing import public_key_pem, signing_key_fingerprint
 from sharing.reports.verify import report_verify
 from sharing.services.reports import report_generate, reports_generate
@@ -30,18 +31,11 @@ from tests.sharing.conftest import blacklist, days_ago, new_token, overdue, subm
 from tests.sharing.test_lookups import lookup
 
 SYSTEM = __import__("members.audit", fromlist=["Actor"]).Actor.system("tests")
-EXPECTED_FILES = {
-    "summary.json",
-    "submissions.csv",
-    "timeliness.csv",
-    "lookups.csv",
-    "credentials.csv",
-    "volumes.csv",
-    "peers.csv",
-    "report.xlsx",
-    "manifest.json",
-    "manifest.sig",
+CORE_SECTIONS = ["submissions", "timeliness", "lookups", "credentials", "volumes", "peers"]
+EXPECTED_FILES = {"summary.json", "report.xlsx", "manifest.json", "manifest.sig"} | {
+    f"{section.name}.csv" for section in SECTIONS
 }
+LISTED = len(EXPECTED_FILES) - 2  # all but the manifest and its signature
 
 
 def today_period() -> Period:
@@ -190,6 +184,7 @@ def test_zip_structure_workbook_and_signature(member_a, key_v1):
     report = generate(member_a)
     files = unzip(report)
     assert set(files) == EXPECTED_FILES
+    assert {f"{name}.csv" for name in CORE_SECTIONS} <= set(files)
     manifest = json.loads(files["manifest.json"])
     assert manifest["member"] == {"id": member_a.institution.pk, "name": "Member A", "uscc": member_a.institution.uscc}
     assert manifest["period"]["start"] == f"{business_today()}"
@@ -200,10 +195,10 @@ def test_zip_structure_workbook_and_signature(member_a, key_v1):
     assert report_verify(bytes(report.content), public_key_pem()).ok
 
     workbook = openpyxl.load_workbook(io.BytesIO(files["report.xlsx"]))
-    assert len(workbook.sheetnames) == 7  # summary + six sections
+    assert len(workbook.sheetnames) == 1 + len(SECTIONS)  # the summary, then one sheet per section
     for sheet in workbook.worksheets:
         assert sheet.freeze_panes == "A2"
-    volumes = workbook.worksheets[5]
+    volumes = workbook.worksheets[1 + [section.name for section in SECTIONS].index("volumes")]
     assert len(volumes._charts) == 1
 
 
@@ -236,7 +231,7 @@ def test_both_verifiers_name_what_was_tampered(member_a, key_v1, tmp_path, capsy
     key = tmp_path / "public.pem"
     key.write_bytes(public_key_pem())
     assert cli.main(["verify-report", str(good), "--public-key", str(key)]) == 0
-    assert "OK: 8 files" in capsys.readouterr().out
+    assert f"OK: {LISTED} files" in capsys.readouterr().out
     call_command("report_verify", str(good), stdout=StringIO())
 
     bad = tamper(report, tmp_path, change)
@@ -464,7 +459,7 @@ def test_the_verifier_runs_without_django(member_a, key_v1, tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("OK: 8 files")
+    assert result.stdout.startswith(f"OK: {LISTED} files")
 
 
 def test_report_list_costs_the_same_queries_for_one_or_many(member_a, key_v1):
@@ -488,3 +483,15 @@ def test_report_list_costs_the_same_queries_for_one_or_many(member_a, key_v1):
     many = list_queries()
     assert (one[0], many[0]) == (1, 4)
     assert one[1] == many[1]
+
+
+def test_development_creates_a_signing_key_once(settings, tmp_path):
+    from sharing.reports import signing
+
+    path = str(tmp_path / "var" / "report-signing-key.pem")
+    settings.DEBUG = True
+    settings.RISKSHARE_REPORT_SIGNING_KEY = settings.RISKSHARE_REPORT_SIGNING_KEY_DEV_PATH = path
+    fingerprint = signing.signing_key_fingerprint()
+    assert (tmp_path / "var" / "report-signing-key.pem").stat().st_mode & 0o777 == 0o600
+    signing._key_from.cache_clear()
+    assert signing.signing_key_fingerprint() == fingerprint

@@ -439,7 +439,8 @@ class ReportDownloadApi(APIView):
         content = report_download(report=report, actor=Actor.credential(request.auth), channel="api")
         response = HttpResponse(content, content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="{report.filename}"'
-        response["Digest"] = f"sha-256={base64.b64encode(bytes.fromhex(report.sha256)).decode()}"
+        # RFC 9530: the SHA-256 of the file, to check the transfer before opening it.
+        response["Repr-Digest"] = f"sha-256=:{base64.b64encode(bytes.fromhex(report.sha256)).decode()}:"
         response["Cache-Control"] = "no-store"
         return response
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import zipfile
@@ -17,6 +19,7 @@ from django.db.models import Count, Sum
 from django.urls import reverse
 
 from config.clock import business_today
+from members.audit import Actor
 from members.models import AuditEvent, Credential
 from sharing import cli
 from sharing.models import Batch, Lookup, LookupQuota, MemberFlag, QuotaRefusal, QuotaUsage, Record, Report
@@ -30,7 +33,7 @@ from tests.factories import InstitutionFactory
 from tests.sharing.conftest import blacklist, days_ago, new_token, overdue, submit
 from tests.sharing.test_lookups import lookup
 
-SYSTEM = __import__("members.audit", fromlist=["Actor"]).Actor.system("tests")
+SYSTEM = Actor.system("tests")
 CORE_SECTIONS = ["submissions", "timeliness", "lookups", "credentials", "volumes", "peers"]
 EXPECTED_FILES = {"summary.json", "report.xlsx", "manifest.json", "manifest.sig"} | {
     f"{section.name}.csv" for section in SECTIONS
@@ -271,7 +274,7 @@ def test_hash_mismatch_names_expected_and_actual(member_a, key_v1, tmp_path):
     [mismatch] = result.mismatches
     listed = {e["name"]: e["sha256"] for e in json.loads(unzip(report)["manifest.json"])["files"]}
     assert (mismatch.file, mismatch.expected) == ("summary.json", listed["summary.json"])
-    assert mismatch.actual == __import__("hashlib").sha256(b"{}").hexdigest()
+    assert mismatch.actual == hashlib.sha256(b"{}").hexdigest()
 
 
 def test_download_is_scoped_audited_and_needs_the_scope(member_a, member_b, key_v1):
@@ -280,6 +283,8 @@ def test_download_is_scoped_audited_and_needs_the_scope(member_a, member_b, key_
     response = member_a.client().get(f"/api/v1/reports/{report.pk}/download")
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
     assert response.content == bytes(report.content)
+    digest = base64.b64encode(bytes.fromhex(report.sha256)).decode()
+    assert response["Repr-Digest"] == f"sha-256=:{digest}:"
     event = AuditEvent.objects.filter(action="report.downloaded").latest("seq")
     assert event.object_id == str(report.pk) and event.payload["sha256"] == report.sha256
     assert event.actor_type == "credential" and event.payload["channel"] == "api"

@@ -500,3 +500,21 @@ def test_development_creates_a_signing_key_once(settings, tmp_path):
     assert (tmp_path / "var" / "report-signing-key.pem").stat().st_mode & 0o777 == 0o600
     signing._key_from.cache_clear()
     assert signing.signing_key_fingerprint() == fingerprint
+
+
+def test_a_redelivered_task_does_nothing_and_the_sweep_requeues_lost_ones(member_a, key_v1):
+    from django.utils import timezone
+
+    from sharing.services.reports import REPORT_STALE_AFTER
+    from sharing.tasks import report_generate as report_generate_task
+    from sharing.tasks import reports_sweep
+
+    start, end = business_today() - dt.timedelta(days=3), business_today()
+    lost = Report.objects.create(member=member_a.institution, period_start=start, period_end=end)
+    assert reports_sweep.delay().get() == []  # not stale yet
+    Report.objects.filter(pk=lost.pk).update(requested_at=timezone.now() - REPORT_STALE_AFTER - dt.timedelta(seconds=1))
+    assert reports_sweep.delay().get() == [lost.pk]
+    lost.refresh_from_db()
+    assert lost.status == "ready" and lost.sha256
+    assert report_generate_task.delay(lost.pk).get() is None
+    assert AuditEvent.objects.filter(action__startswith="report.").count() == 1

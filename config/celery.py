@@ -51,6 +51,10 @@ app.conf.update(
         "retention-purge-daily": {"task": "sharing.retention_purge", "schedule": crontab(hour=1, minute=20)},
         # "Due soon" and "overdue" dispute notices, before operators start their day (Asia/Shanghai).
         "disputes-deadlines-daily": {"task": "sharing.disputes_deadlines", "schedule": crontab(hour=7, minute=30)},
+        # Every active member's self-inspection report for the month just ended (one task per member),
+        # after the nightly verifications so the month's last batches are matched and checked.
+        "reports-monthly": {"task": "sharing.reports_monthly", "schedule": crontab(day_of_month=1, hour=5, minute=0)},
+        "reports-sweep": {"task": "sharing.reports_sweep", "schedule": crontab(minute="*/10")},
     },
 )
 app.autodiscover_tasks()

@@ -66,6 +66,20 @@ RISKSHARE_PEPPER = required_secret("RISKSHARE_PEPPER", "riskshare-development-pe
 if not DEBUG and len(RISKSHARE_PEPPER) < 32:
     raise ImproperlyConfigured("RISKSHARE_PEPPER must be at least 32 characters long in production.")
 
+# The Ed25519 key that signs self-inspection reports: a PEM private key, or the path of a file holding one.
+# Development generates one under var/ on first use; production must provide it (see docs/operations.md).
+RISKSHARE_REPORT_SIGNING_KEY_DEV_PATH = str(VAR_DIR / "report-signing-key.pem")
+RISKSHARE_REPORT_SIGNING_KEY = required_secret("RISKSHARE_REPORT_SIGNING_KEY", RISKSHARE_REPORT_SIGNING_KEY_DEV_PATH)
+# Decided here, at start-up: the test runner turns settings.DEBUG off later, and a fresh development
+# checkout (README's `uv run pytest`) must still get its key.
+RISKSHARE_REPORT_SIGNING_KEY_GENERATE = DEBUG and not os.environ.get("RISKSHARE_REPORT_SIGNING_KEY")
+_report_key_is_pem = RISKSHARE_REPORT_SIGNING_KEY.lstrip().startswith("-----BEGIN")
+if not DEBUG and not _report_key_is_pem and not Path(RISKSHARE_REPORT_SIGNING_KEY).is_file():
+    raise ImproperlyConfigured(
+        "RISKSHARE_REPORT_SIGNING_KEY must be an Ed25519 private key in PEM form or the path of a readable "
+        "file holding one."
+    )
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 
 INSTALLED_APPS = [

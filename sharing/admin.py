@@ -2,16 +2,21 @@ import datetime as dt
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
-from django.urls import reverse
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from config.clock import business_today
+from config.errors import DomainError
 from members.admin import EstimatedCountPaginator, ReadOnlyAdminMixin, ReasonForm, reason_action
 from members.audit import Actor, audit_event_record
+from members.models import Institution
 from sharing.models import (
     Alert,
     Batch,
@@ -22,10 +27,12 @@ from sharing.models import (
     MemberFlag,
     Record,
     RecordIdentifier,
+    Report,
 )
 from sharing.services.disputes import dispute_settle
 from sharing.services.keys import consortium_key_retire
 from sharing.services.quotas import lookup_quota_set
+from sharing.services.reports import previous_month, report_download, report_generate, reports_generate
 
 
 @admin.register(ConsortiumKey)
@@ -258,3 +265,124 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["=member__uscc"]
     list_select_related = ["member"]
     show_full_result_count = False
+
+
+class ReportGenerateForm(forms.Form):
+    members = forms.ModelMultipleChoiceField(
+        label=_("Members"),
+        queryset=Institution.objects.order_by("name"),
+        required=False,
+        help_text=_("Leave empty to generate for every active member."),
+    )
+    period_start = forms.DateField(label=_("Period start"), help_text=_("First day (Asia/Shanghai)."))
+    period_end = forms.DateField(label=_("Period end"), help_text=_("Day after the last day."))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            start, end = previous_month()
+            self.initial.update(period_start=start, period_end=end)
+
+
+@admin.register(Report)
+class ReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Generated self-inspection reports; operators generate any member/period and download (audited)."""
+
+    list_display = ["member", "period_start", "period_end", "status", "generated_at", "generated_by", "download"]
+    list_filter = ["status", "period_start"]
+    search_fields = ["member__name", "=member__uscc"]
+    list_select_related = ["member"]
+    show_full_result_count = False
+    exclude = ["content", "summary"]
+    actions = ["regenerate"]
+    change_list_template = "admin/sharing/report/change_list.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content", "summary")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name not in ("content", "summary")] + ["download"]
+
+    def get_urls(self):
+        return [
+            path("generate/", self.admin_site.admin_view(self.generate_view), name="sharing_report_generate"),
+            path(
+                "<int:report_id>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="sharing_report_download",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description=_("file"))
+    def download(self, obj: Report) -> str:
+        if obj.status != Report.Status.READY:
+            return "—"
+        url = reverse("admin:sharing_report_download", args=[obj.pk])
+        return format_html('<a href="{}">{}</a> ({} B)', url, gettext("Download"), obj.size)
+
+    def has_generate_permission(self, request) -> bool:
+        return request.user.has_perm("sharing.generate_report")
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "has_generate_permission": self.has_generate_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def download_view(self, request: HttpRequest, report_id: int):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        report = self.get_queryset(request).filter(pk=report_id, status=Report.Status.READY).first()
+        if report is None:
+            raise Http404
+        content = report_download(report=report, actor=Actor.operator(request.user), channel="admin")
+        response = HttpResponse(content, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{report.filename}"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def generate_view(self, request: HttpRequest):
+        if not self.has_generate_permission(request):
+            raise PermissionDenied
+        form = ReportGenerateForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            members = list(form.cleaned_data["members"]) or list(
+                Institution.objects.filter(status=Institution.Status.ACTIVE).order_by("pk")
+            )
+            try:
+                reports = reports_generate(
+                    members=members,
+                    period_start=form.cleaned_data["period_start"],
+                    period_end=form.cleaned_data["period_end"],
+                    actor=Actor.operator(request.user),
+                )
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(
+                    request, gettext("%(count)d report(s) generated.") % {"count": len(reports)}, messages.SUCCESS
+                )
+                return HttpResponseRedirect(reverse("admin:sharing_report_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Generate self-inspection reports"),
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/sharing/report/generate.html", context)
+
+    @admin.action(description=_("Regenerate (replaces the file)"), permissions=["generate"])
+    def regenerate(self, request, queryset):
+        done = 0
+        for report in queryset.select_related("member"):
+            try:
+                report_generate(
+                    member=report.member,
+                    period_start=report.period_start,
+                    period_end=report.period_end,
+                    actor=Actor.operator(request.user),
+                )
+                done += 1
+            except DomainError as exc:
+                self.message_user(request, f"{report}: {exc.message}", messages.ERROR)
+        if done:
+            self.message_user(request, gettext("%(count)d report(s) generated.") % {"count": done}, messages.SUCCESS)

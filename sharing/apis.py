@@ -1,14 +1,16 @@
-"""Member API of sharing: batches and records (scope records:write)."""
+"""Member API of sharing: batches and records (records:write), lookups (lookups), reports (reports:read)."""
 
 from __future__ import annotations
 
+import base64
 import re
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -19,6 +21,7 @@ from config.errors import DomainError, PayloadTooLarge, UnsupportedMediaType
 from members.audit import Actor
 from sharing.identifiers import ID_TYPES
 from sharing.models import Alert, Dispute, LoanProduct, RecordCategory, RecordKind, RecordStatus
+from sharing.reports.signing import public_key_pem, signing_key_fingerprint
 from sharing.selectors import (
     alert_get,
     alert_list,
@@ -28,11 +31,14 @@ from sharing.selectors import (
     lookup_get,
     record_get,
     record_list,
+    report_get,
+    report_list,
 )
 from sharing.services.alerts import alert_acknowledge
 from sharing.services.disputes import DisputeIdentifier, dispute_file
 from sharing.services.lookups import answer_unpack, lookup_answer, lookup_request_parse
 from sharing.services.records import record_resolve, record_retract
+from sharing.services.reports import report_download
 from sharing.services.submission import batch_submit
 
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
@@ -536,3 +542,84 @@ class AlertAcknowledgeApi(APIView):
     def post(self, request, alert_id: int):
         alert = alert_get(member_id=request.user.pk, alert_id=alert_id)
         return Response(AlertOutputSerializer(alert_acknowledge(credential=request.auth, alert=alert)).data)
+
+
+class ReportOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    period_start = serializers.DateField(help_text="First day of the period (Asia/Shanghai).")
+    period_end = serializers.DateField(help_text="Day after the last day of the period.")
+    sha256 = serializers.CharField(help_text="SHA-256 of the ZIP file, hex.")
+    size = serializers.IntegerField(help_text="Bytes.")
+    generated_at = serializers.DateTimeField()
+    download = serializers.SerializerMethodField(help_text="Where to GET the ZIP.")
+
+    def get_download(self, report) -> str:
+        return f"/api/v1/reports/{report.pk}/download"
+
+
+class ReportListApi(APIView):
+    """Your self-inspection reports, newest first; page with `next`."""
+
+    required_scope = "reports:read"
+
+    @extend_schema(
+        operation_id="report_list",
+        tags=["reports"],
+        parameters=_PAGE_PARAMETERS,
+        responses=_page_schema("ReportPage", ReportOutputSerializer),
+    )
+    def get(self, request):
+        reports = report_list(member_id=request.user.pk)
+        return page_response(self, request, reports, ReportOutputSerializer, NewestFirstPagination)
+
+
+class ReportDownloadApi(APIView):
+    """The report ZIP (summary.json, CSVs, report.xlsx, manifest.json, manifest.sig). Every download is audited."""
+
+    required_scope = "reports:read"
+
+    @extend_schema(
+        operation_id="report_download",
+        tags=["reports"],
+        responses={
+            (200, "application/zip"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The signed report ZIP; verify it with `riskshare verify-report`."
+            ),
+            **problem_responses(404),
+        },
+    )
+    def get(self, request, report_id: int):
+        report = report_get(member_id=request.user.pk, report_id=report_id)
+        content = report_download(report=report, actor=Actor.credential(request.auth), channel="api")
+        response = HttpResponse(content, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{report.filename}"'
+        # RFC 9530: the SHA-256 of the file, to check the transfer before opening it.
+        response["Repr-Digest"] = f"sha-256=:{base64.b64encode(bytes.fromhex(report.sha256)).decode()}:"
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class ReportPublicKeyApi(APIView):
+    """The platform's Ed25519 public key that signs every report's manifest. No authentication."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    class PublicKeySerializer(serializers.Serializer):
+        algorithm = serializers.CharField()
+        public_key_pem = serializers.CharField(help_text="SubjectPublicKeyInfo, PEM.")
+        fingerprint = serializers.CharField(help_text="SHA-256 of the raw 32-byte public key, hex.")
+
+    @extend_schema(
+        operation_id="report_public_key",
+        tags=["reports"],
+        responses={200: PublicKeySerializer},
+    )
+    def get(self, request):
+        return Response(
+            {
+                "algorithm": "Ed25519",
+                "public_key_pem": public_key_pem().decode(),
+                "fingerprint": signing_key_fingerprint(),
+            }
+        )

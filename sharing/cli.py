@@ -5,6 +5,7 @@ Runs on a member's own machines; raw identifiers never leave them.
     riskshare tokenize IN.csv -o OUT.csv --key-file KEY.json --column id_number=cn_resident_id ...
     riskshare submit RECORDS.csv --url https://riskshare.example     (RISKSHARE_API_KEY in the environment)
     riskshare lookup TOKENS.csv --purpose credit_application --consent-column consent --url ... -o RESULTS.csv
+    riskshare verify-report REPORT.zip (--public-key KEY.pem | --base-url https://riskshare.example)
 
 Errors are one line on stderr and a non-zero exit code (2 for usage, 1 otherwise).
 """
@@ -525,6 +526,43 @@ def lookup(args: argparse.Namespace) -> int:
 # --- entry point ----------------------------------------------------------------
 
 
+def verify_report(args: argparse.Namespace) -> int:
+    """Check a self-inspection report against the platform's public key; 1 on any mismatch."""
+    from sharing.reports.verify import public_key_fingerprint, public_key_load, report_verify, verification_lines
+
+    if bool(args.public_key) == bool(args.base_url):
+        raise CliError("give exactly one of --public-key FILE or --base-url URL")
+    if args.public_key:
+        pem = Path(args.public_key).read_bytes()
+    else:
+        import httpx
+
+        url = args.base_url.rstrip("/") + "/api/v1/reports/public-key"
+        try:
+            response = httpx.get(url, timeout=args.timeout, follow_redirects=True)
+        except httpx.TransportError as exc:
+            raise CliError(f"cannot fetch the public key from {url}: {exc}") from None
+        if response.status_code != 200:
+            raise CliError(f"cannot fetch the public key from {url}: HTTP {response.status_code}")
+        document = response.json()
+        pem = document["public_key_pem"].encode()
+        try:
+            actual = public_key_fingerprint(public_key_load(pem))
+        except ValueError as exc:
+            raise CliError(f"the served public key is unusable: {exc}") from None
+        if actual != document.get("fingerprint"):
+            raise CliError("the served public key does not match its own fingerprint")
+        if args.fingerprint and args.fingerprint.lower() != actual:
+            raise CliError(f"the served public key has fingerprint {actual}, not the expected {args.fingerprint}")
+    try:
+        result = report_verify(Path(args.report).read_bytes(), pem)
+    except ValueError as exc:
+        raise CliError(f"unusable public key: {exc}") from None
+    for line in verification_lines(result):
+        print(line, file=sys.stdout if result.ok else sys.stderr)
+    return 0 if result.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     # allow_abbrev=False: "--key <hex>" must be an error, not an abbreviation of --key-file.
     parser = argparse.ArgumentParser(
@@ -611,6 +649,24 @@ def build_parser() -> argparse.ArgumentParser:
     common_http(look)
     common_csv(look)
     look.set_defaults(handler=lookup)
+
+    ver = commands.add_parser(
+        "verify-report",
+        allow_abbrev=False,
+        help="verify a self-inspection report ZIP and its signature",
+        description=(
+            "Check every file of a report ZIP against the SHA-256 listed in its manifest.json, that no unlisted "
+            "file is present, and the manifest's Ed25519 signature (manifest.sig) with the platform's public key, "
+            "from a PEM file or fetched from GET /api/v1/reports/public-key. Prints each mismatch with the file, "
+            "the expected and the actual value; exits 1 on any mismatch."
+        ),
+    )
+    ver.add_argument("report", help="the report ZIP")
+    ver.add_argument("--public-key", help="the platform's public key (PEM file)")
+    ver.add_argument("--base-url", help="riskshare base URL to fetch the public key from")
+    ver.add_argument("--fingerprint", help="expected key fingerprint (hex), checked when fetching")
+    ver.add_argument("--timeout", type=float, default=30.0, help="seconds for the key request")
+    ver.set_defaults(handler=verify_report)
     return parser
 
 

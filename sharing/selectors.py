@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from config.errors import DomainError, NotFoundError
-from sharing.models import Alert, Batch, ConsortiumKey, Dispute, Lookup, Record
+from sharing.models import Alert, Batch, ConsortiumKey, Dispute, Lookup, Record, Report
 
 
 def key_versions() -> tuple[frozenset[int], frozenset[int]]:
@@ -114,3 +114,16 @@ def alert_get(*, member_id: int, alert_id: int) -> Alert:
     if alert is None:
         raise NotFoundError(_("No alert with this id."))
     return alert
+
+
+def report_list(*, member_id: int) -> QuerySet[Report]:
+    """A member's generated reports, newest first, without their files."""
+    return Report.objects.filter(member_id=member_id, status=Report.Status.READY).defer("content", "summary")
+
+
+def report_get(*, member_id: int, report_id: int) -> Report:
+    """A generated report of this member; anyone else's is the same 404 as a missing one."""
+    report = report_list(member_id=member_id).filter(pk=report_id).first()
+    if report is None:
+        raise NotFoundError(_("No report with this id."))
+    return report

@@ -17,4 +17,7 @@ urlpatterns = [
     path("disputes/<int:dispute_id>", apis.DisputeDetailApi.as_view(), name="dispute-detail"),
     path("alerts", apis.AlertListApi.as_view(), name="alert-list"),
     path("alerts/<int:alert_id>/ack", apis.AlertAcknowledgeApi.as_view(), name="alert-acknowledge"),
+    path("reports", apis.ReportListApi.as_view(), name="report-list"),
+    path("reports/public-key", apis.ReportPublicKeyApi.as_view(), name="report-public-key"),
+    path("reports/<int:report_id>/download", apis.ReportDownloadApi.as_view(), name="report-download"),
 ]

@@ -27,6 +27,9 @@ def test_schema_validates_without_warnings(tmp_path):
         "/api/v1/disputes/{dispute_id}",
         "/api/v1/alerts",
         "/api/v1/alerts/{alert_id}/ack",
+        "/api/v1/reports",
+        "/api/v1/reports/public-key",
+        "/api/v1/reports/{report_id}/download",
     ]:
         assert path in paths, path
     submit = paths["/api/v1/batches"]["post"]
@@ -36,6 +39,11 @@ def test_schema_validates_without_warnings(tmp_path):
     assert {"201", "400", "401", "403", "404"} <= set(paths["/api/v1/disputes"]["post"]["responses"])
     result = schema["components"]["schemas"]["LookupResult"]["properties"]
     assert {"disputed", "statement"} <= set(result)
+    download = paths["/api/v1/reports/{report_id}/download"]["get"]["responses"]
+    assert download["200"]["content"]["application/zip"]["schema"] == {"type": "string", "format": "binary"}
+    assert {"401", "403", "404"} <= set(download)
+    public_key = paths["/api/v1/reports/public-key"]["get"]
+    assert "security" not in public_key and set(public_key["responses"]) == {"200"}
 
 
 def test_schema_and_docs_are_served(client, db):

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import Throttled
 
+from config.clock import business_today
 from members.audit import Actor, audit_event_record
 from members.models import Credential, Institution
 from sharing.models import LookupQuota, MemberFlag, QuotaUsage
@@ -27,6 +28,12 @@ _CONSUME_SQL = """
     DO UPDATE SET used = sharing_quotausage.used + EXCLUDED.used
     WHERE sharing_quotausage.used + EXCLUDED.used <= %s
     RETURNING used
+"""
+
+
+_REFUSAL_SQL = """
+    INSERT INTO sharing_quotarefusal (credential_id, member_id, day, "window", refused) VALUES (%s, %s, %s, %s, 1)
+    ON CONFLICT (credential_id, day, "window") DO UPDATE SET refused = sharing_quotarefusal.refused + 1
 """
 
 
@@ -44,10 +51,35 @@ def quota_limits(*, member_id: int) -> tuple[int, int]:
 class QuotaExceeded(Throttled):
     default_code = "throttled"
 
+    def __init__(self, *, wait: int, detail: str, window: str):
+        super().__init__(wait=wait, detail=detail)
+        self.window = window
+
+
+def quota_refusal_count(*, credential: Credential, window: str) -> None:
+    """Count a refused request for the self-inspection reports: one upsert, its own commit.
+
+    Called after the refused request's counting was rolled back and outside any transaction of
+    the request, so the count survives the 429. Losing one in a crash costs a count, not safety.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
+        cursor.execute(_REFUSAL_SQL, [credential.pk, credential.institution_id, business_today(), window])
+
 
 def lookup_quota_consume(*, credential: Credential, identifiers: int, now: dt.datetime | None = None) -> None:
-    """Count one request and ``identifiers`` against the credential's windows, or raise 429 with Retry-After."""
-    now = now or timezone.now()
+    """Count one request and ``identifiers`` against the credential's windows, or raise 429 with Retry-After.
+
+    A refusal is counted per credential and day (``quota_refusal_count``) once the windows are rolled back.
+    """
+    try:
+        _quota_consume(credential=credential, identifiers=identifiers, now=now or timezone.now())
+    except QuotaExceeded as exc:
+        quota_refusal_count(credential=credential, window=exc.window)
+        raise
+
+
+def _quota_consume(*, credential: Credential, identifiers: int, now: dt.datetime) -> None:
     per_minute, per_day = quota_limits(member_id=credential.institution_id)
     minute = now.replace(second=0, microsecond=0)
     day = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -72,7 +104,7 @@ def lookup_quota_consume(*, credential: Credential, identifiers: int, now: dt.da
                     else _("Lookup limit reached: %(limit)d identifiers a day.")
                 ) % {"limit": limit}
                 # Leaving the atomic block by exception rolls back the other window's count.
-                raise QuotaExceeded(wait=wait, detail=detail)
+                raise QuotaExceeded(wait=wait, detail=detail, window=window)
 
 
 def quota_usage_purge(*, now: dt.datetime | None = None) -> int:

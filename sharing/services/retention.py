@@ -1,7 +1,8 @@
 """Retention: adverse records five years after the adverse event ends, retracted records after 90 days,
 the lookup log after its configured period.
 
-A purge deletes the rows (record, identifiers, row history, dispute links),
+A purge deletes the rows (record, identifiers, row history); a dispute keeps its link to the
+purged record's id and reporting member (no content: what self-inspection reports count),
 recomputes the summaries the records contributed to, and leaves a tombstone in
 the audit trail with counts only, all in one transaction per chunk.
 
@@ -71,9 +72,6 @@ _PURGE_SQL = f"""
     -- Data-modifying CTEs run whether or not the final SELECT reads them.
     history AS (
         DELETE FROM sharing_recordevent h USING due WHERE h.pgh_obj_id = due.id RETURNING 1
-    ),
-    links AS (
-        DELETE FROM sharing_disputedrecord d USING due WHERE d.record_id = due.id RETURNING 1
     ),
     named AS (
         UPDATE sharing_dispute d SET record_id = NULL FROM due WHERE d.record_id = due.id RETURNING 1

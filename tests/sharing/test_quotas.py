@@ -15,8 +15,7 @@ from members.models import AuditEvent
 from sharing.models import ConsortiumKey, LookupQuota, MemberFlag
 from sharing.services.quotas import enumeration_check, lookup_quota_consume, quota_usage_purge
 from tests.factories import OperatorFactory
-from tests.sharing.conftest import new_token
-from tests.sharing.test_lookups import lookup
+from tests.sharing.conftest import lookup, new_token
 
 
 def test_requests_per_minute_answer_429_with_retry_after(member_a, key_v1, settings):

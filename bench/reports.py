@@ -5,8 +5,8 @@
 Needs PostgreSQL at DATABASE_URL's server (default 127.0.0.1:5432 as postgres). Uses its own database,
 riskshare_bench_reports (dropped and re-created, migrated), loaded with set-based SQL: members and their
 credentials, batches with rejections, records (80 % delinquencies, some reported late), row-history
-events of updated records, resolve/retract audit events, lookups of every purpose, quota refusals and
-flags, all in last month (Asia/Shanghai). Then, after VACUUM ANALYZE, it times:
+events of updated records, resolve/retract audit events, lookups of every purpose, quota refusals,
+flags, disputes and retention tombstones, all in last month (Asia/Shanghai). Then, after VACUUM ANALYZE, it times:
 
 1. ``reports_generate`` for every member at once (set-based sections, one snapshot) — ``--repeat`` runs;
 2. ``report_generate`` member by member (what the monthly Celery tasks do between them), once.
@@ -137,6 +137,25 @@ def load(members: int, records: int, lookups: int) -> None:
         f"""INSERT INTO sharing_quotarefusal (credential_id, member_id, day, "window", refused)
             SELECT c.id, c.institution_id, ({_MONTH})::date + d, 'minute', 1 + d
             FROM members_credential c, generate_series(0, 9) d""",
+        # Disputes against 0.5 % of the records, received during the month; three in four settled.
+        f"""INSERT INTO sharing_dispute (member_id, credential_id, record_id, reason, statement, status, received_at,
+                due_date, records_disputed, settled_at, settled_by, settlement_note)
+            SELECT r.member_id, (SELECT min(id) FROM members_credential c WHERE c.institution_id = r.member_id),
+                   r.id, 'bench', '', (ARRAY['open', 'corrected', 'confirmed', 'unverifiable'])[1 + r.id % 4],
+                   {_MONTH} + interval '1 day' * (r.id % 20), ({_MONTH})::date + (r.id % 20) + 20, 1,
+                   CASE WHEN r.id % 4 <> 0 THEN {_MONTH} + interval '1 day' * (r.id % 20 + r.id % 25) END, '', ''
+            FROM sharing_record r WHERE r.id % 200 = 0""",
+        """INSERT INTO sharing_disputedrecord (dispute_id, record_id, reporting_member_id)
+            SELECT id, record_id, member_id FROM sharing_dispute""",
+        # A retention tombstone a day, counting purged records for every member.
+        f"""INSERT INTO members_auditevent (seq, occurred_at, actor_type, actor_id, actor_label, action, object_type,
+                object_id, object_repr, payload, prev_hash, hash)
+            SELECT (SELECT max(seq) FROM members_auditevent) + d + 1, {_MONTH} + interval '1 day' * d, 'system', '',
+                   'retention', 'retention.records_purged', '', '', '',
+                   jsonb_build_object('by_member', (SELECT jsonb_object_agg(id::text, 1 + d % 3)
+                                                    FROM members_institution)),
+                   '', md5('tombstone' || d) || md5('retention' || d)
+            FROM generate_series(0, 27) d""",
         f"""INSERT INTO sharing_memberflag (member_id, kind, day, detail, created_at)
             SELECT id, 'enumeration', ({_MONTH})::date + 3, '{{}}', now() FROM members_institution WHERE id % 10 = 0""",
     ]

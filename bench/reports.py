@@ -142,7 +142,7 @@ def load(members: int, records: int, lookups: int) -> None:
                 due_date, records_disputed, settled_at, settled_by, settlement_note)
             SELECT r.member_id, (SELECT min(id) FROM members_credential c WHERE c.institution_id = r.member_id),
                    r.id, 'bench', '', (ARRAY['open', 'corrected', 'confirmed', 'unverifiable'])[1 + r.id % 4],
-                   {_MONTH} + interval '1 day' * (r.id % 20), ({_MONTH})::date + (r.id % 20) + 20, 1,
+                   {_MONTH} + interval '1 day' * (r.id % 20), ({_MONTH})::date + (r.id % 20)::int + 20, 1,
                    CASE WHEN r.id % 4 <> 0 THEN {_MONTH} + interval '1 day' * (r.id % 20 + r.id % 25) END, '', ''
             FROM sharing_record r WHERE r.id % 200 = 0""",
         """INSERT INTO sharing_disputedrecord (dispute_id, record_id, reporting_member_id)

@@ -54,6 +54,13 @@ class CliError(Exception):
     """Reported as one line on stderr, exit status 1."""
 
 
+def input_file(name: str) -> Path:
+    source = Path(name)
+    if not source.is_file():
+        raise CliError(f"input file not found: {source}")
+    return source
+
+
 def _progress(total_bytes: int | None, description: str):
     from tqdm import tqdm
 
@@ -134,9 +141,7 @@ def rejects_path_for(output: Path) -> Path:
 def tokenize(args: argparse.Namespace) -> int:
     material = _load_key(args.key_file)
     mapping = _parse_mappings(args.column)
-    source, output = Path(args.input), Path(args.output)
-    if not source.is_file():
-        raise CliError(f"input file not found: {source}")
+    source, output = input_file(args.input), Path(args.output)
     if source.resolve() == output.resolve():
         raise CliError("the output file must differ from the input file")
     rejects_path = rejects_path_for(output)
@@ -348,9 +353,7 @@ class _State:
 
 
 def submit(args: argparse.Namespace) -> int:
-    source = Path(args.input)
-    if not source.is_file():
-        raise CliError(f"input file not found: {source}")
+    source = input_file(args.input)
     if not 1 <= args.batch_size <= MAX_BATCH:
         raise CliError(f"--batch-size must be between 1 and {MAX_BATCH}")
     client = _client(args)
@@ -458,9 +461,7 @@ def _flatten_result(row_number: int, result: dict[str, Any], lookup_id: Any) -> 
 
 
 def lookup(args: argparse.Namespace) -> int:
-    source = Path(args.input)
-    if not source.is_file():
-        raise CliError(f"input file not found: {source}")
+    source = input_file(args.input)
     client = _client(args)
     reader_file = _ProgressReader(source, args.encoding, "lookup")
     looked_up = hits = 0
@@ -533,7 +534,7 @@ def verify_report(args: argparse.Namespace) -> int:
     if bool(args.public_key) == bool(args.base_url):
         raise CliError("give exactly one of --public-key FILE or --base-url URL")
     if args.public_key:
-        pem = Path(args.public_key).read_bytes()
+        pem = input_file(args.public_key).read_bytes()
     else:
         import httpx
 
@@ -555,7 +556,7 @@ def verify_report(args: argparse.Namespace) -> int:
         if args.fingerprint and args.fingerprint.lower() != actual:
             raise CliError(f"the served public key has fingerprint {actual}, not the expected {args.fingerprint}")
     try:
-        result = report_verify(Path(args.report).read_bytes(), pem)
+        result = report_verify(input_file(args.report).read_bytes(), pem)
     except ValueError as exc:
         raise CliError(f"unusable public key: {exc}") from None
     for line in verification_lines(result):

@@ -517,3 +517,10 @@ def test_a_redelivered_task_does_nothing_and_the_sweep_requeues_lost_ones(member
     assert lost.status == "ready" and lost.sha256
     assert report_generate_task.delay(lost.pk).get() is None
     assert AuditEvent.objects.filter(action__startswith="report.").count() == 1
+
+
+def test_cli_names_a_missing_report_or_key_file(tmp_path, capsys):
+    key = tmp_path / "key.pem"
+    key.write_bytes(public_key_pem())
+    assert cli.main(["verify-report", str(tmp_path / "missing.zip"), "--public-key", str(key)]) == 1
+    assert f"input file not found: {tmp_path / 'missing.zip'}" in capsys.readouterr().err

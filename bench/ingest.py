@@ -111,6 +111,18 @@ def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
     sys.exit("gunicorn did not start")
 
 
+def throwaway_signing_key() -> str:
+    """A fresh Ed25519 key in PEM: production settings require a report-signing key to start."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return (
+        Ed25519PrivateKey.generate()
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
+
+
 def django_env(extra: dict[str, str]) -> dict[str, str]:
     return {
         **os.environ,
@@ -118,6 +130,7 @@ def django_env(extra: dict[str, str]) -> dict[str, str]:
         "DEBUG": "0",
         "SECRET_KEY": "bench-" + "s" * 50,
         "RISKSHARE_PEPPER": "bench-pepper-" + "p" * 40,
+        "RISKSHARE_REPORT_SIGNING_KEY": throwaway_signing_key(),
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",
         **extra,

@@ -1,7 +1,6 @@
 import datetime as dt
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -29,7 +28,7 @@ from sharing.models import (
     RecordIdentifier,
     Report,
 )
-from sharing.services.disputes import dispute_settle
+from sharing.services.disputes import dispute_settle, due_soon_days
 from sharing.services.keys import consortium_key_retire
 from sharing.services.quotas import lookup_quota_set
 from sharing.services.reports import previous_month, report_download, report_generate, reports_generate
@@ -170,7 +169,7 @@ class DeadlineFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         today = business_today()
-        warn = dt.timedelta(days=settings.RISKSHARE_DISPUTE_DAYS - settings.RISKSHARE_DISPUTE_DUE_SOON_DAY)
+        warn = dt.timedelta(days=due_soon_days())
         if self.value() == "due_soon":
             return queryset.filter(status=Dispute.Status.OPEN, due_date__gte=today, due_date__lte=today + warn)
         if self.value() == "overdue":
@@ -231,7 +230,7 @@ class DisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         days_left = (obj.due_date - business_today()).days
         if days_left < 0:
             return gettext("OVERDUE by %(days)d day(s)") % {"days": -days_left}
-        if days_left <= settings.RISKSHARE_DISPUTE_DAYS - settings.RISKSHARE_DISPUTE_DUE_SOON_DAY:
+        if days_left <= due_soon_days():
             return gettext("due soon: %(days)d day(s) left") % {"days": days_left}
         return gettext("%(days)d day(s) left") % {"days": days_left}
 

@@ -256,6 +256,11 @@ def _marks_lift(*, record_ids: list[int], dispute_id: int, now: dt.datetime) -> 
     return ended + standing
 
 
+def due_soon_days() -> int:
+    """How many days before its due date a dispute counts as due soon (day 15 of 20)."""
+    return settings.RISKSHARE_DISPUTE_DAYS - settings.RISKSHARE_DISPUTE_DUE_SOON_DAY
+
+
 @dataclass(frozen=True)
 class DeadlineNotices:
     due_soon: list[int]
@@ -269,7 +274,7 @@ def disputes_deadlines_check(*, today: dt.date | None = None) -> DeadlineNotices
     Day 0 is the day of receipt (Asia/Shanghai); the due date is day 20.
     """
     today = today or business_today()
-    warn_days = settings.RISKSHARE_DISPUTE_DAYS - settings.RISKSHARE_DISPUTE_DUE_SOON_DAY
+    warn_days = due_soon_days()
     now = timezone.now()
     notices = {}
     kinds = [

@@ -9,5 +9,19 @@ from django.conf import settings
 from django.utils import timezone
 
 
+def business_zone() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
 def business_today() -> dt.date:
-    return timezone.localdate(timezone=ZoneInfo(settings.TIME_ZONE))
+    return timezone.localdate(timezone=business_zone())
+
+
+def business_date(moment: dt.datetime) -> dt.date:
+    """The calendar date of ``moment`` in China, not in the zone the current request renders in (UTC for the API)."""
+    return timezone.localtime(moment, business_zone()).date()
+
+
+def business_midnight(moment: dt.datetime) -> dt.datetime:
+    """The start of ``moment``'s calendar day in China."""
+    return timezone.localtime(moment, business_zone()).replace(hour=0, minute=0, second=0, microsecond=0)

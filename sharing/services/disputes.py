@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import Throttled
 
-from config.clock import business_today
+from config.clock import business_date, business_midnight, business_today
 from config.errors import ConflictError, DomainError, NotFoundError
 from members.audit import Actor, audit_event_record
 from members.models import Credential, Institution
@@ -40,10 +40,6 @@ STANDING = (RecordStatus.ACTIVE, RecordStatus.DISPUTED)
 class DisputeIdentifier:
     type: str
     token: str
-
-
-def _local_date(moment: dt.datetime) -> dt.date:
-    return timezone.localtime(moment).date()
 
 
 def _tokens_of(record_ids: list[int]) -> list[bytes]:
@@ -100,7 +96,7 @@ def dispute_file(
             reason=reason,
             statement=statement,
             received_at=now,
-            due_date=_local_date(now) + dt.timedelta(days=settings.RISKSHARE_DISPUTE_DAYS),
+            due_date=business_date(now) + dt.timedelta(days=settings.RISKSHARE_DISPUTE_DAYS),
             records_disputed=len(records),
         )
         DisputeToken.objects.bulk_create(
@@ -156,7 +152,7 @@ def _daily_limit_check(*, member_id: int, now: dt.datetime) -> None:
     The member's row is locked so that concurrent filings count one after another.
     """
     Institution.objects.select_for_update().filter(pk=member_id).values_list("pk", flat=True).first()
-    midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    midnight = business_midnight(now)
     filed = Dispute.objects.filter(member_id=member_id, received_at__gte=midnight).count()
     limit = settings.RISKSHARE_DISPUTES_PER_DAY
     if filed >= limit:
@@ -237,7 +233,7 @@ def dispute_settle(*, actor: Actor, dispute: Dispute, outcome: str, note: str, r
                 "retracted": len(retracted),
                 "marks_lifted": lifted,
                 "inquirer_alerts": inquirer_alerts,
-                "days": (_local_date(now) - _local_date(locked.received_at)).days,
+                "days": (business_date(now) - business_date(locked.received_at)).days,
             },
         )
     return locked

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import Throttled
 
-from config.clock import business_today
+from config.clock import business_date, business_today
 from members.audit import Actor, audit_event_record
 from members.models import Credential, Institution
 from sharing.models import LookupQuota, MemberFlag, QuotaUsage
@@ -160,7 +160,7 @@ def enumeration_check(*, member_id: int, now: dt.datetime | None = None) -> Memb
     detail = {"identifiers_last_hour": identifiers, "hits_last_hour": hits, "miss_ratio": round(miss_ratio, 5)}
     with transaction.atomic():
         flag, created = MemberFlag.objects.get_or_create(
-            member_id=member_id, kind=MemberFlag.Kind.ENUMERATION, day=now.date(), defaults={"detail": detail}
+            member_id=member_id, kind=MemberFlag.Kind.ENUMERATION, day=business_date(now), defaults={"detail": detail}
         )
         if not created:
             return None

@@ -38,37 +38,9 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--port", type=int, default=8766)
-    args = parser.parse_args()
-
-    import httpx
-    import orjson
+def load_and_match(bodies: list[bytes], env: dict[str, str]) -> None:
     import psycopg
 
-    env = ingest.django_env(
-        {"RISKSHARE_LOOKUP_REQUESTS_PER_MINUTE": "1000000", "RISKSHARE_LOOKUP_IDENTIFIERS_PER_DAY": "1000000000"}
-    )
-    os.environ.update(env)
-    print(f"loading {args.records:,} records …", flush=True)
-    bodies = ingest.make_bodies(args.records, 10_000)
-    known = [r["identifiers"][1]["token"] for body in bodies[:20] for r in orjson.loads(body)["records"]]
-    ingest.setup_database(env)
-    from members.validators import uscc_check_character
-
-    uscc = "91110000MA00BENCH" + uscc_check_character("91110000MA00BENCH")
-    out = subprocess.run(
-        [sys.executable, "manage.py", "credential_issue", "--uscc", uscc, "--scopes", "lookups"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    key = out.stdout.strip().splitlines()[-1]
     ingest.copy_load(bodies, env["RISKSHARE_PEPPER"].encode())
     started = time.perf_counter()
     subprocess.run(
@@ -86,6 +58,43 @@ def main() -> None:
     print(f"summaries built in {time.perf_counter() - started:.0f}s", flush=True)
     with psycopg.connect(ingest.server_url(), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--skip-load", action="store_true", help="reuse the database a previous run loaded")
+    args = parser.parse_args()
+
+    import httpx
+    import orjson
+    import psycopg
+
+    env = ingest.django_env(
+        {"RISKSHARE_LOOKUP_REQUESTS_PER_MINUTE": "1000000", "RISKSHARE_LOOKUP_IDENTIFIERS_PER_DAY": "1000000000"}
+    )
+    os.environ.update(env)
+    print(f"loading {args.records:,} records …", flush=True)
+    bodies = ingest.make_bodies(args.records, 10_000)
+    known = [r["identifiers"][1]["token"] for body in bodies[:20] for r in orjson.loads(body)["records"]]
+    if not args.skip_load:
+        ingest.setup_database(env)
+    from members.validators import uscc_check_character
+
+    uscc = "91110000MA00BENCH" + uscc_check_character("91110000MA00BENCH")
+    out = subprocess.run(
+        [sys.executable, "manage.py", "credential_issue", "--uscc", uscc, "--scopes", "lookups"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    key = out.stdout.strip().splitlines()[-1]
+    if not args.skip_load:
+        load_and_match(bodies, env)
 
     pepper = env["RISKSHARE_PEPPER"].encode()
     import hmac

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from sharing.sql import execute_binary
+from config.sql import execute_binary
 
 logger = logging.getLogger(__name__)
 

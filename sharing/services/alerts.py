@@ -14,11 +14,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config.sql import execute_binary
 from members.audit import Actor, audit_event_record
 from members.models import Credential
 from sharing.models import Alert, Lookup, Record
 from sharing.services.lookups import answer_unpack
-from sharing.sql import execute_binary
 
 
 def alerts_create(rows: Iterable[tuple[int, str, dict[str, Any]]]) -> int:

@@ -13,12 +13,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.errors import DomainError, MalformedBody, PayloadTooLarge
+from config.sql import execute_binary
 from members.audit import Actor, audit_event_record
 from members.models import Credential
 from sharing.models import CONSENT_PURPOSES, Lookup, LookupPurpose
 from sharing.selectors import key_version_require_current
 from sharing.services.quotas import enumeration_check, enumeration_due, lookup_quota_consume
-from sharing.sql import execute_binary
 from sharing.tokens import pepper_token
 from sharing.validation import IdentifierIn
 

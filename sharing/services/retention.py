@@ -23,10 +23,10 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from config.clock import business_today
+from config.sql import execute_binary
 from members.audit import Actor, audit_event_record
 from sharing.matching import summaries_refresh
 from sharing.models import Lookup
-from sharing.sql import execute_binary
 
 PURGE_CHUNK = 5000
 

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from config.clock import business_today
 from config.errors import DomainError, MalformedBody, PayloadTooLarge
+from config.sql import execute_binary
 from members.audit import Actor, audit_event_record
 from members.models import Credential
 from sharing.matching import tokens_mark_dirty
@@ -26,7 +27,6 @@ from sharing.services.idempotency import (
     idempotency_release,
     request_hash,
 )
-from sharing.sql import execute_binary
 from sharing.tokens import identifiers_digest, pepper_token
 from sharing.validation import MAX_RECORDS, ValidRecord, error, safe_name, validate_body_fast, validate_records
 

@@ -32,3 +32,29 @@ def execute_binary(sql: str, params: dict[str, Any] | list[Any], *, fetch: bool 
         # Visible to query-count tests and the debug toolbar like any other query.
         connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
     return rows
+
+
+def execute_pipeline(statements: list[tuple[str, dict[str, Any] | list[Any]]]) -> list[list[tuple]]:
+    """Run several statements in one network round trip (libpq pipeline mode); each one's rows, in order.
+
+    The statements run one after another in the server, each with its own snapshot, inside the
+    caller's transaction; the first failure aborts the rest and raises like ``execute_binary``.
+    A single lookup spends most of its time waiting for round trips, not in the database.
+    """
+    connection.ensure_connection()
+    started = time.monotonic()
+    raw = connection.connection
+    cursors = []
+    with connection.wrap_database_errors:
+        with raw.pipeline():
+            for sql, params in statements:
+                cursor = psycopg.Cursor(raw)
+                cursor.execute(_PLACEHOLDER.sub(r"%\1b", sql), params)
+                cursors.append(cursor)
+        results = [cursor.fetchall() if cursor.description else [] for cursor in cursors]
+    for cursor in cursors:
+        cursor.close()
+    if connection.queries_logged:
+        elapsed = f"{time.monotonic() - started:.3f}"
+        connection.queries_log.extend({"sql": sql, "time": elapsed} for sql, _params in statements)
+    return results

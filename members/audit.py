@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.utils import timezone
 
+from config.sql import execute_pipeline
 from members.models import AuditEvent
 
 GENESIS_HASH = "0" * 64
@@ -59,9 +60,8 @@ def _utc_iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
-def event_hash(
+def _document(
     *,
-    seq: int,
     occurred_at: dt.datetime,
     actor_type: str,
     actor_id: str,
@@ -71,23 +71,29 @@ def event_hash(
     object_id: str,
     object_repr: str,
     payload: Mapping[str, Any],
-    prev_hash: str,
     institution_id: int | None = None,
-) -> str:
+) -> dict[str, Any]:
+    """The hashed document of an event, without its place in the chain (``seq``, ``prev_hash``)."""
     document = {
-        "seq": seq,
         "occurred_at": _utc_iso(occurred_at),
         "actor": [actor_type, actor_id, actor_label],
         "action": action,
         "object": [object_type, object_id, object_repr],
         "payload": payload,
-        "prev_hash": prev_hash,
     }
     # Added after the first events were written: absent from the hashed document when empty,
     # so every earlier event keeps its hash.
     if institution_id is not None:
         document["institution"] = institution_id
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return document
+
+
+def _canonical(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_hash(*, seq: int, prev_hash: str, **fields: Any) -> str:
+    canonical = _canonical({**_document(**fields), "seq": seq, "prev_hash": prev_hash})
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -120,6 +126,68 @@ def _institution_of(actor: Actor, obj: models.Model | None) -> int | None:
     return actor.institution_id
 
 
+# Appends one event after the chain's head, hashing in the database: the canonical document is
+# the prefix built in Python (every key but the last two, "prev_hash" and "seq", which sort last)
+# completed with the head's hash and the next sequence number. One statement, no round trip
+# between reading the head and writing the event.
+_APPEND_SQL = """
+    INSERT INTO members_auditevent (seq, occurred_at, actor_type, actor_id, actor_label, action, object_type,
+        object_id, object_repr, payload, institution_id, prev_hash, hash)
+    SELECT head.seq + 1, %(occurred_at)s, %(actor_type)s, %(actor_id)s, %(actor_label)s, %(action)s,
+        %(object_type)s, %(object_id)s, %(object_repr)s, %(payload)s::jsonb, %(institution_id)s::bigint, head.hash,
+        encode(sha256(convert_to(%(prefix)s || head.hash || '","seq":' || (head.seq + 1) || '}', 'UTF8')), 'hex')
+    FROM (
+        (SELECT seq, hash FROM members_auditevent ORDER BY seq DESC LIMIT 1)
+        UNION ALL SELECT 0, %(genesis)s
+        ORDER BY seq DESC LIMIT 1
+    ) AS head
+    RETURNING id, seq, prev_hash, hash
+"""
+
+
+def audit_event_statements(
+    *,
+    actor: Actor,
+    action: str,
+    obj: models.Model | None = None,
+    payload: Mapping[str, Any] | None = None,
+    institution_id: int | None = None,
+) -> tuple[list[tuple[str, dict[str, Any] | list[Any]]], dict[str, Any]]:
+    """The statements that append one event inside the caller's transaction, and the event's fields.
+
+    First the chain lock (appends are serialized, so the chain order is the commit order),
+    then the insert that reads the head under it: two statements, so the insert's snapshot is
+    taken after the lock is held. A caller on a hot path sends them in its own pipeline
+    (``config.sql.execute_pipeline``) after its other writes.
+
+    ``payload`` must never contain a secret (API keys, the pepper) or a raw identifier; it goes
+    through a JSON round trip first so that the hashed form is exactly what the database gives
+    back. ``institution_id`` names the member the event concerns when neither the object nor the
+    actor says it. The event's time is taken before the lock, so concurrent appends may hold
+    times a few microseconds out of sequence order.
+    """
+    fields = {
+        "occurred_at": timezone.now(),
+        "actor_type": str(actor.type),
+        "actor_id": actor.id,
+        "actor_label": actor.label[:200],
+        "action": action,
+        "object_type": obj._meta.label_lower if obj is not None else "",
+        "object_id": str(obj.pk) if obj is not None else "",
+        "object_repr": str(obj)[:200] if obj is not None else "",
+        "payload": json.loads(json.dumps(dict(payload or {}), cls=DjangoJSONEncoder)),
+        "institution_id": institution_id if institution_id is not None else _institution_of(actor, obj),
+    }
+    document = _canonical(_document(**fields))
+    params = {
+        **fields,
+        "payload": json.dumps(fields["payload"], ensure_ascii=False),
+        "prefix": document[:-1] + ',"prev_hash":"',
+        "genesis": GENESIS_HASH,
+    }
+    return [("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY]), (_APPEND_SQL, params)], fields
+
+
 def audit_event_record(
     *,
     actor: Actor,
@@ -128,38 +196,13 @@ def audit_event_record(
     payload: Mapping[str, Any] | None = None,
     institution_id: int | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain, inside the caller's transaction.
-
-    ``payload`` must never contain a secret (API keys, the pepper) or a raw
-    identifier; it goes through a JSON round trip first so that the hashed form
-    is exactly what the database gives back. ``institution_id`` names the
-    member the event concerns when neither the object nor the actor says it.
-    """
-    clean_payload = json.loads(json.dumps(dict(payload or {}), cls=DjangoJSONEncoder))
-    object_type = obj._meta.label_lower if obj is not None else ""
-    object_id = str(obj.pk) if obj is not None else ""
-    object_repr = str(obj)[:200] if obj is not None else ""
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
-        last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
-        seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-        occurred_at = timezone.now()
-        fields = {
-            "seq": seq,
-            "occurred_at": occurred_at,
-            "actor_type": str(actor.type),
-            "actor_id": actor.id,
-            "actor_label": actor.label[:200],
-            "action": action,
-            "object_type": object_type,
-            "object_id": object_id,
-            "object_repr": object_repr,
-            "payload": clean_payload,
-            "prev_hash": prev_hash,
-            "institution_id": institution_id if institution_id is not None else _institution_of(actor, obj),
-        }
-        return AuditEvent.objects.create(**fields, hash=event_hash(**fields))
+    """Append one event to the chain, inside the caller's transaction (see ``audit_event_statements``)."""
+    statements, fields = audit_event_statements(
+        actor=actor, action=action, obj=obj, payload=payload, institution_id=institution_id
+    )
+    with transaction.atomic(savepoint=False):
+        (pk, seq, prev_hash, digest), *_rest = execute_pipeline(statements)[-1]
+    return AuditEvent(pk=pk, seq=seq, prev_hash=prev_hash, hash=digest, **fields)
 
 
 @dataclass(frozen=True)

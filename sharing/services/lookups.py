@@ -13,12 +13,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.errors import DomainError, MalformedBody, PayloadTooLarge
-from config.sql import execute_binary
-from members.audit import Actor, audit_event_record
+from config.sql import execute_pipeline
+from members.audit import Actor, audit_event_statements
 from members.models import Credential
 from sharing.models import CONSENT_PURPOSES, Lookup, LookupPurpose
 from sharing.selectors import key_version_require_current
-from sharing.services.quotas import enumeration_check, enumeration_due, lookup_quota_consume
+from sharing.services.quotas import enumeration_check, enumeration_due, quota_claim, refusals_counted
 from sharing.tokens import pepper_token
 from sharing.validation import IdentifierIn
 
@@ -59,28 +59,42 @@ def lookup_request_parse(body: bytes) -> LookupRequest:
     return request
 
 
-def _summaries(tokens: list[bytes]) -> dict[bytes, tuple]:
-    rows = execute_binary(
-        "SELECT token, member_ids, blacklist_categories, blacklist_last_reported, active_delinquencies, "
-        "max_overdue_days, total_overdue_amount, latest_delinquency_date, disputed, statement "
-        "FROM sharing_tokensummary WHERE token = ANY(%s)",
-        [tokens],
-        fetch=True,
+_SUMMARIES_SQL = """
+    SELECT token, member_ids, blacklist_categories, blacklist_last_reported, active_delinquencies,
+        max_overdue_days, total_overdue_amount, latest_delinquency_date, disputed, statement
+    FROM sharing_tokensummary WHERE token = ANY(%(tokens)s)
+"""
+
+# Distinct other members whose credit lookups of each token fall in the last 30 and 90 days.
+_INQUIRIES_SQL = """
+    SELECT token, count(DISTINCT member_id) FILTER (WHERE created_at >= %(short)s), count(DISTINCT member_id)
+    FROM sharing_lookupentry
+    WHERE token = ANY(%(tokens)s) AND created_at >= %(long)s AND multi_lending AND member_id <> %(member)s
+    GROUP BY token
+"""
+
+# The lookup row and one entry per identifier, in one statement.
+_LOG_SQL = """
+    WITH lookup AS (
+        INSERT INTO sharing_lookup (id, member_id, credential_id, purpose, consent_reference, key_version,
+            identifiers, hits, answer, created_at)
+        VALUES (%(id)s, %(member)s, %(credential)s, %(purpose)s, %(consent)s, %(key_version)s, %(identifiers)s,
+            %(hits)s, %(answer)s, %(now)s)
     )
-    return {bytes(row[0]): row[1:] for row in rows}
+    INSERT INTO sharing_lookupentry (lookup_id, position, member_id, token, hit, multi_lending, created_at)
+    SELECT %(id)s, p, %(member)s, t, h, %(multi_lending)s, %(now)s
+    FROM unnest(%(positions)s::int[], %(tokens)s::bytea[], %(hit_flags)s::bool[]) AS u(p, t, h)
+"""
 
 
-def _inquiries(tokens: list[bytes], *, member_id: int, now: dt.datetime) -> dict[bytes, tuple[int, int]]:
-    """Distinct other members whose credit lookups of each token fall in the last 30 and 90 days."""
+def _read_statements(tokens: list[bytes], *, member_id: int, now: dt.datetime) -> list[tuple[str, dict | list]]:
     short, long = (now - dt.timedelta(days=days) for days in MULTI_LENDING_WINDOW_DAYS)
-    rows = execute_binary(
-        "SELECT token, count(DISTINCT member_id) FILTER (WHERE created_at >= %s), count(DISTINCT member_id) "
-        "FROM sharing_lookupentry WHERE token = ANY(%s) AND created_at >= %s AND multi_lending "
-        "AND member_id <> %s GROUP BY token",
-        [short, tokens, long, member_id],
-        fetch=True,
-    )
-    return {bytes(row[0]): (row[1], row[2]) for row in rows}
+    return [
+        (_SUMMARIES_SQL, {"tokens": tokens}),
+        (_INQUIRIES_SQL, {"tokens": tokens, "short": short, "long": long, "member": member_id}),
+        # The lookup's id, so that its row, its entries and its audit event go out in one round trip.
+        ("SELECT nextval(pg_get_serial_sequence('sharing_lookup', 'id'))", []),
+    ]
 
 
 # Shared by every miss: nothing in them depends on the token, and they are never mutated.
@@ -141,59 +155,62 @@ def answer_unpack(packed: bytes) -> list[dict]:
     return orjson.loads(zlib.decompress(bytes(packed)))
 
 
-def lookup_perform(*, credential: Credential, request: LookupRequest) -> dict[str, Any]:
-    """Answer a lookup and log it (lookup row, one entry per identifier, audit event) in one transaction.
+def lookup_answer(*, credential: Credential, request: LookupRequest) -> dict[str, Any]:
+    """Count the lookup against the key's limits, answer it, log it, and watch for enumeration.
 
-    The answer counts members, never names them.
+    Three round trips to the database after authentication: the quota claim with every read
+    (its own short transaction, rolled back on a refusal), then the log — lookup row, entries
+    and audit event — and its commit. The answer counts members, never names them.
     """
     key_version_require_current(version=request.key_version)
     member_id = credential.institution_id
     now = timezone.now()
     peppered = [pepper_token(identifier.token) for identifier in request.identifiers]
-    summaries = _summaries(peppered)
-    inquiries = _inquiries(peppered, member_id=member_id, now=now)
+    claim = quota_claim(credential=credential, identifiers=len(peppered), now=now)
+    with refusals_counted(credential), transaction.atomic():
+        *claimed, summary_rows, inquiry_rows, [(lookup_id,)] = execute_pipeline(
+            [*claim.statements(), *_read_statements(peppered, member_id=member_id, now=now)]
+        )
+        claim.settle(claimed[-1])
+    summaries = {bytes(row[0]): row[1:] for row in summary_rows}
+    inquiries = {bytes(row[0]): (row[1], row[2]) for row in inquiry_rows}
     results = [
         _result(identifier.type, identifier.token, summaries.get(token), inquiries.get(token), member_id)
         for identifier, token in zip(request.identifiers, peppered, strict=True)
     ]
-    hits = sum(result["hit"] for result in results)
-    multi_lending = request.purpose in CONSENT_PURPOSES
+    hit_flags = [result["hit"] for result in results]
+    hits = sum(hit_flags)
+    # Unsaved: it names the lookup in its audit event; the row itself is written by _LOG_SQL.
+    lookup = Lookup(pk=lookup_id, member_id=member_id, purpose=request.purpose)
+    audit, _fields = audit_event_statements(
+        actor=Actor.credential(credential),
+        action="lookup.performed",
+        obj=lookup,
+        payload={
+            "purpose": request.purpose,
+            "identifiers": len(results),
+            "hits": hits,
+            "consent": bool(request.consent_reference),
+        },
+    )
+    log = {
+        "id": lookup_id,
+        "member": member_id,
+        "credential": credential.pk,
+        "purpose": request.purpose,
+        "consent": request.consent_reference or "",
+        "key_version": request.key_version,
+        "identifiers": len(results),
+        "hits": hits,
+        "answer": answer_pack(results),
+        "now": now,
+        "multi_lending": request.purpose in CONSENT_PURPOSES,
+        "positions": list(range(len(results))),
+        "tokens": peppered,
+        "hit_flags": hit_flags,
+    }
     with transaction.atomic():
-        lookup = Lookup.objects.create(
-            member_id=member_id,
-            credential=credential,
-            purpose=request.purpose,
-            consent_reference=request.consent_reference or "",
-            key_version=request.key_version,
-            identifiers=len(results),
-            hits=hits,
-            answer=answer_pack(results),
-            created_at=now,
-        )
-        count = len(peppered)
-        execute_binary(
-            "INSERT INTO sharing_lookupentry (lookup_id, position, member_id, token, hit, multi_lending, created_at) "
-            "SELECT %s, p, %s, t, h, %s, %s FROM unnest(%s::int[], %s::bytea[], %s::bool[]) AS u(p, t, h)",
-            [lookup.pk, member_id, multi_lending, now, list(range(count)), peppered, [r["hit"] for r in results]],
-        )
-        audit_event_record(
-            actor=Actor.credential(credential),
-            action="lookup.performed",
-            obj=lookup,
-            payload={
-                "purpose": request.purpose,
-                "identifiers": count,
-                "hits": hits,
-                "consent": bool(request.consent_reference),
-            },
-        )
-    return {"id": lookup.pk, "results": results}
-
-
-def lookup_answer(*, credential: Credential, request: LookupRequest) -> dict[str, Any]:
-    """The whole lookup operation: count it against the key's limits, answer and log it, watch for enumeration."""
-    lookup_quota_consume(credential=credential, identifiers=len(request.identifiers))
-    answer = lookup_perform(credential=credential, request=request)
-    if enumeration_due(lookup_id=answer["id"], identifiers=len(request.identifiers)):
-        enumeration_check(member_id=credential.institution_id)
-    return answer
+        execute_pipeline([(_LOG_SQL, log), *audit])
+    if enumeration_due(lookup_id=lookup_id, identifiers=len(results)):
+        enumeration_check(member_id=member_id)
+    return {"id": lookup_id, "results": results}

@@ -10,24 +10,40 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import Throttled
 
 from config.clock import business_date, business_today
+from config.sql import execute_pipeline
 from members.audit import Actor, audit_event_record
 from members.models import Credential, Institution
 from sharing.models import LookupQuota, MemberFlag, QuotaUsage
+from sharing.selectors import cached_forget
 
+# Both windows in one statement. Each counts only while its total stays within its limit (a fresh
+# window too: the amount alone may exceed it); the caller rolls back when either refuses.
 _CONSUME_SQL = """
-    INSERT INTO sharing_quotausage (credential_id, "window", window_start, used) VALUES (%s, %s, %s, %s)
-    ON CONFLICT (credential_id, "window", window_start)
-    DO UPDATE SET used = sharing_quotausage.used + EXCLUDED.used
-    WHERE sharing_quotausage.used + EXCLUDED.used <= %s
-    RETURNING used
+    WITH minute AS (
+        INSERT INTO sharing_quotausage AS usage (credential_id, "window", window_start, used)
+        SELECT %(credential)s, 'minute', %(minute)s, 1 WHERE 1 <= %(per_minute)s
+        ON CONFLICT (credential_id, "window", window_start)
+        DO UPDATE SET used = usage.used + EXCLUDED.used WHERE usage.used + EXCLUDED.used <= %(per_minute)s
+        RETURNING used
+    ), day AS (
+        INSERT INTO sharing_quotausage AS usage (credential_id, "window", window_start, used)
+        SELECT %(credential)s, 'day', %(day)s, %(identifiers)s WHERE %(identifiers)s <= %(per_day)s
+        ON CONFLICT (credential_id, "window", window_start)
+        DO UPDATE SET used = usage.used + EXCLUDED.used WHERE usage.used + EXCLUDED.used <= %(per_day)s
+        RETURNING used
+    )
+    SELECT EXISTS (SELECT FROM minute), EXISTS (SELECT FROM day)
 """
 
 
@@ -37,12 +53,26 @@ _REFUSAL_SQL = """
 """
 
 
+def quota_limits_cache_key(member_id: int) -> str:
+    return f"riskshare:lookup-quota:{int(member_id)}"
+
+
 def quota_limits(*, member_id: int) -> tuple[int, int]:
-    override = (
-        LookupQuota.objects.filter(member_id=member_id)
-        .values_list("requests_per_minute", "identifiers_per_day")
-        .first()
-    )
+    """The member's limits: its override, else the platform defaults.
+
+    The override is read through a cache of a few seconds (every lookup needs it); a change made
+    in the admin applies to every server process within that time.
+    """
+    cache_key = quota_limits_cache_key(member_id)
+    override = cache.get(cache_key)
+    if override is None:
+        row = (
+            LookupQuota.objects.filter(member_id=member_id)
+            .values_list("requests_per_minute", "identifiers_per_day")
+            .first()
+        )
+        override = tuple(row) if row else ()
+        cache.set(cache_key, override, settings.RISKSHARE_SETTINGS_CACHE_SECONDS)
     if override:
         return override
     return settings.RISKSHARE_LOOKUP_REQUESTS_PER_MINUTE, settings.RISKSHARE_LOOKUP_IDENTIFIERS_PER_DAY
@@ -67,44 +97,79 @@ def quota_refusal_count(*, credential: Credential, window: str) -> None:
         cursor.execute(_REFUSAL_SQL, [credential.pk, credential.institution_id, business_today(), window])
 
 
-def lookup_quota_consume(*, credential: Credential, identifiers: int, now: dt.datetime | None = None) -> None:
-    """Count one request and ``identifiers`` against the credential's windows, or raise 429 with Retry-After.
+@dataclass(frozen=True)
+class QuotaClaim:
+    """One request's claim on a credential's two windows: the statements, then the verdict on their rows.
 
-    A refusal is counted per credential and day (``quota_refusal_count``) once the windows are rolled back.
+    The statements belong in a transaction of their own that ``settle`` may abort: a refused
+    request counts nothing, and no request holds the counters' row locks longer than that.
     """
+
+    credential: Credential
+    identifiers: int
+    now: dt.datetime
+    per_minute: int
+    per_day: int
+
+    @property
+    def minute(self) -> dt.datetime:
+        return self.now.replace(second=0, microsecond=0)
+
+    @property
+    def day(self) -> dt.datetime:
+        return self.now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def statements(self) -> list[tuple[str, dict | list]]:
+        # A counter lost in a database crash only lets a few requests more through: no need
+        # to wait for this commit to reach the disk (the lookup's own commit does wait).
+        params = {
+            "credential": self.credential.pk,
+            "minute": self.minute,
+            "day": self.day,
+            "identifiers": self.identifiers,
+            "per_minute": self.per_minute,
+            "per_day": self.per_day,
+        }
+        return [("SET LOCAL synchronous_commit = off", []), (_CONSUME_SQL, params)]
+
+    def settle(self, rows: list[tuple]) -> None:
+        """Raise 429 (with Retry-After) when a window refused; the caller's transaction then rolls back."""
+        minute_admitted, day_admitted = rows[0]
+        if not minute_admitted:
+            ends, limit, window = self.minute + dt.timedelta(minutes=1), self.per_minute, "minute"
+            detail = _("Lookup limit reached: %(limit)d requests a minute.") % {"limit": limit}
+        elif not day_admitted:
+            ends, limit, window = self.day + dt.timedelta(days=1), self.per_day, "day"
+            detail = _("Lookup limit reached: %(limit)d identifiers a day.") % {"limit": limit}
+        else:
+            return
+        wait = max(1, math.ceil((ends - self.now).total_seconds()))
+        raise QuotaExceeded(wait=wait, detail=detail, window=window)
+
+
+def quota_claim(*, credential: Credential, identifiers: int, now: dt.datetime) -> QuotaClaim:
+    per_minute, per_day = quota_limits(member_id=credential.institution_id)
+    return QuotaClaim(credential, identifiers, now, per_minute, per_day)
+
+
+@contextmanager
+def refusals_counted(credential: Credential):
+    """Count a refused request for the self-inspection reports, once its transaction has rolled back."""
     try:
-        _quota_consume(credential=credential, identifiers=identifiers, now=now or timezone.now())
+        yield
     except QuotaExceeded as exc:
         quota_refusal_count(credential=credential, window=exc.window)
         raise
 
 
-def _quota_consume(*, credential: Credential, identifiers: int, now: dt.datetime) -> None:
-    per_minute, per_day = quota_limits(member_id=credential.institution_id)
-    minute = now.replace(second=0, microsecond=0)
-    day = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    windows = [
-        ("minute", minute, 1, per_minute, minute + dt.timedelta(minutes=1)),
-        ("day", day, identifiers, per_day, day + dt.timedelta(days=1)),
-    ]
-    with transaction.atomic(), connection.cursor() as cursor:
-        # A counter lost in a database crash only lets a few requests more through: no need
-        # to wait for this commit to reach the disk (the lookup's own commit does wait).
-        cursor.execute("SET LOCAL synchronous_commit = off")
-        for window, start, amount, limit, ends in windows:
-            admitted = amount <= limit
-            if admitted:
-                cursor.execute(_CONSUME_SQL, [credential.pk, window, start, amount, limit])
-                admitted = cursor.fetchone() is not None
-            if not admitted:
-                wait = max(1, math.ceil((ends - now).total_seconds()))
-                detail = (
-                    _("Lookup limit reached: %(limit)d requests a minute.")
-                    if window == "minute"
-                    else _("Lookup limit reached: %(limit)d identifiers a day.")
-                ) % {"limit": limit}
-                # Leaving the atomic block by exception rolls back the other window's count.
-                raise QuotaExceeded(wait=wait, detail=detail, window=window)
+def lookup_quota_consume(*, credential: Credential, identifiers: int, now: dt.datetime | None = None) -> None:
+    """Count one request and ``identifiers`` against the credential's windows, or raise 429 with Retry-After.
+
+    A refusal is counted per credential and day (``quota_refusal_count``) once the windows are rolled back.
+    """
+    claim = quota_claim(credential=credential, identifiers=identifiers, now=now or timezone.now())
+    with refusals_counted(credential), transaction.atomic():
+        claim.settle(execute_pipeline(claim.statements())[-1])
 
 
 def quota_usage_purge(*, now: dt.datetime | None = None) -> int:
@@ -130,6 +195,7 @@ def lookup_quota_set(*, actor: Actor, member: Institution, requests_per_minute: 
             obj=member,
             payload={"requests_per_minute": requests_per_minute, "identifiers_per_day": identifiers_per_day},
         )
+        cached_forget(quota_limits_cache_key(member.pk))
     return quota
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, transaction
 
-from members.audit import GENESIS_HASH, Actor, audit_chain_verify, audit_event_record
+from members.audit import GENESIS_HASH, Actor, audit_chain_verify, audit_event_record, event_hash
 from members.models import AuditEvent
 from members.tasks import audit_chain_verify_task
 
@@ -34,6 +34,30 @@ def test_chain_links_each_event_to_the_previous(chain):
     assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(chain))
     out = verify()
     assert " 5 " in out and chain[-1].hash in out
+
+
+def test_the_database_hashes_exactly_the_canonical_document(db):
+    """Appends hash in PostgreSQL; the verifier hashes in Python: both must see the same bytes."""
+    payload = {"说明": "本人声明\n\"引号\" \\ 🙂", "amount": "12.50", "nested": {"b": [1, None, True], "a": 1.5}}
+    event = audit_event_record(actor=Actor("operator", "7", "审核员 ü"), action="test.unicode", payload=payload)
+    stored = AuditEvent.objects.get(pk=event.pk)
+    expected = event_hash(
+        seq=stored.seq,
+        prev_hash=stored.prev_hash,
+        occurred_at=stored.occurred_at,
+        actor_type=stored.actor_type,
+        actor_id=stored.actor_id,
+        actor_label=stored.actor_label,
+        action=stored.action,
+        object_type=stored.object_type,
+        object_id=stored.object_id,
+        object_repr=stored.object_repr,
+        payload=payload,
+        institution_id=stored.institution_id,
+    )
+    assert stored.hash == event.hash == expected
+    assert stored.payload == payload and stored.occurred_at == event.occurred_at
+    assert audit_chain_verify().ok
 
 
 def test_application_cannot_update_or_delete(chain):

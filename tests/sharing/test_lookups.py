@@ -172,8 +172,9 @@ def test_past_answer_is_returned_to_its_member_only(member_a, member_b, key_v1):
 def test_query_count_is_constant(member_a, key_v1, django_assert_num_queries):
     lookup(member_a, [new_token()])  # the first request of the minute also records the key's last use
     for size in (100, 500):  # large lookups always run the enumeration watch
-        # auth, quota (limits, begin, synchronous_commit, 2 counters, commit), summaries, inquiries, savepoint,
-        # lookup and entries inserts, audit (savepoint, lock, head, insert, release), release, enumeration
-        # watch; the key-version state comes from the cache after the first request.
-        with django_assert_num_queries(19):
+        # auth; the claim transaction (savepoint here, begin in production): synchronous_commit, both quota
+        # windows, summaries, inquiries, the lookup's id — one pipeline —, release; the log transaction: lookup
+        # with entries, chain lock, audit event — one pipeline —, release; the enumeration watch. The key-version
+        # state and the quota limits come from the cache after the first request.
+        with django_assert_num_queries(14):
             assert lookup(member_a, [new_token() for _ in range(size)]).status_code == 200

@@ -152,9 +152,14 @@ def test_multi_lending_signal_counts_other_members_credit_lookups(member_a, memb
 
 
 def test_past_answer_is_returned_to_its_member_only(member_a, member_b, key_v1):
-    token = new_token()
+    token, asked_elsewhere, unknown = new_token(), new_token(), new_token()
     reported(member_b, [overdue([token], reference="PAST-1")])
-    answer = lookup(member_a, [token]).json()
+    lookup(member_b, [asked_elsewhere])
+    answer = lookup(member_a, [unknown, token, asked_elsewhere]).json()
+    assert [r["hit"] for r in answer["results"]] == [False, True, False]
+    assert answer["results"][2]["inquiries"] == {"members_30d": 1, "members_90d": 1}
+    entries = LookupEntry.objects.filter(lookup_id=answer["id"]).order_by("position")
+    assert [(e.position, e.hit) for e in entries] == [(0, False), (1, True), (2, False)]
     # The record changes afterwards; the past answer does not.
     resolved = member_b.client().post("/api/v1/records/PAST-1/resolve", {"resolved_date": days_ago(0)}, format="json")
     assert resolved.status_code == 200
@@ -173,8 +178,8 @@ def test_query_count_is_constant(member_a, key_v1, django_assert_num_queries):
     lookup(member_a, [new_token()])  # the first request of the minute also records the key's last use
     for size in (100, 500):  # large lookups always run the enumeration watch
         # auth; the claim transaction (savepoint here, begin in production): synchronous_commit, both quota
-        # windows, summaries, inquiries, the lookup's id — one pipeline —, release; the log transaction: lookup
-        # with entries, chain lock, audit event — one pipeline —, release; the enumeration watch. The key-version
-        # state and the quota limits come from the cache after the first request.
+        # windows, no parallel workers, summaries with inquiries, the lookup's id — one pipeline —, release;
+        # the log transaction: lookup with entries, chain lock, audit event — one pipeline —, release; the
+        # enumeration watch. The key-version state and the quota limits come from the cache after the first.
         with django_assert_num_queries(14):
             assert lookup(member_a, [new_token() for _ in range(size)]).status_code == 200

@@ -38,7 +38,7 @@ def test_chain_links_each_event_to_the_previous(chain):
 
 def test_the_database_hashes_exactly_the_canonical_document(db):
     """Appends hash in PostgreSQL; the verifier hashes in Python: both must see the same bytes."""
-    payload = {"说明": "本人声明\n\"引号\" \\ 🙂", "amount": "12.50", "nested": {"b": [1, None, True], "a": 1.5}}
+    payload = {"说明": '本人声明\n"引号" \\ 🙂', "amount": "12.50", "nested": {"b": [1, None, True], "a": 1.5}}
     event = audit_event_record(actor=Actor("operator", "7", "审核员 ü"), action="test.unicode", payload=payload)
     stored = AuditEvent.objects.get(pk=event.pk)
     expected = event_hash(

@@ -19,7 +19,7 @@ from members.models import Credential
 from sharing.models import CONSENT_PURPOSES, Lookup, LookupPurpose
 from sharing.selectors import key_version_require_current
 from sharing.services.quotas import enumeration_check, enumeration_due, quota_claim, refusals_counted
-from sharing.tokens import pepper_token
+from sharing.tokens import pepper_tokens
 from sharing.validation import IdentifierIn
 
 MAX_IDENTIFIERS = 10_000
@@ -182,7 +182,7 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> dict[str
     key_version_require_current(version=request.key_version)
     member_id = credential.institution_id
     now = timezone.now()
-    peppered = [pepper_token(identifier.token) for identifier in request.identifiers]
+    peppered = pepper_tokens(identifier.token for identifier in request.identifiers)
     claim = quota_claim(credential=credential, identifiers=len(peppered), now=now)
     with refusals_counted(credential), transaction.atomic():
         *claimed, _serial, read_rows, [(lookup_id,)] = execute_pipeline(

@@ -27,7 +27,7 @@ from sharing.services.idempotency import (
     idempotency_release,
     request_hash,
 )
-from sharing.tokens import identifiers_digest, pepper_token
+from sharing.tokens import identifiers_digest, pepper_tokens
 from sharing.validation import MAX_RECORDS, ValidRecord, error, safe_name, validate_body_fast, validate_records
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,8 @@ def _batch_write(
         created_at=now,
         updated_at=now,
     )
-    peppered = {record.reference: [(t, pepper_token(token)) for t, token in record.identifiers] for record in valid}
+    tokens = iter(pepper_tokens(token for record in valid for _type, token in record.identifiers))
+    peppered = {record.reference: [(t, next(tokens)) for t, _token in record.identifiers] for record in valid}
     changed: list[tuple[int, str, bool]] = []
     if valid:
         changed = execute_binary(

@@ -46,6 +46,8 @@ app.conf.update(
             "schedule": crontab(hour=3, minute=30),
         },
         "idempotency-keys-purge": {"task": "sharing.idempotency_keys_purge", "schedule": crontab(minute=7)},
+        # Members whose last hour of lookups looks like enumeration (many, nearly all misses).
+        "enumeration-watch": {"task": "sharing.enumeration_watch", "schedule": 60.0},
         "quota-usage-purge": {"task": "sharing.quota_usage_purge", "schedule": crontab(hour=4, minute=40)},
         # Adverse records five years after the event ended, retracted ones after 90 days, old lookup logs.
         "retention-purge-daily": {"task": "sharing.retention_purge", "schedule": crontab(hour=1, minute=20)},

@@ -11,7 +11,7 @@ from members.audit import Actor, audit_event_record
 from sharing.matching import dirty_tokens_drain, dirty_tokens_pending, summaries_drift_check
 from sharing.services.disputes import disputes_deadlines_check
 from sharing.services.idempotency import idempotency_keys_purge
-from sharing.services.quotas import quota_usage_purge
+from sharing.services.quotas import enumeration_watch, quota_usage_purge
 from sharing.services.records import batch_process as batch_process_service
 from sharing.services.records import batches_stale
 from sharing.services.reports import report_fill, reports_request_previous_month, reports_stale
@@ -71,6 +71,11 @@ def summaries_verify() -> dict:
 @shared_task(name="sharing.idempotency_keys_purge", acks_late=True, max_retries=0)
 def idempotency_keys_purge_task() -> int:
     return idempotency_keys_purge()
+
+
+@shared_task(name="sharing.enumeration_watch", acks_late=True, max_retries=0)
+def enumeration_watch_task() -> int:
+    return len(enumeration_watch())
 
 
 @shared_task(name="sharing.quota_usage_purge", acks_late=True, max_retries=0)

@@ -18,7 +18,7 @@ from members.audit import Actor, audit_event_statements
 from members.models import Credential
 from sharing.models import CONSENT_PURPOSES, Lookup, LookupPurpose
 from sharing.selectors import key_version_require_current
-from sharing.services.quotas import enumeration_check, enumeration_due, quota_claim, refusals_counted
+from sharing.services.quotas import quota_claim, refusals_counted
 from sharing.tokens import pepper_tokens
 from sharing.validation import IdentifierIn
 
@@ -173,7 +173,7 @@ def answer_unpack(packed: bytes) -> list[dict]:
 
 
 def lookup_answer(*, credential: Credential, request: LookupRequest) -> dict[str, Any]:
-    """Count the lookup against the key's limits, answer it, log it, and watch for enumeration.
+    """Count the lookup against the key's limits, answer it and log it (the enumeration watch reads the log).
 
     Three round trips to the database after authentication: the quota claim with every read
     (its own short transaction, rolled back on a refusal), then the log — lookup row, entries
@@ -231,6 +231,4 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> dict[str
     }
     with transaction.atomic():
         execute_pipeline([(_LOG_SQL, log), *audit])
-    if enumeration_due(lookup_id=lookup_id, identifiers=len(results)):
-        enumeration_check(member_id=member_id)
     return {"id": lookup_id, "results": results}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import Throttled
@@ -24,7 +25,7 @@ from config.clock import business_date, business_today
 from config.sql import execute_pipeline
 from members.audit import Actor, audit_event_record
 from members.models import Credential, Institution
-from sharing.models import LookupQuota, MemberFlag, QuotaUsage
+from sharing.models import Lookup, LookupQuota, MemberFlag, QuotaUsage
 from sharing.selectors import cached_forget
 
 # Both windows in one statement. Each counts only while its total stays within its limit (a fresh
@@ -199,36 +200,37 @@ def lookup_quota_set(*, actor: Actor, member: Institution, requests_per_minute: 
     return quota
 
 
-def enumeration_due(*, lookup_id: int, identifiers: int) -> bool:
-    """Whether this lookup should run the watch: every large lookup, one small lookup in 20.
+def enumeration_watch(*, now: dt.datetime | None = None) -> list[MemberFlag]:
+    """Flag every member whose lookups in the last hour are many and almost all misses (once a day, audited).
 
-    Enumeration by single-identifier calls still reaches 5,000 identifiers in at most
-    5,000 calls, so sampling delays a flag by seconds, not hours.
+    Runs every minute (beat) with one grouped read of the last hour's lookups: nothing on the
+    lookup's own path, whose cost would otherwise grow with the member's traffic.
     """
-    return identifiers >= 100 or lookup_id % 20 == 0
-
-
-def enumeration_check(*, member_id: int, now: dt.datetime | None = None) -> MemberFlag | None:
-    """Flag a member whose lookups in the last hour are many and almost all misses (once a day, audited)."""
     now = now or timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT coalesce(sum(identifiers), 0), coalesce(sum(hits), 0) FROM sharing_lookup "
-            "WHERE member_id = %s AND created_at >= %s",
-            [member_id, now - dt.timedelta(hours=1)],
-        )
-        identifiers, hits = cursor.fetchone()
-    if identifiers < settings.RISKSHARE_ENUMERATION_MIN_IDENTIFIERS:
-        return None
-    miss_ratio = 1 - hits / identifiers
-    if miss_ratio < settings.RISKSHARE_ENUMERATION_MISS_RATIO:
-        return None
-    detail = {"identifiers_last_hour": identifiers, "hits_last_hour": hits, "miss_ratio": round(miss_ratio, 5)}
-    with transaction.atomic():
-        flag, created = MemberFlag.objects.get_or_create(
-            member_id=member_id, kind=MemberFlag.Kind.ENUMERATION, day=business_date(now), defaults={"detail": detail}
-        )
-        if not created:
-            return None
-        audit_event_record(actor=Actor.system("enumeration watch"), action="member.flagged", obj=flag, payload=detail)
-    return flag
+    busy = (
+        Lookup.objects.filter(created_at__gte=now - dt.timedelta(hours=1))
+        .values("member_id")
+        .annotate(identifiers=Sum("identifiers"), hits=Sum("hits"))
+        .filter(identifiers__gte=settings.RISKSHARE_ENUMERATION_MIN_IDENTIFIERS)
+        .order_by("member_id")
+    )
+    flags = []
+    for row in busy:
+        identifiers, hits = row["identifiers"], row["hits"]
+        miss_ratio = 1 - hits / identifiers
+        if miss_ratio < settings.RISKSHARE_ENUMERATION_MISS_RATIO:
+            continue
+        detail = {"identifiers_last_hour": identifiers, "hits_last_hour": hits, "miss_ratio": round(miss_ratio, 5)}
+        with transaction.atomic():
+            flag, created = MemberFlag.objects.get_or_create(
+                member_id=row["member_id"],
+                kind=MemberFlag.Kind.ENUMERATION,
+                day=business_date(now),
+                defaults={"detail": detail},
+            )
+            if created:
+                audit_event_record(
+                    actor=Actor.system("enumeration watch"), action="member.flagged", obj=flag, payload=detail
+                )
+                flags.append(flag)
+    return flags

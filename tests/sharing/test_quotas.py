@@ -13,9 +13,10 @@ from rest_framework.exceptions import Throttled
 
 from members.models import AuditEvent
 from sharing.models import ConsortiumKey, LookupQuota, MemberFlag
-from sharing.services.quotas import enumeration_check, lookup_quota_consume, quota_usage_purge
+from sharing.services.quotas import enumeration_watch, lookup_quota_consume, quota_usage_purge
+from sharing.tasks import enumeration_watch_task
 from tests.factories import OperatorFactory
-from tests.sharing.conftest import lookup, new_token
+from tests.sharing.conftest import blacklist, lookup, new_token, reported
 
 
 def test_requests_per_minute_answer_429_with_retry_after(member_a, key_v1, settings):
@@ -75,18 +76,28 @@ def test_quota_changes_in_the_admin_are_audited(client, member_a, db):
     assert AuditEvent.objects.filter(action="lookup_quota.set", actor_label=operator.username).exists()
 
 
-def test_enumeration_is_flagged_once_a_day_with_an_audit_event(member_a, key_v1, settings):
+def test_enumeration_is_flagged_once_a_day_with_an_audit_event(member_a, member_b, key_v1, settings):
     settings.RISKSHARE_ENUMERATION_MIN_IDENTIFIERS = 300
     for _ in range(3):
         lookup(member_a, [new_token() for _ in range(100)], purpose="fraud_investigation", consent=None)
-    flag = MemberFlag.objects.get(member=member_a.institution)
+    lookup(member_b, [new_token() for _ in range(299)], purpose="fraud_investigation", consent=None)
+    assert not MemberFlag.objects.exists()  # the watch runs on its own, not in the lookup
+
+    assert enumeration_watch_task() == 1
+
+    flag = MemberFlag.objects.get()
+    assert flag.member_id == member_a.institution.pk  # B stayed under the volume that counts
     assert flag.kind == "enumeration" and flag.detail["identifiers_last_hour"] == 300
     assert AuditEvent.objects.filter(action="member.flagged").count() == 1
-    assert enumeration_check(member_id=member_a.institution.pk) is None  # already flagged today
+    assert enumeration_watch() == []  # already flagged today
 
 
-def test_ordinary_use_is_not_flagged(member_a, key_v1):
-    lookup(member_a, [new_token() for _ in range(50)])
+def test_ordinary_use_is_not_flagged(member_a, key_v1, settings):
+    settings.RISKSHARE_ENUMERATION_MIN_IDENTIFIERS = 40
+    token = new_token()
+    reported(member_a, [blacklist([token])])
+    lookup(member_a, [token] + [new_token() for _ in range(49)])  # 2 % hits: too many for enumeration
+    assert enumeration_watch() == []
     assert not MemberFlag.objects.exists()
 
 

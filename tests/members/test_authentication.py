@@ -9,7 +9,8 @@ from django.db import connection
 from django.utils import timezone
 
 from members.audit import Actor
-from members.models import Institution
+from members.models import Credential, Institution
+from members.selectors import credential_by_key
 from members.services import credential_revoke
 from tests.conftest import issue
 from tests.factories import InstitutionFactory
@@ -112,6 +113,18 @@ def test_last_used_is_recorded_at_most_once_a_minute(member_a, django_assert_num
         member_a.client().get(ME)
     member_a.credential.refresh_from_db()
     assert member_a.credential.last_used_at == first
+
+
+def test_the_key_lookup_loads_the_same_credential_and_institution_as_the_orm(member_a):
+    credential = credential_by_key(key=member_a.key)
+    expected = Credential.objects.select_related("institution").get(pk=member_a.credential.pk)
+
+    def values(obj):
+        return {field.attname: getattr(obj, field.attname) for field in type(obj)._meta.concrete_fields}
+
+    assert values(credential) == values(expected)
+    assert values(credential.institution) == values(expected.institution)
+    assert credential_by_key(key=member_a.key[:-1] + ("A" if member_a.key[-1] != "A" else "B")) is None
 
 
 def test_no_key_is_stored_in_plaintext_anywhere(member_a, member_b):

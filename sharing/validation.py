@@ -274,11 +274,23 @@ class IdentifierIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     token: _Token
 
 
+class _BatchIdentifier(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    # Only the length here: the characters of all a batch's tokens are checked at once (one
+    # regular-expression call per batch instead of one per token, ~0.7 µs a record).
+    type: Literal[ID_TYPES]
+    token: Annotated[str, msgspec.Meta(min_length=64, max_length=64)]
+
+
+# What every token and reference of a batch, joined, must consist of (lengths are checked per value).
+_TOKEN_CHARACTERS = re.compile("[0-9a-f]*")
+_REFERENCE_CHARACTERS = re.compile("[A-Za-z0-9._:-]*")
+
+
 class _Record(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    reference: Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9._:-]{1,64}$")]
+    reference: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     kind: Literal[tuple(RecordKind.values)]
     category: Literal[tuple(RecordCategory.values)]
-    identifiers: Annotated[list[IdentifierIn], msgspec.Meta(min_length=1, max_length=MAX_IDENTIFIERS)]
+    identifiers: Annotated[list[_BatchIdentifier], msgspec.Meta(min_length=1, max_length=MAX_IDENTIFIERS)]
     key_version: int
     event_date: dt.date
     resolved_date: dt.date | None = None
@@ -296,41 +308,58 @@ _decoder = msgspec.json.Decoder(_Batch)
 
 
 def validate_body_fast(body: bytes, *, today: dt.date, current_versions: frozenset[int]) -> list[ValidRecord] | None:
-    """All records of a body, when every one is valid; None to take the detailed path."""
+    """All records of a body, when every one is valid; None to take the detailed path.
+
+    The loop runs 10,000 times a request: names are bound locally and each rule is one test.
+    """
     try:
         batch = _decoder.decode(body)
     except msgspec.DecodeError:
         return None
     valid: list[ValidRecord] = []
+    append = valid.append
     references: set[str] = set()
+    add_reference = references.add
+    categories = CATEGORIES_BY_KIND
+    make = ValidRecord
     for index, r in enumerate(batch.records):
-        overdue = r.category == "overdue"
+        pairs = [(i.type, i.token) for i in r.identifiers]
+        event_date, resolved_date = r.event_date, r.resolved_date
+        days, amount, currency, product = r.overdue_days, r.overdue_amount, r.currency, r.product
+        if r.category == "overdue":
+            if days is None or amount is None or currency is None or product is None:
+                return None
+        elif days is not None or amount is not None or currency is not None or product is not None:
+            return None
         if (
-            r.category not in CATEGORIES_BY_KIND[r.kind]
+            r.category not in categories[r.kind]
             or r.key_version not in current_versions
-            or r.reference in references
-            or r.event_date > today
-            or (r.resolved_date is not None and (r.resolved_date > today or r.resolved_date < r.event_date))
-            or (overdue and None in (r.overdue_days, r.overdue_amount, r.currency, r.product))
-            or (not overdue and (r.overdue_days, r.overdue_amount, r.currency, r.product) != (None,) * 4)
-            or len({i.type for i in r.identifiers}) != len(r.identifiers)
+            or event_date > today
+            or (resolved_date is not None and (resolved_date > today or resolved_date < event_date))
+            or len(dict(pairs)) != len(pairs)  # a type twice
         ):
             return None
-        references.add(r.reference)
-        valid.append(
-            ValidRecord(
+        add_reference(r.reference)
+        append(
+            make(
                 index,
                 r.reference,
                 r.kind,
                 r.category,
-                r.event_date,
-                r.resolved_date,
-                r.overdue_days,
-                r.overdue_amount,
-                r.currency or "",
-                r.product or "",
+                event_date,
+                resolved_date,
+                days,
+                amount,
+                currency or "",
+                product or "",
                 r.key_version,
-                [(i.type, i.token) for i in r.identifiers],
+                pairs,
             )
         )
+    if len(references) != len(valid):  # a reference twice
+        return None
+    if not _REFERENCE_CHARACTERS.fullmatch("".join(references)) or not _TOKEN_CHARACTERS.fullmatch(
+        "".join(token for record in valid for _type, token in record.identifiers)
+    ):
+        return None
     return valid

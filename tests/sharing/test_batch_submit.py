@@ -343,6 +343,13 @@ class TestFastPath:
             blacklist(event_date="2999-01-01"),
             blacklist(identifiers=[{"type": "cn_mobile", "token": new_token()}] * 2),
             blacklist(extra=1),
+            # Characters are checked for the whole batch at once, lengths per value.
+            blacklist(identifiers=[{"type": "cn_mobile", "token": new_token().upper()}]),
+            blacklist(identifiers=[{"type": "cn_mobile", "token": "g" + new_token()[1:]}]),
+            blacklist(identifiers=[{"type": "cn_mobile", "token": new_token()[:63]}]),
+            blacklist(reference="A B"),
+            blacklist(reference="X" * 65),
+            blacklist(reference=""),
         ],
     )
     def test_anything_invalid_takes_the_detailed_path(self, record):

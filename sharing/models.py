@@ -227,7 +227,9 @@ class RecordIdentifier(models.Model):
     class Meta:
         verbose_name = _("record identifier")
         verbose_name_plural = _("record identifiers")
-        indexes = [models.Index(fields=["token"], name="record_identifier_token_idx")]
+        # Every read by token is an equality (matching, disputes); a hash index is a third of a B-tree's
+        # size on 32-byte tokens, and each batch inserts 20,000 of them at random places.
+        indexes = [HashIndex(fields=["token"], name="record_identifier_token_hash")]
 
     def __str__(self) -> str:
         return f"{self.id_type} of record {self.record_id}"

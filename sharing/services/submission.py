@@ -42,12 +42,15 @@ _UPSERT_SQL = """
            CASE WHEN t.resolved_date IS NULL THEN 'active' ELSE 'resolved' END,
            t.event_date, t.resolved_date, t.overdue_days, t.overdue_amount::numeric, t.currency, t.product,
            t.key_version, t.digest, string_to_array(t.types, ','), '', %(batch)s, %(now)s, %(now)s, %(now)s
-    FROM unnest(%(reference)s::text[], %(kind)s::text[], %(category)s::text[], %(event_date)s::date[],
-                %(resolved_date)s::date[], %(overdue_days)s::int[], %(overdue_amount)s::text[],
-                %(currency)s::text[], %(product)s::text[], %(key_version)s::int[], %(digest)s::bytea[],
-                %(types)s::text[])
-         AS t(reference, kind, category, event_date, resolved_date, overdue_days, overdue_amount, currency,
-              product, key_version, digest, types)
+    FROM (
+        -- One JSON array of rows: dumped by orjson in C, where twelve array parameters cost
+        -- ~25 ms a batch to build element by element in Python.
+        SELECT e->>0 AS reference, e->>1 AS kind, e->>2 AS category, (e->>3)::date AS event_date,
+               (e->>4)::date AS resolved_date, (e->>5)::int AS overdue_days, e->>6 AS overdue_amount,
+               e->>7 AS currency, e->>8 AS product, (e->>9)::int AS key_version,
+               decode(e->>10, 'hex') AS digest, e->>11 AS types
+        FROM jsonb_array_elements(%(records)s::jsonb) AS e
+    ) AS t
     ON CONFLICT (member_id, reference) DO UPDATE SET
         kind = EXCLUDED.kind,
         category = EXCLUDED.category,
@@ -169,18 +172,25 @@ def _batch_write(
                 "member": member_id,
                 "batch": batch.pk,
                 "now": now,
-                "reference": [r.reference for r in valid],
-                "kind": [r.kind for r in valid],
-                "category": [r.category for r in valid],
-                "event_date": [r.event_date for r in valid],
-                "resolved_date": [r.resolved_date for r in valid],
-                "overdue_days": [r.overdue_days for r in valid],
-                "overdue_amount": [r.overdue_amount for r in valid],
-                "currency": [r.currency for r in valid],
-                "product": [r.product for r in valid],
-                "key_version": [r.key_version for r in valid],
-                "digest": [identifiers_digest(peppered[r.reference]) for r in valid],
-                "types": [",".join(sorted(t for t, _token in r.identifiers)) for r in valid],
+                "records": orjson.dumps(
+                    [
+                        (
+                            r.reference,
+                            r.kind,
+                            r.category,
+                            r.event_date,
+                            r.resolved_date,
+                            r.overdue_days,
+                            r.overdue_amount,
+                            r.currency,
+                            r.product,
+                            r.key_version,
+                            identifiers_digest(peppered[r.reference]).hex(),
+                            ",".join(sorted(t for t, _token in r.identifiers)),
+                        )
+                        for r in valid
+                    ]
+                ).decode(),
             },
             fetch=True,
         )
@@ -210,6 +220,8 @@ def _batch_write(
                 fetch=True,
             )
             dirty.extend(bytes(row[0]) for row in removed)
+        # Three values a row, 20,000 rows: joined strings and one buffer of 32-byte tokens cost
+        # ~20 ms where three array parameters, built element by element in Python, cost ~35 ms.
         record_ids, types, tokens = [], [], []
         for record_id, reference, _inserted in changed:
             for id_type, token in peppered[reference]:
@@ -218,8 +230,10 @@ def _batch_write(
                 tokens.append(token)
         execute_binary(
             "INSERT INTO sharing_recordidentifier (record_id, id_type, token) "
-            "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bytea[])",
-            [record_ids, types, tokens],
+            "SELECT r, t, substring(%(tokens)s FROM ((n - 1) * 32 + 1)::int FOR 32) "
+            "FROM unnest(string_to_array(%(ids)s, ',')::bigint[], string_to_array(%(types)s, ',')) "
+            "WITH ORDINALITY AS u(r, t, n)",
+            {"ids": ",".join(map(str, record_ids)), "types": ",".join(types), "tokens": b"".join(tokens)},
         )
     # Tokens an update took away from a record; the batch's job finds the others by batch id
     # (sharing.matching.batch_match), outside this request.

@@ -20,7 +20,7 @@ from sharing.models import CONSENT_PURPOSES, Lookup, LookupPurpose
 from sharing.selectors import key_version_require_current
 from sharing.services.quotas import quota_claim, refusals_counted
 from sharing.tokens import pepper_tokens
-from sharing.validation import IdentifierIn
+from sharing.validation import TOKEN_PATTERN_MESSAGE, IdentifierIn, first_malformed_token
 
 MAX_IDENTIFIERS = 10_000
 MULTI_LENDING_WINDOW_DAYS = (30, 90)
@@ -50,6 +50,9 @@ def lookup_request_parse(body: bytes) -> LookupRequest:
         raise DomainError(message.split(" - at `")[0], code="invalid", field=pointer) from None
     except msgspec.DecodeError:
         raise MalformedBody(_("The request body is not valid JSON.")) from None
+    malformed = first_malformed_token([identifier.token for identifier in request.identifiers])
+    if malformed is not None:
+        raise DomainError(TOKEN_PATTERN_MESSAGE, code="invalid", field=f"/identifiers/{malformed}/token")
     if request.purpose in CONSENT_PURPOSES and not request.consent_reference:
         raise DomainError(
             _("This purpose needs the subject's consent: send consent_reference."),

@@ -83,6 +83,11 @@ def test_consent_is_required_for_credit_purposes(member_a, key_v1):
         ({"purpose": "curiosity"}, "/purpose"),
         ({"identifiers": []}, "/identifiers"),
         ({"identifiers": [{"type": "cn_mobile", "token": "XYZ"}]}, "/identifiers/0/token"),
+        # Token characters are checked for the whole request at once; the error still names the first.
+        (
+            {"identifiers": [{"type": "cn_mobile", "token": "a" * 64}, {"type": "cn_mobile", "token": "A" * 64}]},
+            "/identifiers/1/token",
+        ),
         ({"identifiers": [{"type": "passport", "token": "a" * 64}]}, "/identifiers/0/type"),
         ({"member": 3}, ""),
     ],

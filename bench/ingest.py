@@ -381,8 +381,7 @@ def main() -> None:
     import psycopg
 
     with psycopg.connect(server_url(), autocommit=True) as conn:
-        # As autovacuum would have by now on a server that has been loading for a while (the
-        # summaries are still empty: matching must not trust that).
+        # As autovacuum would have by now on a server that has been loading for a while.
         conn.execute("ANALYZE sharing_record, sharing_recordidentifier, sharing_tokensummary")
     worker = subprocess.Popen(
         [

@@ -378,11 +378,6 @@ def main() -> None:
     p95 = sorted(latencies)[int(len(latencies) * 0.95) - 1] * 1000
     solo_p50 = statistics.median(solo_latencies) * 1000
 
-    import psycopg
-
-    with psycopg.connect(server_url(), autocommit=True) as conn:
-        # As autovacuum would have by now on a server that has been loading for a while.
-        conn.execute("ANALYZE sharing_record, sharing_recordidentifier, sharing_tokensummary")
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -404,6 +399,8 @@ def main() -> None:
         cwd=ROOT,
         env=env,
     )
+    import psycopg
+
     started = time.perf_counter()
     try:
         with psycopg.connect(server_url(), autocommit=True) as conn:

@@ -1,0 +1,38 @@
+"""The binary-parameter helpers: pipelines run in the caller's transaction and fail as a whole."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import DataError, connection, transaction
+
+from config.sql import execute_binary, execute_pipeline
+from sharing.models import ConsortiumKey
+
+_INSERT = (
+    "INSERT INTO sharing_consortiumkey (version, state, check_value, created_at, created_by, retired_by, "
+    "retired_reason) VALUES (%(version)s, 'current', '0000000000000000', now(), 'tests', '', '')"
+)
+
+
+def test_a_pipeline_answers_each_statement_in_order(db):
+    rows = execute_pipeline(
+        [
+            (_INSERT, {"version": 41}),
+            ("SELECT version FROM sharing_consortiumkey WHERE version = ANY(%s)", [[41, 42]]),
+            ("SELECT %(a)s::int + %(a)s::int", {"a": 20}),
+        ]
+    )
+    assert rows == [[], [(41,)], [(40,)]]
+
+
+def test_a_failing_statement_rolls_back_the_whole_transaction_and_leaves_the_connection_usable(db):
+    with pytest.raises(DataError), transaction.atomic():
+        execute_pipeline([(_INSERT, {"version": 43}), ("SELECT 1 / %s::int", [0]), (_INSERT, {"version": 44})])
+    assert not ConsortiumKey.objects.filter(version__in=[43, 44]).exists()
+    assert execute_binary("SELECT 1", [], fetch=True) == [(1,)]
+    assert connection.is_usable()
+
+
+def test_pipelined_statements_are_visible_to_query_count_tests(db, django_assert_num_queries):
+    with django_assert_num_queries(2):
+        execute_pipeline([("SELECT 1", []), ("SELECT 2", [])])

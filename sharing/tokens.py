@@ -38,9 +38,4 @@ def pepper_tokens(tokens: Iterable[str]) -> list[bytes]:
 
 def identifiers_digest(pairs: Iterable[tuple[str, bytes]]) -> bytes:
     """A digest of a record's (type, peppered token) set, independent of order."""
-    digest = hashlib.sha256()
-    for id_type, token in sorted(pairs):
-        digest.update(id_type.encode())
-        digest.update(b"\x00")
-        digest.update(token)
-    return digest.digest()
+    return hashlib.sha256(b"".join(b"%s\x00%s" % (t.encode(), token) for t, token in sorted(pairs))).digest()

@@ -1,4 +1,4 @@
-"""The binary-parameter helpers: pipelines run in the caller's transaction and fail as a whole."""
+"""The binary-parameter helpers (pipelines run in the caller's transaction and fail as a whole), and stable digests."""
 
 from __future__ import annotations
 
@@ -36,3 +36,14 @@ def test_a_failing_statement_rolls_back_the_whole_transaction_and_leaves_the_con
 def test_pipelined_statements_are_visible_to_query_count_tests(db, django_assert_num_queries):
     with django_assert_num_queries(2):
         execute_pipeline([("SELECT 1", []), ("SELECT 2", [])])
+
+
+def test_the_identifiers_digest_is_stable():
+    """Stored digests decide whether a re-sent record changed: the bytes hashed must never change."""
+    import hashlib
+
+    from sharing.tokens import identifiers_digest
+
+    first, second = b"\x01" * 32, b"\x02" * 32
+    expected = hashlib.sha256(b"cn_mobile\x00" + second + b"cn_resident_id\x00" + first).digest()
+    assert identifiers_digest([("cn_resident_id", first), ("cn_mobile", second)]) == expected

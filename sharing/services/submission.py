@@ -163,7 +163,8 @@ def _batch_write(
         updated_at=now,
     )
     tokens = iter(pepper_tokens(token for record in valid for _type, token in record.identifiers))
-    peppered = {record.reference: [(t, next(tokens)) for t, _token in record.identifiers] for record in valid}
+    # Sorted by type (unique within a record): the order the digest and the stored type list use.
+    peppered = {record.reference: sorted((t, next(tokens)) for t, _token in record.identifiers) for record in valid}
     changed: list[tuple[int, str, bool]] = []
     if valid:
         changed = execute_binary(
@@ -186,7 +187,7 @@ def _batch_write(
                             r.product,
                             r.key_version,
                             identifiers_digest(peppered[r.reference]).hex(),
-                            ",".join(sorted(t for t, _token in r.identifiers)),
+                            ",".join([t for t, _token in peppered[r.reference]]),
                         )
                         for r in valid
                     ]

@@ -38,7 +38,12 @@ def test_hit_and_miss_in_request_order(member_a, member_b, key_v1):
         "hit": True,
         "reporting_members": 2,
         "reported_by_you": True,
-        "blacklist": {"active": True, "categories": ["fraud_ring"], "last_reported": hit["blacklist"]["last_reported"]},
+        # Reported today (the summary keeps the UTC date of the last report).
+        "blacklist": {
+            "active": True,
+            "categories": ["fraud_ring"],
+            "last_reported": dt.datetime.now(dt.UTC).date().isoformat(),
+        },
         "delinquency": {
             "active_records": 2,
             "max_overdue_days": 90,

@@ -120,7 +120,7 @@ def batch_submit(*, credential: Credential, idempotency_key: str, body: bytes) -
                 valid, errors = validate_records(
                     records, today=today, current_versions=current, retired_versions=retired
                 )
-        with transaction.atomic():
+        with gc_paused(), transaction.atomic():  # the write builds 10,000 rows' objects too
             status, answer = _batch_write(credential=credential, received=received, valid=valid, errors=errors)
             idempotency_complete(key_id=claim.key_id, status=status, body=answer)
     except BaseException:

@@ -193,3 +193,18 @@ def test_query_count_is_constant(member_a, key_v1, django_assert_num_queries):
         # key-version state and the quota limits come from the cache after the first request.
         with django_assert_num_queries(13):
             assert lookup(member_a, [new_token() for _ in range(size)]).status_code == 200
+
+
+def test_answers_stored_in_earlier_formats_still_read_back():
+    """Whole result dicts (first format) and packed misses (second) unpack to the same results."""
+    import zlib
+
+    from sharing.services.lookups import answer_unpack
+
+    token = new_token()
+    whole = {"type": "cn_mobile", "token": token, "hit": False, "reporting_members": 0}
+    packed = zlib.compress(orjson.dumps([whole, ["email", token, 2, 3]]))
+    first, second = answer_unpack(packed)
+    assert first == whole
+    assert second["type"] == "email" and second["hit"] is False
+    assert second["inquiries"] == {"members_30d": 2, "members_90d": 3}

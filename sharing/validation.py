@@ -362,8 +362,8 @@ def validate_body_fast(body: bytes, *, today: dt.date, current_versions: frozens
         )
     if len(references) != len(valid):  # a reference twice
         return None
-    if not _REFERENCE_CHARACTERS.fullmatch("".join(references)) or not _TOKEN_CHARACTERS.fullmatch(
-        "".join(token for record in valid for _type, token in record.identifiers)
-    ):
+    if not _REFERENCE_CHARACTERS.fullmatch("".join(references)):
+        return None
+    if first_malformed_token([token for record in valid for _type, token in record.identifiers]) is not None:
         return None
     return valid

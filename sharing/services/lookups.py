@@ -117,11 +117,14 @@ _MISS_DELINQUENCY = {
 _NO_INQUIRIES = {"members_30d": 0, "members_90d": 0}
 
 
-def _result(id_type: str, token: str, summary: tuple | None, inquiries: tuple[int, int] | None) -> dict[str, Any]:
+def _result(row: tuple | list) -> dict[str, Any]:
+    """One result from its row: type, token, the two inquiry counts, then the ten summary values of a hit."""
+    id_type, token, members_30d, members_90d = row[:4]
+    summary = row[4:]
     inquiry_counts = (
-        {"members_30d": inquiries[0], "members_90d": inquiries[1]} if inquiries and any(inquiries) else _NO_INQUIRIES
+        {"members_30d": members_30d, "members_90d": members_90d} if members_30d or members_90d else _NO_INQUIRIES
     )
-    if summary is None:
+    if not summary:
         return {
             "type": id_type,
             "token": token,
@@ -158,17 +161,14 @@ def answer_pack(rows: list[tuple]) -> bytes:
     """The answer as stored: zlib-compressed JSON of what each result was built from.
 
     One row per identifier: ``[type, token, members_30d, members_90d]`` for a miss, followed by
-    the ten summary values for a hit (``_result`` rebuilds the dict) — a third of the dicts' size.
+    the ten summary values for a hit (``_result`` rebuilds the dict from it) — a third of the dicts' size.
     """
     return zlib.compress(orjson.dumps(rows), 1)
 
 
 def answer_unpack(packed: bytes) -> list[dict]:
     """The results exactly as they were answered (answers stored as whole dicts are returned as they are)."""
-    return [
-        row if isinstance(row, dict) else _result(row[0], row[1], row[4:] or None, row[2:4])
-        for row in orjson.loads(zlib.decompress(bytes(packed)))
-    ]
+    return [row if isinstance(row, dict) else _result(row) for row in orjson.loads(zlib.decompress(bytes(packed)))]
 
 
 def lookup_answer(*, credential: Credential, request: LookupRequest) -> dict[str, Any]:
@@ -198,7 +198,7 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> dict[str
         (identifier.type, identifier.token, *inquiries.get(token, (0, 0)), *summaries.get(token, ()))
         for identifier, token in zip(request.identifiers, peppered, strict=True)
     ]
-    results = [_result(row[0], row[1], row[4:] or None, row[2:4]) for row in rows]
+    results = [_result(row) for row in rows]
     hit_flags = [result["hit"] for result in results]
     hits = sum(hit_flags)
     # Unsaved: it names the lookup in its audit event; the row itself is written by _LOG_SQL.

@@ -14,19 +14,19 @@ from members.services import KEY_PREFIX, key_digest
 
 @functools.cache
 def _credential_query() -> tuple[str, list[str], list[str]]:
-    """The statement behind every API request, built once: the ORM spends longer compiling it than it runs."""
-    credential_columns = [field.column for field in Credential._meta.concrete_fields]
-    institution_columns = [field.column for field in Institution._meta.concrete_fields]
-    columns = [f'c."{name}"' for name in credential_columns] + [f'i."{name}"' for name in institution_columns]
+    """The statement behind every API request, built once: the ORM spends longer compiling it than it runs.
+
+    Returns the statement and the attribute names of the credential's and the institution's columns.
+    """
+    credential_fields = Credential._meta.concrete_fields
+    institution_fields = Institution._meta.concrete_fields
+    columns = [f'c."{field.column}"' for field in credential_fields]
+    columns += [f'i."{field.column}"' for field in institution_fields]
     sql = (
         f"SELECT {', '.join(columns)} FROM {Credential._meta.db_table} c "  # noqa: S608 - names from model metadata
         f"JOIN {Institution._meta.db_table} i ON i.id = c.institution_id WHERE c.digest = %s"
     )
-    return (
-        sql,
-        [field.attname for field in Credential._meta.concrete_fields],
-        [field.attname for field in Institution._meta.concrete_fields],
-    )
+    return sql, [field.attname for field in credential_fields], [field.attname for field in institution_fields]
 
 
 def credential_by_key(*, key: str) -> Credential | None:

@@ -148,6 +148,10 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, con
 # The hot indexes live in memory; with the default random_page_cost (4) PostgreSQL
 # prefers a full scan for a 10,000-token "= ANY" (measured, docs/performance.md).
 DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c random_page_cost=1.1"
+# Django turns psycopg's prepared statements off (None), which also refuses them where asked for.
+# A threshold never reached keeps them off for the ORM and lets the hot paths ask for them
+# (config.sql, prepare=True). Not behind a transaction-pooling PgBouncer older than 1.21.
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 2**31 - 1
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise ImproperlyConfigured("riskshare runs on PostgreSQL only; DATABASE_URL must be a postgres:// URL.")
 

@@ -201,7 +201,7 @@ def audit_event_record(
         actor=actor, action=action, obj=obj, payload=payload, institution_id=institution_id
     )
     with transaction.atomic(savepoint=False):
-        (pk, seq, prev_hash, digest), *_rest = execute_pipeline(statements)[-1]
+        (pk, seq, prev_hash, digest), *_rest = execute_pipeline(statements, prepare=True)[-1]
     return AuditEvent(pk=pk, seq=seq, prev_hash=prev_hash, hash=digest, **fields)
 
 

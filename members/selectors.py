@@ -8,6 +8,7 @@ import hmac
 from django.db import connection
 from django.db.models import QuerySet
 
+from config.sql import execute_binary
 from members.models import AuditEvent, Credential, Institution
 from members.services import KEY_PREFIX, key_digest
 
@@ -35,11 +36,10 @@ def credential_by_key(*, key: str) -> Credential | None:
         return None
     digest = key_digest(key)
     sql, credential_fields, institution_fields = _credential_query()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [digest])
-        row = cursor.fetchone()
-    if row is None:
+    rows = execute_binary(sql, [digest], fetch=True, prepare=True)
+    if not rows:
         return None
+    [row] = rows
     split = len(credential_fields)
     credential = Credential.from_db(connection.alias, credential_fields, row[:split])
     credential.institution = Institution.from_db(connection.alias, institution_fields, row[split:])

@@ -38,6 +38,24 @@ def test_pipelined_statements_are_visible_to_query_count_tests(db, django_assert
         execute_pipeline([("SELECT 1", []), ("SELECT 2", [])])
 
 
+def _prepared() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return {row[0] for row in cursor.fetchall()}
+
+
+def test_statements_are_prepared_where_asked_and_nowhere_else(db):
+    asked = "SELECT %(a)s::int * 7"
+    execute_pipeline([(asked, {"a": 6})], prepare=True)
+    assert execute_pipeline([(asked, {"a": 6})], prepare=True) == [[(42,)]]
+    assert execute_binary("SELECT %s::int + 1", [1], fetch=True, prepare=True) == [(2,)]
+    for _ in range(10):  # psycopg would prepare a statement seen 5 times if left to itself
+        execute_binary("SELECT %s::int - 1", [1], fetch=True)
+        ConsortiumKey.objects.filter(version=7).exists()
+    assert {"SELECT $1::int * 7", "SELECT $1::int + 1"} <= _prepared()
+    assert not any("- 1" in statement or "consortiumkey" in statement for statement in _prepared())
+
+
 def test_the_identifiers_digest_is_stable():
     """Stored digests decide whether a re-sent record changed: the bytes hashed must never change."""
     import hashlib

@@ -185,7 +185,7 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> dict[str
     claim = quota_claim(credential=credential, identifiers=len(peppered), now=now)
     with refusals_counted(credential), transaction.atomic():
         *claimed, _serial, read_rows, [(lookup_id,)] = execute_pipeline(
-            [*claim.statements(), *_read_statements(peppered, member_id=member_id, now=now)]
+            [*claim.statements(), *_read_statements(peppered, member_id=member_id, now=now)], prepare=True
         )
         claim.settle(claimed[-1])
     summaries, inquiries = {}, {}
@@ -230,5 +230,5 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> dict[str
         "hit_flags": bytes(hit_flags),
     }
     with transaction.atomic():
-        execute_pipeline([(_LOG_SQL, log), *audit])
+        execute_pipeline([(_LOG_SQL, log), *audit], prepare=True)
     return {"id": lookup_id, "results": results}

@@ -170,7 +170,7 @@ def lookup_quota_consume(*, credential: Credential, identifiers: int, now: dt.da
     """
     claim = quota_claim(credential=credential, identifiers=identifiers, now=now or timezone.now())
     with refusals_counted(credential), transaction.atomic():
-        claim.settle(execute_pipeline(claim.statements())[-1])
+        claim.settle(execute_pipeline(claim.statements(), prepare=True)[-1])
 
 
 def quota_usage_purge(*, now: dt.datetime | None = None) -> int:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from django.db import connection
+from django.db import connection, transaction
 
 _PLACEHOLDER = re.compile(r"%(\([a-z_]+\))?s")
 
@@ -40,14 +42,52 @@ def execute_binary(
     return rows
 
 
-def execute_pipeline(
-    statements: list[tuple[str, dict[str, Any] | list[Any]]], *, prepare: bool = False
-) -> list[list[tuple]]:
-    """Run several statements in one network round trip (libpq pipeline mode); each one's rows, in order.
+Statements = list[tuple[str, dict[str, Any] | list[Any]]]
 
-    The statements run one after another in the server, each with its own snapshot, inside the
-    caller's transaction; the first failure aborts the rest and raises like ``execute_binary``.
-    A single lookup spends most of its time waiting for round trips, not in the database.
+
+class Pipeline:
+    """Statements sent as they come, answered together when the ``pipeline`` block ends."""
+
+    def __init__(self, raw: psycopg.Connection, *, prepare: bool):
+        self._raw = raw
+        self._prepare = prepare
+        self._sent: list[tuple[psycopg.Cursor, str, bool]] = []
+        self.results: list[list[tuple]] = []
+
+    def send(self, statements: Statements, *, answered: bool = True, prepare: bool | None = None) -> None:
+        """Send now: the server starts on them while the caller goes on (libpq flushes what it can)."""
+        for sql, params in statements:
+            cursor = psycopg.Cursor(self._raw)
+            self._sent.append((cursor, sql, answered))
+            cursor.execute(
+                _PLACEHOLDER.sub(r"%\1b", sql), params, prepare=self._prepare if prepare is None else prepare
+            )
+
+    def _collect(self) -> None:
+        self.results = [
+            cursor.fetchall() if cursor.description else [] for cursor, _sql, answered in self._sent if answered
+        ]
+
+    def _close(self, started: float) -> None:
+        for cursor, _sql, _answered in self._sent:
+            cursor.close()
+        if connection.queries_logged:
+            # Visible to query-count tests and the debug toolbar like any other query.
+            elapsed = f"{time.monotonic() - started:.3f}"
+            connection.queries_log.extend({"sql": sql, "time": elapsed} for _cursor, sql, _answered in self._sent)
+
+
+@contextmanager
+def pipeline(*, prepare: bool = False, commit: bool = False) -> Iterator[Pipeline]:
+    """Statements in one network round trip (libpq pipeline mode); their rows in ``results`` after the block.
+
+    The statements run one after another in the server, each with its own snapshot, while the
+    block goes on: work done between two ``send`` calls overlaps with the database's. The first
+    failure aborts the rest and raises like ``execute_binary`` when the block ends.
+
+    ``commit``: the statements are a transaction of their own, begun and committed in the same
+    round trip (a failure rolls it back). Inside an atomic block (a caller's transaction, a test)
+    they run in a savepoint instead and commit with the caller.
 
     ``prepare``: keep each statement parsed and planned in the session, for fixed statements on a
     hot path (planning a lookup's five statements took longer than running them, 0.4 against
@@ -55,20 +95,37 @@ def execute_pipeline(
     psycopg from preparing anything by itself, and PostgreSQL may switch a prepared statement to a
     generic plan, which suits only statements whose best plan does not depend on their parameters.
     """
+    if commit and connection.in_atomic_block:
+        with transaction.atomic(), pipeline(prepare=prepare) as pipe:
+            yield pipe
+        return
     connection.ensure_connection()
-    started = time.monotonic()
     raw = connection.connection
-    cursors = []
-    with connection.wrap_database_errors:
-        with raw.pipeline():
-            for sql, params in statements:
-                cursor = psycopg.Cursor(raw)
-                cursor.execute(_PLACEHOLDER.sub(r"%\1b", sql), params, prepare=prepare)
-                cursors.append(cursor)
-        results = [cursor.fetchall() if cursor.description else [] for cursor in cursors]
-    for cursor in cursors:
-        cursor.close()
-    if connection.queries_logged:
-        elapsed = f"{time.monotonic() - started:.3f}"
-        connection.queries_log.extend({"sql": sql, "time": elapsed} for sql, _params in statements)
-    return results
+    pipe = Pipeline(raw, prepare=prepare)
+    started = time.monotonic()
+    try:
+        with connection.wrap_database_errors:
+            with raw.pipeline():
+                if commit:
+                    pipe.send([("BEGIN", [])], answered=False, prepare=False)
+                yield pipe
+                if commit:
+                    pipe.send([("COMMIT", [])], answered=False, prepare=False)
+            pipe._collect()
+    except BaseException:
+        if commit and raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            with connection.wrap_database_errors:
+                raw.execute("ROLLBACK")
+        raise
+    finally:
+        pipe._close(started)
+
+
+def execute_pipeline(statements: Statements, *, prepare: bool = False) -> list[list[tuple]]:
+    """Several statements in one round trip, inside the caller's transaction; each one's rows, in order.
+
+    A single lookup spends most of its time waiting for round trips, not in the database. See ``pipeline``.
+    """
+    with pipeline(prepare=prepare) as pipe:
+        pipe.send(statements)
+    return pipe.results

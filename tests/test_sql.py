@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from django.db import DataError, connection, transaction
 
-from config.sql import execute_binary, execute_pipeline
+from config.sql import execute_binary, execute_pipeline, pipeline
 from sharing.models import ConsortiumKey
 
 _INSERT = (
@@ -36,6 +37,40 @@ def test_a_failing_statement_rolls_back_the_whole_transaction_and_leaves_the_con
 def test_pipelined_statements_are_visible_to_query_count_tests(db, django_assert_num_queries):
     with django_assert_num_queries(2):
         execute_pipeline([("SELECT 1", []), ("SELECT 2", [])])
+
+
+def _idle() -> bool:
+    return connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+def test_a_committing_pipeline_begins_and_commits_in_the_same_round_trip(transactional_db):
+    with pipeline(commit=True) as pipe:
+        pipe.send([(_INSERT, {"version": 51})])
+        pipe.send([("SELECT count(*) FROM sharing_consortiumkey WHERE version = %s", [51])])
+    assert pipe.results == [[], [(1,)]]  # BEGIN and COMMIT are not answered
+    assert _idle() and not connection.in_atomic_block
+    assert ConsortiumKey.objects.filter(version=51).exists()
+
+
+def test_a_committing_pipeline_that_fails_writes_nothing_and_leaves_no_transaction_open(transactional_db):
+    with pytest.raises(DataError), pipeline(commit=True) as pipe:
+        pipe.send([(_INSERT, {"version": 52}), ("SELECT 1 / %s::int", [0]), (_INSERT, {"version": 53})])
+    assert _idle()
+    with pytest.raises(RuntimeError), pipeline(commit=True) as pipe:
+        pipe.send([(_INSERT, {"version": 54})])
+        raise RuntimeError("the caller's own work failed between two sends")
+    assert _idle()
+    assert not ConsortiumKey.objects.filter(version__in=[52, 53, 54]).exists()
+    assert execute_binary("SELECT 1", [], fetch=True) == [(1,)]
+
+
+def test_a_committing_pipeline_inside_a_transaction_commits_with_it(db):
+    with pytest.raises(DataError), pipeline(commit=True) as pipe:
+        pipe.send([(_INSERT, {"version": 55}), ("SELECT 1 / %s::int", [0])])
+    with pipeline(commit=True) as pipe:
+        pipe.send([(_INSERT, {"version": 56})])
+    assert connection.in_atomic_block and not _idle()  # the test's transaction is still open
+    assert list(ConsortiumKey.objects.filter(version__in=[55, 56]).values_list("version", flat=True)) == [56]
 
 
 def _prepared() -> set[str]:

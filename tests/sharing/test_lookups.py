@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import orjson
+import psycopg
 import pytest
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -184,14 +185,34 @@ def test_past_answer_is_returned_to_its_member_only(member_a, member_b, key_v1):
     assert foreign.json() == missing.json()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_test_transaction_the_log_is_committed_with_the_answer(member_a, key_v1):
+    """As in production: the log's transaction begins and commits inside its pipeline."""
+    from django.db import connection
+
+    from members.audit import audit_chain_verify
+
+    tokens = [new_token() for _ in range(3)]
+    response = lookup(member_a, tokens)
+    assert response.status_code == 200, response.content
+    assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    logged = Lookup.objects.get(pk=response.json()["id"])
+    assert logged.identifiers == 3 and logged.hits == 0
+    entries = LookupEntry.objects.filter(lookup=logged).order_by("position")
+    assert [bytes(entry.token) for entry in entries] == [pepper_token(token) for token in tokens]
+    assert AuditEvent.objects.filter(action="lookup.performed", object_id=str(logged.pk)).count() == 1
+    assert audit_chain_verify().ok
+
+
 def test_query_count_is_constant(member_a, key_v1, django_assert_num_queries):
     lookup(member_a, [new_token()])  # the first request of the minute also records the key's last use
     for size in (1, 100, 500):
         # auth; the claim transaction (savepoint here, begin in production): synchronous_commit, both quota
         # windows, no parallel workers, summaries with inquiries, the lookup's id — one pipeline —, release;
-        # the log transaction: lookup with entries, chain lock, audit event — one pipeline —, release. The
-        # key-version state and the quota limits come from the cache after the first request.
-        with django_assert_num_queries(13):
+        # the log transaction (savepoint here, begin and commit inside its pipeline in production): entries,
+        # lookup row, chain lock, audit event — one pipeline —, release. The key-version state and the
+        # quota limits come from the cache after the first request.
+        with django_assert_num_queries(14):
             assert lookup(member_a, [new_token() for _ in range(size)]).status_code == 200
 
 

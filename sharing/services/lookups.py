@@ -63,28 +63,32 @@ def lookup_request_parse(body: bytes) -> LookupRequest:
 
 
 # The asked tokens travel as one buffer of 32-byte peppered tokens, cut in the server: a 10,000-element
-# bytea array costs psycopg ~7 ms to encode in Python. ``ARRAY(...)`` keeps the probes an index scan.
-_ASKED = "ARRAY(SELECT substring(%(tokens)s::bytea FROM n * 32 + 1 FOR 32) FROM generate_series(0, %(count)s - 1) n)"
+# bytea array costs psycopg ~7 ms to encode in Python.
 
-# Each asked token's summary (counted, compared and formatted as the answer shows it, so that 10,000
-# hits need no array, decimal or date objects in Python) and its inquiry counts (distinct other
-# members whose credit lookups of it fall in the last 30 and 90 days), in one statement, told apart
-# by the first column. The inquiry counts read only credit lookups' entries (a partial index).
-_READ_SQL = f"""
-    WITH asked AS MATERIALIZED (SELECT {_ASKED} AS tokens)
-    SELECT true, token, cardinality(member_ids), %(member)s = ANY(member_ids), blacklist_categories,
+# Each asked token's summary by the token's position in the request, counted, compared and formatted
+# as the answer shows it, so that 10,000 hits need no array, decimal or date objects in Python. A join,
+# not "= ANY": the planner then probes the hash index once a token (~1.25 pages against the primary
+# key's 3: 10,000 tokens at 10 % hits in 22 ms instead of 34), and no row is checked against the whole
+# array again (a bitmap scan over the hash index did that: 925 ms for 10,000 hits).
+_SUMMARIES_SQL = """
+    SELECT n, cardinality(member_ids), %(member)s = ANY(member_ids), blacklist_categories,
         to_char(blacklist_last_reported, 'YYYY-MM-DD'), active_delinquencies, max_overdue_days,
-        total_overdue_amount::text, to_char(latest_delinquency_date, 'YYYY-MM-DD'), disputed, statement,
-        NULL::bigint, NULL::bigint
-    FROM sharing_tokensummary WHERE token = ANY((SELECT tokens FROM asked)::bytea[])
-    UNION ALL
-    SELECT false, token, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-        count(DISTINCT member_id) FILTER (WHERE created_at >= %(short)s), count(DISTINCT member_id)
+        total_overdue_amount::text, to_char(latest_delinquency_date, 'YYYY-MM-DD'), disputed, statement
+    FROM generate_series(0, %(count)s - 1) n
+    JOIN sharing_tokensummary ON token = substring(%(tokens)s::bytea FROM n * 32 + 1 FOR 32)
+"""
+
+# Each asked token's inquiry counts: distinct other members whose credit lookups of it fall in the
+# last 30 and 90 days. Only credit lookups' entries are read (a partial index, read index-only).
+_INQUIRIES_SQL = """
+    SELECT token, count(DISTINCT member_id) FILTER (WHERE created_at >= %(short)s), count(DISTINCT member_id)
     FROM sharing_lookupentry
-    WHERE token = ANY((SELECT tokens FROM asked)::bytea[]) AND multi_lending AND created_at >= %(long)s
-        AND member_id <> %(member)s
+    WHERE token = ANY(ARRAY(
+            SELECT substring(%(tokens)s::bytea FROM n * 32 + 1 FOR 32) FROM generate_series(0, %(count)s - 1) n
+        ))
+        AND multi_lending AND created_at >= %(long)s AND member_id <> %(member)s
     GROUP BY token
-"""  # noqa: S608 - no value is formatted in, only the fixed _ASKED
+"""
 
 # One entry per identifier (position from 0, hit flags one byte each). Sent before the answer is
 # packed, so that PostgreSQL writes the entries while Python builds the results.
@@ -104,12 +108,14 @@ _LOOKUP_SQL = """
 
 
 def _read_statements(tokens: bytes, *, member_id: int, now: dt.datetime) -> list[tuple[str, dict | list]]:
+    """The reads, in the claim's transaction: summaries, inquiry counts, the lookup's id."""
     short, long = (now - dt.timedelta(days=days) for days in MULTI_LENDING_WINDOW_DAYS)
-    count = len(tokens) // 32
+    asked = {"tokens": tokens, "count": len(tokens) // 32, "member": member_id}
     return [
         # Starting parallel workers costs more than the whole read (measured: 170 ms instead of 60 ms).
         ("SET LOCAL max_parallel_workers_per_gather = 0", []),
-        (_READ_SQL, {"tokens": tokens, "count": count, "short": short, "long": long, "member": member_id}),
+        (_SUMMARIES_SQL, asked),
+        (_INQUIRIES_SQL, {**asked, "short": short, "long": long}),
         # The lookup's id, so that its row, its entries and its audit event go out in one round trip.
         ("SELECT nextval(pg_get_serial_sequence('sharing_lookup', 'id'))", []),
     ]
@@ -195,19 +201,15 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> dict[str
     asked = b"".join(peppered)
     claim = quota_claim(credential=credential, identifiers=len(peppered), now=now)
     with refusals_counted(credential), transaction.atomic():
-        *claimed, _serial, read_rows, [(lookup_id,)] = execute_pipeline(
+        *claimed, _parallel, summary_rows, inquiry_rows, [(lookup_id,)] = execute_pipeline(
             [*claim.statements(), *_read_statements(asked, member_id=member_id, now=now)], prepare=True
         )
         claim.settle(claimed[-1])
-    summaries, inquiries = {}, {}
-    for is_summary, token, *values in read_rows:
-        if is_summary:
-            summaries[bytes(token)] = values[:-2]
-        else:
-            inquiries[bytes(token)] = values[-2:]
+    summaries = {position: values for position, *values in summary_rows}
+    inquiries = {bytes(token): values for token, *values in inquiry_rows}
     rows = [
-        (identifier.type, identifier.token, *inquiries.get(token, (0, 0)), *summaries.get(token, ()))
-        for identifier, token in zip(request.identifiers, peppered, strict=True)
+        (identifier.type, identifier.token, *inquiries.get(token, (0, 0)), *summaries.get(position, ()))
+        for position, (identifier, token) in enumerate(zip(request.identifiers, peppered, strict=True))
     ]
     hit_flags = bytes(len(row) > 4 for row in rows)
     hits = sum(hit_flags)

@@ -185,6 +185,14 @@ def test_past_answer_is_returned_to_its_member_only(member_a, member_b, key_v1):
     assert foreign.json() == missing.json()
 
 
+def test_a_token_asked_twice_is_answered_at_both_positions(member_a, member_b, key_v1):
+    token, other = new_token(), new_token()
+    reported(member_b, [blacklist([token])])
+    results = lookup(member_a, [token, other, token]).json()["results"]
+    assert [result["hit"] for result in results] == [True, False, True]
+    assert results[0] == results[2] and results[0]["reporting_members"] == 1
+
+
 @pytest.mark.django_db(transaction=True)
 def test_outside_a_test_transaction_the_log_is_committed_with_the_answer(member_a, key_v1):
     """As in production: the log's transaction begins and commits inside its pipeline."""
@@ -208,11 +216,11 @@ def test_query_count_is_constant(member_a, key_v1, django_assert_num_queries):
     lookup(member_a, [new_token()])  # the first request of the minute also records the key's last use
     for size in (1, 100, 500):
         # auth; the claim transaction (savepoint here, begin in production): synchronous_commit, both quota
-        # windows, no parallel workers, summaries with inquiries, the lookup's id — one pipeline —, release;
-        # the log transaction (savepoint here, begin and commit inside its pipeline in production): entries,
-        # lookup row, chain lock, audit event — one pipeline —, release. The key-version state and the
-        # quota limits come from the cache after the first request.
-        with django_assert_num_queries(14):
+        # windows, no parallel workers, summaries, inquiries, the lookup's id —
+        # one pipeline —, release; the log transaction (savepoint here, begin and commit inside its
+        # pipeline in production): entries, lookup row, chain lock, audit event — one pipeline —, release.
+        # The key-version state and the quota limits come from the cache after the first request.
+        with django_assert_num_queries(15):
             assert lookup(member_a, [new_token() for _ in range(size)]).status_code == 200
 
 

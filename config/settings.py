@@ -150,7 +150,7 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, con
 DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c random_page_cost=1.1"
 # Django turns psycopg's prepared statements off (None), which also refuses them where asked for.
 # A threshold never reached keeps them off for the ORM and lets the hot paths ask for them
-# (config.sql, prepare=True). Not behind a transaction-pooling PgBouncer older than 1.21.
+# (config.sql, prepare=True). Behind PgBouncer: session pooling, or 1.21+ with max_prepared_statements.
 DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 2**31 - 1
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise ImproperlyConfigured("riskshare runs on PostgreSQL only; DATABASE_URL must be a postgres:// URL.")

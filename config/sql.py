@@ -21,6 +21,18 @@ from django.db import connection, transaction
 _PLACEHOLDER = re.compile(r"%(\([a-z_]+\))?s")
 
 
+def _binary(sql: str) -> str:
+    # %b: parameters travel in binary (an array of 20,000 bytea is memcpy, not escaping).
+    return _PLACEHOLDER.sub(r"%\1b", sql)
+
+
+def _queries_logged(statements: list[str], started: float) -> None:
+    if connection.queries_logged:
+        # Visible to query-count tests and the debug toolbar like any other query.
+        elapsed = f"{time.monotonic() - started:.3f}"
+        connection.queries_log.extend({"sql": sql, "time": elapsed} for sql in statements)
+
+
 def execute_binary(
     sql: str, params: dict[str, Any] | list[Any], *, fetch: bool = False, prepare: bool = False
 ) -> list[tuple]:
@@ -28,17 +40,13 @@ def execute_binary(
 
     ``prepare``: keep the statement parsed and planned in the session (see ``execute_pipeline``).
     """
-    # %b: parameters travel in binary (an array of 20,000 bytea is memcpy, not escaping).
-    sql = _PLACEHOLDER.sub(r"%\1b", sql)
     connection.ensure_connection()
     started = time.monotonic()
     # Django's connection hands out client-binding cursors; a plain psycopg.Cursor binds on the server.
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=prepare)
+        cursor.execute(_binary(sql), params, prepare=prepare)
         rows = cursor.fetchall() if fetch else []
-    if connection.queries_logged:
-        # Visible to query-count tests and the debug toolbar like any other query.
-        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+    _queries_logged([sql], started)
     return rows
 
 
@@ -59,9 +67,7 @@ class Pipeline:
         for sql, params in statements:
             cursor = psycopg.Cursor(self._raw)
             self._sent.append((cursor, sql, answered))
-            cursor.execute(
-                _PLACEHOLDER.sub(r"%\1b", sql), params, prepare=self._prepare if prepare is None else prepare
-            )
+            cursor.execute(_binary(sql), params, prepare=self._prepare if prepare is None else prepare)
 
     def _collect(self) -> None:
         self.results = [
@@ -71,10 +77,7 @@ class Pipeline:
     def _close(self, started: float) -> None:
         for cursor, _sql, _answered in self._sent:
             cursor.close()
-        if connection.queries_logged:
-            # Visible to query-count tests and the debug toolbar like any other query.
-            elapsed = f"{time.monotonic() - started:.3f}"
-            connection.queries_log.extend({"sql": sql, "time": elapsed} for _cursor, sql, _answered in self._sent)
+        _queries_logged([sql for _cursor, sql, _answered in self._sent], started)
 
 
 @contextmanager

@@ -148,6 +148,9 @@ def _matching_lock() -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_MATCHING_LOCK_KEY])
         # The per-fact sort of a 20,000-token chunk spills to disk at the default 4 MB.
         cursor.execute("SET LOCAL work_mem = '64MB'")
+        # Without statistics (a table just loaded) the planner's cost for a chunk passes jit_above_cost,
+        # and compiling took 466 of a 10,000-record chunk's 1,225 ms; these are index probes, JIT never pays.
+        cursor.execute("SET LOCAL jit = off")
 
 
 def tokens_mark_dirty(tokens: list[bytes]) -> None:

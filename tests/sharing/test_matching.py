@@ -5,7 +5,16 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
-from sharing.matching import batch_match, dirty_tokens_drain, dirty_tokens_pending, summaries_drift_check
+import pytest
+from django.db import connection, transaction
+
+from sharing.matching import (
+    _matching_lock,
+    batch_match,
+    dirty_tokens_drain,
+    dirty_tokens_pending,
+    summaries_drift_check,
+)
 from sharing.models import Batch, TokenSummary
 from sharing.services.records import batch_process, batches_stale
 from sharing.tokens import pepper_token
@@ -201,3 +210,17 @@ def test_nightly_verification_is_audited(member_a, key_v1):
     submit_and_match(member_a, [blacklist()])
     assert summaries_verify.apply().get() == {"checked": 1, "drift": 0}
     assert AuditEvent.objects.filter(action="summaries.verified").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_matching_settings_last_only_for_its_own_transaction():
+    def setting(name: str) -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting(%s)", [name])
+            return cursor.fetchone()[0]
+
+    before = (setting("jit"), setting("work_mem"))
+    with transaction.atomic():
+        _matching_lock()
+        assert (setting("jit"), setting("work_mem")) == ("off", "64MB")
+    assert (setting("jit"), setting("work_mem")) == before  # the connection goes back to the pool unchanged

@@ -225,7 +225,7 @@ def test_query_count_is_constant(member_a, key_v1, django_assert_num_queries):
 
 
 def test_answers_stored_in_earlier_formats_still_read_back():
-    """Whole result dicts (first format) and packed misses (second) unpack to the same results."""
+    """Whole result dicts (first format) and rows with the token second (second format) still unpack."""
     import zlib
 
     from sharing.services.lookups import answer_unpack

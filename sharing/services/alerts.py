@@ -30,8 +30,9 @@ def alerts_create(rows: Iterable[tuple[int, str, dict[str, Any]]]) -> int:
     return len(created)
 
 
-# Every lookup of one of the corrected records' tokens in the look-back window, by another member
-# than the record's own, grouped per lookup: which positions of that lookup relied on the record.
+# Every lookup that found one of the corrected records' tokens (a hit: a miss relied on no record) in
+# the look-back window, by another member than the record's own, grouped per lookup: which positions
+# of that lookup relied on the record.
 _RELIED_SQL = """
     SELECT e.member_id, e.lookup_id, min(e.created_at), array_agg(DISTINCT e.position ORDER BY e.position)
     FROM (
@@ -40,7 +41,7 @@ _RELIED_SQL = """
         JOIN sharing_recordidentifier ri ON ri.record_id = c.record_id
         JOIN sharing_record r ON r.id = c.record_id
     ) corrected
-    JOIN sharing_lookupentry e ON e.token = corrected.token AND e.member_id <> corrected.owner
+    JOIN sharing_lookupentry e ON e.token = corrected.token AND e.hit AND e.member_id <> corrected.owner
     WHERE e.created_at >= %s
     GROUP BY e.member_id, e.lookup_id
     ORDER BY e.member_id, e.lookup_id

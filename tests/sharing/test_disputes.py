@@ -243,6 +243,24 @@ def test_a_correction_reaches_members_that_relied_on_the_record_in_the_last_12_m
     assert settled.payload["retracted"] == 2 and settled.payload["inquirer_alerts"] == 2
 
 
+def test_a_correction_does_not_reach_a_lookup_that_missed_the_token(member_a, member_b, key_v1):
+    """A miss relied on no record: asked before the record was reported, that lookup is not told."""
+    token = new_token()
+    member_c = issue(InstitutionFactory(name="Member C"))
+    before = lookup(member_c, [token]).json()
+    assert before["results"][0]["hit"] is False
+    reported(member_b, [blacklist([token], reference="B-9")])
+    after = lookup(member_c, [token]).json()["id"]
+    dispute = Dispute.objects.get(pk=file(member_a, [token]).json()["id"])
+
+    dispute_settle(
+        actor=operator_actor(), dispute=dispute, outcome="corrected", note="Wrong person.", retract_reason="Not them."
+    )
+
+    corrected = Alert.objects.filter(kind="record_corrected", member=member_c.institution)
+    assert [alert.payload["lookup_id"] for alert in corrected] == [after]
+
+
 def test_corrected_by_the_reporting_member_through_the_api(member_a, member_b, subject):
     token, _mobile = subject
     dispute = Dispute.objects.get(pk=file(member_a, [token]).json()["id"])

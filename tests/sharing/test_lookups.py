@@ -94,6 +94,12 @@ def test_consent_is_required_for_credit_purposes(member_a, key_v1):
             {"identifiers": [{"type": "cn_mobile", "token": "a" * 64}, {"type": "cn_mobile", "token": "A" * 64}]},
             "/identifiers/1/token",
         ),
+        # Not ASCII (full-width digits), and spaces, which bytes.fromhex would have let through.
+        (
+            {"identifiers": [{"type": "cn_mobile", "token": "a" * 64}, {"type": "cn_mobile", "token": "０" * 64}]},
+            "/identifiers/1/token",
+        ),
+        ({"identifiers": [{"type": "cn_mobile", "token": "ab " * 21 + "a"}]}, "/identifiers/0/token"),
         ({"identifiers": [{"type": "passport", "token": "a" * 64}]}, "/identifiers/0/type"),
         ({"member": 3}, ""),
     ],

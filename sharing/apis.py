@@ -360,7 +360,9 @@ class LookupApi(APIView):
     def post(self, request):
         body = json_body(request, wrong_type_message=_("Send the lookup as application/json."))
         with gc_paused():  # up to 10,000 identifiers and results: no cycles among them
-            return Response(lookup_answer(credential=request.auth, request=lookup_request_parse(body)))
+            # Rendered by the service while PostgreSQL writes the log, not after the commit.
+            answer = lookup_answer(credential=request.auth, request=lookup_request_parse(body))
+        return HttpResponse(answer, content_type="application/json")
 
 
 class LookupDetailApi(APIView):

@@ -200,13 +200,13 @@ def answer_unpack(packed: bytes) -> list[dict]:
     ]
 
 
-def lookup_answer(*, credential: Credential, request: LookupRequest) -> dict[str, Any]:
+def lookup_answer(*, credential: Credential, request: LookupRequest) -> bytes:
     """Count the lookup against the key's limits, answer it and log it (the enumeration watch reads the log).
 
-    Three round trips to the database after authentication: the quota claim with every read
-    (its own short transaction, rolled back on a refusal), its commit, then the log — entries,
-    lookup row with the answer, audit event — begun and committed in one. The answer counts
-    members, never names them.
+    Returns the answer rendered as JSON, as the API sends it. Three round trips to the database
+    after authentication: the quota claim with every read (its own short transaction, rolled back
+    on a refusal), its commit, then the log — entries, lookup row with the answer, audit event —
+    begun and committed in one. The answer counts members, never names them.
     """
     key_version_require_current(version=request.key_version)
     member_id = credential.institution_id
@@ -220,19 +220,14 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> dict[str
         )
         claim.settle(claimed[-1])
     summaries = {position: values for position, *values in summary_rows}
-    inquiries = {bytes(token): values for token, *values in inquiry_rows}
-    rows = [
-        (identifier.type, *inquiries.get(token, (0, 0)), *summaries.get(position, ()))
-        for position, (identifier, token) in enumerate(zip(request.identifiers, peppered, strict=True))
-    ]
-    tokens = [identifier.token for identifier in request.identifiers]
-    hit_flags = bytes(len(row) > 3 for row in rows)
-    hits = sum(hit_flags)
+    hit_flags = bytearray(len(peppered))
+    for position in summaries:
+        hit_flags[position] = 1
     entries = {
         "id": lookup_id,
         "member": member_id,
         "tokens": asked,
-        "hit_flags": hit_flags,
+        "hit_flags": bytes(hit_flags),
         "multi_lending": request.purpose in CONSENT_PURPOSES,
         "now": now,
     }
@@ -244,14 +239,22 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> dict[str
         obj=lookup,
         payload={
             "purpose": request.purpose,
-            "identifiers": len(rows),
-            "hits": hits,
+            "identifiers": len(peppered),
+            "hits": len(summaries),
             "consent": bool(request.consent_reference),
         },
     )
     with pipeline(prepare=True, commit=True) as log:
+        # The entries go first: PostgreSQL writes them while Python builds, packs and renders the answer.
         log.send([(_ENTRIES_SQL, entries)])
+        inquiries = {bytes(token): values for token, *values in inquiry_rows}
+        rows = [
+            (identifier.type, *inquiries.get(token, (0, 0)), *summaries.get(position, ()))
+            for position, (identifier, token) in enumerate(zip(request.identifiers, peppered, strict=True))
+        ]
+        tokens = [identifier.token for identifier in request.identifiers]
         results = [_result(row, token) for row, token in zip(rows, tokens, strict=True)]
+        answer = orjson.dumps({"id": lookup_id, "results": results})
         lookup_row = {
             "id": lookup_id,
             "member": member_id,
@@ -260,9 +263,9 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> dict[str
             "consent": request.consent_reference or "",
             "key_version": request.key_version,
             "identifiers": len(rows),
-            "hits": hits,
+            "hits": len(summaries),
             "answer": answer_pack(rows, tokens),
             "now": now,
         }
         log.send([(_LOOKUP_SQL, lookup_row), *audit])
-    return {"id": lookup_id, "results": results}
+    return answer

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.errors import DomainError, MalformedBody, PayloadTooLarge
-from config.sql import execute_pipeline, pipeline
+from config.sql import pipeline
 from members.audit import Actor, audit_event_statements
 from members.models import Credential
 from sharing.models import CONSENT_PURPOSES, Lookup, LookupPurpose
@@ -105,18 +105,24 @@ _LOOKUP_SQL = """
 """
 
 
+# Tokens are peppered and read in slices of this many: PostgreSQL reads one slice's summaries while
+# Python peppers the next (10,000 tokens: ~14 ms of peppering, ~25 ms of reading, overlapped).
+READ_SLICE = 2_500
+
+# Before the reads, in the claim's transaction: no parallel workers (starting them costs more than
+# the whole read, measured 170 ms instead of 60 ms), and the lookup's id, so that its row, its
+# entries and its audit event go out in one round trip.
+_READ_PRELUDE = [
+    ("SET LOCAL max_parallel_workers_per_gather = 0", []),
+    ("SELECT nextval(pg_get_serial_sequence('sharing_lookup', 'id'))", []),
+]
+
+
 def _read_statements(tokens: bytes, *, member_id: int, now: dt.datetime) -> list[tuple[str, dict | list]]:
-    """The reads, in the claim's transaction: summaries, inquiry counts, the lookup's id."""
+    """One slice's reads: its summaries (positions counted from the slice's start) and inquiry counts."""
     short, long = (now - dt.timedelta(days=days) for days in MULTI_LENDING_WINDOW_DAYS)
     asked = {"tokens": tokens, "count": len(tokens) // 32, "member": member_id}
-    return [
-        # Starting parallel workers costs more than the whole read (measured: 170 ms instead of 60 ms).
-        ("SET LOCAL max_parallel_workers_per_gather = 0", []),
-        (_SUMMARIES_SQL, asked),
-        (_INQUIRIES_SQL, {**asked, "short": short, "long": long}),
-        # The lookup's id, so that its row, its entries and its audit event go out in one round trip.
-        ("SELECT nextval(pg_get_serial_sequence('sharing_lookup', 'id'))", []),
-    ]
+    return [(_SUMMARIES_SQL, asked), (_INQUIRIES_SQL, {**asked, "short": short, "long": long})]
 
 
 # Shared by every miss: nothing in them depends on the token, and they are never mutated.
@@ -211,15 +217,26 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> bytes:
     key_version_require_current(version=request.key_version)
     member_id = credential.institution_id
     now = timezone.now()
-    peppered = pepper_tokens(identifier.token for identifier in request.identifiers)
-    asked = b"".join(peppered)
-    claim = quota_claim(credential=credential, identifiers=len(peppered), now=now)
+    tokens = [identifier.token for identifier in request.identifiers]
+    claim = quota_claim(credential=credential, identifiers=len(tokens), now=now)
+    starts = range(0, len(tokens), READ_SLICE)
+    peppered: list[bytes] = []
     with refusals_counted(credential), transaction.atomic():
-        *claimed, _parallel, summary_rows, inquiry_rows, [(lookup_id,)] = execute_pipeline(
-            [*claim.statements(), *_read_statements(asked, member_id=member_id, now=now)], prepare=True
-        )
+        with pipeline(prepare=True) as reads:
+            reads.send([*claim.statements(), *_READ_PRELUDE])
+            for start in starts:
+                sliced = pepper_tokens(tokens[start : start + READ_SLICE])
+                peppered.extend(sliced)
+                reads.send(_read_statements(b"".join(sliced), member_id=member_id, now=now))
+        *claimed, _parallel, [(lookup_id,)] = reads.results[: -2 * len(starts)]
         claim.settle(claimed[-1])
-    summaries = {position: values for position, *values in summary_rows}
+    sliced_reads = reads.results[-2 * len(starts) :]  # summaries, inquiries, summaries, inquiries, …
+    summaries = {
+        start + position: values
+        for start, summary_rows in zip(starts, sliced_reads[::2], strict=True)
+        for position, *values in summary_rows
+    }
+    asked = b"".join(peppered)
     hit_flags = bytearray(len(peppered))
     for position in summaries:
         hit_flags[position] = 1
@@ -247,12 +264,11 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> bytes:
     with pipeline(prepare=True, commit=True) as log:
         # The entries go first: PostgreSQL writes them while Python builds, packs and renders the answer.
         log.send([(_ENTRIES_SQL, entries)])
-        inquiries = {bytes(token): values for token, *values in inquiry_rows}
+        inquiries = {bytes(token): values for inquiry_rows in sliced_reads[1::2] for token, *values in inquiry_rows}
         rows = [
             (identifier.type, *inquiries.get(token, (0, 0)), *summaries.get(position, ()))
             for position, (identifier, token) in enumerate(zip(request.identifiers, peppered, strict=True))
         ]
-        tokens = [identifier.token for identifier in request.identifiers]
         results = [_result(row, token) for row, token in zip(rows, tokens, strict=True)]
         answer = orjson.dumps({"id": lookup_id, "results": results})
         lookup_row = {

@@ -199,6 +199,27 @@ def test_a_token_asked_twice_is_answered_at_both_positions(member_a, member_b, k
     assert results[0] == results[2] and results[0]["reporting_members"] == 1
 
 
+def test_a_lookup_read_in_slices_answers_and_logs_every_position(member_a, member_b, key_v1, monkeypatch):
+    from sharing.services import lookups
+
+    hit, other_hit, asked_elsewhere = new_token(), new_token(), new_token()
+    reported(member_b, [overdue([hit], reference="S-1"), blacklist([other_hit], reference="S-2")])
+    lookup(member_b, [asked_elsewhere])
+    tokens = [new_token(), hit, new_token(), asked_elsewhere, other_hit, new_token(), hit, new_token()]
+    whole = lookup(member_a, tokens).json()
+
+    monkeypatch.setattr(lookups, "READ_SLICE", 3)  # slices [0-2], [3-5], [6-7]; `hit` in the first and the last
+    sliced = lookup(member_a, tokens).json()
+
+    assert [r["hit"] for r in sliced["results"]] == [False, True, False, False, True, False, True, False]
+    assert sliced["results"][3]["inquiries"] == {"members_30d": 1, "members_90d": 1}
+    assert sliced["results"] == whole["results"]
+    entries = LookupEntry.objects.filter(lookup_id=sliced["id"]).order_by("position")
+    assert [(e.position, e.hit, bytes(e.token)) for e in entries] == [
+        (n, n in (1, 4, 6), pepper_token(token)) for n, token in enumerate(tokens)
+    ]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_outside_a_test_transaction_the_log_is_committed_with_the_answer(member_a, key_v1):
     """As in production: the log's transaction begins and commits inside its pipeline."""

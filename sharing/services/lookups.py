@@ -223,14 +223,15 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> bytes:
     peppered: list[bytes] = []
     with refusals_counted(credential), transaction.atomic():
         with pipeline(prepare=True) as reads:
-            reads.send([*claim.statements(), *_READ_PRELUDE])
+            claiming = claim.statements()
+            reads.send([*claiming, *_READ_PRELUDE])
             for start in starts:
                 sliced = pepper_tokens(tokens[start : start + READ_SLICE])
                 peppered.extend(sliced)
                 reads.send(_read_statements(b"".join(sliced), member_id=member_id, now=now))
-        *claimed, _parallel, [(lookup_id,)] = reads.results[: -2 * len(starts)]
-        claim.settle(claimed[-1])
-    sliced_reads = reads.results[-2 * len(starts) :]  # summaries, inquiries, summaries, inquiries, …
+        claim.settle(reads.results[len(claiming) - 1])
+    [(lookup_id,)] = reads.results[len(claiming) + len(_READ_PRELUDE) - 1]
+    sliced_reads = reads.results[len(claiming) + len(_READ_PRELUDE) :]  # summaries, inquiries, summaries, …
     summaries = {
         start + position: values
         for start, summary_rows in zip(starts, sliced_reads[::2], strict=True)

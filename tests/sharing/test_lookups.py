@@ -231,6 +231,9 @@ def test_outside_a_test_transaction_the_log_is_committed_with_the_answer(member_
     response = lookup(member_a, tokens)
     assert response.status_code == 200, response.content
     assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    with connection.cursor() as cursor:  # the claim's commit alone skips the wait for the disk (SET LOCAL)
+        cursor.execute("SELECT current_setting('synchronous_commit')")
+        assert cursor.fetchone()[0] == "on"
     logged = Lookup.objects.get(pk=response.json()["id"])
     assert logged.identifiers == 3 and logged.hits == 0
     entries = LookupEntry.objects.filter(lookup=logged).order_by("position")

@@ -79,8 +79,13 @@ def dispute_file(
         )
         if record_id is not None:
             candidates = candidates.filter(pk=record_id)
-        # Locked in id order, like every writer of several records, so two disputes never deadlock.
-        records = list(candidates.select_for_update().order_by("pk").only("pk", "member_id", "reference", "status"))
+        # Locked in (member, reference) order, the order in which a batch's upsert takes a member's
+        # records (their ids may be in another order), so a filing and a batch never deadlock.
+        records = list(
+            candidates.select_for_update()
+            .order_by("member_id", "reference")
+            .only("pk", "member_id", "reference", "status")
+        )
         if not records:
             if record_id is not None:
                 raise NotFoundError(_("No standing record with this id carries these identifiers."))
@@ -186,7 +191,8 @@ def dispute_settle(*, actor: Actor, dispute: Dispute, outcome: str, note: str, r
         if locked.status != Dispute.Status.OPEN:
             raise ConflictError(_("This dispute is already settled."), code="dispute_settled")
         record_ids = list(DisputedRecord.objects.filter(dispute=locked).values_list("record_id", flat=True))
-        records = list(Record.objects.select_for_update().filter(pk__in=record_ids).order_by("pk"))
+        # In (member, reference) order, as a batch's upsert takes them (see dispute_file).
+        records = list(Record.objects.select_for_update().filter(pk__in=record_ids).order_by("member_id", "reference"))
         retracted = []
         if retract_reason.strip():
             for record in records:

@@ -134,7 +134,8 @@ def _batch_write(
 ) -> tuple[int, dict[str, Any]]:
     member_id = credential.institution_id
     now = timezone.now()
-    # Lock order is reference order, so two batches of one member touching the same records cannot deadlock.
+    # Lock order is reference order, so two batches of one member touching the same records cannot deadlock;
+    # disputes take records in (member, reference) order for the same reason.
     valid.sort(key=lambda record: record.reference)
     batch = Batch.objects.create(
         member_id=member_id,

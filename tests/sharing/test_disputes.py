@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 import time_machine
 from django.core import mail
+from django.db import transaction
 from django.utils import timezone
 
 from config.errors import ConflictError, DomainError
@@ -338,3 +339,53 @@ def test_summaries_match_the_records_after_disputes_and_settlements(member_a, me
     report = summaries_drift_check(fix=False)
 
     assert report.checked > 0 and report.drift == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dispute_filed_while_a_batch_rewrites_the_same_records_waits_instead_of_deadlocking(
+    member_a, member_b, key_v1
+):
+    """A batch locks a member's records in reference order; filing must take them in the same order.
+
+    B-2 is reported before B-1, so id order and reference order disagree. The batch side (reference
+    order, as _batch_write's upsert) holds B-1 while the filing starts, then takes B-2.
+    """
+    import threading
+    import time
+
+    from django.db import connection, connections
+
+    token = new_token()
+    reported(member_b, [blacklist([token], reference="B-2")])
+    reported(member_b, [overdue([token], reference="B-1")])
+    holding, outcome = threading.Event(), {}
+
+    def batch_side():
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                lock = "SELECT id FROM sharing_record WHERE member_id = %s AND reference = %s FOR UPDATE"
+                cursor.execute(lock, [member_b.institution.pk, "B-1"])
+                holding.set()
+                time.sleep(0.5)  # the filing is now waiting on a record lock
+                cursor.execute(lock, [member_b.institution.pk, "B-2"])
+            outcome["batch"] = "committed"
+        except Exception as exc:  # the deadlock, reported by the assertion below
+            outcome["batch"] = repr(exc)
+        finally:
+            connections.close_all()
+
+    def filing_side():
+        holding.wait()
+        try:
+            outcome["filing"] = file(member_a, [token]).status_code
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=batch_side), threading.Thread(target=filing_side)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert outcome == {"batch": "committed", "filing": 201}
+    assert set(Record.objects.values_list("status", flat=True)) == {"disputed"}

@@ -1,6 +1,6 @@
 """Ingest throughput: our HTTP API against raw COPY into the same tables, in one run.
 
-    uv run python bench/ingest.py [--records 1000000] [--clients 2]
+    uv run python bench/ingest.py [--records 1000000] [--clients 2] [--match-workers N]
 
 Needs PostgreSQL and Redis (DATABASE_URL's server, default 127.0.0.1:5432 as
 postgres; CELERY_BROKER_URL, default redis://127.0.0.1:6379/14). It uses its
@@ -13,7 +13,8 @@ own database, riskshare_bench (dropped and re-created), and:
 3. truncates, then loads the same rows (records and their peppered
    identifiers, the same indexes and triggers) with single-connection COPY:
    records/s; prints the HTTP/COPY ratio;
-4. starts one Celery worker and times the matching of the queued batches;
+4. starts a Celery worker (one process per core unless --match-workers says
+   otherwise) and times the matching of the queued batches;
 5. measures parse + validate per record in-process, without the database.
 """
 
@@ -353,6 +354,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--match-workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes matching (default: one per core, as `celery worker` runs by default)",
+    )
     args = parser.parse_args()
 
     broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
@@ -387,7 +394,9 @@ def main() -> None:
             "config",
             "worker",
             "-P",
-            "solo",
+            "prefork",
+            "-c",
+            str(args.match_workers),
             "-Q",
             queue,
             "-l",
@@ -434,7 +443,8 @@ def main() -> None:
     matched = args.records + args.batch * 10  # the bulk load and the one-client batches
     print(
         f"matching:     {matched / match_seconds:,.0f} records/s, {summaries / match_seconds:,.0f} tokens/s "
-        f"({matched:,} records in {match_seconds:.1f}s, {summaries:,} token summaries, one worker)  "
+        f"({matched:,} records in {match_seconds:.1f}s, {summaries:,} token summaries, "
+        f"{args.match_workers} worker process(es))  "
         f"(target >= 100,000 records/s)"
     )
 

@@ -10,12 +10,15 @@ batch id (``sharing_record.batch_id``, indexed), in committed chunks; tokens
 that an update took *away* from a record are queued in ``sharing_dirtytoken``
 in the request's transaction and drained by any job.
 
-Every recomputation holds one transaction-scoped advisory lock, so two jobs
-never compute the same token from different snapshots and overwrite a newer
-answer with an older one: each statement's snapshot is taken after the lock,
-so it sees everything committed by the job before it, and whatever commits
-later carries a batch id (or a queued token) whose own job comes after. On one
-core this costs nothing; the scale-out path is one lock per token-hash range.
+Every recomputation holds a transaction-scoped advisory lock on the range of
+its tokens (a token's first byte modulo ``MATCHING_RANGES``), so two jobs never
+compute the same token from different snapshots and overwrite a newer answer
+with an older one: each statement's snapshot is taken after the lock, so it
+sees everything committed by the job before it, and whatever commits later
+carries a batch id (or a queued token) whose own job comes after. Jobs on
+different ranges run side by side (two workers use two cores); a batch's job
+takes its ranges one at a time, and whoever needs several at once (a dispute,
+a drain) takes them in ascending order, so lockers never deadlock.
 
 Deduplication within a member: active records of one member that share the
 token and have the same kind, category and event date are one fact.
@@ -24,6 +27,8 @@ token and have the same kind, category and event date are one fact.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -126,26 +131,34 @@ _REFRESH_SQL = f"""
 """
 
 
-_BATCH_SQL = f"""
-    WITH targets AS (
-        SELECT DISTINCT ri.token
-        FROM unnest(%(ids)s::bigint[]) AS i(id)
-        CROSS JOIN LATERAL (
-            SELECT token FROM sharing_recordidentifier WHERE record_id = i.id OFFSET 0
-        ) ri
-    ),
-    {_SUMMARY_SELECT},
-    {_SUMMARY_WRITE}
-    SELECT (SELECT count(*) FROM targets)
+# The distinct tokens of a batch's records, each record's found by index (the plan cannot turn into
+# a scan of every identifier when statistics lag behind a bulk load).
+_BATCH_TOKENS_SQL = """
+    SELECT DISTINCT ri.token
+    FROM sharing_record r
+    CROSS JOIN LATERAL (
+        SELECT token FROM sharing_recordidentifier WHERE record_id = r.id OFFSET 0
+    ) ri
+    WHERE r.batch_id = %s
 """
 
-# Arbitrary fixed key of the advisory lock that serializes summary recomputation.
-_MATCHING_LOCK_KEY = 7_314_227_002
+MATCHING_RANGES = 8
+# Arbitrary fixed first key of the advisory locks that serialize recomputation per range of tokens.
+_MATCHING_LOCK_CLASS = 731_422_700
 
 
-def _matching_lock() -> None:
+def token_range(token: bytes) -> int:
+    return token[0] % MATCHING_RANGES
+
+
+def _matching_lock(ranges: Iterable[int] | None = None) -> None:
+    """Lock these ranges of tokens (all of them by default) until the transaction ends, in ascending order."""
+    ranges = sorted(set(range(MATCHING_RANGES) if ranges is None else ranges))
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_MATCHING_LOCK_KEY])
+        # unnest keeps the array's order: the locks are taken lowest first.
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(%s, r)) FROM unnest(%s::integer[]) AS r", [_MATCHING_LOCK_CLASS, ranges]
+        )
         # The per-fact sort of a 20,000-token chunk spills to disk at the default 4 MB.
         cursor.execute("SET LOCAL work_mem = '64MB'")
         # Without statistics (a table just loaded) the planner's cost for a chunk passes jit_above_cost,
@@ -164,25 +177,23 @@ def tokens_mark_dirty(tokens: list[bytes]) -> None:
     )
 
 
-def batch_match(batch_id: int, *, chunk_records: int | None = None) -> int:
-    """Recompute the summaries of every token of the records this batch wrote, one committed chunk at a time.
+def batch_match(batch_id: int, *, chunk_tokens: int | None = None) -> int:
+    """Recompute the summaries of every token of the records this batch wrote: one committed chunk at a
+    time, each within one range of tokens, so that another worker's job can work on another range.
 
     Records a later batch has changed since carry that batch's id; its own job covers them.
     Returns the number of tokens recomputed.
     """
-    chunk_records = chunk_records or max(1, settings.RISKSHARE_MATCH_CHUNK // 2)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM sharing_record WHERE batch_id = %s ORDER BY id", [batch_id])
-        ids = [row[0] for row in cursor.fetchall()]
-    total = 0
-    for start in range(0, len(ids), chunk_records):
-        with transaction.atomic():
-            _matching_lock()
-            rows = execute_binary(
-                _BATCH_SQL, {"ids": ids[start : start + chunk_records], "now": timezone.now()}, fetch=True
-            )
-            total += rows[0][0]
-    return total
+    chunk_tokens = chunk_tokens or settings.RISKSHARE_MATCH_CHUNK
+    by_range: dict[int, list[bytes]] = defaultdict(list)
+    for (token,) in execute_binary(_BATCH_TOKENS_SQL, [batch_id], fetch=True):
+        by_range[token_range(token)].append(token)
+    for tokens_range, tokens in sorted(by_range.items()):
+        for start in range(0, len(tokens), chunk_tokens):
+            with transaction.atomic():
+                _matching_lock([tokens_range])
+                execute_binary(_REFRESH_SQL, {"tokens": tokens[start : start + chunk_tokens], "now": timezone.now()})
+    return sum(len(tokens) for tokens in by_range.values())
 
 
 def summaries_refresh(tokens: list[bytes]) -> None:
@@ -192,7 +203,7 @@ def summaries_refresh(tokens: list[bytes]) -> None:
     """
     if not tokens:
         return
-    _matching_lock()
+    _matching_lock(token_range(token) for token in tokens)
     execute_binary(_REFRESH_SQL, {"tokens": tokens, "now": timezone.now()})
 
 

@@ -107,7 +107,7 @@ def test_a_batch_is_matched_in_committed_chunks(member_a, key_v1):
     tokens = [new_token() for _ in range(30)]
     batch_id = submit(member_a, [blacklist([t]) for t in tokens]).json()["id"]
     assert dirty_tokens_pending() == 0  # the request queues nothing: the job finds the batch's records
-    assert batch_match(batch_id, chunk_records=7) == 30
+    assert batch_match(batch_id, chunk_tokens=2) == 30
     assert TokenSummary.objects.count() == 30
     assert summaries_drift_check(fix=False).drift == 0
 
@@ -224,3 +224,43 @@ def test_matching_settings_last_only_for_its_own_transaction():
         _matching_lock()
         assert (setting("jit"), setting("work_mem")) == ("off", "64MB")
     assert (setting("jit"), setting("work_mem")) == before  # the connection goes back to the pool unchanged
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recomputation_locks_only_the_range_of_its_tokens():
+    """A job holding one range of tokens does not hold up work on another range; work on its own waits."""
+    import threading
+
+    from django.db import OperationalError, connections
+
+    from sharing.matching import MATCHING_RANGES, summaries_refresh, token_range
+
+    held, release = threading.Event(), threading.Event()
+    in_range_0 = bytes([MATCHING_RANGES]) + bytes(31)  # first byte modulo MATCHING_RANGES: range 0
+    in_range_1 = bytes([1]) + bytes(31)
+    assert (token_range(in_range_0), token_range(in_range_1)) == (0, 1)
+
+    def job_on_range_0():
+        try:
+            with transaction.atomic():
+                _matching_lock([0])
+                held.set()
+                release.wait(timeout=10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=job_on_range_0)
+    holder.start()
+    try:
+        assert held.wait(timeout=10)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '300ms'")
+            summaries_refresh([in_range_1])  # another range: goes ahead
+        with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '300ms'")
+            summaries_refresh([in_range_1, in_range_0])  # needs range 0 too: waits for the job
+    finally:
+        release.set()
+        holder.join(timeout=10)

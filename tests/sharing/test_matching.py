@@ -236,8 +236,8 @@ def test_recomputation_locks_only_the_range_of_its_tokens():
     from sharing.matching import MATCHING_RANGES, summaries_refresh, token_range
 
     held, release = threading.Event(), threading.Event()
-    in_range_0 = bytes([MATCHING_RANGES]) + bytes(31)  # first byte modulo MATCHING_RANGES: range 0
-    in_range_1 = bytes([1]) + bytes(31)
+    in_range_0 = bytes([256 // MATCHING_RANGES - 1]) + bytes(31)  # the last token of the first range
+    in_range_1 = bytes([256 // MATCHING_RANGES]) + bytes(31)
     assert (token_range(in_range_0), token_range(in_range_1)) == (0, 1)
 
     def job_on_range_0():

@@ -226,6 +226,12 @@ def dirty_tokens_drain(*, chunk: int | None = None, max_chunks: int | None = Non
     total = 0
     chunks = 0
     while max_chunks is None or chunks < max_chunks:
+        # Every batch's job ends here, mostly with nothing queued: then it must not wait for all the
+        # ranges (another worker's job holds one). A token queued after this look waits for the next drain.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT EXISTS (SELECT 1 FROM sharing_dirtytoken)")
+            if not cursor.fetchone()[0]:
+                break
         with transaction.atomic():
             _matching_lock()
             with connection.cursor() as cursor:

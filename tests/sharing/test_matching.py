@@ -261,6 +261,13 @@ def test_recomputation_locks_only_the_range_of_its_tokens():
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL lock_timeout = '300ms'")
             summaries_refresh([in_range_1, in_range_0])  # needs range 0 too: waits for the job
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '300ms'")
+        try:
+            assert dirty_tokens_drain() == 0  # nothing queued: it takes no lock, so it does not wait
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
     finally:
         release.set()
         holder.join(timeout=10)

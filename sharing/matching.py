@@ -27,7 +27,6 @@ token and have the same kind, category and event date are one fact.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -123,8 +122,13 @@ _DRAIN_SQL = f"""
     SELECT (SELECT count(*) FROM targets)
 """
 
+# The tokens travel as one buffer of 32-byte tokens, cut in the server: a bytea[] costs psycopg
+# ~0.7 µs a token to build in Python, on the same two cores as the backends.
 _REFRESH_SQL = f"""
-    WITH targets AS (SELECT DISTINCT unnest(%(tokens)s::bytea[]) AS token),
+    WITH targets AS (
+        SELECT DISTINCT substring(%(tokens)s::bytea FROM n * 32 + 1 FOR 32) AS token
+        FROM generate_series(0, length(%(tokens)s::bytea) / 32 - 1) n
+    ),
     {_SUMMARY_SELECT},
     {_SUMMARY_WRITE}
     SELECT (SELECT count(*) FROM targets)
@@ -133,13 +137,18 @@ _REFRESH_SQL = f"""
 
 # The distinct tokens of a batch's records, each record's found by index (the plan cannot turn into
 # a scan of every identifier when statistics lag behind a bulk load).
+# Per range (as token_range), one buffer of the range's tokens in order.
 _BATCH_TOKENS_SQL = """
-    SELECT DISTINCT ri.token
-    FROM sharing_record r
-    CROSS JOIN LATERAL (
-        SELECT token FROM sharing_recordidentifier WHERE record_id = r.id OFFSET 0
-    ) ri
-    WHERE r.batch_id = %s
+    SELECT get_byte(token, 0) * %(ranges)s / 256, string_agg(token, ''::bytea ORDER BY token)
+    FROM (
+        SELECT DISTINCT ri.token
+        FROM sharing_record r
+        CROSS JOIN LATERAL (
+            SELECT token FROM sharing_recordidentifier WHERE record_id = r.id OFFSET 0
+        ) ri
+        WHERE r.batch_id = %(batch)s
+    ) batch_tokens
+    GROUP BY 1
 """
 
 MATCHING_RANGES = 8
@@ -148,7 +157,7 @@ _MATCHING_LOCK_CLASS = 731_422_700
 
 
 def token_range(token: bytes) -> int:
-    # Contiguous slices of the key space: a range's upserts walk one part of the summaries' B-tree.
+    # Contiguous slices of the key space (_BATCH_TOKENS_SQL computes the same in SQL).
     return token[0] * MATCHING_RANGES >> 8
 
 
@@ -190,19 +199,18 @@ def batch_match(batch_id: int, *, chunk_tokens: int | None = None) -> int:
     Records a later batch has changed since carry that batch's id; its own job covers them.
     Returns the number of tokens recomputed.
     """
-    chunk_tokens = chunk_tokens or settings.RISKSHARE_MATCH_CHUNK
-    by_range: dict[int, list[bytes]] = defaultdict(list)
+    chunk = (chunk_tokens or settings.RISKSHARE_MATCH_CHUNK) * 32
     with transaction.atomic():
         _matching_settings()  # JIT compiled this read for 119 of its 172 ms
-        for (token,) in execute_binary(_BATCH_TOKENS_SQL, [batch_id], fetch=True):
-            by_range[token_range(token)].append(token)
+        by_range = dict(execute_binary(_BATCH_TOKENS_SQL, {"ranges": MATCHING_RANGES, "batch": batch_id}, fetch=True))
     # Each batch starts at its own range, so two workers' jobs seldom queue behind each other for one.
-    for tokens_range, tokens in sorted(by_range.items(), key=lambda item: (item[0] - batch_id) % MATCHING_RANGES):
-        for start in range(0, len(tokens), chunk_tokens):
+    for tokens_range in sorted(by_range, key=lambda number: (number - batch_id) % MATCHING_RANGES):
+        tokens = by_range[tokens_range]
+        for start in range(0, len(tokens), chunk):
             with transaction.atomic():
                 _matching_lock([tokens_range])
-                execute_binary(_REFRESH_SQL, {"tokens": tokens[start : start + chunk_tokens], "now": timezone.now()})
-    return sum(len(tokens) for tokens in by_range.values())
+                execute_binary(_REFRESH_SQL, {"tokens": tokens[start : start + chunk], "now": timezone.now()})
+    return sum(len(tokens) for tokens in by_range.values()) // 32
 
 
 def summaries_refresh(tokens: list[bytes]) -> None:
@@ -213,7 +221,7 @@ def summaries_refresh(tokens: list[bytes]) -> None:
     if not tokens:
         return
     _matching_lock(token_range(token) for token in tokens)
-    execute_binary(_REFRESH_SQL, {"tokens": tokens, "now": timezone.now()})
+    execute_binary(_REFRESH_SQL, {"tokens": b"".join(tokens), "now": timezone.now()})
 
 
 def dirty_tokens_drain(*, chunk: int | None = None, max_chunks: int | None = None) -> int:

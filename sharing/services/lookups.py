@@ -19,7 +19,7 @@ from members.models import Credential
 from sharing.models import CONSENT_PURPOSES, Lookup, LookupPurpose
 from sharing.selectors import key_version_require_current
 from sharing.services.quotas import quota_claim, refusals_counted
-from sharing.tokens import pepper_tokens
+from sharing.tokens import TOKEN_AT_N, pepper_tokens
 from sharing.validation import TOKEN_PATTERN_MESSAGE, IdentifierIn, first_malformed_token
 
 MAX_IDENTIFIERS = 10_000
@@ -62,10 +62,6 @@ def lookup_request_parse(body: bytes) -> LookupRequest:
     return request
 
 
-# The asked tokens travel as one buffer of 32-byte peppered tokens, cut in the server: a 10,000-element
-# bytea array costs psycopg ~7 ms to encode in Python. The asked token at position ``n`` (from 0):
-_ASKED_AT_N = "substring(%(tokens)s::bytea FROM n * 32 + 1 FOR 32)"
-
 # Each asked token's summary by the token's position in the request, counted, compared and formatted
 # as the answer shows it, so that 10,000 hits need no array, decimal or date objects in Python. A join,
 # not "= ANY": the planner then probes the hash index once a token (~1.25 pages against the primary
@@ -76,26 +72,26 @@ _SUMMARIES_SQL = f"""
         to_char(blacklist_last_reported, 'YYYY-MM-DD'), active_delinquencies, max_overdue_days,
         total_overdue_amount::text, to_char(latest_delinquency_date, 'YYYY-MM-DD'), disputed, statement
     FROM generate_series(0, %(count)s - 1) n
-    JOIN sharing_tokensummary ON token = {_ASKED_AT_N}
-"""  # noqa: S608 - only the fixed _ASKED_AT_N is formatted in
+    JOIN sharing_tokensummary ON token = {TOKEN_AT_N}
+"""  # noqa: S608 - only the fixed TOKEN_AT_N is formatted in
 
 # Each asked token's inquiry counts: distinct other members whose credit lookups of it fall in the
 # last 30 and 90 days. Only credit lookups' entries are read (a partial index, read index-only).
 _INQUIRIES_SQL = f"""
     SELECT token, count(DISTINCT member_id) FILTER (WHERE created_at >= %(short)s), count(DISTINCT member_id)
     FROM sharing_lookupentry
-    WHERE token = ANY(ARRAY(SELECT {_ASKED_AT_N} FROM generate_series(0, %(count)s - 1) n))
+    WHERE token = ANY(ARRAY(SELECT {TOKEN_AT_N} FROM generate_series(0, %(count)s - 1) n))
         AND multi_lending AND created_at >= %(long)s AND member_id <> %(member)s
     GROUP BY token
-"""  # noqa: S608 - only the fixed _ASKED_AT_N is formatted in
+"""  # noqa: S608 - only the fixed TOKEN_AT_N is formatted in
 
 # One entry per identifier (position from 0, hit flags one byte each). Sent before the answer is
 # packed, so that PostgreSQL writes the entries while Python builds the results.
 _ENTRIES_SQL = f"""
     INSERT INTO sharing_lookupentry (lookup_id, position, member_id, token, hit, multi_lending, created_at)
-    SELECT %(id)s, n, %(member)s, {_ASKED_AT_N}, get_byte(%(hit_flags)s::bytea, n) = 1, %(multi_lending)s, %(now)s
+    SELECT %(id)s, n, %(member)s, {TOKEN_AT_N}, get_byte(%(hit_flags)s::bytea, n) = 1, %(multi_lending)s, %(now)s
     FROM generate_series(0, length(%(hit_flags)s::bytea) - 1) n
-"""  # noqa: S608 - only the fixed _ASKED_AT_N is formatted in
+"""  # noqa: S608 - only the fixed TOKEN_AT_N is formatted in
 
 _LOOKUP_SQL = """
     INSERT INTO sharing_lookup (id, member_id, credential_id, purpose, consent_reference, key_version,

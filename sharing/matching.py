@@ -134,11 +134,14 @@ _REFRESH_SQL = f"""
 """
 
 
+# token_range in SQL, with MATCHING_RANGES as %(ranges)s.
+_TOKEN_RANGE_SQL = "get_byte(token, 0) * %(ranges)s / 256"  # noqa: S105 - SQL, not a secret
+
 # The distinct tokens of a batch's records, each record's found by index (the plan cannot turn into
 # a scan of every identifier when statistics lag behind a bulk load).
-# Per range (as token_range), one buffer of the range's tokens in order.
-_BATCH_TOKENS_SQL = """
-    SELECT get_byte(token, 0) * %(ranges)s / 256, string_agg(token, ''::bytea ORDER BY token)
+# Per range, one buffer of the range's tokens in order.
+_BATCH_TOKENS_SQL = f"""
+    SELECT {_TOKEN_RANGE_SQL}, string_agg(token, ''::bytea ORDER BY token)
     FROM (
         SELECT DISTINCT ri.token
         FROM sharing_record r
@@ -156,7 +159,7 @@ _MATCHING_LOCK_CLASS = 731_422_700
 
 
 def token_range(token: bytes) -> int:
-    # Contiguous slices of the key space (_BATCH_TOKENS_SQL computes the same in SQL).
+    # Contiguous slices of the key space. _TOKEN_RANGE_SQL is the same in SQL (tested over every first byte).
     return token[0] * MATCHING_RANGES >> 8
 
 

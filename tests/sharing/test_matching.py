@@ -271,3 +271,19 @@ def test_recomputation_locks_only_the_range_of_its_tokens():
     finally:
         release.set()
         holder.join(timeout=10)
+
+
+def test_token_ranges_agree_in_python_and_in_sql(db):
+    """A batch's job locks the range SQL grouped its tokens by; everyone else locks token_range's."""
+    from config.sql import execute_binary
+    from sharing.matching import _TOKEN_RANGE_SQL, MATCHING_RANGES, token_range
+
+    rows = execute_binary(
+        f"SELECT get_byte(token, 0), {_TOKEN_RANGE_SQL} "  # noqa: S608 - a fixed fragment
+        "FROM (SELECT set_byte(decode(repeat('00', 32), 'hex'), 0, b) AS token FROM generate_series(0, 255) b) t",
+        {"ranges": MATCHING_RANGES},
+        fetch=True,
+    )
+    assert len(rows) == 256
+    assert all(sql_range == token_range(bytes([first]) + bytes(31)) for first, sql_range in rows)
+    assert {sql_range for _first, sql_range in rows} == set(range(MATCHING_RANGES))

@@ -135,8 +135,9 @@ def test_sweep_picks_up_stale_batches(member_a, key_v1, settings):
     assert Batch.objects.get(pk=batch_id).status == "done"
 
 
-def test_random_mix_leaves_no_drift(member_a, member_b, key_v1):
-    rng = random.Random(42)
+@pytest.mark.parametrize("seed", [42, 7, 1337])
+def test_random_mix_leaves_no_drift(member_a, member_b, key_v1, seed):
+    rng = random.Random(seed)
     members = [member_a, member_b, issue(InstitutionFactory())]
     pool = [new_token() for _ in range(25)]
     live: dict[int, list[str]] = {i: [] for i in range(len(members))}
@@ -180,6 +181,53 @@ def test_random_mix_leaves_no_drift(member_a, member_b, key_v1):
     report = summaries_drift_check(fix=False)
     assert report.checked > 0
     assert report.drift == 0, report
+
+
+def test_a_batch_matched_before_an_earlier_one_is_counted_with_it(member_a, member_b, key_v1):
+    """A token new to the summaries is computed from the matching batch's records alone; the earlier
+    batch, matched later, finds its summary and recomputes it from every record."""
+    token = new_token()
+    earlier = submit(member_a, [overdue([token], overdue_days=10, overdue_amount="1.00")]).json()["id"]
+    later = submit(member_b, [overdue([token], overdue_days=20, overdue_amount="2.00")]).json()["id"]
+    assert batch_match(later) == 1
+    assert summary(token).member_ids == [member_b.institution.pk]  # the earlier batch is not matched yet
+    assert batch_match(earlier) == 1
+    s = summary(token)
+    assert sorted(s.member_ids) == sorted([member_a.institution.pk, member_b.institution.pk])
+    assert (s.active_delinquencies, s.max_overdue_days, s.total_overdue_amount) == (2, 20, Decimal("3.00"))
+    assert summaries_drift_check(fix=False).drift == 0
+
+
+def test_a_record_changed_before_its_batch_is_matched_counts_as_it_is_now(member_a, key_v1):
+    resolved, moved, kept, elsewhere = (new_token() for _ in range(4))
+    batch_id = submit(
+        member_a,
+        [overdue([resolved], reference="R"), blacklist([moved], reference="M"), blacklist([kept], reference="K")],
+    ).json()["id"]
+    client = member_a.client()
+    assert client.post("/api/v1/records/R/resolve", {"resolved_date": days_ago(0)}, format="json").status_code == 200
+    # A later batch moves M to another token: M now carries that batch's id, and the later job covers it.
+    later = submit(member_a, [blacklist([elsewhere], reference="M")]).json()["id"]
+    assert batch_match(batch_id) == 2  # R and K: M is the later batch's now
+    assert summary(resolved) is None
+    assert summary(moved) is None
+    assert summary(kept) is not None
+    assert summary(elsewhere) is None  # not matched yet
+    batch_match(later)
+    dirty_tokens_drain()
+    assert summary(elsewhere) is not None
+    assert summaries_drift_check(fix=False).drift == 0
+
+
+def test_one_summary_per_token_is_kept_by_the_database(member_a, key_v1):
+    from django.db import IntegrityError
+
+    token = new_token()
+    submit_and_match(member_a, [blacklist([token])])
+    existing = summary(token)
+    existing.pk = existing.token  # the same key again, as a new row
+    with pytest.raises(IntegrityError, match="token_summary_token_unique"), transaction.atomic():
+        TokenSummary.objects.bulk_create([existing])
 
 
 def test_drift_is_detected_and_fixed(member_a, key_v1):

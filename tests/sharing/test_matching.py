@@ -219,6 +219,20 @@ def test_a_record_changed_before_its_batch_is_matched_counts_as_it_is_now(member
     assert summaries_drift_check(fix=False).drift == 0
 
 
+def test_a_refresh_of_many_tokens_runs_in_chunks_with_the_same_result(member_a, member_b, key_v1, settings):
+    from sharing.matching import summaries_refresh
+
+    tokens = [new_token() for _ in range(10)]
+    submit_and_match(member_a, [overdue([t], reference=f"A{i}") for i, t in enumerate(tokens)])
+    submit(member_b, [blacklist([t], reference=f"B{i}") for i, t in enumerate(tokens[:7])])  # not matched
+    settings.RISKSHARE_MATCH_CHUNK = 3
+    TokenSummary.objects.filter(token=pepper_token(tokens[9])).delete()
+    with transaction.atomic():
+        summaries_refresh([pepper_token(t) for t in tokens])  # four statements
+    assert [len(summary(t).member_ids) for t in tokens] == [2] * 7 + [1] * 3
+    assert summaries_drift_check(fix=False).drift == 0
+
+
 def test_one_summary_per_token_is_kept_by_the_database(member_a, key_v1):
     from django.db import IntegrityError
 

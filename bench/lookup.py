@@ -67,7 +67,7 @@ def prewarm(conn) -> str:
     Says how big that is: when it exceeds shared_buffers, 10,000-token lookups read pages from the
     operating system's cache instead (measured: ~150 ms more at 100 % hits with the default 128 MB).
     """
-    tables = ["sharing_tokensummary", "token_summary_token_unique", "lookup_entry_credit_idx"]
+    tables = ["sharing_tokensummary", "token_summary_token_hash", "lookup_entry_credit_idx"]
     import psycopg
 
     try:

@@ -1,11 +1,9 @@
 """Matching: one summary per peppered token, maintained from the records.
 
-A summary is always *computed* from the records that carry its token, never
+A summary is always *recomputed* from the records that carry its token, never
 incremented, so running a job twice, or after a worker died half-way, gives
 the same result: the effect is exactly-once even though delivery is
-at-least-once. A batch's job computes a token that has no summary yet from the
-batch's own records (``_BATCH_SQL`` says why that is exact) and recomputes the
-others from every record.
+at-least-once.
 
 What to recompute: a batch's job takes the tokens of the records that carry its
 batch id (``sharing_record.batch_id``, indexed), in committed chunks; tokens
@@ -41,39 +39,27 @@ from sharing.tokens import TOKEN_AT_N
 
 logger = logging.getLogger(__name__)
 
-# Where a token's facts come from: every active (or disputed and not yet ended) record that carries it.
-# A "sources" CTE yields (token, the record's columns below); "facts" and "truth" below read it.
-_RECORD_COLUMNS = (
-    "r.member_id, r.kind, r.category, r.event_date, r.overdue_days, r.overdue_amount, r.created_at, "
-    "r.reported_at, r.status"
-)
-_COUNTS = "r.status IN ('active', 'disputed') AND r.resolved_date IS NULL"
-
-# The records of the tokens in the CTE {targets}, found through the identifiers' token index.
-_SOURCES_BY_TOKEN = f"""
-        -- LATERAL keeps this an index lookup per token whatever the statistics say:
-        -- the cost follows the number of tokens, never the size of the tables.
-        SELECT t.token, f.* FROM {{targets}} t
-        CROSS JOIN LATERAL (
-            SELECT {_RECORD_COLUMNS}
-            FROM sharing_recordidentifier ri
-            JOIN sharing_record r ON r.id = ri.record_id
-            WHERE ri.token = t.token AND {_COUNTS}
-            OFFSET 0  -- a fence: the planner may not flatten this into a join over whole tables
-        ) f
-"""
-
-# One row per member-level fact (deduplication within a member), then one row of truth per token.
+# The facts of one token: active (or disputed and not yet ended) records, one row per member-level fact.
 _SUMMARY_SELECT = """
     facts AS (
-        SELECT token, member_id, kind, category, event_date,
-               max(overdue_days) AS overdue_days,
-               max(overdue_amount) AS overdue_amount,
-               min(created_at) AS first_reported,
-               max(reported_at) AS last_reported,
-               bool_or(status = 'disputed') AS disputed
-        FROM sources
-        GROUP BY token, member_id, kind, category, event_date
+        -- LATERAL keeps this an index lookup per token whatever the statistics say:
+        -- the cost follows the number of dirty tokens, never the size of the tables.
+        SELECT t.token, f.member_id, f.kind, f.category, f.event_date,
+               max(f.overdue_days) AS overdue_days,
+               max(f.overdue_amount) AS overdue_amount,
+               min(f.created_at) AS first_reported,
+               max(f.reported_at) AS last_reported,
+               bool_or(f.status = 'disputed') AS disputed
+        FROM targets t
+        CROSS JOIN LATERAL (
+            SELECT r.member_id, r.kind, r.category, r.event_date, r.overdue_days, r.overdue_amount,
+                   r.created_at, r.reported_at, r.status
+            FROM sharing_recordidentifier ri
+            JOIN sharing_record r ON r.id = ri.record_id
+            WHERE ri.token = t.token AND r.status IN ('active', 'disputed') AND r.resolved_date IS NULL
+            OFFSET 0  -- a fence: the planner may not flatten this into a join over whole tables
+        ) f
+        GROUP BY t.token, f.member_id, f.kind, f.category, f.event_date
     ),
     truth AS (
         SELECT token,
@@ -99,41 +85,30 @@ _SUMMARY_COLUMNS = (
     "total_overdue_amount, latest_delinquency_date, first_reported, last_reported, disputed, statement"
 )
 
-# Writes truth over the summaries of the tokens in "known" (those that have one: found once, by the
-# hash index) and the rest. The summaries' key is a hash exclusion constraint, which ON CONFLICT cannot
-# use, so this updates, inserts and deletes; every writer holds its tokens' range lock, so no two
-# insert one token (and if one ever did, the constraint would refuse it).
 _SUMMARY_WRITE = f"""
-    present AS MATERIALIZED (SELECT truth.* FROM truth JOIN known USING (token)),
-    updated AS (
-        UPDATE sharing_tokensummary s SET
-            {", ".join(f"{column} = present.{column}" for column in _SUMMARY_COLUMNS.split(", "))},
-            updated_at = %(now)s
-        FROM present WHERE s.token = present.token
-        RETURNING 1
-    ),
-    inserted AS (
+    upserted AS (
         INSERT INTO sharing_tokensummary (token, {_SUMMARY_COLUMNS}, updated_at)
         SELECT token, {_SUMMARY_COLUMNS}, %(now)s FROM truth
-        WHERE NOT EXISTS (SELECT 1 FROM known WHERE known.token = truth.token)
+        ON CONFLICT (token) DO UPDATE SET
+            member_ids = EXCLUDED.member_ids,
+            blacklist_categories = EXCLUDED.blacklist_categories,
+            blacklist_last_reported = EXCLUDED.blacklist_last_reported,
+            active_delinquencies = EXCLUDED.active_delinquencies,
+            max_overdue_days = EXCLUDED.max_overdue_days,
+            total_overdue_amount = EXCLUDED.total_overdue_amount,
+            latest_delinquency_date = EXCLUDED.latest_delinquency_date,
+            first_reported = EXCLUDED.first_reported,
+            last_reported = EXCLUDED.last_reported,
+            disputed = EXCLUDED.disputed,
+            statement = EXCLUDED.statement,
+            updated_at = EXCLUDED.updated_at
         RETURNING 1
     ),
     removed AS (
-        DELETE FROM sharing_tokensummary s USING known
-        WHERE s.token = known.token AND NOT EXISTS (SELECT 1 FROM truth WHERE truth.token = known.token)
+        DELETE FROM sharing_tokensummary s USING targets t
+        WHERE s.token = t.token AND NOT EXISTS (SELECT 1 FROM truth WHERE truth.token = t.token)
         RETURNING 1
     )
-"""
-
-# Recompute the tokens of the CTE "targets" from every record that carries them.
-_RECOMPUTE = f"""
-    known AS MATERIALIZED (
-        SELECT token FROM targets t WHERE EXISTS (SELECT 1 FROM sharing_tokensummary s WHERE s.token = t.token)
-    ),
-    sources AS ({_SOURCES_BY_TOKEN.format(targets="targets")}),
-    {_SUMMARY_SELECT},
-    {_SUMMARY_WRITE}
-    SELECT (SELECT count(*) FROM targets)
 """
 
 _DRAIN_SQL = f"""
@@ -143,45 +118,15 @@ _DRAIN_SQL = f"""
         ))
         RETURNING token
     ),
-    {_RECOMPUTE}
+    {_SUMMARY_SELECT},
+    {_SUMMARY_WRITE}
+    SELECT (SELECT count(*) FROM targets)
 """
 
 # The tokens travel as one buffer (sharing.tokens.TOKEN_AT_N).
 _REFRESH_SQL = f"""
     WITH targets AS (
         SELECT DISTINCT {TOKEN_AT_N} AS token FROM generate_series(0, length(%(tokens)s::bytea) / 32 - 1) n
-    ),
-    {_RECOMPUTE}
-"""
-
-# A batch's job: (token, record) pairs of the batch's records, the tokens as one buffer and the record
-# ids as an array in the same order. A token that has no summary yet is new to the platform as far as
-# matching knows, and its summary comes from the batch's own records alone, read by id: no probe of
-# the identifiers' token index, the costliest part of a recomputation. This is exact because a summary
-# exists for every token of an active record whose batch was matched (a batch's job writes one; only
-# a recomputation from every record removes one, when no active record is left): a record of another
-# batch not matched yet is left out now and counted when that batch's job recomputes the token, which
-# it then does from every record, the summary existing. A token that has a summary is recomputed from
-# every record. Records a later batch has changed since carry that batch's id: its job covers them.
-_BATCH_SQL = f"""
-    WITH pairs AS (
-        SELECT substring(%(tokens)s::bytea FROM (p.n::integer - 1) * 32 + 1 FOR 32) AS token, p.record_id
-        FROM unnest(%(records)s::bigint[]) WITH ORDINALITY AS p(record_id, n)
-    ),
-    targets AS (SELECT DISTINCT token FROM pairs),
-    known AS MATERIALIZED (
-        SELECT token FROM targets t WHERE EXISTS (SELECT 1 FROM sharing_tokensummary s WHERE s.token = t.token)
-    ),
-    sources AS (
-        {_SOURCES_BY_TOKEN.format(targets="known")}
-        UNION ALL
-        SELECT p.token, f.* FROM pairs p
-        CROSS JOIN LATERAL (
-            SELECT {_RECORD_COLUMNS} FROM sharing_record r
-            WHERE r.id = p.record_id AND r.batch_id = %(batch)s AND {_COUNTS}
-            OFFSET 0
-        ) f
-        WHERE NOT EXISTS (SELECT 1 FROM known WHERE known.token = p.token)
     ),
     {_SUMMARY_SELECT},
     {_SUMMARY_WRITE}
@@ -192,20 +137,19 @@ _BATCH_SQL = f"""
 # token_range in SQL, with MATCHING_RANGES as %(ranges)s.
 _TOKEN_RANGE_SQL = "get_byte(token, 0) * %(ranges)s / 256"  # noqa: S105 - SQL, not a secret
 
-# The (token, record) pairs of a batch's records, each record's identifiers found by index (the plan
-# cannot turn into a scan of every identifier when statistics lag behind a bulk load). Per range: the
-# tokens as one buffer and the record ids as an array, both ordered by token, and the distinct tokens.
-_BATCH_PAIRS_SQL = f"""
-    SELECT {_TOKEN_RANGE_SQL}, string_agg(token, ''::bytea ORDER BY token, record_id),
-           array_agg(record_id ORDER BY token, record_id), count(DISTINCT token)
+# The distinct tokens of a batch's records, each record's found by index (the plan cannot turn into
+# a scan of every identifier when statistics lag behind a bulk load).
+# Per range, one buffer of the range's tokens in order.
+_BATCH_TOKENS_SQL = f"""
+    SELECT {_TOKEN_RANGE_SQL}, string_agg(token, ''::bytea ORDER BY token)
     FROM (
-        SELECT ri.token, r.id AS record_id
+        SELECT DISTINCT ri.token
         FROM sharing_record r
         CROSS JOIN LATERAL (
             SELECT token FROM sharing_recordidentifier WHERE record_id = r.id OFFSET 0
         ) ri
         WHERE r.batch_id = %(batch)s
-    ) batch_pairs
+    ) batch_tokens
     GROUP BY 1
 """
 
@@ -251,38 +195,24 @@ def tokens_mark_dirty(tokens: list[bytes]) -> None:
 
 
 def batch_match(batch_id: int, *, chunk_tokens: int | None = None) -> int:
-    """Bring the summaries of every token of the records this batch wrote up to date: one committed chunk
-    at a time, each within one range of tokens, so that another worker's job can work on another range.
+    """Recompute the summaries of every token of the records this batch wrote: one committed chunk at a
+    time, each within one range of tokens, so that another worker's job can work on another range.
 
     Records a later batch has changed since carry that batch's id; its own job covers them.
-    Returns the number of distinct tokens matched.
+    Returns the number of tokens recomputed.
     """
-    chunk = chunk_tokens or settings.RISKSHARE_MATCH_CHUNK
+    chunk = (chunk_tokens or settings.RISKSHARE_MATCH_CHUNK) * 32
     with transaction.atomic():
         _matching_settings()  # JIT compiled this read for 119 of its 172 ms
-        by_range = {
-            number: (tokens, records, distinct)
-            for number, tokens, records, distinct in execute_binary(
-                _BATCH_PAIRS_SQL, {"ranges": MATCHING_RANGES, "batch": batch_id}, fetch=True
-            )
-        }
+        by_range = dict(execute_binary(_BATCH_TOKENS_SQL, {"ranges": MATCHING_RANGES, "batch": batch_id}, fetch=True))
     # Each batch starts at its own range, so two workers' jobs seldom queue behind each other for one.
     for tokens_range in sorted(by_range, key=lambda number: (number - batch_id) % MATCHING_RANGES):
-        tokens, records, _distinct = by_range[tokens_range]
-        # A token whose pairs a chunk boundary splits is new in the first chunk, known in the next.
-        for start in range(0, len(records), chunk):
+        tokens = by_range[tokens_range]
+        for start in range(0, len(tokens), chunk):
             with transaction.atomic():
                 _matching_lock([tokens_range])
-                execute_binary(
-                    _BATCH_SQL,
-                    {
-                        "tokens": tokens[start * 32 : (start + chunk) * 32],
-                        "records": records[start : start + chunk],
-                        "batch": batch_id,
-                        "now": timezone.now(),
-                    },
-                )
-    return sum(distinct for _tokens, _records, distinct in by_range.values())
+                execute_binary(_REFRESH_SQL, {"tokens": tokens[start : start + chunk], "now": timezone.now()})
+    return sum(len(tokens) for tokens in by_range.values()) // 32
 
 
 def summaries_refresh(tokens: list[bytes]) -> None:
@@ -293,13 +223,7 @@ def summaries_refresh(tokens: list[bytes]) -> None:
     if not tokens:
         return
     _matching_lock(token_range(token) for token in tokens)
-    # One statement per chunk: a statement that probes the summaries' hash index keeps a pin on the last
-    # bucket it read until it ends, and while that bucket is pinned the index cannot split any bucket,
-    # so every insert after it lengthens the overflow chains the next insert's uniqueness check walks.
-    # 200,000 tokens into an empty table: 22.8 s in one statement, 6.7 s in chunks of 20,000.
-    chunk = settings.RISKSHARE_MATCH_CHUNK
-    for start in range(0, len(tokens), chunk):
-        execute_binary(_REFRESH_SQL, {"tokens": b"".join(tokens[start : start + chunk]), "now": timezone.now()})
+    execute_binary(_REFRESH_SQL, {"tokens": b"".join(tokens), "now": timezone.now()})
 
 
 def dirty_tokens_drain(*, chunk: int | None = None, max_chunks: int | None = None) -> int:
@@ -351,7 +275,6 @@ class DriftReport:
 
 _DRIFT_SQL = f"""
     WITH targets AS (SELECT DISTINCT token FROM sharing_recordidentifier),
-    sources AS ({_SOURCES_BY_TOKEN.format(targets="targets")}),
     {_SUMMARY_SELECT}
     SELECT coalesce(truth.token, s.token),
            CASE WHEN s.token IS NULL THEN 'missing'

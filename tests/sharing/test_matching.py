@@ -183,21 +183,6 @@ def test_random_mix_leaves_no_drift(member_a, member_b, key_v1, seed):
     assert report.drift == 0, report
 
 
-def test_a_batch_matched_before_an_earlier_one_is_counted_with_it(member_a, member_b, key_v1):
-    """A token new to the summaries is computed from the matching batch's records alone; the earlier
-    batch, matched later, finds its summary and recomputes it from every record."""
-    token = new_token()
-    earlier = submit(member_a, [overdue([token], overdue_days=10, overdue_amount="1.00")]).json()["id"]
-    later = submit(member_b, [overdue([token], overdue_days=20, overdue_amount="2.00")]).json()["id"]
-    assert batch_match(later) == 1
-    assert summary(token).member_ids == [member_b.institution.pk]  # the earlier batch is not matched yet
-    assert batch_match(earlier) == 1
-    s = summary(token)
-    assert sorted(s.member_ids) == sorted([member_a.institution.pk, member_b.institution.pk])
-    assert (s.active_delinquencies, s.max_overdue_days, s.total_overdue_amount) == (2, 20, Decimal("3.00"))
-    assert summaries_drift_check(fix=False).drift == 0
-
-
 def test_a_record_changed_before_its_batch_is_matched_counts_as_it_is_now(member_a, key_v1):
     resolved, moved, kept, elsewhere = (new_token() for _ in range(4))
     batch_id = submit(
@@ -217,31 +202,6 @@ def test_a_record_changed_before_its_batch_is_matched_counts_as_it_is_now(member
     dirty_tokens_drain()
     assert summary(elsewhere) is not None
     assert summaries_drift_check(fix=False).drift == 0
-
-
-def test_a_refresh_of_many_tokens_runs_in_chunks_with_the_same_result(member_a, member_b, key_v1, settings):
-    from sharing.matching import summaries_refresh
-
-    tokens = [new_token() for _ in range(10)]
-    submit_and_match(member_a, [overdue([t], reference=f"A{i}") for i, t in enumerate(tokens)])
-    submit(member_b, [blacklist([t], reference=f"B{i}") for i, t in enumerate(tokens[:7])])  # not matched
-    settings.RISKSHARE_MATCH_CHUNK = 3
-    TokenSummary.objects.filter(token=pepper_token(tokens[9])).delete()
-    with transaction.atomic():
-        summaries_refresh([pepper_token(t) for t in tokens])  # four statements
-    assert [len(summary(t).member_ids) for t in tokens] == [2] * 7 + [1] * 3
-    assert summaries_drift_check(fix=False).drift == 0
-
-
-def test_one_summary_per_token_is_kept_by_the_database(member_a, key_v1):
-    from django.db import IntegrityError
-
-    token = new_token()
-    submit_and_match(member_a, [blacklist([token])])
-    existing = summary(token)
-    existing.pk = existing.token  # the same key again, as a new row
-    with pytest.raises(IntegrityError, match="token_summary_token_unique"), transaction.atomic():
-        TokenSummary.objects.bulk_create([existing])
 
 
 def test_drift_is_detected_and_fixed(member_a, key_v1):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -9,6 +12,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from config.errors import DomainError, NotFoundError
+from config.sql import execute_binary
 from sharing.models import Alert, Batch, ConsortiumKey, Dispute, Lookup, Record, Report
 
 
@@ -127,3 +131,59 @@ def report_get(*, member_id: int, report_id: int) -> Report:
     if report is None:
         raise NotFoundError(_("No report with this id."))
     return report
+
+
+# Retention: what is due, and what should have gone (sharing.services.retention purges it).
+
+
+def retention_cutoff(today: dt.date, years: int) -> dt.date:
+    """The latest end date whose retention of ``years`` is over on ``today``.
+
+    E is purgeable on ``today`` when E <= cutoff. For 29 February the anniversary
+    falls on 1 March, so on 28 February of a common year the cutoff is the 28th.
+    """
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:  # today is 29 February, the year ``years`` back has none
+        return today.replace(year=today.year - years, day=28)
+
+
+def local_midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=ZoneInfo(settings.TIME_ZONE))
+
+
+def record_purge_due(today: dt.date) -> tuple[dt.date, dt.datetime]:
+    """(latest adverse-event end date to purge, retraction time before which to purge) on ``today``."""
+    adverse = retention_cutoff(today, settings.RISKSHARE_RECORD_RETENTION_YEARS)
+    # Retracted on day R: purged from R + 90 on, i.e. retracted before the start of (today - 89).
+    retracted_before = local_midnight(today - dt.timedelta(days=settings.RISKSHARE_RETRACTED_RETENTION_DAYS - 1))
+    return adverse, retracted_before
+
+
+RECORD_DUE_CONDITION = """
+    (status = 'retracted' AND retracted_at < %(retracted_before)s)
+    OR (status <> 'retracted' AND kind = 'delinquency' AND resolved_date <= %(adverse)s)
+    OR (status <> 'retracted' AND kind = 'blacklist' AND coalesce(resolved_date, event_date) <= %(adverse)s)
+"""
+
+
+def records_past_retention(*, member_ids: list[int], today: dt.date) -> dict[int, int]:
+    """Per member, records the purge should have removed by ``today`` and that are still here (should be none)."""
+    adverse, retracted_before = record_purge_due(today)
+    rows = execute_binary(
+        "SELECT member_id, count(*) FROM sharing_record "  # noqa: S608 - only the fixed condition is formatted in
+        f"WHERE member_id = ANY(%(members)s) AND ({RECORD_DUE_CONDITION}) GROUP BY member_id",
+        {"members": member_ids, "adverse": adverse, "retracted_before": retracted_before},
+        fetch=True,
+    )
+    return dict(rows)
+
+
+def lookup_log_before(today: dt.date) -> dt.datetime:
+    cutoff = retention_cutoff(today, settings.RISKSHARE_LOOKUP_LOG_RETENTION_YEARS)
+    return local_midnight(cutoff + dt.timedelta(days=1))
+
+
+def lookup_log_due(*, today: dt.date) -> int:
+    """How many lookups the purge would remove on ``today``."""
+    return Lookup.objects.filter(created_at__lt=lookup_log_before(today)).count()

@@ -28,7 +28,7 @@ from sharing.reports.base import (
     ratio,
 )
 from sharing.reports.peers import PEERS_SECTION
-from sharing.services.retention import records_past_retention
+from sharing.selectors import records_past_retention
 
 CREDENTIAL_UNUSED_DAYS = 90
 CREDENTIAL_OLD_DAYS = 365

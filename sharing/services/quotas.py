@@ -22,7 +22,6 @@ from django.utils.translation import gettext as _
 from rest_framework.exceptions import Throttled
 
 from config.clock import business_date, business_today
-from config.sql import execute_pipeline
 from members.audit import Actor, audit_event_record
 from members.models import Credential, Institution
 from sharing.models import Lookup, LookupQuota, MemberFlag, QuotaUsage
@@ -161,16 +160,6 @@ def refusals_counted(credential: Credential):
     except QuotaExceeded as exc:
         quota_refusal_count(credential=credential, window=exc.window)
         raise
-
-
-def lookup_quota_consume(*, credential: Credential, identifiers: int, now: dt.datetime | None = None) -> None:
-    """Count one request and ``identifiers`` against the credential's windows, or raise 429 with Retry-After.
-
-    A refusal is counted per credential and day (``quota_refusal_count``) once the windows are rolled back.
-    """
-    claim = quota_claim(credential=credential, identifiers=identifiers, now=now or timezone.now())
-    with refusals_counted(credential), transaction.atomic():
-        claim.settle(execute_pipeline(claim.statements(), prepare=True)[-1])
 
 
 def quota_usage_purge(*, now: dt.datetime | None = None) -> int:

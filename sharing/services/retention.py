@@ -16,54 +16,22 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 import pgtrigger
-from django.conf import settings
 from django.db import connection, transaction
 
 from config.clock import business_today
 from config.sql import execute_binary
 from members.audit import Actor, audit_event_record
 from sharing.matching import summaries_refresh
-from sharing.models import Lookup
+from sharing.selectors import RECORD_DUE_CONDITION, lookup_log_before, record_purge_due
 
 PURGE_CHUNK = 5000
 
 
-def retention_cutoff(today: dt.date, years: int) -> dt.date:
-    """The latest end date whose retention of ``years`` is over on ``today``.
-
-    E is purgeable on ``today`` when E <= cutoff. For 29 February the anniversary
-    falls on 1 March, so on 28 February of a common year the cutoff is the 28th.
-    """
-    try:
-        return today.replace(year=today.year - years)
-    except ValueError:  # today is 29 February, the year ``years`` back has none
-        return today.replace(year=today.year - years, day=28)
-
-
-def _local_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=ZoneInfo(settings.TIME_ZONE))
-
-
-def record_purge_due(today: dt.date) -> tuple[dt.date, dt.datetime]:
-    """(latest adverse-event end date to purge, retraction time before which to purge) on ``today``."""
-    adverse = retention_cutoff(today, settings.RISKSHARE_RECORD_RETENTION_YEARS)
-    # Retracted on day R: purged from R + 90 on, i.e. retracted before the start of (today - 89).
-    retracted_before = _local_midnight(today - dt.timedelta(days=settings.RISKSHARE_RETRACTED_RETENTION_DAYS - 1))
-    return adverse, retracted_before
-
-
-_DUE_CONDITION = """
-    (status = 'retracted' AND retracted_at < %(retracted_before)s)
-    OR (status <> 'retracted' AND kind = 'delinquency' AND resolved_date <= %(adverse)s)
-    OR (status <> 'retracted' AND kind = 'blacklist' AND coalesce(resolved_date, event_date) <= %(adverse)s)
-"""
-
 _PURGE_SQL = f"""
     WITH due AS (
-        SELECT id FROM sharing_record WHERE {_DUE_CONDITION}
+        SELECT id FROM sharing_record WHERE {RECORD_DUE_CONDITION}
         ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
     ),
     identifiers AS (
@@ -82,18 +50,6 @@ _PURGE_SQL = f"""
     SELECT 'record', member_id, status, NULL::bytea FROM records
     UNION ALL SELECT 'token', NULL, NULL, token FROM (SELECT DISTINCT token FROM identifiers) t
 """
-
-
-def records_past_retention(*, member_ids: list[int], today: dt.date) -> dict[int, int]:
-    """Per member, records the purge should have removed by ``today`` and that are still here (should be none)."""
-    adverse, retracted_before = record_purge_due(today)
-    rows = execute_binary(
-        f"SELECT member_id, count(*) FROM sharing_record WHERE member_id = ANY(%(members)s) AND ({_DUE_CONDITION}) "
-        "GROUP BY member_id",
-        {"members": member_ids, "adverse": adverse, "retracted_before": retracted_before},
-        fetch=True,
-    )
-    return dict(rows)
 
 
 @dataclass
@@ -159,19 +115,9 @@ _LOOKUP_PURGE_SQL = """
 """
 
 
-def _lookup_log_before(today: dt.date) -> dt.datetime:
-    cutoff = retention_cutoff(today, settings.RISKSHARE_LOOKUP_LOG_RETENTION_YEARS)
-    return _local_midnight(cutoff + dt.timedelta(days=1))
-
-
-def lookup_log_due(*, today: dt.date) -> int:
-    """How many lookups the purge would remove on ``today``."""
-    return Lookup.objects.filter(created_at__lt=_lookup_log_before(today)).count()
-
-
 def lookup_log_purge(*, today: dt.date | None = None, chunk: int = PURGE_CHUNK) -> PurgeResult:
     """Purge lookups (and their entries) logged on or before the retention cutoff."""
-    before = _lookup_log_before(today or business_today())
+    before = lookup_log_before(today or business_today())
     result = PurgeResult()
     while True:
         # The log is append-only for everyone else: the trigger is bypassed for this transaction only.

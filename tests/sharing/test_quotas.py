@@ -5,15 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 
+import orjson
 import pytest
+import time_machine
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.exceptions import Throttled
 
 from members.models import AuditEvent
-from sharing.models import ConsortiumKey, LookupQuota, MemberFlag
-from sharing.services.quotas import enumeration_watch, lookup_quota_consume, quota_usage_purge
+from sharing.models import ConsortiumKey, Lookup, LookupQuota, MemberFlag
+from sharing.services.lookups import lookup_answer, lookup_request_parse
+from sharing.services.quotas import enumeration_watch, quota_usage_purge
 from sharing.tasks import enumeration_watch_task
 from tests.factories import OperatorFactory
 from tests.sharing.conftest import blacklist, lookup, new_token, reported
@@ -47,11 +50,15 @@ def test_no_over_admission_with_50_parallel_clients(member_a, settings):
     ConsortiumKey.objects.create(version=1, check_value="0" * 16, created_by="tests")
     settings.RISKSHARE_LOOKUP_REQUESTS_PER_MINUTE = 1000
     settings.RISKSHARE_LOOKUP_IDENTIFIERS_PER_DAY = 20
-    now = timezone.now()
 
     def attempt(_n: int) -> bool:
+        body = {
+            "purpose": "fraud_investigation",
+            "key_version": 1,
+            "identifiers": [{"type": "cn_mobile", "token": new_token()}],
+        }
         try:
-            lookup_quota_consume(credential=member_a.credential, identifiers=1, now=now)
+            lookup_answer(credential=member_a.credential, request=lookup_request_parse(orjson.dumps(body)))
             return True
         except Throttled:
             return False
@@ -61,6 +68,7 @@ def test_no_over_admission_with_50_parallel_clients(member_a, settings):
     with ThreadPoolExecutor(max_workers=50) as pool:
         admitted = sum(pool.map(attempt, range(50)))
     assert admitted == 20
+    assert Lookup.objects.count() == 20  # a refused lookup is neither answered nor logged
 
 
 def test_quota_changes_in_the_admin_are_audited(client, member_a, db):
@@ -102,6 +110,7 @@ def test_ordinary_use_is_not_flagged(member_a, key_v1, settings):
 
 
 def test_old_windows_are_purged(member_a, key_v1):
-    lookup_quota_consume(credential=member_a.credential, identifiers=1, now=timezone.now() - dt.timedelta(days=3))
-    lookup_quota_consume(credential=member_a.credential, identifiers=1)
-    assert quota_usage_purge() == 2
+    with time_machine.travel(timezone.now() - dt.timedelta(days=3), tick=False):
+        assert lookup(member_a, [new_token()]).status_code == 200
+    assert lookup(member_a, [new_token()]).status_code == 200
+    assert quota_usage_purge() == 2  # the minute and day windows of three days ago

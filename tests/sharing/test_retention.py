@@ -19,7 +19,7 @@ from sharing.models import (
     RecordIdentifier,
     TokenSummary,
 )
-from sharing.services.retention import retention_cutoff
+from sharing.selectors import retention_cutoff
 from sharing.tasks import retention_purge_task
 from sharing.tokens import pepper_token
 from tests.sharing.conftest import blacklist, lookup, new_token, overdue, reported
@@ -190,7 +190,7 @@ def test_lookup_log_retention_is_a_setting(member_a, key_v1, settings):
 
 
 def test_records_past_retention_are_counted_until_purged(member_a, member_b, key_v1):
-    from sharing.services.retention import records_past_retention
+    from sharing.selectors import records_past_retention
 
     with at(dt.date(2020, 6, 1)):
         reported(member_a, [blacklist(reference="OLD", event_date="2020-01-01")])

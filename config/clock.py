@@ -25,3 +25,8 @@ def business_date(moment: dt.datetime) -> dt.date:
 def business_midnight(moment: dt.datetime) -> dt.datetime:
     """The start of ``moment``'s calendar day in China."""
     return timezone.localtime(moment, business_zone()).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def business_day_start(day: dt.date) -> dt.datetime:
+    """The start of calendar day ``day`` in China."""
+    return dt.datetime.combine(day, dt.time.min, tzinfo=business_zone())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
@@ -11,6 +10,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
+from config.clock import business_day_start
 from config.errors import DomainError, NotFoundError
 from config.sql import execute_binary
 from sharing.models import Alert, Batch, ConsortiumKey, Dispute, Lookup, Record, Report
@@ -148,15 +148,11 @@ def retention_cutoff(today: dt.date, years: int) -> dt.date:
         return today.replace(year=today.year - years, day=28)
 
 
-def local_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=ZoneInfo(settings.TIME_ZONE))
-
-
 def record_purge_due(today: dt.date) -> tuple[dt.date, dt.datetime]:
     """(latest adverse-event end date to purge, retraction time before which to purge) on ``today``."""
     adverse = retention_cutoff(today, settings.RISKSHARE_RECORD_RETENTION_YEARS)
     # Retracted on day R: purged from R + 90 on, i.e. retracted before the start of (today - 89).
-    retracted_before = local_midnight(today - dt.timedelta(days=settings.RISKSHARE_RETRACTED_RETENTION_DAYS - 1))
+    retracted_before = business_day_start(today - dt.timedelta(days=settings.RISKSHARE_RETRACTED_RETENTION_DAYS - 1))
     return adverse, retracted_before
 
 
@@ -181,7 +177,7 @@ def records_past_retention(*, member_ids: list[int], today: dt.date) -> dict[int
 
 def lookup_log_before(today: dt.date) -> dt.datetime:
     cutoff = retention_cutoff(today, settings.RISKSHARE_LOOKUP_LOG_RETENTION_YEARS)
-    return local_midnight(cutoff + dt.timedelta(days=1))
+    return business_day_start(cutoff + dt.timedelta(days=1))
 
 
 def lookup_log_due(*, today: dt.date) -> int:

@@ -9,9 +9,10 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import connection
 from django.utils.functional import Promise
+
+from config.clock import business_day_start, business_zone
 
 # Delinquency reported more than this many days after its event date is late (timeliness, peers).
 LATE_REPORTING_DAYS = 30
@@ -27,15 +28,15 @@ class Period:
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(settings.TIME_ZONE)
+        return business_zone()
 
     @property
     def start_at(self) -> dt.datetime:
-        return dt.datetime.combine(self.start, dt.time(), tzinfo=self.zone)
+        return business_day_start(self.start)
 
     @property
     def end_at(self) -> dt.datetime:
-        return dt.datetime.combine(self.end, dt.time(), tzinfo=self.zone)
+        return business_day_start(self.end)
 
     @property
     def volume_start(self) -> dt.date:

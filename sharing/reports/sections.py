@@ -17,6 +17,7 @@ from collections import defaultdict
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from config.clock import business_day_start
 from sharing.models import CONSENT_PURPOSES, MemberFlag, RecordKind
 from sharing.reports.base import (
     LATE_REPORTING_DAYS,
@@ -212,7 +213,7 @@ def credentials(ctx: ReportContext) -> dict[int, SectionData]:
 def volumes(ctx: ReportContext) -> dict[int, SectionData]:
     """Records accepted and lookups per month, for the 12 months ending with the period's last month."""
     p = ctx.period
-    start_at = dt.datetime.combine(p.volume_start, dt.time(), tzinfo=p.zone)
+    start_at = business_day_start(p.volume_start)
     months: list[str] = []
     year, month = p.volume_start.year, p.volume_start.month
     while dt.date(year, month, 1) < p.end:

@@ -69,6 +69,16 @@ class Pipeline:
             self._sent.append((cursor, sql, answered))
             cursor.execute(_binary(sql), params, prepare=self._prepare if prepare is None else prepare)
 
+    def fetch(self, sql: str, params: dict[str, Any] | list[Any]) -> list[tuple]:
+        """Send one statement and wait for its rows, and so for everything sent before it.
+
+        What is sent after overlaps with the caller again; this statement is not in ``results``.
+        """
+        cursor = psycopg.Cursor(self._raw)
+        self._sent.append((cursor, sql, False))
+        cursor.execute(_binary(sql), params, prepare=self._prepare)
+        return cursor.fetchall()
+
     def _collect(self) -> None:
         self.results = [
             cursor.fetchall() if cursor.description else [] for cursor, _sql, answered in self._sent if answered

@@ -25,20 +25,20 @@ def pepper_token(token: str) -> bytes:
     return pepper_tokens([token])[0]
 
 
+def pepper_keyed() -> hmac.HMAC:
+    """An HMAC keyed with the pepper: ``copy()`` it, ``update()`` the token's ASCII form, ``digest()``."""
+    return _keyed(settings.RISKSHARE_PEPPER)
+
+
 def pepper_tokens(tokens: Iterable[str]) -> list[bytes]:
     """``pepper_token`` for many tokens (10,000 in ~12 ms instead of ~18 ms)."""
-    keyed = _keyed(settings.RISKSHARE_PEPPER)
+    keyed = pepper_keyed()
     peppered = []
     for token in tokens:
         mac = keyed.copy()
         mac.update(token.encode("ascii"))
         peppered.append(mac.digest())
     return peppered
-
-
-def identifiers_digest(pairs: Iterable[tuple[str, bytes]]) -> bytes:
-    """A digest of a record's (type, peppered token) set, independent of order."""
-    return hashlib.sha256(b"".join(b"%s\x00%s" % (t.encode(), token) for t, token in sorted(pairs))).digest()
 
 
 # Many peppered tokens travel to PostgreSQL as one buffer parameter ``%(tokens)s`` of 32 bytes each, cut

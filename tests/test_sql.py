@@ -39,6 +39,22 @@ def test_pipelined_statements_are_visible_to_query_count_tests(db, django_assert
         execute_pipeline([("SELECT 1", []), ("SELECT 2", [])])
 
 
+def test_a_pipeline_fetch_waits_for_its_rows_and_what_was_sent_before_it(db):
+    with transaction.atomic(), pipeline() as pipe:
+        pipe.send([(_INSERT, {"version": 45})])
+        seen = pipe.fetch("SELECT array_agg(version) FROM sharing_consortiumkey WHERE version >= %s", [45])
+        pipe.send([(_INSERT, {"version": 46}), ("SELECT count(*) FROM sharing_consortiumkey WHERE version >= 45", [])])
+    assert seen == [([45],)]
+    assert pipe.results == [[], [], [(2,)]]  # the fetched statement is not answered again
+
+
+def test_a_pipeline_fetch_raises_the_failure_of_an_earlier_statement(db):
+    with pytest.raises(DataError), transaction.atomic(), pipeline() as pipe:
+        pipe.send([("SELECT 1 / %s::int", [0])])
+        pipe.fetch("SELECT 1", [])
+    assert execute_binary("SELECT 1", [], fetch=True) == [(1,)]
+
+
 def _idle() -> bool:
     return connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
@@ -89,14 +105,3 @@ def test_statements_are_prepared_where_asked_and_nowhere_else(db):
         ConsortiumKey.objects.filter(version=7).exists()
     assert {"SELECT $1::int * 7", "SELECT $1::int + 1"} <= _prepared()
     assert not any("- 1" in statement or "consortiumkey" in statement for statement in _prepared())
-
-
-def test_the_identifiers_digest_is_stable():
-    """Stored digests decide whether a re-sent record changed: the bytes hashed must never change."""
-    import hashlib
-
-    from sharing.tokens import identifiers_digest
-
-    first, second = b"\x01" * 32, b"\x02" * 32
-    expected = hashlib.sha256(b"cn_mobile\x00" + second + b"cn_resident_id\x00" + first).digest()
-    assert identifiers_digest([("cn_resident_id", first), ("cn_mobile", second)]) == expected

@@ -370,3 +370,49 @@ def test_hostile_field_names_are_reported_not_stored_raw(member_a, key_v1):
     fields = [e["field"] for e in response.json()["errors"]]
     assert "/?evil~1x~0" in fields
     assert Batch.objects.get().errors == response.json()["errors"]
+
+
+def test_the_stored_identifiers_digest_is_stable(member_a, key_v1):
+    """Stored digests decide whether a re-sent record changed: the bytes hashed must never change."""
+    import hashlib
+
+    first, second = new_token(), new_token()
+    submit(member_a, [blacklist([first, second], reference="DIGEST")])
+    stored = Record.objects.get(reference="DIGEST")
+    expected = b"cn_mobile\x00" + pepper_token(second) + b"cn_resident_id\x00" + pepper_token(first)
+    assert bytes(stored.identifiers_digest) == hashlib.sha256(expected).digest()
+
+
+def test_a_batch_written_in_several_slices_is_written_whole(member_a, key_v1, monkeypatch):
+    """Slices are pipelined: each slice's identifiers go with its own records, updates queue their old tokens."""
+    from sharing.matching import dirty_tokens_pending
+    from sharing.services import submission
+
+    monkeypatch.setattr(submission, "WRITE_SLICE", 2)
+    kept, replaced = blacklist(reference="S-1"), blacklist(reference="S-4")
+    old_token = replaced["identifiers"][0]["token"]
+    gone = blacklist(reference="S-5")
+    submit(member_a, [kept, replaced, gone])
+    member_a.client().post("/api/v1/records/S-5/retract", {"reason": "wrong person"}, format="json")
+    assert dirty_tokens_pending() == 0
+    new = [blacklist(reference=f"S-{n}") for n in (2, 3, 6)]
+    moved = {**replaced, "identifiers": [{"type": "cn_mobile", "token": new_token()}]}
+    # Sorted by reference into slices (S-1 S-2) (S-3 S-4) (S-5 S-6): an unchanged, an updated and a
+    # retracted record among new ones.
+    body = submit(member_a, [new[2], moved, kept, gone, *new[:2]]).json()
+    assert (body["accepted"], body["rejected"]) == (5, 1)
+    assert [(e["index"], e["code"]) for e in body["errors"]] == [(3, "record_retracted")]
+    identifiers = {
+        r.reference: [(i.id_type, bytes(i.token)) for i in r.identifiers.all()]
+        for r in Record.objects.filter(member=member_a.institution).prefetch_related("identifiers")
+    }
+    for record in [*new, moved, kept]:
+        assert identifiers[record["reference"]] == [
+            (i["type"], pepper_token(i["token"])) for i in record["identifiers"]
+        ], record["reference"]
+    assert dirty_tokens_pending() == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT token FROM sharing_dirtytoken")
+        assert [bytes(row[0]) for row in cursor.fetchall()] == [pepper_token(old_token)]
+    batch = Batch.objects.get(pk=body["id"])
+    assert set(Record.objects.filter(batch=batch).values_list("reference", flat=True)) == {"S-2", "S-3", "S-4", "S-6"}

@@ -203,7 +203,6 @@ def _batch_write(
         updated_at=now,
     )
     changed: list[tuple[int, str, bool]] = []
-    dirty: list[bytes] = []
     # In slices, so that PostgreSQL writes one slice while Python peppers the next: a 10,000-record
     # batch's Python work (~50 ms) overlaps with its writes (~190 ms) instead of preceding them.
     with pipeline() as pipe:
@@ -236,7 +235,7 @@ def _batch_write(
                 ],
                 answered=False,
             )
-    dirty.extend(bytes(token) for removed in pipe.results for (token,) in removed)
+    dirty = [bytes(token) for removed in pipe.results for (token,) in removed]
     if len(changed) < len(valid):
         # Not written: unchanged re-sends (fine) and retracted records (refused).
         written = {row[1] for row in changed}

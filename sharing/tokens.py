@@ -25,14 +25,9 @@ def pepper_token(token: str) -> bytes:
     return pepper_tokens([token])[0]
 
 
-def pepper_keyed() -> hmac.HMAC:
-    """An HMAC keyed with the pepper: ``copy()`` it, ``update()`` the token's ASCII form, ``digest()``."""
-    return _keyed(settings.RISKSHARE_PEPPER)
-
-
 def pepper_tokens(tokens: Iterable[str]) -> list[bytes]:
     """``pepper_token`` for many tokens (10,000 in ~12 ms instead of ~18 ms)."""
-    keyed = pepper_keyed()
+    keyed = _keyed(settings.RISKSHARE_PEPPER)
     peppered = []
     for token in tokens:
         mac = keyed.copy()

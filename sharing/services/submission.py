@@ -26,7 +26,7 @@ from sharing.services.idempotency import (
     idempotency_release,
     request_hash,
 )
-from sharing.tokens import pepper_keyed
+from sharing.tokens import pepper_tokens
 from sharing.validation import MAX_RECORDS, ValidRecord, error, safe_name, validate_body_fast, validate_records
 
 logger = logging.getLogger(__name__)
@@ -93,25 +93,18 @@ _DIGEST_PREFIXES: dict[str, bytes] = {}
 
 
 def _records_payload(valid: list[ValidRecord]) -> tuple[str, dict[str, list[tuple[str, bytes]]]]:
-    """The upsert's rows as one JSON array, and each record's (type, peppered token) pairs sorted by type.
-
-    One pass per record: peppering, the digest and the row.
-    """
-    keyed = pepper_keyed()
+    """The upsert's rows as one JSON array, and each record's (type, peppered token) pairs sorted by type."""
+    by_type = [sorted(r.identifiers) for r in valid]  # types are unique within a record
+    at_rest = iter(pepper_tokens(token for pairs in by_type for _type, token in pairs))
     sha256 = hashlib.sha256
     prefixes = _DIGEST_PREFIXES
     peppered: dict[str, list[tuple[str, bytes]]] = {}
     rows = []
-    for r in valid:
-        pairs, parts = [], []
-        for id_type, token in sorted(r.identifiers):  # types are unique within a record
-            mac = keyed.copy()
-            mac.update(token.encode("ascii"))
-            at_rest = mac.digest()
-            pairs.append((id_type, at_rest))
-            parts.append(prefixes.get(id_type) or prefixes.setdefault(id_type, id_type.encode() + b"\0"))
-            parts.append(at_rest)
-        peppered[r.reference] = pairs
+    for r, sent in zip(valid, by_type, strict=True):
+        pairs = peppered[r.reference] = [(id_type, next(at_rest)) for id_type, _token in sent]
+        digest = sha256(
+            b"".join([(prefixes.get(t) or prefixes.setdefault(t, t.encode() + b"\0")) + token for t, token in pairs])
+        )
         rows.append(
             (
                 r.reference,
@@ -124,7 +117,7 @@ def _records_payload(valid: list[ValidRecord]) -> tuple[str, dict[str, list[tupl
                 r.currency,
                 r.product,
                 r.key_version,
-                sha256(b"".join(parts)).hexdigest(),
+                digest.hexdigest(),
                 ",".join([id_type for id_type, _token in pairs]),
             )
         )

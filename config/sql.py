@@ -9,6 +9,7 @@ format, inside Django's transaction and error wrapping.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Iterator
@@ -21,8 +22,10 @@ from django.db import connection, transaction
 _PLACEHOLDER = re.compile(r"%(\([a-z_]+\))?s")
 
 
+@functools.lru_cache(maxsize=512)
 def _binary(sql: str) -> str:
     # %b: parameters travel in binary (an array of 20,000 bytea is memcpy, not escaping).
+    # Cached: the statements are a fixed set, and rewriting them was ~0.3 ms of a single lookup.
     return _PLACEHOLDER.sub(r"%\1b", sql)
 
 

@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 import orjson
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -213,10 +212,10 @@ def answer_unpack(packed: bytes) -> list[dict]:
 def lookup_answer(*, credential: Credential, request: LookupRequest) -> bytes:
     """Count the lookup against the key's limits, answer it and log it (the enumeration watch reads the log).
 
-    Returns the answer rendered as JSON, as the API sends it. Three round trips to the database
-    after authentication: the quota claim with every read (its own short transaction, rolled back
-    on a refusal), its commit, then the log — entries, lookup row with the answer, audit event —
-    begun and committed in one. The answer counts members, never names them.
+    Returns the answer rendered as JSON, as the API sends it. Two round trips to the database
+    after authentication, each a transaction begun and committed in it: the quota claim with every
+    read (a refusal raises in the database and rolls it back), then the log — entries, lookup row
+    with the answer, audit event. The answer counts members, never names them.
     """
     key_version_require_current(version=request.key_version)
     member_id = credential.institution_id
@@ -225,17 +224,14 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> bytes:
     claim = quota_claim(credential=credential, identifiers=len(tokens), now=now)
     starts = range(0, len(tokens), READ_SLICE)
     peppered: list[bytes] = []
-    with refusals_counted(credential), transaction.atomic():
-        with pipeline(prepare=True) as reads:
-            claiming = claim.statements()
-            reads.send([*claiming, _READ_PRELUDE])
-            for start in starts:
-                sliced = pepper_tokens(tokens[start : start + READ_SLICE])
-                peppered.extend(sliced)
-                reads.send(_read_statements(b"".join(sliced), member_id=member_id, now=now))
-        claim.settle(reads.results[len(claiming) - 1])
-    [(_workers, _plans, lookup_id)] = reads.results[len(claiming)]
-    sliced_reads = reads.results[len(claiming) + 1 :]  # summaries, inquiries, summaries, …
+    with refusals_counted(credential), claim.refusal_raised(), pipeline(prepare=True, commit=True) as reads:
+        reads.send([claim.statement(), _READ_PRELUDE])
+        for start in starts:
+            sliced = pepper_tokens(tokens[start : start + READ_SLICE])
+            peppered.extend(sliced)
+            reads.send(_read_statements(b"".join(sliced), member_id=member_id, now=now))
+    [(_workers, _plans, lookup_id)] = reads.results[1]
+    sliced_reads = reads.results[2:]  # summaries, inquiries, summaries, …
     summaries = {
         start + position: values
         for start, summary_rows in zip(starts, sliced_reads[::2], strict=True)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -28,7 +29,10 @@ from sharing.models import Lookup, LookupQuota, MemberFlag, QuotaUsage
 from sharing.selectors import cached_forget
 
 # Both windows in one statement. Each counts only while its total stays within its limit (a fresh
-# window too: the amount alone may exceed it); the caller rolls back when either refuses.
+# window too: the amount alone may exceed it). When either refuses, the statement raises (SQLSTATE
+# RSQ01, migration 0011), which aborts the claim's transaction and whatever was sent behind it.
+# A counter lost in a database crash only lets a few requests more through: the claim's commit need
+# not wait for the disk (the lookup's own commit does wait).
 _CONSUME_SQL = """
     WITH minute AS (
         INSERT INTO sharing_quotausage AS usage (credential_id, "window", window_start, used)
@@ -43,8 +47,13 @@ _CONSUME_SQL = """
         DO UPDATE SET used = usage.used + EXCLUDED.used WHERE usage.used + EXCLUDED.used <= %(per_day)s
         RETURNING used
     )
-    SELECT EXISTS (SELECT FROM minute), EXISTS (SELECT FROM day)
+    SELECT CASE
+            WHEN NOT EXISTS (SELECT FROM minute) THEN riskshare_quota_refused('minute')
+            WHEN NOT EXISTS (SELECT FROM day) THEN riskshare_quota_refused('day')
+        END,
+        set_config('synchronous_commit', 'off', true)
 """
+_REFUSED_SQLSTATE = "RSQ01"
 
 
 _REFUSAL_SQL = """
@@ -99,10 +108,11 @@ def quota_refusal_count(*, credential: Credential, window: str) -> None:
 
 @dataclass(frozen=True)
 class QuotaClaim:
-    """One request's claim on a credential's two windows: the statements, then the verdict on their rows.
+    """One request's claim on a credential's two windows: a statement, and the 429 when it refuses.
 
-    The statements belong in a transaction of their own that ``settle`` may abort: a refused
-    request counts nothing, and no request holds the counters' row locks longer than that.
+    The statement goes first in a transaction of its own (``config.sql.pipeline(commit=True)``),
+    inside ``refusal_raised``: a refused request counts nothing, and no request holds the counters'
+    row locks longer than that transaction.
     """
 
     credential: Credential
@@ -119,9 +129,7 @@ class QuotaClaim:
     def day(self) -> dt.datetime:
         return self.now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
-    def statements(self) -> list[tuple[str, dict | list]]:
-        # A counter lost in a database crash only lets a few requests more through: no need
-        # to wait for this commit to reach the disk (the lookup's own commit does wait).
+    def statement(self) -> tuple[str, dict]:
         params = {
             "credential": self.credential.pk,
             "minute": self.minute,
@@ -130,19 +138,26 @@ class QuotaClaim:
             "per_minute": self.per_minute,
             "per_day": self.per_day,
         }
-        return [("SET LOCAL synchronous_commit = off", []), (_CONSUME_SQL, params)]
+        return _CONSUME_SQL, params
 
-    def settle(self, rows: list[tuple]) -> None:
-        """Raise 429 (with Retry-After) when a window refused; the caller's transaction then rolls back."""
-        minute_admitted, day_admitted = rows[0]
-        if not minute_admitted:
-            ends, limit, window = self.minute + dt.timedelta(minutes=1), self.per_minute, "minute"
+    @contextmanager
+    def refusal_raised(self) -> Iterator[None]:
+        """Turn the statement's refusal, once its transaction has rolled back, into 429 with Retry-After."""
+        try:
+            yield
+        except DatabaseError as exc:
+            cause = exc.__cause__
+            if getattr(cause, "sqlstate", None) != _REFUSED_SQLSTATE:
+                raise
+            self.refuse(cause.diag.message_detail)
+
+    def refuse(self, window: str) -> None:
+        if window == "minute":
+            ends, limit = self.minute + dt.timedelta(minutes=1), self.per_minute
             detail = _("Lookup limit reached: %(limit)d requests a minute.") % {"limit": limit}
-        elif not day_admitted:
-            ends, limit, window = self.day + dt.timedelta(days=1), self.per_day, "day"
-            detail = _("Lookup limit reached: %(limit)d identifiers a day.") % {"limit": limit}
         else:
-            return
+            ends, limit = self.day + dt.timedelta(days=1), self.per_day
+            detail = _("Lookup limit reached: %(limit)d identifiers a day.") % {"limit": limit}
         wait = max(1, math.ceil((ends - self.now).total_seconds()))
         raise QuotaExceeded(wait=wait, detail=detail, window=window)
 

@@ -9,12 +9,13 @@ import orjson
 import pytest
 import time_machine
 from django.db import connection
+from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.exceptions import Throttled
 
 from members.models import AuditEvent
-from sharing.models import ConsortiumKey, Lookup, LookupQuota, MemberFlag
+from sharing.models import ConsortiumKey, Lookup, LookupQuota, MemberFlag, QuotaRefusal, QuotaUsage
 from sharing.services.lookups import lookup_answer, lookup_request_parse
 from sharing.services.quotas import enumeration_watch, quota_usage_purge
 from sharing.tasks import enumeration_watch_task
@@ -40,8 +41,12 @@ def test_identifiers_per_day_and_member_override(member_a, member_b, key_v1, set
     assert lookup(member_a, [new_token() for _ in range(4)]).status_code == 200
     refused = lookup(member_a, [new_token() for _ in range(2)])
     assert refused.status_code == 429 and int(refused["Retry-After"]) > 60
-    # The refused request counted nothing: one more identifier still fits.
+    # The refused request counted nothing: one more identifier still fits, and its request is not
+    # in the minute window, which had admitted it before the day window refused (rolled back together).
     assert lookup(member_a, [new_token()]).status_code == 200
+    usage = QuotaUsage.objects.filter(credential_id=member_a.credential.pk).values_list("window").annotate(Sum("used"))
+    assert dict(usage) == {"minute": 2, "day": 5}
+    assert QuotaRefusal.objects.get(credential_id=member_a.credential.pk).refused == 1
     assert lookup(member_b, [new_token() for _ in range(20)]).status_code == 200
 
 

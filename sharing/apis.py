@@ -10,7 +10,13 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -35,7 +41,7 @@ from sharing.selectors import (
     report_get,
     report_list,
 )
-from sharing.services.alerts import alert_acknowledge
+from sharing.services.alerts import alert_acknowledge, alert_payload_open
 from sharing.services.disputes import DisputeIdentifier, dispute_file
 from sharing.services.lookups import answer_unpack, lookup_answer, lookup_request_parse
 from sharing.services.records import record_resolve, record_retract
@@ -389,7 +395,7 @@ class LookupDetailApi(APIView):
             "purpose": lookup.purpose,
             "consent_reference": lookup.consent_reference,
             "created_at": lookup.created_at,
-            "results": answer_unpack(lookup.answer),
+            "results": answer_unpack(lookup.answer, lookup_id=lookup.pk),
         }
         return Response(self.LookupDetailSerializer(past).data)
 
@@ -509,9 +515,15 @@ class DisputeDetailApi(APIView):
 class AlertOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=Alert.Kind.values)
-    payload = serializers.DictField(help_text="Depends on the kind; see docs/api.md. Never names a reporting member.")
+    payload = serializers.SerializerMethodField(
+        help_text="Depends on the kind; see docs/api.md. Never names a reporting member."
+    )
     created_at = serializers.DateTimeField()
     acknowledged_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_payload(self, alert) -> dict:
+        return alert_payload_open(alert)
 
 
 class AlertListApi(APIView):

@@ -335,7 +335,7 @@ class Lookup(models.Model):
     hits = models.PositiveIntegerField(_("hits"))
     answer = models.BinaryField(
         _("answer"),
-        help_text=_("The results exactly as they were answered (zlib-compressed JSON)."),
+        help_text=_("The results exactly as they were answered, sealed: they hold the tokens as the member sent them."),
     )
     created_at = models.DateTimeField(_("time"), default=timezone.now)
 

@@ -6,10 +6,12 @@ records, its own disputes and its own lookups only.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -18,6 +20,7 @@ from config.sql import execute_binary
 from members.audit import Actor, audit_event_record
 from members.models import Credential
 from sharing.models import Alert, Lookup, Record
+from sharing.sealing import seal, unseal
 from sharing.services.lookups import answer_unpack
 
 
@@ -48,6 +51,26 @@ _RELIED_SQL = """
 """
 
 
+def _identifiers_context(*, member_id: int, lookup_id: int) -> bytes:
+    return b"riskshare alert identifiers: member %d, lookup %d" % (member_id, lookup_id)
+
+
+def identifiers_seal(identifiers: list[dict[str, str]], *, member_id: int, lookup_id: int) -> str:
+    """A member's own identifiers (tokens as it sent them) for an alert's payload, sealed (``sharing.sealing``)."""
+    sealed = seal(orjson.dumps(identifiers), context=_identifiers_context(member_id=member_id, lookup_id=lookup_id))
+    return base64.b64encode(sealed).decode("ascii")
+
+
+def alert_payload_open(alert: Alert) -> dict[str, Any]:
+    """The payload as the member reads it: sealed identifiers opened into ``identifiers``."""
+    payload = dict(alert.payload)
+    sealed = payload.pop("identifiers_sealed", None)
+    if sealed is not None:
+        context = _identifiers_context(member_id=alert.member_id, lookup_id=payload["lookup_id"])
+        payload["identifiers"] = orjson.loads(unseal(base64.b64decode(sealed), context=context))
+    return payload
+
+
 def record_corrected_alerts(*, records: list[Record], now: dt.datetime) -> int:
     """Tell every member whose lookups in the look-back window relied on these records that they changed.
 
@@ -63,7 +86,7 @@ def record_corrected_alerts(*, records: list[Record], now: dt.datetime) -> int:
     answers = dict(Lookup.objects.filter(pk__in=[row[1] for row in relied]).values_list("pk", "answer"))
     rows = []
     for member_id, lookup_id, looked_up_at, positions in relied:
-        results = answer_unpack(answers[lookup_id])
+        results = answer_unpack(answers[lookup_id], lookup_id=lookup_id)
         rows.append(
             (
                 member_id,
@@ -71,7 +94,11 @@ def record_corrected_alerts(*, records: list[Record], now: dt.datetime) -> int:
                 {
                     "lookup_id": lookup_id,
                     "looked_up_at": looked_up_at.isoformat(),
-                    "identifiers": [{"type": results[p]["type"], "token": results[p]["token"]} for p in positions],
+                    "identifiers_sealed": identifiers_seal(
+                        [{"type": results[p]["type"], "token": results[p]["token"]} for p in positions],
+                        member_id=member_id,
+                        lookup_id=lookup_id,
+                    ),
                 },
             )
         )

@@ -16,6 +16,7 @@ from config.sql import pipeline
 from members.audit import Actor, audit_event_statements
 from members.models import Credential
 from sharing.models import CONSENT_PURPOSES, Lookup, LookupPurpose
+from sharing.sealing import seal, unseal
 from sharing.selectors import key_version_require_current
 from sharing.services.quotas import quota_claim, refusals_counted
 from sharing.tokens import TOKEN_AT_N, pepper_tokens
@@ -179,30 +180,40 @@ def _result(row: tuple | list, token: str) -> dict[str, Any]:
     }
 
 
-# First byte of the answers stored since 2026-11-30; the earlier ones are zlib streams, whose first byte is 0x78.
+# First byte of a stored answer: 0x04, sealed (since 2026-12-01), around one of the earlier formats;
+# 0x03 (since 2026-11-30); the first two formats are bare zlib streams, whose first byte is 0x78.
 _PACKED_V3 = b"\x03"
+_SEALED_V4 = b"\x04"
 
 
-def answer_pack(rows: list[tuple], tokens: list[str]) -> bytes:
+def _answer_context(lookup_id: int) -> bytes:
+    return b"riskshare lookup answer %d" % lookup_id
+
+
+def answer_pack(rows: list[tuple], tokens: list[str], *, lookup_id: int) -> bytes:
     """The answer as stored: what each result was built from, to rebuild it exactly (``answer_unpack``).
 
-    ``0x03``, then zlib-compressed JSON of one row per identifier (``[type, members_30d, members_90d]``
-    for a miss, followed by the ten summary values for a hit), then the tokens as sent, 32 bytes each.
-    The tokens travel raw because compressing random hex was most of the cost: 10,000 rows pack in
-    ~1 ms instead of ~10 ms, into 320 KB instead of 410 KB.
+    ``0x04``, then sealed (``sharing.sealing``, bound to the lookup's id) because it holds the tokens
+    as the member sent them: ``0x03``, zlib-compressed JSON of one row per identifier
+    (``[type, members_30d, members_90d]`` for a miss, followed by the ten summary values for a hit),
+    then the tokens, 32 bytes each. The tokens are not compressed because compressing random hex
+    was most of the cost: 10,000 rows pack in ~1 ms instead of ~10 ms, into 320 KB instead of 410 KB.
     """
-    return _PACKED_V3 + zlib.compress(orjson.dumps(rows), 1) + bytes.fromhex("".join(tokens))
+    packed = _PACKED_V3 + zlib.compress(orjson.dumps(rows), 1) + bytes.fromhex("".join(tokens))
+    return _SEALED_V4 + seal(packed, context=_answer_context(lookup_id))
 
 
-def answer_unpack(packed: bytes) -> list[dict]:
+def answer_unpack(packed: bytes, *, lookup_id: int) -> list[dict]:
     """The results exactly as they were answered, whichever format stored them."""
     packed = bytes(packed)
+    if packed[:1] == _SEALED_V4:
+        packed = unseal(packed[1:], context=_answer_context(lookup_id))
     if packed[:1] == _PACKED_V3:
         rows = zlib.decompressobj()
         unpacked = orjson.loads(rows.decompress(packed[1:]))
         tokens = rows.unused_data
         return [_result(row, tokens[n * 32 : n * 32 + 32].hex()) for n, row in enumerate(unpacked)]
-    # Earlier: zlib-compressed JSON of whole result dicts, or of rows with the token second.
+    # The first two formats: zlib-compressed JSON of whole result dicts, or of rows with the token second.
     return [
         row if isinstance(row, dict) else _result([row[0], *row[2:]], row[1])
         for row in orjson.loads(zlib.decompress(packed))
@@ -281,7 +292,7 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> bytes:
             "key_version": request.key_version,
             "identifiers": len(rows),
             "hits": len(summaries),
-            "answer": answer_pack(rows, tokens),
+            "answer": answer_pack(rows, tokens, lookup_id=lookup_id),
             "now": now,
         }
         log.send([(_LOOKUP_SQL, lookup_row), *audit])

@@ -236,7 +236,12 @@ def test_a_correction_reaches_members_that_relied_on_the_record_in_the_last_12_m
     assert set(corrected) == {member_c.institution.pk, member_a.institution.pk}
     assert corrected[member_c.institution.pk].payload["lookup_id"] == recent
     # The member's own lookup id and the token exactly as it sent it; nothing about who reported.
-    assert corrected[member_c.institution.pk].payload["identifiers"] == [{"type": "cn_mobile", "token": mobile}]
+    # Stored sealed: the token as sent is not in the database; the member reads it through the API.
+    assert mobile not in str(corrected[member_c.institution.pk].payload)
+    listed = {alert["id"]: alert for alert in member_c.client().get("/api/v1/alerts").json()["results"]}
+    payload = listed[corrected[member_c.institution.pk].pk]["payload"]
+    assert payload["identifiers"] == [{"type": "cn_mobile", "token": mobile}]
+    assert "identifiers_sealed" not in payload
     assert corrected[member_a.institution.pk].payload["lookup_id"] == own_lookup
     assert "member" not in str(corrected[member_c.institution.pk].payload)
     assert AuditEvent.objects.filter(action="record.retracted", actor_type="operator").count() == 2

@@ -288,7 +288,63 @@ def test_answers_stored_in_earlier_formats_still_read_back():
     token = new_token()
     whole = {"type": "cn_mobile", "token": token, "hit": False, "reporting_members": 0}
     packed = zlib.compress(orjson.dumps([whole, ["email", token, 2, 3]]))
-    first, second = answer_unpack(packed)
+    first, second = answer_unpack(packed, lookup_id=1)
     assert first == whole
     assert second["type"] == "email" and second["hit"] is False
     assert second["inquiries"] == {"members_30d": 2, "members_90d": 3}
+
+
+def test_the_stored_answer_holds_no_token_as_sent(member_a, member_b, key_v1):
+    """Sealed at rest (sharing.sealing): the past answer gives the tokens back, the row alone does not."""
+    from cryptography.exceptions import InvalidTag
+
+    from sharing.services.lookups import answer_unpack
+
+    hit, miss = new_token(), new_token()
+    reported(member_b, [blacklist([hit])])
+    answered = lookup(member_a, [hit, miss]).json()
+    stored = bytes(Lookup.objects.get(pk=answered["id"]).answer)
+    for token in (hit, miss):
+        assert token.encode() not in stored and bytes.fromhex(token) not in stored
+    past = member_a.client().get(f"/api/v1/lookups/{answered['id']}").json()
+    assert past["results"] == answered["results"]
+    with pytest.raises(InvalidTag):  # bound to its own lookup: moved to another row, it does not open
+        answer_unpack(stored, lookup_id=answered["id"] + 1)
+
+
+def test_answers_and_alerts_stored_before_sealing_are_sealed_by_the_migration(member_a, key_v1):
+    import importlib
+    import zlib
+
+    from django.apps import apps
+
+    from sharing.models import Alert
+    from sharing.services.lookups import answer_unpack
+
+    migration = importlib.import_module("sharing.migrations.0012_seal_stored_tokens")
+    token = new_token()
+    whole = {"type": "cn_mobile", "token": token, "hit": False, "reporting_members": 0}
+    old = Lookup.objects.create(
+        member=member_a.institution,
+        credential=member_a.credential,
+        purpose="fraud_investigation",
+        key_version=1,
+        identifiers=1,
+        hits=0,
+        answer=zlib.compress(orjson.dumps([whole])),
+    )
+    alert = Alert.objects.create(
+        member=member_a.institution,
+        kind="record_corrected",
+        payload={"lookup_id": old.pk, "looked_up_at": "2026-11-01T00:00:00+00:00", "identifiers": [whole]},
+    )
+
+    migration.seal_answers(apps, None)
+    migration.seal_alert_identifiers(apps, None)
+
+    old.refresh_from_db()
+    alert.refresh_from_db()
+    assert token.encode() not in bytes(old.answer) and token not in str(alert.payload)
+    assert answer_unpack(old.answer, lookup_id=old.pk) == [whole]
+    listed = member_a.client().get("/api/v1/alerts").json()["results"]
+    assert [a["payload"]["identifiers"] for a in listed if a["id"] == alert.pk] == [[whole]]

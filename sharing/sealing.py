@@ -1,0 +1,37 @@
+"""Member tokens the platform must give back, sealed at rest.
+
+A lookup's stored answer (``GET /api/v1/lookups/{id}``) must show each token exactly as the member
+sent it, which a peppered token cannot give back. Such copies are stored encrypted instead:
+AES-256-GCM under a key derived from the platform pepper (HKDF-SHA256, its own ``info``), so a copy
+of the database alone reveals no token, as for the peppered ones (DESIGN.md, "tokens at rest"). The
+``context`` names what the sealed bytes belong to: moved to another row, they no longer open.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+
+_NONCE_BYTES = 12
+
+
+@functools.lru_cache(maxsize=2)
+def _aead(pepper: bytes) -> AESGCM:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"riskshare: tokens sealed at rest, v1")
+    return AESGCM(key.derive(pepper))
+
+
+def seal(plaintext: bytes, *, context: bytes) -> bytes:
+    """A random nonce, then the ciphertext with its tag."""
+    nonce = os.urandom(_NONCE_BYTES)
+    return nonce + _aead(settings.RISKSHARE_PEPPER).encrypt(nonce, plaintext, context)
+
+
+def unseal(sealed: bytes, *, context: bytes) -> bytes:
+    """The plaintext; ``cryptography.exceptions.InvalidTag`` if the bytes or their context were changed."""
+    return _aead(settings.RISKSHARE_PEPPER).decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], context)

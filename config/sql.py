@@ -29,6 +29,19 @@ def _binary(sql: str) -> str:
     return _PLACEHOLDER.sub(r"%\1b", sql)
 
 
+def _raw_connection() -> psycopg.Connection:
+    """The default connection's psycopg connection, health-checked as Django's own cursors are.
+
+    Django checks a reused connection (CONN_HEALTH_CHECKS) the first time a request opens a cursor;
+    these paths open psycopg cursors directly, so they ask for the check themselves. Without it, the
+    first request a server process answers after the database restarted would fail on the dead
+    connection.
+    """
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    return connection.connection
+
+
 def _queries_logged(statements: list[str], started: float) -> None:
     if connection.queries_logged:
         # Visible to query-count tests and the debug toolbar like any other query.
@@ -43,10 +56,10 @@ def execute_binary(
 
     ``prepare``: keep the statement parsed and planned in the session (see ``execute_pipeline``).
     """
-    connection.ensure_connection()
+    raw = _raw_connection()
     started = time.monotonic()
     # Django's connection hands out client-binding cursors; a plain psycopg.Cursor binds on the server.
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
         cursor.execute(_binary(sql), params, prepare=prepare)
         rows = cursor.fetchall() if fetch else []
     _queries_logged([sql], started)
@@ -115,8 +128,7 @@ def pipeline(*, prepare: bool = False, commit: bool = False) -> Iterator[Pipelin
         with transaction.atomic(), pipeline(prepare=prepare) as pipe:
             yield pipe
         return
-    connection.ensure_connection()
-    raw = connection.connection
+    raw = _raw_connection()
     pipe = Pipeline(raw, prepare=prepare)
     started = time.monotonic()
     try:

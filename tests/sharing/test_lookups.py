@@ -348,3 +348,23 @@ def test_answers_and_alerts_stored_before_sealing_are_sealed_by_the_migration(me
     assert answer_unpack(old.answer, lookup_id=old.pk) == [whole]
     listed = member_a.client().get("/api/v1/alerts").json()["results"]
     assert [a["payload"]["identifiers"] for a in listed if a["id"] == alert.pk] == [[whole]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_first_lookup_after_the_database_dropped_the_connection_is_answered(member_a, key_v1, monkeypatch):
+    """The key's read and the lookup's pipelines use psycopg cursors; they health-check the connection first."""
+    from django.core.signals import request_started
+    from django.db import connection
+
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)  # as in production (tests use 0)
+    connection.close()
+    assert lookup(member_a, [new_token()]).status_code == 200
+    dropped = connection.connection.info.backend_pid
+    with pytest.raises(psycopg.errors.AdminShutdown):  # as when the database restarts
+        connection.connection.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+    request_started.send(sender=None)  # a server process's next request (the test client skips this signal)
+
+    response = lookup(member_a, [new_token()])
+    assert response.status_code == 200, response.content
+    assert connection.connection.info.backend_pid != dropped
+    connection.close()

@@ -9,9 +9,11 @@ of the database alone reveals no token, as for the peppered ones (DESIGN.md, "to
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 
+import orjson
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -35,3 +37,24 @@ def seal(plaintext: bytes, *, context: bytes) -> bytes:
 def unseal(sealed: bytes, *, context: bytes) -> bytes:
     """The plaintext; ``cryptography.exceptions.InvalidTag`` if the bytes or their context were changed."""
     return _aead(settings.RISKSHARE_PEPPER).decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], context)
+
+
+# What each sealed copy belongs to. The bytes must never change: what was sealed under them opens
+# only with them (the services and migration 0012 use these).
+def answer_context(lookup_id: int) -> bytes:
+    return b"riskshare lookup answer %d" % lookup_id
+
+
+def alert_identifiers_context(*, member_id: int, lookup_id: int) -> bytes:
+    return b"riskshare alert identifiers: member %d, lookup %d" % (member_id, lookup_id)
+
+
+def identifiers_seal(identifiers: list[dict[str, str]], *, member_id: int, lookup_id: int) -> str:
+    """A member's own identifiers (tokens as it sent them) for an alert's JSON payload: sealed, base64."""
+    context = alert_identifiers_context(member_id=member_id, lookup_id=lookup_id)
+    return base64.b64encode(seal(orjson.dumps(identifiers), context=context)).decode("ascii")
+
+
+def identifiers_open(sealed: str, *, member_id: int, lookup_id: int) -> list[dict[str, str]]:
+    context = alert_identifiers_context(member_id=member_id, lookup_id=lookup_id)
+    return orjson.loads(unseal(base64.b64decode(sealed), context=context))

@@ -6,15 +6,12 @@ append-only: their trigger is bypassed for this migration's own statements, as t
 purge does.
 """
 
-import base64
-
-import orjson
 import pgtrigger
 from django.db import migrations, models
 
-from sharing.sealing import seal
+from sharing.sealing import answer_context, identifiers_seal, seal
 
-SEALED = b"\x04"
+SEALED = b"\x04"  # sharing.services.lookups: the first byte of a sealed answer
 CHUNK = 500
 
 
@@ -29,7 +26,7 @@ def seal_answers(apps, schema_editor):
             for pk, answer in chunk:
                 answer = bytes(answer)
                 if answer[:1] != SEALED:
-                    sealed = SEALED + seal(answer, context=b"riskshare lookup answer %d" % pk)
+                    sealed = SEALED + seal(answer, context=answer_context(pk))
                     lookup_model.objects.filter(pk=pk).update(answer=sealed)
             last = chunk[-1][0]
 
@@ -38,9 +35,9 @@ def seal_alert_identifiers(apps, schema_editor):
     alert_model = apps.get_model("sharing", "Alert")
     for alert in alert_model.objects.filter(kind="record_corrected", payload__has_key="identifiers").iterator():
         payload = dict(alert.payload)
-        identifiers = payload.pop("identifiers")
-        context = b"riskshare alert identifiers: member %d, lookup %d" % (alert.member_id, payload["lookup_id"])
-        payload["identifiers_sealed"] = base64.b64encode(seal(orjson.dumps(identifiers), context=context)).decode()
+        payload["identifiers_sealed"] = identifiers_seal(
+            payload.pop("identifiers"), member_id=alert.member_id, lookup_id=payload["lookup_id"]
+        )
         alert_model.objects.filter(pk=alert.pk).update(payload=payload)
 
 

@@ -6,12 +6,10 @@ records, its own disputes and its own lookups only.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -20,7 +18,7 @@ from config.sql import execute_binary
 from members.audit import Actor, audit_event_record
 from members.models import Credential
 from sharing.models import Alert, Lookup, Record
-from sharing.sealing import seal, unseal
+from sharing.sealing import identifiers_open, identifiers_seal
 from sharing.services.lookups import answer_unpack
 
 
@@ -51,23 +49,12 @@ _RELIED_SQL = """
 """
 
 
-def _identifiers_context(*, member_id: int, lookup_id: int) -> bytes:
-    return b"riskshare alert identifiers: member %d, lookup %d" % (member_id, lookup_id)
-
-
-def identifiers_seal(identifiers: list[dict[str, str]], *, member_id: int, lookup_id: int) -> str:
-    """A member's own identifiers (tokens as it sent them) for an alert's payload, sealed (``sharing.sealing``)."""
-    sealed = seal(orjson.dumps(identifiers), context=_identifiers_context(member_id=member_id, lookup_id=lookup_id))
-    return base64.b64encode(sealed).decode("ascii")
-
-
 def alert_payload_open(alert: Alert) -> dict[str, Any]:
     """The payload as the member reads it: sealed identifiers opened into ``identifiers``."""
     payload = dict(alert.payload)
     sealed = payload.pop("identifiers_sealed", None)
     if sealed is not None:
-        context = _identifiers_context(member_id=alert.member_id, lookup_id=payload["lookup_id"])
-        payload["identifiers"] = orjson.loads(unseal(base64.b64decode(sealed), context=context))
+        payload["identifiers"] = identifiers_open(sealed, member_id=alert.member_id, lookup_id=payload["lookup_id"])
     return payload
 
 

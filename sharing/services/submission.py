@@ -26,7 +26,7 @@ from sharing.services.idempotency import (
     idempotency_release,
     request_hash,
 )
-from sharing.tokens import pepper_tokens
+from sharing.tokens import TOKEN_AT_N, pepper_tokens
 from sharing.validation import MAX_RECORDS, ValidRecord, error, safe_name, validate_body_fast, validate_records
 
 logger = logging.getLogger(__name__)
@@ -77,12 +77,16 @@ _UPSERT_SQL = """
 """
 
 
-_IDENTIFIERS_SQL = """
+# Row n (from 0) of the ids and types takes the n-th 32 bytes of the tokens buffer.
+_IDENTIFIERS_SQL = f"""
     INSERT INTO sharing_recordidentifier (record_id, id_type, token)
-    SELECT r, t, substring(%(tokens)s FROM ((n - 1) * 32 + 1)::int FOR 32)
-    FROM unnest(string_to_array(%(ids)s, ',')::bigint[], string_to_array(%(types)s, ','))
-        WITH ORDINALITY AS u(r, t, n)
-"""
+    SELECT r, t, {TOKEN_AT_N}
+    FROM (
+        SELECT r, t, (o - 1)::int AS n
+        FROM unnest(string_to_array(%(ids)s, ',')::bigint[], string_to_array(%(types)s, ','))
+            WITH ORDINALITY AS u(r, t, o)
+    ) AS u
+"""  # noqa: S608 - only the fixed TOKEN_AT_N is formatted in
 
 WRITE_SLICE = 2_500
 

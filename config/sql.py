@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import select
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,14 +30,31 @@ def _binary(sql: str) -> str:
     return _PLACEHOLDER.sub(r"%\1b", sql)
 
 
+def _server_silent(raw: psycopg.Connection) -> bool:
+    """Nothing has arrived on an idle connection: a server that drops one (restart, terminate) says so first.
+
+    PostgreSQL sends its FATAL notice and closes the socket, which makes it readable. One ``poll``
+    (~1.5 µs) instead of the health check's ``SELECT 1`` round trip (~0.1 ms, and a wait for a core).
+    """
+    if raw.closed or raw.broken or not hasattr(select, "poll"):
+        return False
+    poller = select.poll()
+    poller.register(raw.fileno(), select.POLLIN)
+    return not poller.poll(0)
+
+
 def _raw_connection() -> psycopg.Connection:
     """The default connection's psycopg connection, health-checked as Django's own cursors are.
 
     Django checks a reused connection (CONN_HEALTH_CHECKS) the first time a request opens a cursor;
     these paths open psycopg cursors directly, so they ask for the check themselves. Without it, the
     first request a server process answers after the database restarted would fail on the dead
-    connection.
+    connection. A connection on which the server has sent nothing since its last answer passes
+    without a round trip; anything else (a FATAL notice, a closed socket, even a harmless
+    notification) gets Django's own check, which reconnects if the connection is dead.
     """
+    if connection.connection is not None and not connection.health_check_done and _server_silent(connection.connection):
+        connection.health_check_done = True  # Django's flag for "checked in this request"
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     return connection.connection

@@ -368,3 +368,61 @@ def test_the_first_lookup_after_the_database_dropped_the_connection_is_answered(
     assert response.status_code == 200, response.content
     assert connection.connection.info.backend_pid != dropped
     connection.close()
+
+
+@pytest.fixture
+def usable_checks(monkeypatch):
+    """How many times Django's health check (a ``SELECT 1`` round trip) ran."""
+    from django.db import connection
+
+    calls = []
+    check = connection.is_usable
+
+    def counted():
+        calls.append(1)
+        return check()
+
+    monkeypatch.setattr(connection, "is_usable", counted)
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)  # as in production (tests use 0)
+    return calls
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_live_idle_connection_is_reused_without_a_health_check_round_trip(member_a, key_v1, usable_checks):
+    from django.core.signals import request_started
+    from django.db import connection
+
+    connection.close()
+    assert lookup(member_a, [new_token()]).status_code == 200
+    serving = connection.connection.info.backend_pid
+    request_started.send(sender=None)
+
+    assert lookup(member_a, [new_token()]).status_code == 200
+    assert connection.connection.info.backend_pid == serving
+    assert usable_checks == []
+    connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_the_server_dropped_is_checked_and_replaced(member_a, key_v1, usable_checks):
+    """As when the database restarts: the server terminates the idle backend from its side."""
+    import time
+
+    from django.core.signals import request_started
+    from django.db import connection
+
+    connection.close()
+    assert lookup(member_a, [new_token()]).status_code == 200
+    dropped = connection.connection.info.backend_pid
+    other = connection.copy()
+    with other.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [dropped])
+    other.close()
+    time.sleep(0.05)  # the notice and the close travel on their own
+    request_started.send(sender=None)
+
+    response = lookup(member_a, [new_token()])
+    assert response.status_code == 200, response.content
+    assert connection.connection.info.backend_pid != dropped
+    assert usable_checks == [1]
+    connection.close()

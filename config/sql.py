@@ -14,7 +14,7 @@ import re
 import select
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -132,9 +132,15 @@ def pipeline(*, prepare: bool = False, commit: bool = False) -> Iterator[Pipelin
     block goes on: work done between two ``send`` calls overlaps with the database's. The first
     failure aborts the rest and raises like ``execute_binary`` when the block ends.
 
-    ``commit``: the statements are a transaction of their own, begun and committed in the same
-    round trip (a failure rolls it back). Inside an atomic block (a caller's transaction, a test)
-    they run in a savepoint instead and commit with the caller.
+    ``commit``: the statements are a transaction of their own, committed in the same round trip
+    (a failure rolls it back). Inside an atomic block (a caller's transaction, a test) they run in
+    a savepoint instead and commit with the caller.
+
+    Outside one, no ``BEGIN`` or ``COMMIT`` is sent: everything a pipeline sends before its Sync
+    (at the block's end) is one transaction, which the server commits at the Sync, or rolls back
+    whole if a statement fails (PostgreSQL's protocol, "Pipelining"). Two statements fewer,
+    ~50 µs of psycopg's Python each. The server would commit at the Sync even if the *caller*
+    failed between two sends, so then a ``ROLLBACK`` goes out first.
 
     ``prepare``: keep each statement parsed and planned in the session, for fixed statements on a
     hot path (planning a lookup's five statements took longer than running them, 0.4 against
@@ -152,17 +158,14 @@ def pipeline(*, prepare: bool = False, commit: bool = False) -> Iterator[Pipelin
     try:
         with connection.wrap_database_errors:
             with raw.pipeline():
-                if commit:
-                    pipe.send([("BEGIN", [])], answered=False, prepare=False)
-                yield pipe
-                if commit:
-                    pipe.send([("COMMIT", [])], answered=False, prepare=False)
+                try:
+                    yield pipe
+                except BaseException:
+                    if commit:
+                        with suppress(psycopg.Error):  # a dead connection commits nothing either
+                            pipe.send([("ROLLBACK", [])], answered=False, prepare=False)
+                    raise
             pipe._collect()
-    except BaseException:
-        if commit and raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            with connection.wrap_database_errors:
-                raw.execute("ROLLBACK")
-        raise
     finally:
         pipe._close(started)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 from django.db import DataError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from config.sql import execute_binary, execute_pipeline, pipeline
 from sharing.models import ConsortiumKey
@@ -105,3 +106,23 @@ def test_statements_are_prepared_where_asked_and_nowhere_else(db):
         ConsortiumKey.objects.filter(version=7).exists()
     assert {"SELECT $1::int * 7", "SELECT $1::int + 1"} <= _prepared()
     assert not any("- 1" in statement or "consortiumkey" in statement for statement in _prepared())
+
+
+def test_a_committing_pipeline_is_one_transaction_without_begin_or_commit(transactional_db):
+    """Its statements share a transaction until the pipeline's Sync: settings made local to it hold for the rest."""
+    with CaptureQueriesContext(connection) as sent, pipeline(commit=True) as pipe:
+        pipe.send([("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)", [])], answered=False)
+        pipe.send([(_INSERT, {"version": 57})], answered=False)
+        pipe.send([("SELECT current_setting('plan_cache_mode'), txid_current_if_assigned() IS NOT NULL", [])])
+    assert pipe.results == [[("force_generic_plan", True)]]  # the insert's transaction is the same one
+    assert execute_binary("SHOW plan_cache_mode", [], fetch=True) == [("auto",)]
+    assert _idle() and ConsortiumKey.objects.filter(version=57).exists()
+    assert len(sent) == 3  # no BEGIN, no COMMIT
+
+
+def test_a_committing_pipeline_whose_fetch_failed_writes_nothing(transactional_db):
+    with pytest.raises(DataError), pipeline(commit=True) as pipe:
+        pipe.send([(_INSERT, {"version": 58}), ("SELECT 1 / %s::int", [0])])
+        pipe.fetch("SELECT 1", [])
+    assert _idle()
+    assert not ConsortiumKey.objects.filter(version=58).exists()

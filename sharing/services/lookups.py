@@ -105,21 +105,20 @@ _LOOKUP_SQL = """
 # Python peppers the next (10,000 tokens: ~14 ms of peppering, ~25 ms of reading, overlapped).
 READ_SLICE = 2_500
 
-# Before the reads, in the claim's transaction, one statement:
+# Evaluated in the quota claim's row once it passed (``QuotaClaim.statement(also=…)``), before the reads:
 # - no parallel workers (starting them costs more than the whole read, measured 170 ms instead of 60 ms);
 # - generic plans for the prepared reads: PostgreSQL otherwise plans the summaries' and inquiries'
 #   statements again at every call (a custom plan for one token costs less than the generic one
 #   estimated for 1,000), 0.25 + 0.16 ms of a single lookup's ~1 ms in the database, to arrive at
 #   the same plan: one probe of the token index per asked token, whatever the count;
 # - the lookup's id, so that its row, its entries and its audit event go out in one round trip.
-_READ_PRELUDE = (
-    "SELECT set_config('max_parallel_workers_per_gather', '0', true), "
-    "set_config('plan_cache_mode', 'force_generic_plan', true), "
-    "nextval(pg_get_serial_sequence('sharing_lookup', 'id'))",
-    [],
-)
-# The same for the entries' insert in the log's transaction (0.09 ms of planning a lookup).
-_LOG_PRELUDE = ("SET LOCAL plan_cache_mode = force_generic_plan", [])
+_READ_SETTINGS = """,
+    set_config('max_parallel_workers_per_gather', '0', true),
+    set_config('plan_cache_mode', 'force_generic_plan', true),
+    nextval(pg_get_serial_sequence('sharing_lookup', 'id'))
+"""
+# The same plans for the entries' insert in the log's transaction (0.09 ms of planning a lookup).
+_LOG_SETTINGS = ("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)", [])
 
 
 def _read_statements(tokens: bytes, *, member_id: int, now: dt.datetime) -> list[tuple[str, dict | list]]:
@@ -232,13 +231,13 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> bytes:
     starts = range(0, len(tokens), READ_SLICE)
     peppered: list[bytes] = []
     with refusals_counted(credential), claim.refusal_raised(), pipeline(prepare=True, commit=True) as reads:
-        reads.send([claim.statement(), _READ_PRELUDE])
+        reads.send([claim.statement(also=_READ_SETTINGS)])
         for start in starts:
             sliced = pepper_tokens(tokens[start : start + READ_SLICE])
             peppered.extend(sliced)
             reads.send(_read_statements(b"".join(sliced), member_id=member_id, now=now))
-    [(_workers, _plans, lookup_id)] = reads.results[1]
-    sliced_reads = reads.results[2:]  # summaries, inquiries, summaries, …
+    [(*_claimed, lookup_id)] = reads.results[0]
+    sliced_reads = reads.results[1:]  # summaries, inquiries, summaries, …
     summaries = {
         start + position: values
         for start, summary_rows in zip(starts, sliced_reads[::2], strict=True)
@@ -271,7 +270,7 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> bytes:
     )
     with pipeline(prepare=True, commit=True) as log:
         # The entries go first: PostgreSQL writes them while Python builds, packs and renders the answer.
-        log.send([_LOG_PRELUDE, (_ENTRIES_SQL, entries)], answered=False)
+        log.send([_LOG_SETTINGS, (_ENTRIES_SQL, entries)], answered=False)
         inquiries = {bytes(token): values for inquiry_rows in sliced_reads[1::2] for token, *values in inquiry_rows}
         rows = [
             (identifier.type, *inquiries.get(token, (0, 0)), *summaries.get(position, ()))

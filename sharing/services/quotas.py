@@ -129,7 +129,11 @@ class QuotaClaim:
     def day(self) -> dt.datetime:
         return self.now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
-    def statement(self) -> tuple[str, dict]:
+    def statement(self, *, also: str = "") -> tuple[str, dict]:
+        """The claim; ``also``: more columns for its one row (``, expression, …``), evaluated once it passed.
+
+        A caller's own per-transaction settings ride in it, one statement fewer than their own.
+        """
         params = {
             "credential": self.credential.pk,
             "minute": self.minute,
@@ -138,7 +142,7 @@ class QuotaClaim:
             "per_minute": self.per_minute,
             "per_day": self.per_day,
         }
-        return _CONSUME_SQL, params
+        return _CONSUME_SQL + also, params
 
     @contextmanager
     def refusal_raised(self) -> Iterator[None]:

@@ -271,11 +271,11 @@ def test_the_prepared_reads_and_entries_are_planned_once_per_connection(member_a
 def test_query_count_is_constant(member_a, key_v1, django_assert_num_queries):
     lookup(member_a, [new_token()])  # the first request of the minute also records the key's last use
     for size in (1, 100, 500):
-        # auth; two transactions, each begun and committed inside its pipeline in production (a savepoint
-        # and its release here): the claim's (both quota windows, the plan settings with the lookup's id,
-        # summaries, inquiries) and the log's (generic plans, entries, lookup row, chain lock, audit event).
+        # auth; two transactions, each its pipeline's own in production (a savepoint and its release
+        # here): the claim's (both quota windows with the plan settings and the lookup's id; summaries,
+        # inquiries) and the log's (generic plans, entries, lookup row, chain lock, audit event).
         # The key-version state and the quota limits come from the cache after the first request.
-        with django_assert_num_queries(14):
+        with django_assert_num_queries(13):
             assert lookup(member_a, [new_token() for _ in range(size)]).status_code == 200
 
 

@@ -111,11 +111,11 @@ def test_statements_are_prepared_where_asked_and_nowhere_else(db):
 def test_a_committing_pipeline_is_one_transaction_without_begin_or_commit(transactional_db):
     """Its statements share a transaction until the pipeline's Sync: settings made local to it hold for the rest."""
     with CaptureQueriesContext(connection) as sent, pipeline(commit=True) as pipe:
-        pipe.send([("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)", [])], answered=False)
+        pipe.send([("SELECT set_config('lock_timeout', '1234ms', true)", [])], answered=False)
         pipe.send([(_INSERT, {"version": 57})], answered=False)
-        pipe.send([("SELECT current_setting('plan_cache_mode'), txid_current_if_assigned() IS NOT NULL", [])])
-    assert pipe.results == [[("force_generic_plan", True)]]  # the insert's transaction is the same one
-    assert execute_binary("SHOW plan_cache_mode", [], fetch=True) == [("auto",)]
+        pipe.send([("SELECT current_setting('lock_timeout'), txid_current_if_assigned() IS NOT NULL", [])])
+    assert pipe.results == [[("1234ms", True)]]  # the insert's transaction is the same one
+    assert execute_binary("SHOW lock_timeout", [], fetch=True) == [("0",)]
     assert _idle() and ConsortiumKey.objects.filter(version=57).exists()
     assert len(sent) == 3  # no BEGIN, no COMMIT
 

@@ -240,9 +240,10 @@ def test_outside_a_test_transaction_the_log_is_committed_with_the_answer(member_
     response = lookup(member_a, tokens)
     assert response.status_code == 200, response.content
     assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-    # Changed for the lookup's own transactions only (SET LOCAL): the claim's commit alone skips the
-    # wait for the disk, and the session plans and parallelizes as before.
-    assert session_settings() == before == ("on", "auto", before[2])
+    # Changed for the lookup's own transactions only (set_config local): the claim's commit alone skips
+    # the wait for the disk, and the session parallelizes as before. Prepared statements plan
+    # generically in every session (settings.py).
+    assert session_settings() == before == ("on", "force_generic_plan", before[2])
     logged = Lookup.objects.get(pk=response.json()["id"])
     assert logged.identifiers == 3 and logged.hits == 0
     entries = LookupEntry.objects.filter(lookup=logged).order_by("position")
@@ -261,10 +262,10 @@ def test_the_prepared_reads_and_entries_are_planned_once_per_connection(member_a
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE ANY(%s)",
-            [["%JOIN sharing_tokensummary%", "%FROM sharing_lookupentry%", "%INSERT INTO sharing_lookupentry%"]],
+            [["%JOIN sharing_tokensummary%", "%INSERT INTO sharing_lookupentry%"]],
         )
         plans = cursor.fetchall()
-    assert len(plans) == 3
+    assert len(plans) == 2  # the read (summaries and inquiry counts) and the entries' insert
     assert all(generic == 4 and custom == 0 for generic, custom in plans), plans
 
 
@@ -272,10 +273,10 @@ def test_query_count_is_constant(member_a, key_v1, django_assert_num_queries):
     lookup(member_a, [new_token()])  # the first request of the minute also records the key's last use
     for size in (1, 100, 500):
         # auth; two transactions, each its pipeline's own in production (a savepoint and its release
-        # here): the claim's (both quota windows with the plan settings and the lookup's id; summaries,
-        # inquiries) and the log's (generic plans, entries, lookup row, chain lock, audit event).
+        # here): the claim's (both quota windows with the read settings and the lookup's id; summaries
+        # with inquiry counts) and the log's (entries, lookup row, chain lock, audit event).
         # The key-version state and the quota limits come from the cache after the first request.
-        with django_assert_num_queries(13):
+        with django_assert_num_queries(11):
             assert lookup(member_a, [new_token() for _ in range(size)]).status_code == 200
 
 

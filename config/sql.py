@@ -84,6 +84,8 @@ def execute_binary(
     return rows
 
 
+_ROWS = psycopg.pq.ExecStatus.TUPLES_OK
+
 Statements = list[tuple[str, dict[str, Any] | list[Any]]]
 
 
@@ -114,8 +116,12 @@ class Pipeline:
         return cursor.fetchall()
 
     def _collect(self) -> None:
+        # Rows where the statement returns any: asked of the result's status, not of ``description``,
+        # which builds a Column object per column (~5 % of a single lookup's CPU).
         self.results = [
-            cursor.fetchall() if cursor.description else [] for cursor, _sql, answered in self._sent if answered
+            cursor.fetchall() if cursor.pgresult.status == _ROWS else []
+            for cursor, _sql, answered in self._sent
+            if answered
         ]
 
     def _close(self, started: float) -> None:

@@ -143,7 +143,12 @@ def test_every_lookup_is_logged_append_only_and_audited(member_a, key_v1):
     entries = list(LookupEntry.objects.filter(lookup=logged).order_by("position"))
     assert [bytes(e.token) for e in entries] == [pepper_token(t) for t in tokens]
     assert all(e.multi_lending and e.member_id == member_a.institution.pk for e in entries)
-    assert AuditEvent.objects.filter(action="lookup.performed", object_id=str(lookup_id)).exists()
+    event = AuditEvent.objects.get(action="lookup.performed", object_id=str(lookup_id))
+    assert (event.object_type, event.object_repr, event.institution_id) == (
+        "sharing.lookup",
+        f"lookup {lookup_id} (credit_application)",
+        member_a.institution.pk,
+    )
     with pytest.raises(DatabaseError), transaction.atomic():
         Lookup.objects.filter(pk=lookup_id).update(purpose="fraud_investigation")
     with pytest.raises(DatabaseError), transaction.atomic():

@@ -215,7 +215,7 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> bytes:
     """Count the lookup against the key's limits, answer it and log it (the enumeration watch reads the log).
 
     Returns the answer rendered as JSON, as the API sends it. Two round trips to the database
-    after authentication, each a transaction begun and committed in it: the quota claim with every
+    after authentication, each its own transaction, committed at its end: the quota claim with every
     read (a refusal raises in the database and rolls it back), then the log — entries, lookup row
     with the answer, audit event. The answer counts members, never names them.
     """

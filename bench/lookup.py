@@ -193,8 +193,8 @@ def main() -> None:
 
             for token in sample[:50]:
                 call([token])  # warm up connections and caches
-            # The client's own heap (a million records' bodies were built above) out of its
-            # collector's reach: a full collection in the client is not the server's latency.
+            # The client's own heap out of its collector's reach: a full collection in the client
+            # is not the server's latency.
             gc.collect()
             gc.freeze()
             lean = lean_client_latencies(args.port, headers, sample)

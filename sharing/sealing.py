@@ -45,6 +45,22 @@ def answer_context(lookup_id: int) -> bytes:
     return b"riskshare lookup answer %d" % lookup_id
 
 
+# First byte of a sealed lookup answer; the formats stored before sealing begin otherwise.
+SEALED_ANSWER = b"\x04"
+
+
+def answer_seal(packed: bytes, *, lookup_id: int) -> bytes:
+    """A lookup's packed answer as stored: the marker byte, then sealed under the lookup's id."""
+    return SEALED_ANSWER + seal(packed, context=answer_context(lookup_id))
+
+
+def answer_open(stored: bytes, *, lookup_id: int) -> bytes:
+    """The packed answer from what is stored; one stored before sealing, as it is."""
+    if stored[:1] != SEALED_ANSWER:
+        return stored
+    return unseal(stored[1:], context=answer_context(lookup_id))
+
+
 def alert_identifiers_context(*, member_id: int, lookup_id: int) -> bytes:
     return b"riskshare alert identifiers: member %d, lookup %d" % (member_id, lookup_id)
 

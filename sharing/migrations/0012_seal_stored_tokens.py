@@ -9,9 +9,8 @@ purge does.
 import pgtrigger
 from django.db import migrations, models
 
-from sharing.sealing import answer_context, identifiers_seal, seal
+from sharing.sealing import SEALED_ANSWER, answer_seal, identifiers_seal
 
-SEALED = b"\x04"  # sharing.services.lookups: the first byte of a sealed answer
 CHUNK = 500
 
 
@@ -25,9 +24,8 @@ def seal_answers(apps, schema_editor):
                 return
             for pk, answer in chunk:
                 answer = bytes(answer)
-                if answer[:1] != SEALED:
-                    sealed = SEALED + seal(answer, context=answer_context(pk))
-                    lookup_model.objects.filter(pk=pk).update(answer=sealed)
+                if answer[:1] != SEALED_ANSWER:
+                    lookup_model.objects.filter(pk=pk).update(answer=answer_seal(answer, lookup_id=pk))
             last = chunk[-1][0]
 
 

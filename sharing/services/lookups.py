@@ -16,7 +16,7 @@ from config.sql import pipeline
 from members.audit import Actor, audit_event_statements
 from members.models import Credential
 from sharing.models import CONSENT_PURPOSES, Lookup, LookupPurpose
-from sharing.sealing import answer_context, seal, unseal
+from sharing.sealing import answer_open, answer_seal
 from sharing.selectors import key_version_require_current
 from sharing.services.quotas import quota_claim, refusals_counted
 from sharing.tokens import TOKEN_AT_N, pepper_tokens
@@ -175,10 +175,10 @@ def _result(row: tuple | list, token: str) -> dict[str, Any]:
     }
 
 
-# First byte of a stored answer: 0x04, sealed (since 2026-12-01), around one of the earlier formats;
-# 0x03 (since 2026-11-30); the first two formats are bare zlib streams, whose first byte is 0x78.
+# First byte of a stored answer: 0x04, sealed (since 2026-12-01, sharing.sealing.SEALED_ANSWER),
+# around one of the earlier formats; 0x03 (since 2026-11-30); the first two formats are bare zlib
+# streams, whose first byte is 0x78.
 _PACKED_V3 = b"\x03"
-_SEALED_V4 = b"\x04"
 
 
 def answer_pack(rows: list[tuple], tokens: list[str], *, lookup_id: int) -> bytes:
@@ -191,14 +191,12 @@ def answer_pack(rows: list[tuple], tokens: list[str], *, lookup_id: int) -> byte
     was most of the cost: 10,000 rows pack in ~1 ms instead of ~10 ms, into 320 KB instead of 410 KB.
     """
     packed = _PACKED_V3 + zlib.compress(orjson.dumps(rows), 1) + bytes.fromhex("".join(tokens))
-    return _SEALED_V4 + seal(packed, context=answer_context(lookup_id))
+    return answer_seal(packed, lookup_id=lookup_id)
 
 
 def answer_unpack(packed: bytes, *, lookup_id: int) -> list[dict]:
     """The results exactly as they were answered, whichever format stored them."""
-    packed = bytes(packed)
-    if packed[:1] == _SEALED_V4:
-        packed = unseal(packed[1:], context=answer_context(lookup_id))
+    packed = answer_open(bytes(packed), lookup_id=lookup_id)
     if packed[:1] == _PACKED_V3:
         rows = zlib.decompressobj()
         unpacked = orjson.loads(rows.decompress(packed[1:]))

@@ -30,7 +30,7 @@ def _binary(sql: str) -> str:
     return _PLACEHOLDER.sub(r"%\1b", sql)
 
 
-def _server_silent(raw: psycopg.Connection) -> bool:
+def server_silent(raw: psycopg.Connection) -> bool:
     """Nothing has arrived on an idle connection: a server that drops one (restart, terminate) says so first.
 
     PostgreSQL sends its FATAL notice and closes the socket, which makes it readable. One ``poll``
@@ -43,7 +43,7 @@ def _server_silent(raw: psycopg.Connection) -> bool:
     return not poller.poll(0)
 
 
-def _raw_connection() -> psycopg.Connection:
+def raw_connection() -> psycopg.Connection:
     """The default connection's psycopg connection, health-checked as Django's own cursors are.
 
     Django checks a reused connection (CONN_HEALTH_CHECKS) the first time a request opens a cursor;
@@ -53,7 +53,7 @@ def _raw_connection() -> psycopg.Connection:
     without a round trip; anything else (a FATAL notice, a closed socket, even a harmless
     notification) gets Django's own check, which reconnects if the connection is dead.
     """
-    if connection.connection is not None and not connection.health_check_done and _server_silent(connection.connection):
+    if connection.connection is not None and not connection.health_check_done and server_silent(connection.connection):
         connection.health_check_done = True  # Django's flag for "checked in this request"
     connection.close_if_health_check_failed()
     connection.ensure_connection()
@@ -74,7 +74,7 @@ def execute_binary(
 
     ``prepare``: keep the statement parsed and planned in the session (see ``execute_pipeline``).
     """
-    raw = _raw_connection()
+    raw = raw_connection()
     started = time.monotonic()
     # Django's connection hands out client-binding cursors; a plain psycopg.Cursor binds on the server.
     with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
@@ -158,7 +158,7 @@ def pipeline(*, prepare: bool = False, commit: bool = False) -> Iterator[Pipelin
         with transaction.atomic(), pipeline(prepare=prepare) as pipe:
             yield pipe
         return
-    raw = _raw_connection()
+    raw = raw_connection()
     pipe = Pipeline(raw, prepare=prepare)
     started = time.monotonic()
     try:

@@ -6,6 +6,8 @@ Loads the records with COPY (bench/ingest.py's loader) into a fresh
 riskshare_bench database, builds the token summaries with the product's own
 full recomputation, then measures in one run:
   - the bare database query for one token (psycopg, one connection);
+  - a view with no database (/healthz) through the same gunicorn and client: how fast the
+    machine is during this run, the floor under every figure below;
   - single-identifier lookups end to end (HTTP, one client): p50, p99, with the standard
     library's client, whose own time is smallest (the figure held against the target), and
     again with httpx (~0.7 ms more of the client's Python per call);
@@ -82,6 +84,23 @@ def prewarm(conn) -> str:
         "SELECT pg_size_pretty(sum(pg_relation_size(c::regclass))) FROM unnest(%s::text[]) AS c", [tables]
     ).fetchone()[0]
     return f"prewarmed the summaries and their index ({size})"
+
+
+def floor_latencies(port: int, calls: int) -> list[float]:
+    """``GET /healthz`` through the same gunicorn and client: Django and DRF with no database and no
+    key, the part of every request that no lookup code can remove, as fast as the machine is now."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    elapsed = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        response.read()
+        elapsed.append(time.perf_counter() - t0)
+    conn.close()
+    return elapsed
 
 
 def lean_client_latencies(port: int, headers: dict[str, str], tokens: list[str]) -> list[float]:
@@ -197,6 +216,7 @@ def main() -> None:
             # is not the server's latency.
             gc.collect()
             gc.freeze()
+            floor = floor_latencies(args.port, len(sample))
             lean = lean_client_latencies(args.port, headers, sample)
             single = [call([token]) for token in sample]
             batches = {}
@@ -216,6 +236,10 @@ def main() -> None:
     print(
         f"bare query (one token):      p50 {statistics.median(bare) * ms:.2f} ms, "
         f"p99 {percentile(bare, 0.99) * ms:.2f} ms"
+    )
+    print(
+        f"no-database view (/healthz): p50 {statistics.median(floor) * ms:.2f} ms, "
+        f"p99 {percentile(floor, 0.99) * ms:.2f} ms, http.client  (the floor of any request here, now)"
     )
     print(
         f"single lookup end to end:    p50 {statistics.median(lean) * ms:.2f} ms, "

@@ -329,7 +329,7 @@ def parse_validate_cost(bodies: list[bytes]) -> tuple[float, float]:
 
     sample = bodies[: min(len(bodies), 5)]
     today, versions = dt.date.today(), frozenset({1})
-    from config.gcpause import gc_paused
+    from core.gcpause import gc_paused
 
     validate_body_fast(sample[0], today=today, current_versions=versions)  # warm up
     count = 0

@@ -109,8 +109,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.middleware.HistoryMiddleware",
-    "config.middleware.ApiUtcMiddleware",
+    "core.middleware.HistoryMiddleware",
+    "core.middleware.ApiUtcMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its lockout response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -140,14 +140,14 @@ TEMPLATES = [
 ]
 
 if EMBEDDED_DATABASE:
-    from config.embedded_db import embedded_database_url
+    from core.embedded_db import embedded_database_url
 
     DATABASE_URL = embedded_database_url(VAR_DIR / "pgdata")
 
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 # The hot indexes live in memory; with the default random_page_cost (4) PostgreSQL
 # prefers a full scan for a 10,000-token "= ANY" (measured, docs/performance.md).
-# Generic plans for the statements prepared where asked (config.sql, prepare=True: fixed statements
+# Generic plans for the statements prepared where asked (core.sql, prepare=True: fixed statements
 # whose plan does not depend on their parameters): PostgreSQL otherwise plans them again at every
 # call while a custom plan looks cheaper, as for one token against 1,000 (0.25 ms of a single lookup
 # for the same plan). The ORM binds on the client and never prepares, so it plans as before.
@@ -156,7 +156,7 @@ DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
 )
 # Django turns psycopg's prepared statements off (None), which also refuses them where asked for.
 # A threshold never reached keeps them off for the ORM and lets the hot paths ask for them
-# (config.sql, prepare=True). Behind PgBouncer: session pooling, or 1.21+ with max_prepared_statements.
+# (core.sql, prepare=True). Behind PgBouncer: session pooling, or 1.21+ with max_prepared_statements.
 DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 2**31 - 1
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise ImproperlyConfigured("riskshare runs on PostgreSQL only; DATABASE_URL must be a postgres:// URL.")
@@ -226,9 +226,9 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "riskshare@localhost")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["members.authentication.CredentialAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["members.authentication.ActiveMemberCredential"],
-    "DEFAULT_RENDERER_CLASSES": ["config.renderers.ORJSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["core.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "config.api.problem_exception_handler",
+    "EXCEPTION_HANDLER": "core.api.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
-from config import api, health
+from core import api, health
 
 urlpatterns = [
     path("healthz", health.HealthzApi.as_view(), name="healthz"),
@@ -15,7 +15,7 @@ urlpatterns = [
     re_path(r"^(?!admin(/|$)|static/).*$", csrf_exempt(api.page_not_found)),
 ]
 
-handler400 = "config.api.bad_request"
-handler403 = "config.api.permission_denied"
-handler404 = "config.api.page_not_found"
-handler500 = "config.api.server_error"
+handler400 = "core.api.bad_request"
+handler403 = "core.api.permission_denied"
+handler404 = "core.api.page_not_found"
+handler500 = "core.api.server_error"

@@ -22,7 +22,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import DomainError
+from core.errors import DomainError
 from members.audit import Actor, audit_chain_verify, audit_event_record
 from members.models import AuditEvent, Credential, Institution, InstitutionTransition
 from members.services import (

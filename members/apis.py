@@ -7,7 +7,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import problem_responses
+from core.api import problem_responses
 
 
 class CredentialMeApi(APIView):

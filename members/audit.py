@@ -20,7 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 
-from config.sql import execute_pipeline
+from core.sql import execute_pipeline
 from members.models import AuditEvent
 
 GENESIS_HASH = "0" * 64
@@ -158,7 +158,7 @@ def audit_event_statements(
     First the chain lock (appends are serialized, so the chain order is the commit order),
     then the insert that reads the head under it: two statements, so the insert's snapshot is
     taken after the lock is held. A caller on a hot path sends them in its own pipeline
-    (``config.sql.execute_pipeline``) after its other writes.
+    (``core.sql.execute_pipeline``) after its other writes.
 
     ``payload`` must never contain a secret (API keys, the pepper) or a raw identifier; it goes
     through a JSON round trip first so that the hashed form is exactly what the database gives

@@ -2,56 +2,53 @@
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.contrib.auth.models import Group, Permission
 
-OPERATOR_GROUPS: dict[str, list[str]] = {
+# The groups and what members itself lets each do; every other app adds its own permissions to them
+# through its AppConfig (``operator_group_permissions``), so that members never names another app.
+MEMBERS_GROUP_PERMISSIONS: dict[str, list[str]] = {
     # Member lifecycle: review applicants, activate, suspend, withdraw.
     "reviewer": [
-        "sharing.view_batch",
-        "sharing.view_lookupquota",
-        "sharing.add_lookupquota",
-        "sharing.change_lookupquota",
-        "sharing.view_memberflag",
-        "sharing.view_report",
-        "sharing.generate_report",
-        "members.view_institution",
-        "members.add_institution",
-        "members.change_institution",
-        "members.review_institution",
-        "members.view_institutiontransition",
-        "members.view_credential",
+        "view_institution",
+        "add_institution",
+        "change_institution",
+        "review_institution",
+        "view_institutiontransition",
+        "view_credential",
     ],
     "credential_admin": [
-        "members.view_institution",
-        "members.view_credential",
-        "members.add_credential",
-        "members.issue_credential",
-        "members.revoke_credential",
-        "sharing.view_consortiumkey",
-        "sharing.retire_consortiumkey",
+        "view_institution",
+        "view_credential",
+        "add_credential",
+        "issue_credential",
+        "revoke_credential",
     ],
     # The dispute queue: settle disputes within the statutory period, read the records they cover.
     "dispute_handler": [
-        "sharing.view_dispute",
-        "sharing.settle_dispute",
-        "sharing.view_record",
-        "sharing.view_alert",
-        "members.view_institution",
+        "view_institution",
     ],
     # Read-only access to the audit trail.
     "auditor": [
-        "sharing.view_batch",
-        "sharing.view_record",
-        "sharing.view_dispute",
-        "sharing.view_alert",
-        "sharing.view_memberflag",
-        "sharing.view_report",
-        "members.view_auditevent",
-        "members.view_institution",
-        "members.view_institutiontransition",
-        "members.view_credential",
+        "view_auditevent",
+        "view_institution",
+        "view_institutiontransition",
+        "view_credential",
     ],
 }
+
+
+def operator_groups() -> dict[str, list[str]]:
+    """Every operator group with the permissions (``app_label.codename``) the installed apps give it."""
+    groups = {
+        name: [f"members.{codename}" for codename in codenames] for name, codenames in MEMBERS_GROUP_PERMISSIONS.items()
+    }
+    for config in apps.get_app_configs():
+        if config.label == "members":
+            continue
+        for name, codenames in getattr(config, "operator_group_permissions", {}).items():
+            groups.setdefault(name, []).extend(f"{config.label}.{codename}" for codename in codenames)
+    return groups
 
 
 def operator_groups_ensure(**kwargs) -> None:
@@ -61,7 +58,8 @@ def operator_groups_ensure(**kwargs) -> None:
     its own turn, so early calls may find some missing: they do nothing, and the
     call for the last app sets every group in full.
     """
-    wanted = {tuple(dotted.split(".")) for codenames in OPERATOR_GROUPS.values() for dotted in codenames}
+    groups = operator_groups()
+    wanted = {tuple(dotted.split(".")) for codenames in groups.values() for dotted in codenames}
     existing = {
         (app_label, codename): permission
         for permission in Permission.objects.filter(
@@ -71,6 +69,6 @@ def operator_groups_ensure(**kwargs) -> None:
     }
     if not wanted <= existing.keys():
         return
-    for name, codenames in OPERATOR_GROUPS.items():
+    for name, codenames in groups.items():
         group, _created = Group.objects.get_or_create(name=name)
         group.permissions.set([existing[tuple(dotted.split("."))] for dotted in codenames])

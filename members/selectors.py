@@ -11,7 +11,7 @@ import psycopg
 from django.db import connection
 from django.db.models import QuerySet
 
-from config.sql import execute_binary, raw_connection, server_silent
+from core.sql import execute_binary, raw_connection, server_silent
 from members.models import CREDENTIALS_CHANGED, AuditEvent, Credential, Institution
 from members.services import KEY_PREFIX, key_digest
 
@@ -39,7 +39,7 @@ class _KnownKeys:
     Every change to a credential or an institution, committed by any process, sends a notification
     on ``CREDENTIALS_CHANGED`` (triggers in members.models), and this connection listens: the
     notification drops every row. A request first asks whether anything arrived on the connection
-    (``config.sql.raw_connection``, then ``server_silent``), so a revocation or a suspension
+    (``core.sql.raw_connection``, then ``server_silent``), so a revocation or a suspension
     committed elsewhere is seen by the next request that starts after its notification arrived,
     as it would be by a request that read the row then. Unknown keys are never remembered.
 

@@ -19,8 +19,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config.clock import business_today
-from config.errors import ConflictError, DomainError, InvalidTransition
+from core.clock import business_today
+from core.errors import ConflictError, DomainError, InvalidTransition
 from members.audit import Actor, audit_event_record
 from members.models import Credential, Institution, InstitutionTransition
 

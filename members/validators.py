@@ -1,8 +1,8 @@
 """Validation of the unified social credit code (统一社会信用代码, GB 32100-2015).
 
-Lives in ``members`` because institutions are identified by it; ``sharing``
-reuses it for the ``cn_uscc`` identifier type. Importing this module needs no
-Django settings (the member CLI uses it through ``sharing.identifiers``).
+Lives in ``members`` because institutions are identified by it; the identifier
+type ``cn_uscc`` reuses it. Importing this module needs no Django settings (the
+member-side CLI uses it).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from config.clock import business_today
-from config.errors import DomainError
+from core.clock import business_today
+from core.errors import DomainError
 from members.admin import EstimatedCountPaginator, ReadOnlyAdminMixin, ReasonForm, reason_action
 from members.audit import Actor, audit_event_record
 from members.models import Institution

@@ -5,3 +5,21 @@ from django.utils.translation import gettext_lazy as _
 class SharingConfig(AppConfig):
     name = "sharing"
     verbose_name = _("Risk information sharing")
+
+    # What each operator group of members.groups may do here (codenames of this app's permissions).
+    operator_group_permissions = {
+        "reviewer": [
+            "view_batch",
+            "view_lookupquota",
+            "add_lookupquota",
+            "change_lookupquota",
+            "view_memberflag",
+            "view_report",
+            "generate_report",
+        ],
+        "credential_admin": ["view_consortiumkey", "retire_consortiumkey"],
+        # The dispute queue: settle disputes within the statutory period, read the records they cover.
+        "dispute_handler": ["view_dispute", "settle_dispute", "view_record", "view_alert"],
+        # Read-only access to the audit trail.
+        "auditor": ["view_batch", "view_record", "view_dispute", "view_alert", "view_memberflag", "view_report"],
+    }

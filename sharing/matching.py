@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config.sql import execute_binary
+from core.sql import execute_binary
 from sharing.tokens import TOKEN_AT_N
 
 logger = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
-from config.clock import business_day_start
-from config.errors import DomainError, NotFoundError
-from config.sql import execute_binary
+from core.clock import business_day_start
+from core.errors import DomainError, NotFoundError
+from core.sql import execute_binary
 from sharing.models import Alert, Batch, ConsortiumKey, Dispute, Lookup, Record, Report
 
 

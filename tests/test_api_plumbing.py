@@ -9,7 +9,7 @@ import sys
 import pytest
 from django.conf import settings
 
-from config.api import flatten_validation_errors
+from core.api import flatten_validation_errors
 from tests.conftest import database_url_of_test_database
 
 

@@ -7,7 +7,7 @@ import pytest
 from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from config.sql import execute_binary, execute_pipeline, pipeline
+from core.sql import execute_binary, execute_pipeline, pipeline
 from sharing.models import ConsortiumKey
 
 _INSERT = (

@@ -7,7 +7,7 @@ import getpass
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from config.errors import DomainError
+from core.errors import DomainError
 from members.audit import Actor
 from members.models import Institution
 from members.selectors import institution_by_uscc

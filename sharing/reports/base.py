@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.utils.functional import Promise
 
-from config.clock import business_day_start, business_zone
+from core.clock import business_day_start, business_zone
 
 # Delinquency reported more than this many days after its event date is late (timeliness, peers).
 LATE_REPORTING_DAYS = 30

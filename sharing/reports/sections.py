@@ -17,7 +17,7 @@ from collections import defaultdict
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from config.clock import business_day_start
+from core.clock import business_day_start
 from sharing.models import CONSENT_PURPOSES, MemberFlag, RecordKind
 from sharing.reports.base import (
     LATE_REPORTING_DAYS,

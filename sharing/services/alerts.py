@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from config.sql import execute_binary
+from core.sql import execute_binary
 from members.audit import Actor, audit_event_record
 from members.models import Credential
 from sharing.models import Alert, Lookup, Record

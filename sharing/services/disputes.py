@@ -23,8 +23,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import Throttled
 
-from config.clock import business_date, business_midnight, business_today
-from config.errors import ConflictError, DomainError, NotFoundError
+from core.clock import business_date, business_midnight, business_today
+from core.errors import ConflictError, DomainError, NotFoundError
 from members.audit import Actor, audit_event_record
 from members.models import Credential, Institution
 from sharing.matching import summaries_refresh

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from config.errors import ConflictError, DomainError
+from core.errors import ConflictError, DomainError
 from sharing.models import IdempotencyKey
 
 

@@ -7,7 +7,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config.errors import ConflictError, DomainError, NotFoundError
+from core.errors import ConflictError, DomainError, NotFoundError
 from members.audit import Actor, audit_event_record
 from sharing.keys import ConsortiumKeyMaterial, key_generate
 from sharing.models import ConsortiumKey

@@ -11,8 +11,8 @@ import orjson
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config.errors import DomainError, MalformedBody, PayloadTooLarge
-from config.sql import pipeline
+from core.errors import DomainError, MalformedBody, PayloadTooLarge
+from core.sql import pipeline
 from members.audit import Actor, audit_event_statements
 from members.models import Credential
 from sharing.models import CONSENT_PURPOSES, Lookup, LookupPurpose

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import Throttled
 
-from config.clock import business_date, business_today
+from core.clock import business_date, business_today
 from members.audit import Actor, audit_event_record
 from members.models import Credential, Institution
 from sharing.models import Lookup, LookupQuota, MemberFlag, QuotaUsage
@@ -110,7 +110,7 @@ def quota_refusal_count(*, credential: Credential, window: str) -> None:
 class QuotaClaim:
     """One request's claim on a credential's two windows: a statement, and the 429 when it refuses.
 
-    The statement goes first in a transaction of its own (``config.sql.pipeline(commit=True)``),
+    The statement goes first in a transaction of its own (``core.sql.pipeline(commit=True)``),
     inside ``refusal_raised``: a refused request counts nothing, and no request holds the counters'
     row locks longer than that transaction.
     """

@@ -10,8 +10,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config.clock import business_today
-from config.errors import ConflictError, DomainError
+from core.clock import business_today
+from core.errors import ConflictError, DomainError
 from members.audit import Actor, audit_event_record
 from sharing.matching import batch_match, dirty_tokens_drain, summaries_refresh
 from sharing.models import Batch, Record, RecordIdentifier, RecordStatus

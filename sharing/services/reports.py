@@ -17,8 +17,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config.clock import business_today
-from config.errors import DomainError
+from core.clock import business_today
+from core.errors import DomainError
+from core.jobs import job_enqueue
 from members.audit import Actor, audit_event_record
 from members.models import Institution
 from sharing.models import Report
@@ -223,14 +224,9 @@ def reports_stale(*, now: dt.datetime | None = None) -> list[int]:
 
 
 def _enqueue(report_ids: list[int]) -> None:
-    from sharing.tasks import report_generate as report_generate_task
-
+    # Each row is committed as pending; the sweep enqueues it again if the send fails.
     for report_id in report_ids:
-        try:
-            report_generate_task.delay(report_id)
-        except Exception:
-            # The row is committed as pending; the sweep enqueues it again.
-            logger.exception("Could not enqueue report %s; the sweep will pick it up", report_id)
+        job_enqueue("sharing.report_generate", report_id)
 
 
 def report_download(*, report: Report, actor: Actor, channel: str) -> bytes:

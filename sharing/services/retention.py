@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import pgtrigger
 from django.db import connection, transaction
 
-from config.clock import business_today
-from config.sql import execute_binary
+from core.clock import business_today
+from core.sql import execute_binary
 from members.audit import Actor, audit_event_record
 from sharing.matching import summaries_refresh
 from sharing.selectors import RECORD_DUE_CONDITION, lookup_log_before, record_purge_due

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 from typing import Any
 
 import orjson
@@ -11,10 +10,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config.clock import business_today
-from config.errors import DomainError, MalformedBody, PayloadTooLarge
-from config.gcpause import gc_paused
-from config.sql import execute_binary, pipeline
+from core.clock import business_today
+from core.errors import DomainError, MalformedBody, PayloadTooLarge
+from core.gcpause import gc_paused
+from core.jobs import job_enqueue
+from core.sql import execute_binary, pipeline
 from members.audit import Actor, audit_event_record
 from members.models import Credential
 from sharing.matching import tokens_mark_dirty
@@ -28,9 +28,6 @@ from sharing.services.idempotency import (
 )
 from sharing.tokens import TOKEN_AT_N, pepper_tokens
 from sharing.validation import MAX_RECORDS, ValidRecord, error, safe_name, validate_body_fast, validate_records
-
-logger = logging.getLogger(__name__)
-
 
 _UPSERT_SQL = """
     INSERT INTO sharing_record (
@@ -266,15 +263,6 @@ def _batch_write(
         payload={"received": received, "accepted": batch.accepted, "rejected": rejected, "changed": len(changed)},
     )
     batch_id = batch.pk
-    transaction.on_commit(lambda: _enqueue_processing(batch_id))
+    # The batch is committed and answered either way; the sweep re-enqueues it from its row.
+    transaction.on_commit(lambda: job_enqueue("sharing.batch_process", batch_id))
     return 202, answer
-
-
-def _enqueue_processing(batch_id: int) -> None:
-    from sharing.tasks import batch_process
-
-    try:
-        batch_process.delay(batch_id)
-    except Exception:
-        # The batch is committed and answered; the sweep re-enqueues it from its row.
-        logger.exception("Could not enqueue batch %s; the sweep will pick it up", batch_id)

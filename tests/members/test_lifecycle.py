@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from config.errors import DomainError, InvalidTransition
+from core.errors import DomainError, InvalidTransition
 from members.audit import Actor
 from members.models import AuditEvent, Institution, InstitutionTransition
 from members.services import ALLOWED_TRANSITIONS, institution_create, institution_transition

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from config.clock import business_today
+from core.clock import business_today
 from members.models import AuditEvent
 from sharing.models import Dispute, Record
 from tests.conftest import issue

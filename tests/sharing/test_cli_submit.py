@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sharing.cli import Client, CliError, main
+from sharing.cli import main
+from sharing.cli.common import Client, CliError
 from sharing.models import Batch, ConsortiumKey, Record
 from tests.sharing.conftest import new_token
 

@@ -9,7 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from config.errors import DomainError
+from core.errors import DomainError
 from members.models import AuditEvent
 from sharing.keys import key_check_value, key_file_read
 from sharing.models import ConsortiumKey

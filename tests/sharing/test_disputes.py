@@ -10,7 +10,7 @@ from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 
-from config.errors import ConflictError, DomainError
+from core.errors import ConflictError, DomainError
 from members.audit import Actor
 from members.models import AuditEvent
 from sharing.matching import summaries_drift_check

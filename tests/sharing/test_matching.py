@@ -297,7 +297,7 @@ def test_recomputation_locks_only_the_range_of_its_tokens():
 
 def test_token_ranges_agree_in_python_and_in_sql(db):
     """A batch's job locks the range SQL grouped its tokens by; everyone else locks token_range's."""
-    from config.sql import execute_binary
+    from core.sql import execute_binary
     from sharing.matching import _TOKEN_RANGE_SQL, MATCHING_RANGES, token_range
 
     rows = execute_binary(

@@ -18,7 +18,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count, Sum
 from django.urls import reverse
 
-from config.clock import business_today
+from core.clock import business_today
 from members.audit import Actor
 from members.models import AuditEvent, Credential
 from sharing import cli
@@ -381,7 +381,7 @@ def test_monthly_job_queues_one_report_per_active_member_once(
 
 
 def test_period_must_not_end_in_the_future(member_a):
-    from config.errors import DomainError
+    from core.errors import DomainError
 
     today = business_today()
     with pytest.raises(DomainError) as excinfo:

@@ -1,6 +1,6 @@
 from django.utils.translation import gettext as _
 
-from config.clock import business_today
+from core.clock import business_today
 from members.management.base import ServiceCommand
 from members.models import Institution
 from sharing.selectors import lookup_log_due, records_past_retention

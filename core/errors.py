@@ -1,7 +1,7 @@
 """The one family of domain errors that services raise.
 
 Each carries a stable machine ``code`` and an HTTP status; the API's exception
-handler (config/api.py) turns them into RFC 9457 problem documents, and the
+handler (core/api.py) turns them into RFC 9457 problem documents, and the
 management commands print their message and exit non-zero.
 """
 

@@ -2,7 +2,6 @@ import secrets
 from io import StringIO
 from pathlib import Path
 
-from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -18,6 +17,7 @@ from members.models import Credential, Institution
 from members.selectors import institution_by_uscc
 from members.services import credential_issue, credential_revoke, institution_create, institution_transition
 from members.validators import uscc_check_character
+from sharing.models import ConsortiumKey
 
 DEMO_MEMBERS = [
     ("示例银行 Demo Bank", "91310000MA1FL0001", Institution.Kind.BANK),
@@ -73,11 +73,8 @@ class Command(ServiceCommand):
         user.groups.set(Group.objects.filter(name__in=["reviewer", "credential_admin", "dispute_handler", "auditor"]))
 
     def _consortium_key(self) -> Path | None:
-        """A first consortium key version and its file under var/, so the walk-through works at once.
-
-        Through the command by name: members never imports sharing.
-        """
-        if apps.get_model("sharing", "ConsortiumKey").objects.filter(state="current").exists():
+        """A first consortium key version and its file under var/, so the walk-through works at once."""
+        if ConsortiumKey.objects.filter(state=ConsortiumKey.State.CURRENT).exists():
             existing = sorted(settings.VAR_DIR.glob("consortium-key-v*.json"))
             return existing[-1] if existing else None
         settings.VAR_DIR.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""API renderers (kept apart from config.api: DRF imports renderers while config.api imports DRF)."""
+"""API renderers (kept apart from core.api: DRF imports renderers while core.api imports DRF)."""
 
 from __future__ import annotations
 

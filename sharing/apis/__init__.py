@@ -1,0 +1,1 @@
+"""Member API of sharing, one module per resource: records, lookups, disputes and alerts, reports."""

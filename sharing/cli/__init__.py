@@ -1,0 +1,151 @@
+"""``riskshare``: the member's command-line client.
+
+Runs on a member's own machines; raw identifiers never leave them.
+
+    riskshare tokenize IN.csv -o OUT.csv --key-file KEY.json --column id_number=cn_resident_id ...
+    riskshare submit RECORDS.csv --url https://riskshare.example     (RISKSHARE_API_KEY in the environment)
+    riskshare lookup TOKENS.csv --purpose credit_application --consent-column consent --url ... -o RESULTS.csv
+    riskshare verify-report REPORT.zip (--public-key KEY.pem | --base-url https://riskshare.example)
+
+Errors are one line on stderr and a non-zero exit code (2 for usage, 1 otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+
+from sharing.cli.common import MAX_BATCH, CliError
+from sharing.cli.lookup import lookup
+from sharing.cli.submit import submit
+from sharing.cli.tokenize import tokenize
+from sharing.cli.verify import verify_report
+from sharing.identifiers import ID_TYPES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # allow_abbrev=False: "--key <hex>" must be an error, not an abbreviation of --key-file.
+    parser = argparse.ArgumentParser(
+        prog="riskshare",
+        allow_abbrev=False,
+        description="Member client of riskshare: tokenize identifiers locally, submit records, look up subjects.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common_csv(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--delimiter", default=",", help="CSV field delimiter (default ',')")
+        sub.add_argument("--encoding", default="utf-8-sig", help="input encoding (default utf-8-sig; e.g. gb18030)")
+
+    def common_http(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--url", required=True, help="riskshare base URL, e.g. https://riskshare.example")
+        sub.add_argument("--max-retries", type=int, default=8, help="retries on network errors, 5xx, 409, 429")
+        sub.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+
+    tok = commands.add_parser(
+        "tokenize",
+        allow_abbrev=False,
+        help="replace raw identifier columns by tokens",
+        description=(
+            "Replace each mapped raw identifier column of a CSV file by its token column 'token:<type>' "
+            "(HMAC-SHA256 under the consortium key, spec v1) and add a key_version column. Rows with an invalid "
+            "identifier go to OUT.rejects.csv with row number, column and reason code, never the raw value. "
+            "Empty cells stay empty; a row with no identifier at all is rejected (no_identifier). Streams input "
+            "of any size; shows progress on a terminal. The key is read from --key-file or "
+            "RISKSHARE_CONSORTIUM_KEY_FILE, never from the command line."
+        ),
+    )
+    tok.add_argument("input", help="input CSV with a header row")
+    tok.add_argument("-o", "--output", required=True, help="output CSV")
+    tok.add_argument("--key-file", help="consortium key file (JSON: version, key)")
+    tok.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="NAME=TYPE",
+        help=f"map a column to an identifier type ({', '.join(ID_TYPES)}); repeat for each column",
+    )
+    common_csv(tok)
+    tok.set_defaults(handler=tokenize)
+
+    sub = commands.add_parser(
+        "submit",
+        allow_abbrev=False,
+        help="send tokenized records to POST /api/v1/batches",
+        description=(
+            "Send records (CSV with the submission API's field names and token:<type> columns, or JSON Lines in "
+            "the API's shape) in batches of at most 10,000. Each batch carries an Idempotency-Key derived from its "
+            "content, so re-running after a crash never duplicates anything; finished batches are remembered in a "
+            "state file and skipped. Per-record rejections are appended to a CSV. API key from RISKSHARE_API_KEY."
+        ),
+    )
+    sub.add_argument("input", help="records file (.csv, or .jsonl/.ndjson)")
+    sub.add_argument("--batch-size", type=int, default=MAX_BATCH)
+    sub.add_argument("--state", help="state file (default: INPUT.state.json)")
+    sub.add_argument("--rejects", help="rejections file (default: INPUT.rejects.csv)")
+    common_http(sub)
+    common_csv(sub)
+    sub.set_defaults(handler=submit)
+
+    look = commands.add_parser(
+        "lookup",
+        allow_abbrev=False,
+        help="look up tokenized subjects through POST /api/v1/lookups",
+        description=(
+            "Look up every token:<type> cell of a CSV (the output of tokenize) and write one result row per "
+            "identifier. Purposes credit_application and account_opening need the subject's consent reference: "
+            "from --consent-column (per row) or --consent-reference (whole file). API key from RISKSHARE_API_KEY."
+        ),
+    )
+    look.add_argument("input", help="CSV with token:<type> columns")
+    look.add_argument(
+        "--purpose",
+        required=True,
+        choices=["credit_application", "account_opening", "post_loan_monitoring", "fraud_investigation"],
+    )
+    look.add_argument("--consent-column", help="column holding each row's consent reference")
+    look.add_argument("--consent-reference", help="one consent reference for every row")
+    look.add_argument("--key-version", type=int, help="key version when the file has no key_version column")
+    look.add_argument("-o", "--output", required=True, help="results CSV")
+    common_http(look)
+    common_csv(look)
+    look.set_defaults(handler=lookup)
+
+    ver = commands.add_parser(
+        "verify-report",
+        allow_abbrev=False,
+        help="verify a self-inspection report ZIP and its signature",
+        description=(
+            "Check every file of a report ZIP against the SHA-256 listed in its manifest.json, that no unlisted "
+            "file is present, and the manifest's Ed25519 signature (manifest.sig) with the platform's public key, "
+            "from a PEM file or fetched from GET /api/v1/reports/public-key. Prints each mismatch with the file, "
+            "the expected and the actual value; exits 1 on any mismatch."
+        ),
+    )
+    ver.add_argument("report", help="the report ZIP")
+    ver.add_argument("--public-key", help="the platform's public key (PEM file)")
+    ver.add_argument("--base-url", help="riskshare base URL to fetch the public key from")
+    ver.add_argument("--fingerprint", help="expected key fingerprint (hex), checked when fetching")
+    ver.add_argument("--timeout", type=float, default=30.0, help="seconds for the key request")
+    ver.set_defaults(handler=verify_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except CliError as exc:
+        print(f"riskshare: error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        print(f"riskshare: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("riskshare: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Shared pieces of the CLI: errors, progress bars, key files, the HTTP client, canonical JSON."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+from sharing.identifiers import ID_TYPES
+from sharing.keys import KeyFileError, key_file_read
+
+TOKEN_COLUMN_PREFIX = "token:"  # noqa: S105 - a CSV column prefix, not a secret
+MAX_BATCH = 10_000
+PROGRESS_EVERY = 5_000
+# Record fields of the submission API that come from plain CSV columns.
+RECORD_COLUMNS = (
+    "reference",
+    "kind",
+    "category",
+    "key_version",
+    "event_date",
+    "overdue_days",
+    "overdue_amount",
+    "currency",
+    "product",
+    "resolved_date",
+)
+INTEGER_COLUMNS = {"key_version", "overdue_days"}
+
+
+class CliError(Exception):
+    """Reported as one line on stderr, exit status 1."""
+
+
+def input_file(name: str) -> Path:
+    source = Path(name)
+    if not source.is_file():
+        raise CliError(f"input file not found: {source}")
+    return source
+
+
+def progress(total_bytes: int | None, description: str):
+    from tqdm import tqdm
+
+    # disable=None: silent when stderr is not a terminal (pipes, cron, CI logs).
+    return tqdm(
+        total=total_bytes,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=description,
+        disable=None,
+        file=sys.stderr,
+        mininterval=0.5,
+    )
+
+
+class ProgressReader:
+    """Opens a text file and reports how far into it reading has got, for the progress bar and ETA."""
+
+    def __init__(self, path: Path, encoding: str, description: str):
+        self.raw = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self.text = io.TextIOWrapper(self.raw, encoding=encoding, newline="")
+        self.bar = progress(path.stat().st_size, description)
+        self.rows = 0
+        self.started = time.monotonic()
+
+    def tick(self, rows: int = 1) -> None:
+        self.rows += rows
+        if self.rows % PROGRESS_EVERY < rows and not self.bar.disable:
+            self.bar.n = self.raw.tell()
+            elapsed = max(time.monotonic() - self.started, 1e-9)
+            self.bar.set_postfix(rows=self.rows, rows_per_s=int(self.rows / elapsed), refresh=False)
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if not self.bar.disable:
+            self.bar.n = self.bar.total or self.bar.n
+            self.bar.refresh()
+        self.bar.close()
+        self.text.close()
+
+
+def load_key(path: str | None):
+    path = path or os.environ.get("RISKSHARE_CONSORTIUM_KEY_FILE")
+    if not path:
+        raise CliError("no consortium key: pass --key-file or set RISKSHARE_CONSORTIUM_KEY_FILE")
+    try:
+        material = key_file_read(path)
+    except KeyFileError as exc:
+        raise CliError(str(exc)) from None
+    if os.name == "posix" and Path(path).stat().st_mode & 0o077:
+        print(f"riskshare: warning: key file {path} is readable by other users (chmod 600 it)", file=sys.stderr)
+    return material
+
+
+def parse_mappings(pairs: list[str]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        column, sep, id_type = pair.partition("=")
+        if not sep or not column or not id_type:
+            raise CliError(f"--column expects NAME=TYPE, got {pair!r}")
+        if id_type not in ID_TYPES:
+            raise CliError(f"unknown identifier type {id_type!r}; one of {', '.join(ID_TYPES)}")
+        if column in mapping:
+            raise CliError(f"column {column!r} is mapped twice")
+        if id_type in mapping.values():
+            raise CliError(f"type {id_type!r} is mapped twice; a record holds each type at most once")
+        mapping[column] = id_type
+    if not mapping:
+        raise CliError("map at least one column with --column NAME=TYPE")
+    return mapping
+
+
+def rejects_path_for(output: Path) -> Path:
+    return output.with_name(output.stem + ".rejects" + (output.suffix or ".csv"))
+
+
+# --- HTTP -----------------------------------------------------------------------
+
+
+@dataclass
+class Client:
+    url: str
+    api_key: str
+    max_retries: int
+    timeout: float
+
+    def __post_init__(self) -> None:
+        import httpx
+
+        self._httpx = httpx
+        self.http = httpx.Client(
+            base_url=self.url.rstrip("/"),
+            timeout=self.timeout,
+            headers={"Authorization": f"Bearer {self.api_key}", "User-Agent": "riskshare-cli/1"},
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> Any:
+        """POST with retries on connection errors, 5xx, 409 (still in flight) and 429, honouring Retry-After."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self.http.post(
+                    path, content=body, headers={"Content-Type": "application/json", **(headers or {})}
+                )
+            except self._httpx.TransportError as exc:
+                if attempt > self.max_retries:
+                    raise CliError(f"{path}: cannot reach the server ({type(exc).__name__})") from None
+                self._sleep(attempt, None)
+                continue
+            if response.status_code < 300:
+                return response.json()
+            if response.status_code in (409, 429) or response.status_code >= 500:
+                if attempt > self.max_retries:
+                    raise CliError(f"{path}: {describe(response)} (gave up after {attempt} attempts)")
+                self._sleep(attempt, response.headers.get("Retry-After"))
+                continue
+            raise CliError(f"{path}: {describe(response)}")
+
+    @staticmethod
+    def _sleep(attempt: int, retry_after: str | None) -> None:
+        delay = min(60.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)  # noqa: S311 - jitter
+        if retry_after:
+            try:
+                delay = max(delay, float(retry_after))
+            except ValueError:
+                with contextlib.suppress(TypeError, ValueError):
+                    delay = max(delay, parsedate_to_datetime(retry_after).timestamp() - time.time())
+        time.sleep(min(delay, 300.0))
+
+
+def describe(response) -> str:
+    try:
+        problem = response.json()
+        text = f"{problem.get('status', response.status_code)} {problem.get('code', '')}: {problem.get('detail', '')}"
+        for error in (problem.get("errors") or [])[:3]:
+            text += f" [{error.get('field')}: {error.get('code')}]"
+        return text
+    except ValueError:
+        return f"HTTP {response.status_code}"
+
+
+def api_client(args: argparse.Namespace) -> Client:
+    api_key = os.environ.get("RISKSHARE_API_KEY", "")
+    if not api_key:
+        raise CliError("set RISKSHARE_API_KEY to your credential's key")
+    return Client(url=args.url, api_key=api_key, max_retries=args.max_retries, timeout=args.timeout)
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# --- submit ---------------------------------------------------------------------

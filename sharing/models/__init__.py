@@ -1,0 +1,59 @@
+"""What is shared: consortium keys, records and their summaries, lookups, disputes, alerts, reports.
+
+One module per concern; every model is importable from ``sharing.models`` as Django expects.
+"""
+
+from sharing.models.disputes import Alert, Dispute, DisputedRecord, DisputeToken
+from sharing.models.keys import ConsortiumKey
+from sharing.models.lookups import (
+    CONSENT_PURPOSES,
+    Lookup,
+    LookupEntry,
+    LookupPurpose,
+    LookupQuota,
+    MemberFlag,
+    QuotaRefusal,
+    QuotaUsage,
+)
+from sharing.models.records import (
+    CATEGORIES_BY_KIND,
+    Batch,
+    DirtyToken,
+    IdempotencyKey,
+    LoanProduct,
+    Record,
+    RecordCategory,
+    RecordIdentifier,
+    RecordKind,
+    RecordStatus,
+    TokenSummary,
+)
+from sharing.models.reports import Report
+
+__all__ = [
+    "CATEGORIES_BY_KIND",
+    "CONSENT_PURPOSES",
+    "Alert",
+    "Batch",
+    "ConsortiumKey",
+    "DirtyToken",
+    "Dispute",
+    "DisputeToken",
+    "DisputedRecord",
+    "IdempotencyKey",
+    "LoanProduct",
+    "Lookup",
+    "LookupEntry",
+    "LookupPurpose",
+    "LookupQuota",
+    "MemberFlag",
+    "QuotaRefusal",
+    "QuotaUsage",
+    "Record",
+    "RecordCategory",
+    "RecordIdentifier",
+    "RecordKind",
+    "RecordStatus",
+    "Report",
+    "TokenSummary",
+]

@@ -26,7 +26,7 @@ from members.models import Credential, Institution, InstitutionTransition
 
 Status = Institution.Status
 
-# The lifecycle of DESIGN.md: applicant → under_review → active ⇄ suspended → withdrawn.
+# The lifecycle of docs/design.md: applicant → under_review → active ⇄ suspended → withdrawn.
 # A review may also send an application back, and a member may withdraw at any point.
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.APPLICANT: frozenset({Status.UNDER_REVIEW, Status.WITHDRAWN}),

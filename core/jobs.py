@@ -21,20 +21,27 @@ logger = logging.getLogger(__name__)
 
 
 def job_enqueue(name: str, *args: int | str) -> bool:
-    """Send the job ``name`` with JSON-primitive arguments; False (logged) when the broker refused it."""
+    """Send the job ``name`` with JSON-primitive arguments; False (logged) when the broker refused it.
+
+    Sent by name (``send_task``): a web process never imports the tasks modules, so its registry
+    does not hold them. Eager mode (development, tests) runs the registered task in-process.
+    """
     app = current_app
-    task = app.tasks[name]
     timeout = settings.RISKSHARE_ENQUEUE_TIMEOUT
-    options = {
-        **(app.conf.broker_transport_options or {}),
-        "max_retries": 0,
-        "socket_connect_timeout": timeout,
-        "socket_timeout": timeout,
-    }
     try:
-        # The connection is opened only when a message is really sent (not in eager mode).
+        if app.conf.task_always_eager:
+            if name not in app.tasks:
+                app.loader.import_default_modules()
+            app.tasks[name].apply_async(args)
+            return True
+        options = {
+            **(app.conf.broker_transport_options or {}),
+            "max_retries": 0,
+            "socket_connect_timeout": timeout,
+            "socket_timeout": timeout,
+        }
         with app.connection_for_write(connect_timeout=timeout, transport_options=options) as connection:
-            task.apply_async(args, connection=connection, retry=False, ignore_result=True)
+            app.send_task(name, args=list(args), connection=connection, retry=False, ignore_result=True)
     except Exception:
         logger.exception("Could not enqueue %s%r; the sweep will pick it up", name, args)
         return False

@@ -6,6 +6,9 @@ not named below (lookups, health probes, the public key) is not limited here.
 
 from __future__ import annotations
 
+import re
+
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import Throttled
@@ -46,3 +49,24 @@ class CredentialRateThrottle(BaseThrottle):
             detail=_("Request limit reached: %(limit)d %(scope)s requests a minute.")
             % {"limit": refusal.limit, "scope": refusal.scope},
         )
+
+
+def rate_limits_documented(result, generator, request, public):
+    """drf-spectacular hook: every limited operation documents its 429 (a problem document, Retry-After)."""
+    for path, operations in result.get("paths", {}).items():
+        try:
+            name = resolve(re.sub(r"\{[^}]+\}", "1", path)).url_name
+        except Resolver404:
+            continue
+        if name not in SCOPES:
+            continue
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            if "429" in responses or "400" not in responses:
+                continue
+            responses["429"] = {
+                "content": responses["400"].get("content", {}),
+                "description": "Request limit of the credential reached; retry after Retry-After seconds.",
+                "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
+            }
+    return result

@@ -61,3 +61,12 @@ def test_concurrent_requests_cannot_over_admit(member_a, settings):
     with ThreadPoolExecutor(max_workers=10) as pool:
         admitted = list(pool.map(one, range(30)))
     assert admitted.count(True) == 5
+
+
+def test_the_schema_documents_the_429_of_every_limited_operation():
+    from drf_spectacular.generators import SchemaGenerator
+
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    assert "429" in paths["/api/v1/batches"]["post"]["responses"]
+    assert "Retry-After" in paths["/api/v1/alerts"]["get"]["responses"]["429"]["headers"]
+    assert "429" not in paths["/healthz"]["get"]["responses"]

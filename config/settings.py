@@ -228,6 +228,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["members.authentication.ActiveMemberCredential"],
     "DEFAULT_RENDERER_CLASSES": ["core.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["sharing.apis.throttling.CredentialRateThrottle"],
     "EXCEPTION_HANDLER": "core.api.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -242,6 +243,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "sharing.apis.throttling.rate_limits_documented",
+    ],
 }
 
 # --- Celery -----------------------------------------------------------------
@@ -259,8 +264,11 @@ RISKSHARE_CREDENTIAL_TOUCH_INTERVAL = 60
 RISKSHARE_MATCH_CHUNK = int(os.environ.get("RISKSHARE_MATCH_CHUNK", "20000"))
 # A batch still received/processing after this long is re-enqueued by the sweep (seconds).
 RISKSHARE_BATCH_STALE_AFTER = int(os.environ.get("RISKSHARE_BATCH_STALE_AFTER", "300"))
-# An in-flight idempotency key older than this is taken to be abandoned (a crashed request).
-RISKSHARE_IDEMPOTENCY_LOCK_SECONDS = 120
+# Retry-After (seconds) of the 503 answered while the database cannot be reached (a restart takes a few).
+RISKSHARE_DATABASE_RETRY_AFTER = int(os.environ.get("RISKSHARE_DATABASE_RETRY_AFTER", "5"))
+# Sending a job from a request: connect and socket timeout (seconds), one attempt. A send that fails
+# marks its row for the next sweep (every minute), so a broker outage delays work, never a request.
+RISKSHARE_ENQUEUE_TIMEOUT = float(os.environ.get("RISKSHARE_ENQUEUE_TIMEOUT", "0.1"))
 # How long submissions and lookups may use a cached key-version state (seconds).
 RISKSHARE_SETTINGS_CACHE_SECONDS = 5
 # Per-process cache: small, hot, and invalidated on commit by the services that change it.
@@ -268,9 +276,21 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # Default lookup limits per credential (operators override them per member in the admin).
 RISKSHARE_LOOKUP_REQUESTS_PER_MINUTE = int(os.environ.get("RISKSHARE_LOOKUP_REQUESTS_PER_MINUTE", "600"))
 RISKSHARE_LOOKUP_IDENTIFIERS_PER_DAY = int(os.environ.get("RISKSHARE_LOOKUP_IDENTIFIERS_PER_DAY", "2000000"))
-# The enumeration watch: this many identifiers in an hour, nearly all misses, flags the member.
-RISKSHARE_ENUMERATION_MIN_IDENTIFIERS = 5000
+# Requests per credential per minute to the other endpoints, by scope (429 throttled beyond, with Retry-After):
+# batches (batch submissions, resolve, retract), listings (every GET of records, batches, lookups, reports),
+# alerts (feed and acknowledgements), disputes (filing and reading).
+RISKSHARE_RATE_LIMITS = {
+    scope: int(os.environ.get(f"RISKSHARE_RATE_LIMIT_{scope.upper()}", default))
+    for scope, default in (("batches", "120"), ("listings", "600"), ("alerts", "600"), ("disputes", "120"))
+}
+# The enumeration watch (every minute): a member whose lookups in a sliding window of this many minutes
+# hold at least this many misses, at this miss ratio or more, is flagged. Hits on tokens the member
+# reports itself are left out. Pacing under every window, an attacker is limited to 19,999 misses a day.
+RISKSHARE_ENUMERATION_WINDOWS = {10: 2_000, 60: 5_000, 1440: 20_000}
 RISKSHARE_ENUMERATION_MISS_RATIO = 0.998
+# Self-inspection reports: a consent reference used for more subjects than this in the period is suspicious
+# (one consent covers one applicant; a few re-checks of the same applicant are one subject).
+RISKSHARE_CONSENT_REUSE_SUBJECTS = int(os.environ.get("RISKSHARE_CONSENT_REUSE_SUBJECTS", "3"))
 # Idempotency keys are kept at least this long (Stripe keeps 24 hours).
 RISKSHARE_IDEMPOTENCY_RETENTION_HOURS = 48
 # Disputes: settled within this many calendar days of receipt; "due soon" from this day on.

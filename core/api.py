@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
@@ -23,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from core.errors import DomainError
+from core.outage import database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +150,15 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             )
         return _problem_response(body, headers)
 
+    if database_unavailable(exc):
+        logger.warning("Database unavailable in %s: %s", context.get("view").__class__.__name__, exc)
+        body = problem(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            code="database_unavailable",
+            title=_("Service unavailable"),
+            detail=_("The database cannot be reached; retry after the time given in Retry-After."),
+        )
+        return _problem_response(body, {"Retry-After": str(settings.RISKSHARE_DATABASE_RETRY_AFTER)})
     logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
     return _problem_response(_server_error_body())
 

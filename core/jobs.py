@@ -3,6 +3,11 @@
 Services name the job instead of importing the tasks module, because the tasks module imports the
 services: by name there is no import circle. The database row a job works on is always written
 first, so a failed send only delays the job until the sweep that re-enqueues from the row.
+
+A send runs in the request (after its commit): with the broker down or unreachable it must fail
+fast, never wait. Hence one attempt, on a connection whose connect and socket timeouts are
+``RISKSHARE_ENQUEUE_TIMEOUT``, and no result subscription (the Redis result backend's subscription
+has a retry loop of its own, ~19 s against a closed port; nothing reads these jobs' results).
 """
 
 from __future__ import annotations
@@ -10,14 +15,33 @@ from __future__ import annotations
 import logging
 
 from celery import current_app
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
 
 def job_enqueue(name: str, *args: int | str) -> bool:
-    """Send the job ``name`` with JSON-primitive arguments; False (logged) when the broker refused it."""
+    """Send the job ``name`` with JSON-primitive arguments; False (logged) when the broker refused it.
+
+    Sent by name (``send_task``): a web process never imports the tasks modules, so its registry
+    does not hold them. Eager mode (development, tests) runs the registered task in-process.
+    """
+    app = current_app
+    timeout = settings.RISKSHARE_ENQUEUE_TIMEOUT
     try:
-        current_app.tasks[name].delay(*args)
+        if app.conf.task_always_eager:
+            if name not in app.tasks:
+                app.loader.import_default_modules()
+            app.tasks[name].apply_async(args)
+            return True
+        options = {
+            **(app.conf.broker_transport_options or {}),
+            "max_retries": 0,
+            "socket_connect_timeout": timeout,
+            "socket_timeout": timeout,
+        }
+        with app.connection_for_write(connect_timeout=timeout, transport_options=options) as connection:
+            app.send_task(name, args=list(args), connection=connection, retry=False, ignore_result=True)
     except Exception:
         logger.exception("Could not enqueue %s%r; the sweep will pick it up", name, args)
         return False

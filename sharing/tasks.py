@@ -12,8 +12,8 @@ from sharing.matching import dirty_tokens_drain, dirty_tokens_pending, summaries
 from sharing.services.disputes import disputes_deadlines_check
 from sharing.services.idempotency import idempotency_keys_purge
 from sharing.services.quotas import enumeration_watch, quota_usage_purge
+from sharing.services.records import batch_enqueue, batches_stale
 from sharing.services.records import batch_process as batch_process_service
-from sharing.services.records import batches_stale
 from sharing.services.reports import report_fill, reports_request_previous_month, reports_stale
 from sharing.services.retention import retention_purge
 
@@ -40,7 +40,7 @@ def batch_process(batch_id: int) -> bool:
 def batches_sweep() -> dict:
     stale = batches_stale()
     for batch_id in stale:
-        batch_process.delay(batch_id)
+        batch_enqueue(batch_id=batch_id)
     leftover = 0
     if not stale and dirty_tokens_pending():
         # Tokens queued by resolve/retract or left by a killed worker with no batch waiting.

@@ -134,6 +134,11 @@ class QuotaUsage(models.Model):
     class Window(models.TextChoices):
         MINUTE = "minute", _("Requests in a minute")
         DAY = "day", _("Identifiers in a day")
+        # Requests in a minute to the other endpoints (settings.RISKSHARE_RATE_LIMITS).
+        BATCHES = "batches", _("Record writes in a minute")
+        LISTINGS = "listings", _("Reads in a minute")
+        ALERTS = "alerts", _("Alert requests in a minute")
+        DISPUTES = "disputes", _("Dispute requests in a minute")
 
     pk = models.CompositePrimaryKey("credential_id", "window", "window_start")
     credential_id = models.BigIntegerField()
@@ -146,6 +151,27 @@ class QuotaUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.credential_id} {self.window} {self.window_start}: {self.used}"
+
+
+class LookupTally(models.Model):
+    """A member's lookups in one minute, as the enumeration watch counts them (sharing.services.quotas).
+
+    Filled by the watch itself from the last minutes' lookups, so that its windows (up to a day) are
+    sums over at most 1,440 rows a member, never a re-read of the day's lookups.
+    """
+
+    pk = models.CompositePrimaryKey("member_id", "minute")
+    member_id = models.BigIntegerField()
+    minute = models.DateTimeField()
+    identifiers = models.PositiveIntegerField()
+    hits = models.PositiveIntegerField()
+    own_hits = models.PositiveIntegerField(help_text="Hits on tokens the member itself reports.")
+
+    class Meta:
+        indexes = [models.Index(fields=["minute"], name="lookup_tally_minute_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.minute}: {self.identifiers}"
 
 
 class MemberFlag(models.Model):

@@ -71,6 +71,11 @@ class Batch(models.Model):
     rejected = models.PositiveIntegerField(_("rejected"))
     errors = models.JSONField(_("errors"), default=list, help_text=_("Per-record rejections: index, field, code."))
     attempts = models.PositiveSmallIntegerField(_("processing attempts"), default=0)
+    enqueue_failed = models.BooleanField(
+        _("enqueue failed"),
+        default=False,
+        help_text=_("Its matching job could not be sent (broker down): the next sweep sends it, without waiting."),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)

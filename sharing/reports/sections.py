@@ -130,6 +130,7 @@ def lookups(ctx: ReportContext) -> dict[int, SectionData]:
         "lookups_without_consent": 0,
         "quota_refusals": 0,
         "enumeration_flags": 0,
+        "consent_references_reused": 0,
     }
     out = empty_sections(ctx, base)
     consent_purposes = sorted(CONSENT_PURPOSES)
@@ -165,7 +166,31 @@ def lookups(ctx: ReportContext) -> dict[int, SectionData]:
         [ctx.member_ids, MemberFlag.Kind.ENUMERATION, p.start, p.end],
     ):
         out[member_id].summary["enumeration_flags"] = flags
+    for member_id, reused in ctx.rows(
+        _CONSENT_REUSE_SQL,
+        [consent_purposes, ctx.member_ids, p.start_at, p.end_at, settings.RISKSHARE_CONSENT_REUSE_SUBJECTS],
+    ):
+        out[member_id].summary["consent_references_reused"] = reused
     return out
+
+
+# One consent covers one applicant: a consent reference that covers more subjects than
+# RISKSHARE_CONSENT_REUSE_SUBJECTS in the period is suspicious. The platform sees tokens, not people, so
+# a reference's subjects are counted from below: the distinct first identifiers of its lookups (a lookup
+# asks about one applicant, whose identifiers it sends together), and no fewer than its distinct
+# identifiers over 8 (a subject has at most 8, one per type).
+_CONSENT_REUSE_SQL = """
+    SELECT member_id, count(*) FROM (
+        SELECT l.member_id
+        FROM sharing_lookup l JOIN sharing_lookupentry e ON e.lookup_id = l.id
+        WHERE l.purpose = ANY(%s) AND l.consent_reference <> '' AND l.member_id = ANY(%s)
+            AND l.created_at >= %s AND l.created_at < %s
+        GROUP BY l.member_id, l.consent_reference
+        HAVING greatest(count(DISTINCT e.token) FILTER (WHERE e.position = 0), ceil(count(DISTINCT e.token) / 8.0))
+            > %s
+    ) AS reused
+    GROUP BY member_id
+"""
 
 
 # --- credential hygiene --------------------------------------------------------------------------
@@ -374,6 +399,7 @@ SECTIONS: list[Section] = [
             "lookups_without_consent": _("Without a required consent reference (must be 0)"),
             "quota_refusals": _("Requests refused over the lookup limits"),
             "enumeration_flags": _("Enumeration flags"),
+            "consent_references_reused": _("Consent references used for more subjects than one consent covers"),
         },
     ),
     Section(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Sum
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import Throttled
@@ -25,7 +25,7 @@ from rest_framework.exceptions import Throttled
 from core.clock import business_date, business_today
 from members.audit import Actor, audit_event_record
 from members.models import Credential, Institution
-from sharing.models import Lookup, LookupQuota, MemberFlag, QuotaUsage
+from sharing.models import LookupQuota, LookupTally, MemberFlag, QuotaUsage
 from sharing.selectors import cached_forget
 
 # Both windows in one statement. Each counts only while its total stays within its limit (a fresh
@@ -181,6 +181,42 @@ def refusals_counted(credential: Credential):
         raise
 
 
+# Per credential and minute, for the other endpoints than lookups (settings.RISKSHARE_RATE_LIMITS). The same
+# accounting as the lookups' minute window: one conditional upsert admits a request only while the
+# minute's count stays within the limit, so concurrent requests cannot over-admit; a database that
+# cannot count admits nothing (the error is the answer). Its own commit, not waiting for the disk.
+_RATE_SQL = """
+    WITH counted AS (
+        INSERT INTO sharing_quotausage AS usage (credential_id, "window", window_start, used)
+        SELECT %(credential)s, %(scope)s, %(minute)s, 1 WHERE 1 <= %(limit)s
+        ON CONFLICT (credential_id, "window", window_start)
+        DO UPDATE SET used = usage.used + 1 WHERE usage.used + 1 <= %(limit)s
+        RETURNING used
+    )
+    SELECT EXISTS (SELECT FROM counted), set_config('synchronous_commit', 'off', true)
+"""
+
+
+@dataclass(frozen=True)
+class RateRefusal:
+    scope: str
+    limit: int
+    wait: int  # seconds until the minute ends
+
+
+def rate_limit_consume(*, credential_id: int, scope: str, now: dt.datetime) -> RateRefusal | None:
+    """Count one request of ``scope`` against the credential's limit for this minute; the refusal, if over it."""
+    limit = settings.RISKSHARE_RATE_LIMITS[scope]
+    minute = now.replace(second=0, microsecond=0)
+    with connection.cursor() as cursor:
+        cursor.execute(_RATE_SQL, {"credential": credential_id, "scope": scope, "minute": minute, "limit": limit})
+        admitted = cursor.fetchone()[0]
+    if admitted:
+        return None
+    wait = max(1, math.ceil((minute + dt.timedelta(minutes=1) - now).total_seconds()))
+    return RateRefusal(scope=scope, limit=limit, wait=wait)
+
+
 def quota_usage_purge(*, now: dt.datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - dt.timedelta(days=2)
     deleted, _details = QuotaUsage.objects.filter(window_start__lt=cutoff).delete()
@@ -208,30 +244,87 @@ def lookup_quota_set(*, actor: Actor, member: Institution, requests_per_minute: 
     return quota
 
 
-def enumeration_watch(*, now: dt.datetime | None = None) -> list[MemberFlag]:
-    """Flag every member whose lookups in the last hour are many and almost all misses (once a day, audited).
+# The last minutes' lookups, tallied per member and minute: identifiers, hits, and hits on tokens the
+# member itself reports (a member looking up its own borrowers proves nothing about enumeration). A
+# minute is tallied again while its lookups may still be committing, so each tally is exact.
+_TALLY_SQL = """
+    WITH looked AS (
+        SELECT member_id, date_trunc('minute', created_at) AS minute, sum(identifiers) AS identifiers,
+            sum(hits) AS hits
+        FROM sharing_lookup WHERE created_at >= %(since)s
+        GROUP BY 1, 2
+    ), own AS (
+        SELECT l.member_id, date_trunc('minute', l.created_at) AS minute, count(*) AS own_hits
+        FROM sharing_lookup l
+        JOIN sharing_lookupentry e ON e.lookup_id = l.id AND e.hit
+        JOIN sharing_tokensummary s ON s.token = e.token
+        WHERE l.created_at >= %(since)s AND l.hits > 0 AND l.member_id = ANY(s.member_ids)
+        GROUP BY 1, 2
+    )
+    INSERT INTO sharing_lookuptally AS tally (member_id, minute, identifiers, hits, own_hits)
+    SELECT member_id, minute, identifiers, hits, coalesce(own_hits, 0)
+    FROM looked LEFT JOIN own USING (member_id, minute)
+    ON CONFLICT (member_id, minute) DO UPDATE SET
+        identifiers = EXCLUDED.identifiers, hits = EXCLUDED.hits, own_hits = EXCLUDED.own_hits
+"""
 
-    Runs every minute (beat) with one grouped read of the last hour's lookups: nothing on the
-    lookup's own path, whose cost would otherwise grow with the member's traffic.
+# Every window's counts of every member with lookups in the longest window, own hits left out.
+_WINDOWS_SQL = """
+    SELECT member_id, w.minutes, sum(identifiers - own_hits), sum(hits - own_hits)
+    FROM sharing_lookuptally
+    JOIN unnest(%(minutes)s::int[]) AS w(minutes) ON minute > %(now)s - make_interval(mins => w.minutes)
+    WHERE minute > %(now)s - make_interval(mins => %(longest)s)
+    GROUP BY member_id, w.minutes
+    ORDER BY member_id, w.minutes
+"""
+
+# How far back a run tallies again at least: lookups commit a few milliseconds after their time.
+_TALLY_AGAIN = dt.timedelta(minutes=3)
+
+
+def lookups_tally(*, now: dt.datetime) -> None:
+    """Tally the lookups since the last run's last minutes (after a pause of the watch, since then)."""
+    longest = dt.timedelta(minutes=max(settings.RISKSHARE_ENUMERATION_WINDOWS))
+    latest = LookupTally.objects.aggregate(latest=Max("minute"))["latest"]
+    since = max(min(now - _TALLY_AGAIN, latest or now - longest), now - longest)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_TALLY_SQL, {"since": since.replace(second=0, microsecond=0)})
+        LookupTally.objects.filter(minute__lt=now - longest - _TALLY_AGAIN).delete()
+
+
+def enumeration_watch(*, now: dt.datetime | None = None) -> list[MemberFlag]:
+    """Flag every member whose lookups in a sliding window are many misses and almost nothing else.
+
+    Runs every minute (beat), so a member is flagged within about a minute of crossing a window's
+    threshold: it tallies the last minutes' lookups, then sums the tallies of each window
+    (settings.RISKSHARE_ENUMERATION_WINDOWS: minutes → misses that count). Hits on the member's own
+    reported tokens count neither as hits nor as lookups. Nothing on the lookup's own path, whose
+    cost would otherwise grow with the member's traffic. Once a day per member, audited.
     """
     now = now or timezone.now()
-    busy = (
-        Lookup.objects.filter(created_at__gte=now - dt.timedelta(hours=1))
-        .values("member_id")
-        .annotate(identifiers=Sum("identifiers"), hits=Sum("hits"))
-        .filter(identifiers__gte=settings.RISKSHARE_ENUMERATION_MIN_IDENTIFIERS)
-        .order_by("member_id")
-    )
-    flags = []
-    for row in busy:
-        identifiers, hits = row["identifiers"], row["hits"]
-        miss_ratio = 1 - hits / identifiers
-        if miss_ratio < settings.RISKSHARE_ENUMERATION_MISS_RATIO:
+    lookups_tally(now=now)
+    windows = settings.RISKSHARE_ENUMERATION_WINDOWS
+    with connection.cursor() as cursor:
+        cursor.execute(_WINDOWS_SQL, {"minutes": sorted(windows), "now": now, "longest": max(windows)})
+        rows = cursor.fetchall()
+    crossed: dict[int, dict] = {}
+    for member_id, minutes, identifiers, hits in rows:
+        misses = identifiers - hits
+        if member_id in crossed or misses < windows[minutes] or identifiers <= 0:
             continue
-        detail = {"identifiers_last_hour": identifiers, "hits_last_hour": hits, "miss_ratio": round(miss_ratio, 5)}
+        miss_ratio = misses / identifiers
+        if miss_ratio >= settings.RISKSHARE_ENUMERATION_MISS_RATIO:
+            crossed[member_id] = {
+                "window_minutes": minutes,
+                "identifiers": int(identifiers),
+                "hits": int(hits),
+                "miss_ratio": round(miss_ratio, 5),
+            }
+    flags = []
+    for member_id, detail in crossed.items():
         with transaction.atomic():
             flag, created = MemberFlag.objects.get_or_create(
-                member_id=row["member_id"],
+                member_id=member_id,
                 kind=MemberFlag.Kind.ENUMERATION,
                 day=business_date(now),
                 defaults={"detail": detail},

@@ -6,12 +6,13 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.clock import business_today
 from core.errors import ConflictError, DomainError
+from core.jobs import job_enqueue
 from members.audit import Actor, audit_event_record
 from sharing.matching import batch_match, dirty_tokens_drain, summaries_refresh
 from sharing.models import Batch, Record, RecordIdentifier, RecordStatus
@@ -94,15 +95,25 @@ def batch_process(*, batch_id: int) -> bool:
     return bool(done)
 
 
+def batch_enqueue(*, batch_id: int) -> bool:
+    """Send the batch's matching job; when the broker refuses it, mark the batch for the next sweep at once."""
+    if job_enqueue("sharing.batch_process", batch_id):
+        return True
+    Batch.objects.filter(pk=batch_id, status=Batch.Status.RECEIVED).update(enqueue_failed=True)
+    return False
+
+
 def batches_stale(*, now: dt.datetime | None = None) -> list[int]:
-    """Batches a lost message or a killed worker left behind, claimed for re-enqueueing."""
+    """Batches a failed send, a lost message or a killed worker left behind, claimed for re-enqueueing.
+
+    A failed send is known at once (``batch_enqueue``), so those go at the next sweep; the others
+    only look lost after ``RISKSHARE_BATCH_STALE_AFTER``, since a busy queue delays a message too.
+    """
     now = now or timezone.now()
     cutoff = now - dt.timedelta(seconds=settings.RISKSHARE_BATCH_STALE_AFTER)
-    stale = list(
-        Batch.objects.filter(
-            status__in=[Batch.Status.RECEIVED, Batch.Status.PROCESSING], updated_at__lt=cutoff
-        ).values_list("pk", flat=True)[:1000]
-    )
+    pending = Q(status__in=[Batch.Status.RECEIVED, Batch.Status.PROCESSING])
+    lost = pending & (Q(updated_at__lt=cutoff) | Q(status=Batch.Status.RECEIVED, enqueue_failed=True))
+    stale = list(Batch.objects.filter(lost).order_by("pk").values_list("pk", flat=True)[:1000])
     # Touch them so the next sweep does not enqueue them again while they wait in the queue.
-    Batch.objects.filter(pk__in=stale, updated_at__lt=cutoff).update(updated_at=now)
+    Batch.objects.filter(lost, pk__in=stale).update(updated_at=now, enqueue_failed=False)
     return stale

@@ -13,7 +13,6 @@ from django.utils.translation import gettext as _
 from core.clock import business_today
 from core.errors import DomainError, MalformedBody, PayloadTooLarge
 from core.gcpause import gc_paused
-from core.jobs import job_enqueue
 from core.sql import execute_binary, pipeline
 from members.audit import Actor, audit_event_record
 from members.models import Credential
@@ -26,6 +25,7 @@ from sharing.services.idempotency import (
     idempotency_release,
     request_hash,
 )
+from sharing.services.records import batch_enqueue
 from sharing.tokens import TOKEN_AT_N, pepper_tokens
 from sharing.validation import MAX_RECORDS, ValidRecord, error, safe_name, validate_body_fast, validate_records
 
@@ -264,5 +264,5 @@ def _batch_write(
     )
     batch_id = batch.pk
     # The batch is committed and answered either way; the sweep re-enqueues it from its row.
-    transaction.on_commit(lambda: job_enqueue("sharing.batch_process", batch_id))
+    transaction.on_commit(lambda: batch_enqueue(batch_id=batch_id))
     return 202, answer

@@ -13,6 +13,7 @@ from django.utils import timezone
 from sharing.models import Batch, ConsortiumKey, IdempotencyKey, Record, RecordIdentifier
 from sharing.tokens import pepper_token
 from tests.sharing.conftest import blacklist, days_ago, new_token, overdue, submit
+from tests.sharing.test_idempotency import key_held_elsewhere
 
 
 def test_valid_batch_is_accepted_and_stored_peppered(member_a, key_v1):
@@ -208,10 +209,11 @@ class TestIdempotency:
         records = [blacklist()]
         from sharing.services.idempotency import request_hash
 
-        IdempotencyKey.objects.create(
+        busy = IdempotencyKey.objects.create(
             member=member_a.institution, key="busy", request_hash=request_hash(orjson.dumps({"records": records}))
         )
-        response = submit(member_a, records, key="busy")
+        with key_held_elsewhere(busy.pk):  # its request is alive, on another connection
+            response = submit(member_a, records, key="busy")
         assert response.status_code == 409
         assert response.json()["code"] == "request_in_flight"
 
@@ -300,9 +302,9 @@ def test_batch_status_is_visible_to_its_member_only(member_a, member_b, key_v1):
 @pytest.mark.parametrize("size", [10, 1000])
 def test_query_count_does_not_grow_with_the_batch(member_a, key_v1, django_assert_num_queries, size):
     records = [blacklist() for _ in range(size)]
-    # auth, idempotency claim, key versions, savepoint, batch insert, upsert, batch counts, dirty tokens,
+    # auth, rate limit, idempotency claim, key versions, savepoint, batch insert, upsert, batch counts, dirty tokens,
     # identifiers insert, audit (chain lock, insert that reads the head), idempotency complete.
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(14):
         response = submit(member_a, records, key=str(uuid.uuid4()))
     assert response.json()["accepted"] == size
 

@@ -90,7 +90,7 @@ def test_quota_changes_in_the_admin_are_audited(client, member_a, db):
 
 
 def test_enumeration_is_flagged_once_a_day_with_an_audit_event(member_a, member_b, key_v1, settings):
-    settings.RISKSHARE_ENUMERATION_MIN_IDENTIFIERS = 300
+    settings.RISKSHARE_ENUMERATION_WINDOWS = {60: 300}
     for _ in range(3):
         lookup(member_a, [new_token() for _ in range(100)], purpose="fraud_investigation", consent=None)
     lookup(member_b, [new_token() for _ in range(299)], purpose="fraud_investigation", consent=None)
@@ -100,18 +100,52 @@ def test_enumeration_is_flagged_once_a_day_with_an_audit_event(member_a, member_
 
     flag = MemberFlag.objects.get()
     assert flag.member_id == member_a.institution.pk  # B stayed under the volume that counts
-    assert flag.kind == "enumeration" and flag.detail["identifiers_last_hour"] == 300
+    assert flag.kind == "enumeration" and flag.detail["identifiers"] == 300 and flag.detail["window_minutes"] == 60
     assert AuditEvent.objects.filter(action="member.flagged").count() == 1
     assert enumeration_watch() == []  # already flagged today
 
 
-def test_ordinary_use_is_not_flagged(member_a, key_v1, settings):
-    settings.RISKSHARE_ENUMERATION_MIN_IDENTIFIERS = 40
+def test_ordinary_use_is_not_flagged(member_a, member_b, key_v1, settings):
+    settings.RISKSHARE_ENUMERATION_WINDOWS = {60: 40}
     token = new_token()
-    reported(member_a, [blacklist([token])])
+    reported(member_b, [blacklist([token])])
     lookup(member_a, [token] + [new_token() for _ in range(49)])  # 2 % hits: too many for enumeration
     assert enumeration_watch() == []
     assert not MemberFlag.objects.exists()
+
+
+def test_hits_on_the_members_own_records_do_not_hide_enumeration(member_a, key_v1, settings):
+    settings.RISKSHARE_ENUMERATION_WINDOWS = {60: 40}
+    own = new_token()
+    reported(member_a, [blacklist([own])])
+    lookup(member_a, [own, own] + [new_token() for _ in range(48)])  # 4 % hits, all on its own record
+    [flag] = enumeration_watch()
+    assert flag.detail == {"window_minutes": 60, "identifiers": 48, "hits": 0, "miss_ratio": 1.0}
+
+
+def test_a_slow_pace_is_flagged_by_the_day_window(member_a, key_v1, settings):
+    settings.RISKSHARE_ENUMERATION_WINDOWS = {60: 100, 1440: 300}
+    start = timezone.now() - dt.timedelta(hours=5)
+    for hour in range(4):  # 90 an hour stays under the hour's 100; the fourth makes 360 in the day
+        with time_machine.travel(start + dt.timedelta(hours=hour), tick=False):
+            lookup(member_a, [new_token() for _ in range(90)], purpose="fraud_investigation", consent=None)
+            flags = enumeration_watch()
+        assert len(flags) == (hour == 3)
+    [flag] = flags
+    assert flag.detail["window_minutes"] == 1440 and flag.detail["identifiers"] == 360
+
+
+def test_the_watch_flags_within_a_minute_of_crossing(member_a, key_v1, settings):
+    from config.celery import app
+
+    assert app.conf.beat_schedule["enumeration-watch"]["schedule"] == 60.0
+    settings.RISKSHARE_ENUMERATION_WINDOWS = {10: 150}
+    lookup(member_a, [new_token() for _ in range(100)], purpose="fraud_investigation", consent=None)
+    assert enumeration_watch() == []
+    with time_machine.travel(timezone.now() + dt.timedelta(seconds=50), tick=False):
+        lookup(member_a, [new_token() for _ in range(100)], purpose="fraud_investigation", consent=None)
+        flags = enumeration_watch()  # the next beat run after the crossing
+    assert len(flags) == 1 and flags[0].detail["window_minutes"] == 10
 
 
 def test_old_windows_are_purged(member_a, key_v1):

@@ -159,6 +159,7 @@ def test_sections_equal_direct_queries_and_hold_no_other_member(member_a, member
         ).count(),
         "quota_refusals": 3,
         "enumeration_flags": 1,
+        "consent_references_reused": 0,
     }
     rows = csv_rows(files, "lookups.csv")
     assert {row["purpose"] for row in rows} == {"credit_application", "fraud_investigation"}

@@ -1,0 +1,20 @@
+"""The operators' desk: institutions, credentials, the audit trail and the dashboard.
+
+Every change goes through the same services as the management commands, so the admin writes the
+same audit events; nothing here edits a model directly. Other apps import the shared pieces from
+here (``members.admin.common``) and add dashboard panels through ``members.admin.dashboard``.
+"""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from members.admin import audit, credentials, dashboard, institutions  # noqa: F401  (registers the admins)
+from members.admin.common import EstimatedCountPaginator, ReadOnlyAdminMixin, ReasonForm, reason_action
+
+admin.site.site_header = _("riskshare operations")
+admin.site.site_title = _("riskshare")
+admin.site.index_title = _("Platform administration")
+# "View site" leads to what the platform serves: the API documentation.
+admin.site.site_url = "/api/v1/docs/"
+
+__all__ = ["EstimatedCountPaginator", "ReadOnlyAdminMixin", "ReasonForm", "reason_action"]

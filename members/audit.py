@@ -61,6 +61,11 @@ def audit_actor_label(actor_type: str, label: str) -> str:
     """The stored actor label as an operator reads it: system actors and command lines translated."""
     if actor_type != AuditEvent.ActorType.SYSTEM:
         return label
+    return actor_text(label)
+
+
+def actor_text(label: str) -> str:
+    """A stored "by" label (issued by, settled by…) translated where it names a system actor or a command."""
     if label in _SYSTEM_ACTOR_LABELS:
         return str(_SYSTEM_ACTOR_LABELS[label])
     match = _COMMAND_ACTOR.match(label)
@@ -83,7 +88,6 @@ audit_labels_register(
     system_actors={
         "django-axes": _("login lock-out guard"),
         "nightly audit verification": _("nightly audit verification"),
-        "tests": _("tests"),
     },
 )
 

@@ -18,3 +18,17 @@ admin.site.index_title = _("Platform administration")
 admin.site.site_url = "/api/v1/docs/"
 
 __all__ = ["EstimatedCountPaginator", "ReadOnlyAdminMixin", "ReasonForm", "reason_action"]
+
+# Django's admin and django-axes leave these untranslated in zh-hans; our catalogue carries them
+# (the app name "Axes" is a library's name and not translatable).
+_THEIR_STRINGS = (
+    _("Model name"),
+    _("Add link"),
+    _("Change or view list link"),
+    _("access attempts"),
+    _("access failures"),
+    _("access logs"),
+    _("access attempt"),
+    _("access failure"),
+    _("access log"),
+)

@@ -24,7 +24,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError
-from members.audit import audit_action_label, audit_actor_label
+from members.audit import actor_text, audit_action_label, audit_actor_label
 from members.models import AdminFormUse, AuditEvent
 
 RECENT_EVENTS = 20
@@ -62,6 +62,40 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ActorLabelsMixin:
+    """Shows the stored "by" labels of ``actor_fields`` as operators read them (system actors translated)."""
+
+    actor_fields: tuple[str, ...] = ()
+
+    def __init__(self, model, admin_site):
+        super().__init__(model, admin_site)
+        for name in self.actor_fields:
+            setattr(self, f"{name}_shown", self._actor_display(model, name))
+
+    @staticmethod
+    def _actor_display(model, name: str):
+        def shown(obj) -> str:
+            return actor_text(getattr(obj, name)) or "—"
+
+        shown.short_description = model._meta.get_field(name).verbose_name
+        return shown
+
+    def _shown(self, names):
+        return [f"{name}_shown" if name in self.actor_fields else name for name in names]
+
+    def get_list_display(self, request):
+        return self._shown(super().get_list_display(request))
+
+    def get_readonly_fields(self, request, obj=None):
+        return self._shown(super().get_readonly_fields(request, obj))
+
+    def get_fields(self, request, obj=None):
+        return self._shown(super().get_fields(request, obj))
+
+    def get_exclude(self, request, obj=None):
+        return [*(super().get_exclude(request, obj) or []), *self.actor_fields]
 
 
 class AuditLinkMixin:
@@ -272,6 +306,7 @@ def audit_event_admin_url(**query) -> str:
 
 __all__ = [
     "RECENT_EVENTS",
+    "ActorLabelsMixin",
     "AuditEvent",
     "AuditLinkMixin",
     "EstimatedCountPaginator",

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from core.errors import DomainError
 from members.admin.common import (
     RECENT_EVENTS,
+    ActorLabelsMixin,
     AuditLinkMixin,
     FormAlreadyUsed,
     ReasonForm,
@@ -85,7 +86,8 @@ class ExpiryFilter(admin.SimpleListFilter):
 
 
 @admin.register(Credential)
-class CredentialAdmin(AuditLinkMixin, admin.ModelAdmin):
+class CredentialAdmin(ActorLabelsMixin, AuditLinkMixin, admin.ModelAdmin):
+    actor_fields = ("created_by", "revoked_by")
     list_display = ["prefix", "institution", "name", "scope_list", "state", "expires_at", "last_used_at"]
     list_filter = ["institution__status", ExpiryFilter, ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["=prefix", "institution__name", "=institution__uscc", "name"]
@@ -139,10 +141,10 @@ class CredentialAdmin(AuditLinkMixin, admin.ModelAdmin):
         return {**super().get_changeform_initial_data(request), "form_nonce": single_use_nonce(request, ISSUE_FORM)}
 
     def get_readonly_fields(self, request, obj=None):
-        return self.readonly_fields if obj is not None else []
+        return self._shown(self.readonly_fields) if obj is not None else []
 
     def get_fields(self, request, obj=None):
-        return [*CredentialIssueForm.Meta.fields, "form_nonce"] if obj is None else self.readonly_fields
+        return [*CredentialIssueForm.Meta.fields, "form_nonce"] if obj is None else self._shown(self.readonly_fields)
 
     def has_add_permission(self, request) -> bool:
         return request.user.has_perm("members.issue_credential")

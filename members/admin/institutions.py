@@ -17,7 +17,7 @@ from members.admin.common import (
     audit_events_table,
     reason_action,
 )
-from members.audit import Actor
+from members.audit import Actor, actor_text
 from members.models import AuditEvent, Institution, InstitutionTransition
 from members.services import ALLOWED_TRANSITIONS, institution_create, institution_transition, institution_update
 
@@ -44,9 +44,13 @@ class InstitutionTransitionInline(admin.TabularInline):
     model = InstitutionTransition
     extra = 0
     can_delete = False
-    fields = ["created_at", "from_status", "to_status", "reason", "actor_label"]
+    fields = ["created_at", "from_status", "to_status", "reason", "by"]
     readonly_fields = fields
     ordering = ["-created_at"]
+
+    @admin.display(description=_("by"))
+    def by(self, obj: InstitutionTransition) -> str:
+        return actor_text(obj.actor_label)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from core.clock import business_today
 from core.errors import DomainError
 from members.admin.common import (
+    ActorLabelsMixin,
     AuditLinkMixin,
     FormAlreadyUsed,
     ReadOnlyAdminMixin,
@@ -95,7 +96,8 @@ def covered_records(dispute: Dispute) -> list[dict]:
 
 
 @admin.register(Dispute)
-class DisputeAdmin(AuditLinkMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class DisputeAdmin(ActorLabelsMixin, AuditLinkMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    actor_fields = ("settled_by",)
     """The dispute queue, ordered by due date: settle within 20 calendar days of receipt."""
 
     list_display = ["id", "deadline", "due_date", "status", "member", "records_disputed", "received_at"]

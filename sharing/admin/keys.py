@@ -6,14 +6,15 @@ from django.contrib import admin
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from members.admin.common import AuditLinkMixin, ReadOnlyAdminMixin, ReasonForm, reason_action
+from members.admin.common import ActorLabelsMixin, AuditLinkMixin, ReadOnlyAdminMixin, ReasonForm, reason_action
 from members.audit import Actor
 from sharing.models import ConsortiumKey
 from sharing.services.keys import consortium_key_retire
 
 
 @admin.register(ConsortiumKey)
-class ConsortiumKeyAdmin(AuditLinkMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class ConsortiumKeyAdmin(ActorLabelsMixin, AuditLinkMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    actor_fields = ("created_by", "retired_by")
     list_display = ["version", "state", "check_value", "created_at", "created_by", "retired_at"]
     list_filter = ["state"]
     actions = ["retire"]

@@ -9,7 +9,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from members.admin.common import AuditLinkMixin, EstimatedCountPaginator, ReadOnlyAdminMixin
+from members.admin.common import ActorLabelsMixin, AuditLinkMixin, EstimatedCountPaginator, ReadOnlyAdminMixin
 from members.audit import Actor
 from members.models import Institution
 from sharing.admin.common import short_token
@@ -108,7 +108,8 @@ class LookupAdmin(AuditLinkMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(LookupQuota)
-class LookupQuotaAdmin(admin.ModelAdmin):
+class LookupQuotaAdmin(ActorLabelsMixin, admin.ModelAdmin):
+    actor_fields = ("updated_by",)
     """A member's lookup limits; without a row here the platform defaults apply."""
 
     list_display = ["member", "requests_per_minute", "identifiers_per_day", "updated_at", "updated_by"]
@@ -119,7 +120,8 @@ class LookupQuotaAdmin(admin.ModelAdmin):
     readonly_fields = ["updated_at", "updated_by"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [*self.readonly_fields, "member"] if obj is not None else self.readonly_fields
+        fields = self._shown(self.readonly_fields)
+        return [*fields, "member"] if obj is not None else fields
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError
 from members.admin.common import (
+    ActorLabelsMixin,
     AuditLinkMixin,
     FormAlreadyUsed,
     ReadOnlyAdminMixin,
@@ -66,7 +67,8 @@ class PeriodFilter(admin.SimpleListFilter):
 
 
 @admin.register(Report)
-class ReportAdmin(AuditLinkMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReportAdmin(ActorLabelsMixin, AuditLinkMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    actor_fields = ("generated_by",)
     """Generated self-inspection reports; operators generate any member/period and download (audited)."""
 
     list_display = ["member", "period", "status", "generated_at", "download"]
@@ -83,7 +85,7 @@ class ReportAdmin(AuditLinkMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         fields = [f.name for f in self.model._meta.fields if f.name not in ("content", "summary")]
-        return ["period", *fields, "download"]
+        return self._shown(["period", *fields, "download"])
 
     def get_urls(self):
         return [

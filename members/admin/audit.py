@@ -66,7 +66,7 @@ class AuditActionFilter(admin.SimpleListFilter):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["seq", "time", "actor_type", "actor", "action_label", "institution", "object_kind", "object_repr"]
+    list_display = ["seq", "time", "actor", "action_label", "institution_name", "object_shown"]
     list_filter = [
         ("occurred_at", admin.DateFieldListFilter),
         "actor_type",
@@ -121,6 +121,16 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("object type"))
     def object_kind(self, obj: AuditEvent) -> str:
         return object_type_label(obj.object_type)
+
+    @admin.display(description=_("object"))
+    def object_shown(self, obj: AuditEvent) -> str:
+        if not obj.object_type:
+            return "—"
+        return gettext("%(type)s: %(object)s") % {"type": object_type_label(obj.object_type), "object": obj.object_repr}
+
+    @admin.display(description=_("institution"))
+    def institution_name(self, obj: AuditEvent) -> str:
+        return obj.institution.name if obj.institution_id and obj.institution else "—"
 
     def get_urls(self):
         return [

@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -209,6 +210,15 @@ _APPEND_SQL = """
 """
 
 
+def _object_repr(obj: models.Model | None) -> str:
+    """The object's name as stored in the event: in the platform's language, whoever's request wrote it
+    (an API client's Accept-Language must not decide what the audit trail says)."""
+    if obj is None:
+        return ""
+    with translation.override(settings.LANGUAGE_CODE):
+        return str(obj)[:200]
+
+
 def audit_event_statements(
     *,
     actor: Actor,
@@ -238,7 +248,7 @@ def audit_event_statements(
         "action": action,
         "object_type": obj._meta.label_lower if obj is not None else "",
         "object_id": str(obj.pk) if obj is not None else "",
-        "object_repr": str(obj)[:200] if obj is not None else "",
+        "object_repr": _object_repr(obj),
         "payload": json.loads(json.dumps(dict(payload or {}), cls=DjangoJSONEncoder)),
         "institution_id": institution_id if institution_id is not None else _institution_of(actor, obj),
     }

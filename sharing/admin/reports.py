@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -40,15 +42,26 @@ class ReportGenerateForm(forms.Form):
         required=False,
         help_text=_("Leave empty to generate for every active member."),
     )
-    period_start = forms.DateField(label=_("Period start"), help_text=_("First day (Asia/Shanghai)."))
-    period_end = forms.DateField(label=_("Period end"), help_text=_("Day after the last day."))
+    period_start = forms.DateField(label=_("First day"), help_text=_("Asia/Shanghai."))
+    last_day = forms.DateField(label=_("Last day"), help_text=_("Included in the report."))
     form_nonce = SingleUseField(GENERATE_FORM)
 
     def __init__(self, *args, request=None, **kwargs):
         super().__init__(*args, **kwargs)
         if not self.is_bound:
             start, end = previous_month()
-            self.initial.update(period_start=start, period_end=end, form_nonce=single_use_nonce(request, GENERATE_FORM))
+            self.initial.update(
+                period_start=start,
+                last_day=end - dt.timedelta(days=1),
+                form_nonce=single_use_nonce(request, GENERATE_FORM),
+            )
+
+    def clean(self):
+        data = super().clean()
+        # Operators name the last day; the services take the half-open period [start, end).
+        if data.get("last_day"):
+            data["period_end"] = data["last_day"] + dt.timedelta(days=1)
+        return data
 
 
 class PeriodFilter(admin.SimpleListFilter):

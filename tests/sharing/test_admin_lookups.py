@@ -114,3 +114,16 @@ def test_a_bad_token_is_refused_and_nothing_is_logged_in_the_clear(client, audit
     assert response.context["form"].errors and response.context["findings"] is None
     assert case not in caplog.text
     assert AuditEvent.objects.filter(action="subject.searched").count() == 1
+
+
+def test_the_audit_trail_names_objects_in_the_platforms_language_whoever_asked(member_a, key_v1):
+    import orjson
+
+    body = {"purpose": "credit_application", "consent_reference": "C-9", "key_version": 1}
+    body["identifiers"] = [{"type": "cn_mobile", "token": new_token()}]
+    response = member_a.client().generic(
+        "POST", "/api/v1/lookups", orjson.dumps(body), content_type="application/json", HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert response.status_code == 200, response.content
+    event = AuditEvent.objects.get(action="lookup.performed")
+    assert event.object_repr == f"查询 {response.json()['id']}（授信申请）"

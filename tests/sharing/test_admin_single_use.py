@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
@@ -72,8 +74,9 @@ def test_the_same_report_generate_post_twice_generates_once(client, member_a, ke
     client.force_login(operator)
     url = reverse("admin:sharing_report_generate")
     form = client.get(url)
-    start, end = form.context["form"].initial["period_start"], form.context["form"].initial["period_end"]
-    data = {"members": [member_a.institution.pk], "period_start": start, "period_end": end}
+    start, last = form.context["form"].initial["period_start"], form.context["form"].initial["last_day"]
+    assert (start.day, (last + dt.timedelta(days=1)).day) == (1, 1)  # last month, its last day included
+    data = {"members": [member_a.institution.pk], "period_start": start, "last_day": last}
     data["form_nonce"] = form_nonce(form)
     assert client.post(url, data).status_code == 302
     again = client.post(url, data)

@@ -401,7 +401,7 @@ def test_admin_generates_and_downloads_with_an_audit_event(member_a, member_b, o
         {
             "members": [member_a.institution.pk],
             "period_start": period.start,
-            "period_end": period.end,
+            "last_day": period.end - dt.timedelta(days=1),
             "form_nonce": nonce,
         },
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connections
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(settings.BASE_DIR) / "var" / "browser"
@@ -58,6 +59,15 @@ def shot(page, name: str) -> None:
 
 
 def test_an_operator_walks_the_desk(browser_page, live_server, member_a, member_b, key_v1):
+    try:
+        walk(browser_page, live_server.url, member_a, member_b)
+    finally:
+        # The test body runs in Playwright's greenlet, whose context has a database connection of its
+        # own: closed here, or the test database cannot be dropped at the end of the session.
+        connections.close_all()
+
+
+def walk(page, base, member_a, member_b):
     from members.models import Credential
     from sharing.models import Dispute
     from tests.factories import OperatorFactory
@@ -71,8 +81,6 @@ def test_an_operator_walks_the_desk(browser_page, live_server, member_a, member_
     assert filed.status_code == 201, filed.content.decode()
     dispute = Dispute.objects.get()
     OperatorFactory(username="值班员", groups=["reviewer", "credential_admin", "dispute_handler", "auditor"])
-    page = browser_page
-    base = live_server.url
 
     # Sign in, in Chinese.
     page.goto(f"{base}/admin/")

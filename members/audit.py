@@ -12,13 +12,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import Promise
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from core.sql import execute_pipeline
 from members.models import AuditEvent
@@ -26,6 +31,66 @@ from members.models import AuditEvent
 GENESIS_HASH = "0" * 64
 # Arbitrary fixed key of the advisory lock that serializes appends to the chain.
 _CHAIN_LOCK_KEY = 7_314_227_001
+
+
+# What an operator reads for an action code or a system actor. The stored code stays English (it is
+# hashed into the chain and searched by); every app registers the labels of the codes it writes.
+_ACTION_LABELS: dict[str, Promise] = {}
+_SYSTEM_ACTOR_LABELS: dict[str, Promise] = {}
+# `manage.py member_create (root)`: the command line and the system user who ran it.
+_COMMAND_ACTOR = re.compile(r"^manage\.py (?P<command>\S+) \((?P<user>.*)\)$")
+
+
+def audit_labels_register(
+    *, actions: Mapping[str, Promise] | None = None, system_actors: Mapping[str, Promise] | None = None
+) -> None:
+    _ACTION_LABELS.update(actions or {})
+    _SYSTEM_ACTOR_LABELS.update(system_actors or {})
+
+
+def audit_action_label(code: str) -> str:
+    """The translated label of an action code; an unregistered code is shown as it is stored."""
+    label = _ACTION_LABELS.get(code)
+    return str(label) if label is not None else code
+
+
+def audit_action_choices() -> list[tuple[str, str]]:
+    return sorted(((code, str(label)) for code, label in _ACTION_LABELS.items()), key=lambda item: item[0])
+
+
+def audit_actor_label(actor_type: str, label: str) -> str:
+    """The stored actor label as an operator reads it: system actors and command lines translated."""
+    if actor_type != AuditEvent.ActorType.SYSTEM:
+        return label
+    return actor_text(label)
+
+
+def actor_text(label: str) -> str:
+    """A stored "by" label (issued by, settled by…) translated where it names a system actor or a command."""
+    if label in _SYSTEM_ACTOR_LABELS:
+        return str(_SYSTEM_ACTOR_LABELS[label])
+    match = _COMMAND_ACTOR.match(label)
+    if match:
+        return gettext("command %(command)s (run as %(user)s)") % match.groupdict()
+    return label
+
+
+audit_labels_register(
+    actions={
+        "audit.verified": _("Audit chain verified"),
+        "credential.issued": _("Credential issued"),
+        "credential.revoked": _("Credential revoked"),
+        "institution.created": _("Institution created"),
+        "institution.status_changed": _("Institution status changed"),
+        "institution.updated": _("Institution details changed"),
+        "operator.locked_out": _("Operator login locked"),
+        "operator.logged_in": _("Operator logged in"),
+    },
+    system_actors={
+        "django-axes": _("login lock-out guard"),
+        "nightly audit verification": _("nightly audit verification"),
+    },
+)
 
 
 @dataclass(frozen=True)
@@ -145,6 +210,15 @@ _APPEND_SQL = """
 """
 
 
+def _object_repr(obj: models.Model | None) -> str:
+    """The object's name as stored in the event: in the platform's language, whoever's request wrote it
+    (an API client's Accept-Language must not decide what the audit trail says)."""
+    if obj is None:
+        return ""
+    with translation.override(settings.LANGUAGE_CODE):
+        return str(obj)[:200]
+
+
 def audit_event_statements(
     *,
     actor: Actor,
@@ -174,7 +248,7 @@ def audit_event_statements(
         "action": action,
         "object_type": obj._meta.label_lower if obj is not None else "",
         "object_id": str(obj.pk) if obj is not None else "",
-        "object_repr": str(obj)[:200] if obj is not None else "",
+        "object_repr": _object_repr(obj),
         "payload": json.loads(json.dumps(dict(payload or {}), cls=DjangoJSONEncoder)),
         "institution_id": institution_id if institution_id is not None else _institution_of(actor, obj),
     }

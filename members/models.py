@@ -9,6 +9,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from members.validators import validate_uscc
 
@@ -57,7 +58,7 @@ class Institution(models.Model):
         validators=[validate_uscc],
         help_text=_("18-character code under GB 32100-2015; identifies the institution."),
     )
-    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    kind = models.CharField(pgettext_lazy("institution", "kind"), max_length=32, choices=Kind.choices)
     contact_name = models.CharField(_("contact name"), max_length=100, blank=True)
     contact_email = models.EmailField(_("contact e-mail"), blank=True)
     contact_phone = models.CharField(_("contact phone"), max_length=32, blank=True)
@@ -116,7 +117,7 @@ class InstitutionTransition(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.from_status} → {self.to_status}"
+        return f"{self.get_from_status_display()} → {self.get_to_status_display()}"
 
 
 @pghistory.track(exclude=["last_used_at"])
@@ -241,4 +242,30 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.action}"
+        from members.audit import audit_action_label
+
+        return f"#{self.seq} {audit_action_label(self.action)}"
+
+
+class AdminFormUse(models.Model):
+    """A single-use admin form that was submitted: the form's nonce is the primary key.
+
+    The nonce is claimed in the transaction that does the form's work, so a resubmitted form (a reload
+    of the answer page, a double click) conflicts on the key and does nothing; concurrent submissions
+    of one form wait on each other's insert instead of both passing a check.
+    """
+
+    nonce = models.CharField(_("nonce"), max_length=32, primary_key=True)
+    purpose = models.CharField(_("form"), max_length=64)
+    user_id = models.BigIntegerField(_("operator"))
+    used_at = models.DateTimeField(_("used at"), default=timezone.now)
+    object_type = models.CharField(_("object type"), max_length=64, blank=True)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    object_repr = models.CharField(_("object"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("used admin form")
+        verbose_name_plural = _("used admin forms")
+
+    def __str__(self) -> str:
+        return self.object_repr or self.purpose

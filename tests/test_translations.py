@@ -18,9 +18,15 @@ def po_entries() -> dict[str, str]:
     for block in text.split("\n\n"):
         assert "#, fuzzy" not in block, f"fuzzy translation left in the catalogue:\n{block}"
         match = re.search(r'^msgid ((?:".*"\n?)+)msgstr ((?:".*"\n?)+)', block + "\n", re.M)
+        context = re.search(r'^msgctxt ((?:".*"\n?)+)', block + "\n", re.M)
         if match:
             msgid = "".join(ast.literal_eval(line) for line in match.group(1).split("\n") if line)
             msgstr = "".join(ast.literal_eval(line) for line in match.group(2).split("\n") if line)
+            if context:
+                # As gettext keys a message with a context: the context, EOT, the message.
+                msgid = (
+                    "".join(ast.literal_eval(line) for line in context.group(1).split("\n") if line) + "\x04" + msgid
+                )
             if msgid:
                 entries[msgid] = msgstr
     return entries

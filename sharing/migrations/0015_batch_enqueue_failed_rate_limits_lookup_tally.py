@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sharing", "0012_seal_stored_tokens"),
+        ("sharing", "0014_lookup_search_subject_permission"),
     ]
 
     operations = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from sharing.models.records import Record
@@ -73,7 +74,7 @@ class Dispute(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"dispute {self.pk} ({self.status})"
+        return gettext("dispute %(id)s (%(status)s)") % {"id": self.pk, "status": self.get_status_display()}
 
 
 class DisputeToken(models.Model):
@@ -93,7 +94,7 @@ class DisputeToken(models.Model):
         indexes = [models.Index(fields=["token"], name="dispute_token_idx")]
 
     def __str__(self) -> str:
-        return f"{self.id_type} of dispute {self.dispute_id}"
+        return gettext("%(type)s of dispute %(dispute)s") % {"type": self.id_type, "dispute": self.dispute_id}
 
 
 class DisputedRecord(models.Model):
@@ -112,7 +113,10 @@ class DisputedRecord(models.Model):
         indexes = [models.Index(fields=["record"], name="disputed_record_idx")]
 
     def __str__(self) -> str:
-        return f"record {self.record_id} in dispute {self.dispute_id}"
+        return gettext("record %(record)s in dispute %(dispute)s") % {
+            "record": self.record_id,
+            "dispute": self.dispute_id,
+        }
 
 
 class Alert(models.Model):
@@ -126,7 +130,7 @@ class Alert(models.Model):
     member = models.ForeignKey(
         "members.Institution", verbose_name=_("member"), on_delete=models.PROTECT, related_name="+"
     )
-    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    kind = models.CharField(pgettext_lazy("alert", "kind"), max_length=32, choices=Kind.choices)
     payload = models.JSONField(_("detail"), default=dict)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
@@ -146,4 +150,4 @@ class Alert(models.Model):
         indexes = [models.Index(fields=["member", "-id"], name="alert_member_idx")]
 
     def __str__(self) -> str:
-        return f"{self.kind} for {self.member_id}"
+        return gettext("%(kind)s, to member %(member)s") % {"kind": self.get_kind_display(), "member": self.member_id}

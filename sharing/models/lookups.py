@@ -6,6 +6,7 @@ import pgtrigger
 from django.contrib.postgres.indexes import BrinIndex, HashIndex
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 
@@ -46,6 +47,7 @@ class Lookup(models.Model):
     class Meta:
         verbose_name = _("lookup")
         verbose_name_plural = _("lookups")
+        permissions = [("search_subject", _("Can search who looked a subject up"))]
         indexes = [
             models.Index(fields=["member", "created_at"], name="lookup_member_time_idx"),
             # Rows arrive in time order: a BRIN index finds the expired range for the retention job at no cost.
@@ -62,7 +64,7 @@ class Lookup(models.Model):
         triggers = [pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
 
     def __str__(self) -> str:
-        return f"lookup {self.pk} ({self.purpose})"
+        return gettext("lookup %(id)s (%(purpose)s)") % {"id": self.pk, "purpose": self.get_purpose_display()}
 
 
 class LookupEntry(models.Model):
@@ -102,7 +104,10 @@ class LookupEntry(models.Model):
         triggers = [pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
 
     def __str__(self) -> str:
-        return f"entry {self.position} of lookup {self.lookup_id}"
+        return gettext("entry %(position)s of lookup %(lookup)s") % {
+            "position": self.position,
+            "lookup": self.lookup_id,
+        }
 
 
 class LookupQuota(models.Model):
@@ -125,7 +130,11 @@ class LookupQuota(models.Model):
         verbose_name_plural = _("lookup quotas")
 
     def __str__(self) -> str:
-        return f"{self.member}: {self.requests_per_minute}/min, {self.identifiers_per_day}/day"
+        return gettext("%(member)s: %(minute)s a minute, %(day)s a day") % {
+            "member": self.member,
+            "minute": self.requests_per_minute,
+            "day": self.identifiers_per_day,
+        }
 
 
 class QuotaUsage(models.Model):
@@ -183,7 +192,7 @@ class MemberFlag(models.Model):
     member = models.ForeignKey(
         "members.Institution", verbose_name=_("member"), on_delete=models.PROTECT, related_name="+"
     )
-    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    kind = models.CharField(pgettext_lazy("member flag", "kind"), max_length=32, choices=Kind.choices)
     day = models.DateField(_("day"))
     detail = models.JSONField(_("detail"), default=dict)
     created_at = models.DateTimeField(_("raised at"), default=timezone.now)
@@ -195,7 +204,11 @@ class MemberFlag(models.Model):
         constraints = [models.UniqueConstraint(fields=["member", "kind", "day"], name="member_flag_once_a_day")]
 
     def __str__(self) -> str:
-        return f"{self.member}: {self.kind} ({self.day})"
+        return gettext("%(member)s: %(kind)s (%(day)s)") % {
+            "member": self.member,
+            "kind": self.get_kind_display(),
+            "day": self.day,
+        }
 
 
 class QuotaRefusal(models.Model):

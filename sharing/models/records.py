@@ -7,6 +7,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import HashIndex
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 
@@ -93,7 +94,7 @@ class Batch(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"batch {self.pk} ({self.status})"
+        return gettext("batch %(id)s (%(status)s)") % {"id": self.pk, "status": self.get_status_display()}
 
 
 @pghistory.track(
@@ -119,7 +120,7 @@ class Record(models.Model):
         related_name="+",
     )
     reference = models.CharField(_("reference"), max_length=64)
-    kind = models.CharField(_("kind"), max_length=16, choices=RecordKind.choices)
+    kind = models.CharField(pgettext_lazy("record", "kind"), max_length=16, choices=RecordKind.choices)
     category = models.CharField(_("category"), max_length=32, choices=RecordCategory.choices)
     status = models.CharField(_("status"), max_length=16, choices=RecordStatus.choices, default=RecordStatus.ACTIVE)
     event_date = models.DateField(_("event date"))
@@ -174,7 +175,11 @@ class Record(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.reference} ({self.kind}/{self.category})"
+        return gettext("%(reference)s (%(kind)s/%(category)s)") % {
+            "reference": self.reference,
+            "kind": self.get_kind_display(),
+            "category": self.get_category_display(),
+        }
 
 
 class RecordIdentifier(models.Model):
@@ -196,7 +201,7 @@ class RecordIdentifier(models.Model):
         indexes = [HashIndex(fields=["token"], name="record_identifier_token_hash")]
 
     def __str__(self) -> str:
-        return f"{self.id_type} of record {self.record_id}"
+        return gettext("%(type)s of record %(record)s") % {"type": self.id_type, "record": self.record_id}
 
 
 class TokenSummary(models.Model):
@@ -232,7 +237,7 @@ class TokenSummary(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"summary {bytes(self.token).hex()[:12]}…"
+        return gettext("summary %(token)s…") % {"token": bytes(self.token).hex()[:12]}
 
 
 class DirtyToken(models.Model):

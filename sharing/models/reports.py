@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import models
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -50,7 +54,12 @@ class Report(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.member_id} {self.period_start}–{self.period_end}"
+        last = self.period_end - dt.timedelta(days=1)
+        return gettext("report of member %(member)s, %(first)s–%(last)s") % {
+            "member": self.member_id,
+            "first": date_format(self.period_start, "DATE_FORMAT"),
+            "last": date_format(last, "DATE_FORMAT"),
+        }
 
     @property
     def filename(self) -> str:

@@ -10,6 +10,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
 from members.models import AuditEvent, Credential, Institution
+from tests.admin_pages import form_nonce
 from tests.factories import InstitutionFactory, OperatorFactory, make_uscc
 
 
@@ -57,11 +58,16 @@ def test_reviewer_moves_institutions_with_a_reason(client, reviewer):
         assert event.payload["reason"] == "licence under investigation"
 
 
-def test_illegal_move_in_admin_is_reported_not_applied(client, reviewer):
+def test_transition_form_offers_only_legal_moves_and_refuses_others(client, reviewer):
     institution = InstitutionFactory(status=Institution.Status.WITHDRAWN)
+    active = InstitutionFactory(status=Institution.Status.ACTIVE)
     client.force_login(reviewer)
+    url = reverse("admin:members_institution_changelist")
+    page = client.post(url, {"action": "change_status", ACTION_CHECKBOX_NAME: [active.pk]})
+    offered = [value for value, _label in page.context["form"].fields["to_status"].choices]
+    assert offered == ["suspended", "withdrawn"]
     response = client.post(
-        reverse("admin:members_institution_changelist"),
+        url,
         {
             "action": "change_status",
             ACTION_CHECKBOX_NAME: [institution.pk],
@@ -69,11 +75,28 @@ def test_illegal_move_in_admin_is_reported_not_applied(client, reviewer):
             "to_status": "active",
             "reason": "come back",
         },
-        follow=True,
     )
-    assert any(message.level_tag == "error" for message in response.context["messages"])
+    assert response.status_code == 200 and response.context["form"].errors
     institution.refresh_from_db()
     assert institution.status == "withdrawn"
+
+
+def test_transition_message_says_what_happened_and_a_resubmission_changes_nothing(client, reviewer):
+    institution = InstitutionFactory(name="甲银行", status=Institution.Status.ACTIVE)
+    client.force_login(reviewer)
+    url = reverse("admin:members_institution_changelist")
+    data = {
+        "action": "change_status",
+        ACTION_CHECKBOX_NAME: [institution.pk],
+        "apply": "1",
+        "to_status": "suspended",
+        "reason": "licence under investigation",
+    }
+    response = client.post(url, data, follow=True, headers={"accept-language": "zh-hans"})
+    assert [str(m) for m in response.context["messages"]] == ["已将 甲银行 从 正常 改为 已暂停。"]
+    again = client.post(url, data)
+    assert again.status_code == 200 and again.context["form"].errors
+    assert AuditEvent.objects.filter(action="institution.status_changed", object_id=str(institution.pk)).count() == 1
 
 
 def test_reviewer_creates_and_edits_an_institution_with_audit(client, reviewer):
@@ -114,9 +137,11 @@ def test_reviewer_creates_and_edits_an_institution_with_audit(client, reviewer):
 def test_credential_key_is_shown_once_and_works(client, credential_admin):
     institution = InstitutionFactory()
     client.force_login(credential_admin)
+    form = client.get(reverse("admin:members_credential_add"))
     response = client.post(
         reverse("admin:members_credential_add"),
         {
+            "form_nonce": form_nonce(form),
             "institution": institution.pk,
             "name": "origination",
             "scopes": ["lookups", "records:write"],

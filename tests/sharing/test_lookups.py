@@ -146,7 +146,7 @@ def test_every_lookup_is_logged_append_only_and_audited(member_a, key_v1):
     event = AuditEvent.objects.get(action="lookup.performed", object_id=str(lookup_id))
     assert (event.object_type, event.object_repr, event.institution_id) == (
         "sharing.lookup",
-        f"lookup {lookup_id} (credit_application)",
+        f"查询 {lookup_id}（授信申请）",  # in the platform's language, whatever the request's
         member_a.institution.pk,
     )
     with pytest.raises(DatabaseError), transaction.atomic():

@@ -28,6 +28,7 @@ from sharing.reports.sections import SECTIONS
 from sharing.reports.signing import public_key_pem, signing_key_fingerprint
 from sharing.reports.verify import report_verify
 from sharing.services.reports import report_generate, reports_generate
+from tests.admin_pages import form_nonce
 from tests.conftest import issue
 from tests.factories import InstitutionFactory
 from tests.sharing.conftest import blacklist, days_ago, lookup, new_token, overdue, submit
@@ -395,9 +396,15 @@ def test_period_must_not_end_in_the_future(member_a):
 def test_admin_generates_and_downloads_with_an_audit_event(member_a, member_b, operator, admin_client_for, key_v1):
     client = admin_client_for(operator)
     period = today_period()
+    nonce = form_nonce(client.get(reverse("admin:sharing_report_generate")))
     response = client.post(
         reverse("admin:sharing_report_generate"),
-        {"members": [member_a.institution.pk], "period_start": period.start, "period_end": period.end},
+        {
+            "members": [member_a.institution.pk],
+            "period_start": period.start,
+            "last_day": period.end - dt.timedelta(days=1),
+            "form_nonce": nonce,
+        },
     )
     assert response.status_code == 302, response.content
     report = Report.objects.get()

@@ -3,6 +3,7 @@ import datetime as dt
 from django.core.management.base import CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from members.management.base import ServiceCommand
 from members.services import credential_issue
@@ -19,7 +20,7 @@ class Command(ServiceCommand):
         parser.add_argument(
             "--scopes", required=True, help="Comma-separated: records:write,lookups,reports:read,disputes"
         )
-        parser.add_argument("--name", default="default", help="What the key is for.")
+        parser.add_argument("--name", help="What the key is for (default: 'default', in the operators' language).")
         parser.add_argument("--allowed-ips", default="", help="Comma-separated CIDR networks (default: any).")
         parser.add_argument("--expires-days", type=int, help="Days until the key expires (default: never).")
 
@@ -33,12 +34,15 @@ class Command(ServiceCommand):
         issued = credential_issue(
             actor=self.cli_actor(),
             institution=institution,
-            name=options["name"],
+            name=options["name"] or pgettext("credential name", "default"),
             scopes=[scope.strip() for scope in options["scopes"].split(",") if scope.strip()],
             allowed_ips=options["allowed_ips"].split(","),
             expires_at=expires_at,
         )
         credential = issued.credential
-        self.stdout.write(f"Issued {credential.prefix} to {institution} with scopes {','.join(credential.scopes)}.")
-        self.stdout.write("Store the key now: it cannot be shown again.")
+        self.stdout.write(
+            _("Issued %(prefix)s to %(institution)s with scopes %(scopes)s.")
+            % {"prefix": credential.prefix, "institution": institution, "scopes": ",".join(credential.scopes)}
+        )
+        self.stdout.write(_("Store the key now: it cannot be shown again."))
         self.stdout.write(issued.key)

@@ -18,4 +18,4 @@ class Command(ServiceCommand):
         if credential is None:
             raise CommandError(_("No credential has the prefix %(prefix)s.") % {"prefix": options["prefix"]})
         credential_revoke(actor=self.cli_actor(), credential=credential, reason=options["reason"])
-        self.stdout.write(f"Revoked {credential.prefix}.")
+        self.stdout.write(_("Revoked %(prefix)s.") % {"prefix": credential.prefix})

@@ -1,5 +1,7 @@
 import datetime as dt
 
+from django.utils.translation import gettext as _
+
 from members.audit import Actor
 from members.management.base import ServiceCommand
 from members.models import Institution
@@ -39,7 +41,10 @@ class Command(ServiceCommand):
         if options["activate"]:
             for status in (Institution.Status.UNDER_REVIEW, Institution.Status.ACTIVE):
                 institution = institution_transition(
-                    actor=actor, institution=institution, to_status=status, reason="activated by member_create"
+                    actor=actor, institution=institution, to_status=status, reason=_("activated by member_create")
                 )
-        self.stderr.write(f"Created {institution} with status {institution.status}.")
+        self.stderr.write(
+            _("Created %(institution)s with status %(status)s.")
+            % {"institution": institution, "status": institution.get_status_display()}
+        )
         self.stdout.write(str(institution.pk))

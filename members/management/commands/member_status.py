@@ -1,3 +1,5 @@
+from django.utils.translation import gettext as _
+
 from members.management.base import ServiceCommand
 from members.models import Institution
 from members.services import institution_transition
@@ -14,7 +16,18 @@ class Command(ServiceCommand):
     def handle(self, *args, **options):
         institution = self.institution(options["uscc"])
         before = institution.status
+        before_label = institution.get_status_display()
         institution = institution_transition(
             actor=self.cli_actor(), institution=institution, to_status=options["to_status"], reason=options["reason"]
         )
-        self.stdout.write(f"{institution.uscc}: {before} -> {institution.status}")
+        # The codes first, for scripts; then the labels an operator reads.
+        self.stdout.write(
+            _("%(uscc)s: %(from)s -> %(to)s (moved from %(from_label)s to %(to_label)s)")
+            % {
+                "uscc": institution.uscc,
+                "from": before,
+                "to": institution.status,
+                "from_label": before_label,
+                "to_label": institution.get_status_display(),
+            }
+        )

@@ -1,3 +1,5 @@
+from django.utils.translation import gettext as _
+
 from members.management.base import ServiceCommand
 from sharing.services.keys import consortium_key_retire
 
@@ -14,4 +16,4 @@ class Command(ServiceCommand):
 
     def handle(self, *args, **options):
         record = consortium_key_retire(actor=self.cli_actor(), version=options["key_version"], reason=options["reason"])
-        self.stdout.write(f"v{record.version}: retired")
+        self.stdout.write(_("Key version %(v)s retired.") % {"v": record.version})

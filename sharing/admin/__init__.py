@@ -1,0 +1,19 @@
+"""The operators' desk for what is shared: one module per concern, each registering its admins.
+
+Another app area adds its admin module here (one import line below) and its dashboard panels with
+``members.admin.dashboard.dashboard_panel``.
+"""
+
+from sharing.admin import (  # noqa: F401  (importing registers the admins and the dashboard panels)
+    dashboard,
+    disputes,
+    keys,
+    labels,
+    lookups,
+    records,
+    reports,
+    subjects,
+)
+
+# Monitoring (webhook endpoints, deliveries, dead letters) registers its admin module here:
+# from sharing.admin import monitoring

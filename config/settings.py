@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "pgtrigger",
     "pghistory",
     "axes",
+    "core",
     "members",
     "sharing",
 ]
@@ -139,10 +140,14 @@ TEMPLATES = [
     },
 ]
 
+EMBEDDED_PGDATA_DIR = VAR_DIR / "pgdata"
 if EMBEDDED_DATABASE:
+    import sys
+
     from core.embedded_db import embedded_database_url
 
-    DATABASE_URL = embedded_database_url(VAR_DIR / "pgdata")
+    # `manage.py devdb` inspects and stops the server: it must not start it.
+    DATABASE_URL = embedded_database_url(EMBEDDED_PGDATA_DIR, start=sys.argv[1:2] != ["devdb"])
 
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 # The hot indexes live in memory; with the default random_page_cost (4) PostgreSQL

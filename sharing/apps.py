@@ -23,3 +23,8 @@ class SharingConfig(AppConfig):
         # Read-only access to the audit trail.
         "auditor": ["view_batch", "view_record", "view_dispute", "view_alert", "view_memberflag", "view_report"],
     }
+
+    def ready(self) -> None:
+        # Services enqueue jobs by name (core.jobs): the tasks must be registered in every process
+        # that enqueues, not only in workers (autodiscovery imports them at worker start only).
+        from sharing import tasks  # noqa: F401

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 
 from sharing.cli.common import MAX_BATCH, CliError
@@ -38,7 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--encoding", default="utf-8-sig", help="input encoding (default utf-8-sig; e.g. gb18030)")
 
     def common_http(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--url", required=True, help="riskshare base URL, e.g. https://riskshare.example")
+        url = os.environ.get("RISKSHARE_URL") or None
+        sub.add_argument(
+            "--url",
+            default=url,
+            required=url is None,
+            help="riskshare base URL, e.g. https://riskshare.example (default: $RISKSHARE_URL%s)"
+            % (f", now {url}" if url else ", unset"),
+        )
         sub.add_argument("--max-retries", type=int, default=8, help="retries on network errors, 5xx, 409, 429")
         sub.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
 
@@ -49,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Replace each mapped raw identifier column of a CSV file by its token column 'token:<type>' "
             "(HMAC-SHA256 under the consortium key, spec v1) and add a key_version column. Rows with an invalid "
-            "identifier go to OUT.rejects.csv with row number, column and reason code, never the raw value. "
+            "identifier go to IN.rejects.csv (beside the input) with row number, column and reason code, never the "
+            "raw value. "
             "Empty cells stay empty; a row with no identifier at all is rejected (no_identifier). Streams input "
             "of any size; shows progress on a terminal. The key is read from --key-file or "
             "RISKSHARE_CONSORTIUM_KEY_FILE, never from the command line."
@@ -82,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("input", help="records file (.csv, or .jsonl/.ndjson)")
     sub.add_argument("--batch-size", type=int, default=MAX_BATCH)
     sub.add_argument("--state", help="state file (default: INPUT.state.json)")
-    sub.add_argument("--rejects", help="rejections file (default: INPUT.rejects.csv)")
+    sub.add_argument(
+        "--rejects", help="rejections file (default: the input's name with .rejects.csv, e.g. records.rejects.csv)"
+    )
     common_http(sub)
     common_csv(sub)
     sub.set_defaults(handler=submit)

@@ -121,8 +121,9 @@ def parse_mappings(pairs: list[str]) -> dict[str, str]:
     return mapping
 
 
-def rejects_path_for(output: Path) -> Path:
-    return output.with_name(output.stem + ".rejects" + (output.suffix or ".csv"))
+def rejects_path_for(source: Path) -> Path:
+    """One scheme for every command: the rows of IN.csv that were refused are listed in IN.rejects.csv."""
+    return source.with_name(source.stem + ".rejects.csv")
 
 
 # --- HTTP -----------------------------------------------------------------------

@@ -21,6 +21,7 @@ from sharing.cli.common import (
     api_client,
     canonical_json,
     input_file,
+    rejects_path_for,
 )
 
 
@@ -89,7 +90,7 @@ def submit(args: argparse.Namespace) -> int:
         raise CliError(f"--batch-size must be between 1 and {MAX_BATCH}")
     client = api_client(args)
     state = _State(Path(args.state or f"{source}.state.json"), source)
-    rejects_path = Path(args.rejects or f"{source}.rejects.csv")
+    rejects_path = Path(args.rejects) if args.rejects else rejects_path_for(source)
     reader_file = ProgressReader(source, args.encoding, "submit")
     totals = {"batches": 0, "skipped": 0, "accepted": 0, "rejected": 0}
     try:

@@ -25,7 +25,7 @@ def tokenize(args: argparse.Namespace) -> int:
     source, output = input_file(args.input), Path(args.output)
     if source.resolve() == output.resolve():
         raise CliError("the output file must differ from the input file")
-    rejects_path = rejects_path_for(output)
+    rejects_path = rejects_path_for(source)
     reader_file = ProgressReader(source, args.encoding, "tokenize")
     written = rejected = 0
     try:

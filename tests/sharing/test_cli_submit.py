@@ -81,7 +81,9 @@ def test_submit_sends_batches_resumes_and_never_duplicates(live_server, member_a
     assert main(args) == 0
     assert Record.objects.filter(member=member_a.institution).count() == 25
     assert Batch.objects.count() == 3
-    rejects = list(csv.reader(Path(f"{records_csv}.rejects.csv").read_text(encoding="utf-8").splitlines()))
+    rejects = list(
+        csv.reader(records_csv.with_name(records_csv.stem + ".rejects.csv").read_text(encoding="utf-8").splitlines())
+    )
     assert rejects[1][:4] == ["26", "L-bad", "/overdue_days", "min_value"]
     assert "25 accepted, 1 rejected" in capsys.readouterr().err
 

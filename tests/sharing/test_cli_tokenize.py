@@ -79,14 +79,14 @@ def test_tokenize_replaces_mapped_columns(tmp_path, key_file, capsys):
     # The legacy number is the same person as L1: the same token.
     assert rows[2] == ["L2", rows[1][1], "", "5", "3"]
     assert len(rows) == 3
-    rejects = read_csv(tmp_path / "out.rejects.csv")
+    rejects = read_csv(tmp_path / "in.rejects.csv")
     assert rejects == [
         ["row", "column", "reason"],
         ["3", "id_number", "bad_check_character"],
         ["3", "phone", "bad_format"],
         ["4", "", "no_identifier"],
     ]
-    assert BAD_ID not in (tmp_path / "out.rejects.csv").read_text()
+    assert BAD_ID not in (tmp_path / "in.rejects.csv").read_text()
     assert "2 rows" in capsys.readouterr().err
 
 
@@ -208,5 +208,5 @@ def test_console_script_is_quiet_without_a_terminal(tmp_path, key_file):
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().splitlines() == [
-        f"riskshare: tokenized 20000 rows with key version 3; 0 rejected (see {tmp_path / 'o.rejects.csv'})"
+        f"riskshare: tokenized 20000 rows with key version 3; 0 rejected (see {tmp_path / 'in.rejects.csv'})"
     ]

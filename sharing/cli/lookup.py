@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from sharing.cli.common import (
@@ -13,6 +15,7 @@ from sharing.cli.common import (
     CliError,
     ProgressReader,
     api_client,
+    atomic_output,
     canonical_json,
     input_file,
 )
@@ -34,15 +37,23 @@ RESULT_COLUMNS = [
     "inquiries_members_30d",
     "inquiries_members_90d",
     "disputed",
+    "statement",
     "lookup_id",
 ]
 
 
-def _flatten_result(row_number: int, result: dict[str, Any], lookup_id: Any) -> list[Any]:
+def _cell(value: Any) -> Any:
+    # CSV has no booleans: the API's own spelling, never Python's True/False.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else value
+
+
+def _flatten_result(row_number: int, key: str | None, result: dict[str, Any], lookup_id: Any) -> list[Any]:
     blacklist = result.get("blacklist") or {}
     delinquency = result.get("delinquency") or {}
     inquiries = result.get("inquiries") or {}
-    return [
+    cells = [
         row_number,
         result.get("type"),
         result.get("token"),
@@ -59,8 +70,12 @@ def _flatten_result(row_number: int, result: dict[str, Any], lookup_id: Any) -> 
         inquiries.get("members_30d"),
         inquiries.get("members_90d"),
         result.get("disputed"),
+        result.get("statement"),
         lookup_id,
     ]
+    if key is not None:
+        cells.insert(1, key)
+    return [_cell(cell) for cell in cells]
 
 
 def lookup(args: argparse.Namespace) -> int:
@@ -68,40 +83,46 @@ def lookup(args: argparse.Namespace) -> int:
     client = api_client(args)
     reader_file = ProgressReader(source, args.encoding, "lookup")
     looked_up = hits = 0
+    complete = False
     try:
         reader = csv.DictReader(reader_file.text, delimiter=args.delimiter)
         fields = reader.fieldnames or []
         token_columns = [name for name in fields if name.startswith(TOKEN_COLUMN_PREFIX)]
         if not token_columns:
             raise CliError(f"{source} has no token:<type> columns (run riskshare tokenize first)")
-        if args.consent_column and args.consent_column not in fields:
-            raise CliError(f"consent column {args.consent_column!r} is not in the header")
+        for option, column in (("consent", args.consent_column), ("key", args.key_column)):
+            if column and column not in fields:
+                raise CliError(f"{option} column {column!r} is not in the header")
         if "key_version" not in fields and args.key_version is None:
             raise CliError("no key_version column; pass --key-version")
-        with open(args.output, "w", encoding="utf-8", newline="") as out_file:
+        with atomic_output(Path(args.output)) as out_file:
             writer = csv.writer(out_file, lineterminator="\n")
-            writer.writerow(RESULT_COLUMNS)
-            pending: list[tuple[int, dict[str, str]]] = []
-            group: tuple[str, int] | None = None
+            header = list(RESULT_COLUMNS)
+            if args.key_column:
+                header.insert(1, args.key_column)
+            writer.writerow(header)
+            # One request carries one consent reference and one key version: rows are grouped by both,
+            # wherever they stand in the file, and a group is sent when it fills a request.
+            groups: dict[tuple[str, int], list[tuple[int, str | None, dict[str, str]]]] = defaultdict(list)
 
-            def flush() -> None:
+            def flush(group: tuple[str, int]) -> None:
                 nonlocal looked_up, hits
+                pending = groups.pop(group, [])
                 if not pending:
                     return
                 consent, version = group
                 body: dict[str, Any] = {
                     "purpose": args.purpose,
                     "key_version": version,
-                    "identifiers": [identifier for _, identifier in pending],
+                    "identifiers": [identifier for _, _, identifier in pending],
                 }
                 if consent:
                     body["consent_reference"] = consent
                 answer = client.post("/api/v1/lookups", canonical_json(body))
-                for (row_number, _), result in zip(pending, answer.get("results", []), strict=False):
-                    writer.writerow(_flatten_result(row_number, result, answer.get("id")))
+                for (row_number, key, _), result in zip(pending, answer.get("results", []), strict=False):
+                    writer.writerow(_flatten_result(row_number, key, result, answer.get("id")))
                     looked_up += 1
                     hits += bool(result.get("hit"))
-                pending.clear()
 
             for row_number, row in enumerate(reader, start=1):
                 reader_file.tick()
@@ -109,22 +130,21 @@ def lookup(args: argparse.Namespace) -> int:
                     (row.get(args.consent_column) or "") if args.consent_column else (args.consent_reference or "")
                 )
                 version = int(row.get("key_version") or args.key_version)
+                key = row.get(args.key_column) or "" if args.key_column else None
                 identifiers = [
                     {"type": column[len(TOKEN_COLUMN_PREFIX) :], "token": row[column]}
                     for column in token_columns
                     if row.get(column)
                 ]
-                # One request carries one consent reference and one key version.
-                if group != (consent, version) or len(pending) + len(identifiers) > MAX_BATCH:
-                    flush()
-                    group = (consent, version)
-                pending.extend((row_number, identifier) for identifier in identifiers)
-            flush()
+                group = (consent, version)
+                if len(groups[group]) + len(identifiers) > MAX_BATCH:
+                    flush(group)
+                groups[group].extend((row_number, key, identifier) for identifier in identifiers)
+            for group in list(groups):
+                flush(group)
+        complete = True
     finally:
-        reader_file.close()
+        reader_file.close(complete=complete)
         client.close()
     print(f"riskshare: looked up {looked_up} identifier(s), {hits} hit(s); results in {args.output}", file=sys.stderr)
     return 0
-
-
-# --- entry point ----------------------------------------------------------------

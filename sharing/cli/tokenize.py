@@ -11,6 +11,7 @@ from sharing.cli.common import (
     TOKEN_COLUMN_PREFIX,
     CliError,
     ProgressReader,
+    atomic_output,
     input_file,
     load_key,
     parse_mappings,
@@ -28,6 +29,7 @@ def tokenize(args: argparse.Namespace) -> int:
     rejects_path = rejects_path_for(source)
     reader_file = ProgressReader(source, args.encoding, "tokenize")
     written = rejected = 0
+    complete = False
     try:
         reader = csv.reader(reader_file.text, delimiter=args.delimiter)
         header = next(reader, None)
@@ -43,10 +45,7 @@ def tokenize(args: argparse.Namespace) -> int:
             out_header.append("key_version")
         version = str(material.version)
         key = material.key
-        with (
-            open(output, "w", encoding="utf-8", newline="") as out_file,
-            open(rejects_path, "w", encoding="utf-8", newline="") as rejects_file,
-        ):
+        with atomic_output(output) as out_file, atomic_output(rejects_path) as rejects_file:
             writer = csv.writer(out_file, delimiter=args.delimiter, lineterminator="\n")
             rejects = csv.writer(rejects_file, lineterminator="\n")
             writer.writerow(out_header)
@@ -81,8 +80,9 @@ def tokenize(args: argparse.Namespace) -> int:
                     row.append(version)
                 writer.writerow(row)
                 written += 1
+        complete = True
     finally:
-        reader_file.close()
+        reader_file.close(complete=complete)
     print(
         f"riskshare: tokenized {written} rows with key version {material.version}; "
         f"{rejected} rejected (see {rejects_path})",

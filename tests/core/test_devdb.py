@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from core.embedded_db import embedded_status
 
@@ -42,7 +43,8 @@ def hold(data_dir: Path, seconds: float = 120) -> subprocess.Popen:
 
 def devdb(*args: str) -> str:
     out = StringIO()
-    call_command("devdb", *args, stdout=out)
+    with translation.override("en"):
+        call_command("devdb", *args, stdout=out)
     return out.getvalue()
 
 
@@ -108,7 +110,7 @@ def test_reset_asks_first_then_deletes_the_data_and_the_demo_key_files(data_dir,
     (data_dir.parent / "report-signing-key.pem").write_text("kept")
     monkeypatch.setattr(sys, "stdin", StringIO(""))  # not a terminal: nobody to ask
     with pytest.raises(CommandError, match="--yes"):
-        devdb("reset")
+        devdb("reset")  # the message names the option in every language
     assert (data_dir / "PG_VERSION").exists()
 
     out = devdb("reset", "--yes")

@@ -1,13 +1,14 @@
-"""Tokenization throughput of `riskshare tokenize` on one core.
+"""Tokenization throughput of `riskshare tokenize`, on one core and with --jobs N.
 
 Generates a CSV of N rows with two identifier columns (resident ID number and
 mobile number, with some full-width and legacy 15-digit values as in real
-data), then measures in the same run:
-  - bare: reading and writing the same CSV with the csv module, no tokens;
-  - tokenize: `riskshare tokenize` (in-process) with both columns mapped.
-Prints identifiers per second for each repetition and the medians.
+data), then measures in the same run, alternating, each repetition:
+  - bare: reading and writing the same CSV with the csv module, no tokens (the floor, one core);
+  - tokenize --jobs J for each J asked: `riskshare tokenize` (in-process driver) with both columns mapped.
+Prints rows/s, rows/s per core (divided by min(J, cores)) and the time ratio to the floor
+for each repetition, then the medians.
 
-    uv run python bench/tokenize.py [--rows 1000000] [--repeat 3]
+    uv run python bench/tokenize.py [--rows 1000000] [--repeat 3] [--jobs 1,2]
 """
 
 from __future__ import annotations
@@ -67,8 +68,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--jobs", default=f"1,{os.cpu_count() or 1}", help="comma-separated --jobs values")
     args = parser.parse_args()
-    identifiers = 2 * args.rows
+    job_counts = sorted({int(value) for value in args.jobs.split(",")})
+    cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         source = tmpdir / "in.csv"
@@ -77,44 +80,52 @@ def main() -> None:
         t0 = time.perf_counter()
         generate(source, args.rows)
         print(
-            f"generated {args.rows:,} rows ({source.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.1f}s"
+            f"generated {args.rows:,} rows ({source.stat().st_size / 2**20:.0f} MiB) "
+            f"in {time.perf_counter() - t0:.1f}s; {cores} cores"
         )
-        bare_rates, token_rates = [], []
+        bare_rates: list[float] = []
+        rates: dict[int, list[float]] = {jobs: [] for jobs in job_counts}
         for repetition in range(1, args.repeat + 1):
             t0 = time.perf_counter()
             bare_copy(source, tmpdir / "bare.csv")
             bare = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            code = cli_main(
-                [
-                    "tokenize",
-                    str(source),
-                    "-o",
-                    str(tmpdir / "out.csv"),
-                    "--key-file",
-                    str(key_path),
-                    "--column",
-                    "id_number=cn_resident_id",
-                    "--column",
-                    "phone=cn_mobile",
-                ]
-            )
-            tokenize = time.perf_counter() - t0
-            if code != 0:
-                sys.exit("tokenize failed")
-            bare_rates.append(identifiers / bare)
-            token_rates.append(identifiers / tokenize)
+            bare_rates.append(args.rows / bare)
+            line = [f"run {repetition}: bare {args.rows / bare:,.0f} rows/s"]
+            for jobs in job_counts:
+                t0 = time.perf_counter()
+                code = cli_main(
+                    [
+                        "tokenize",
+                        str(source),
+                        "-o",
+                        str(tmpdir / "out.csv"),
+                        "--key-file",
+                        str(key_path),
+                        "--column",
+                        "id_number=cn_resident_id",
+                        "--column",
+                        "phone=cn_mobile",
+                        "--jobs",
+                        str(jobs),
+                    ]
+                )
+                elapsed = time.perf_counter() - t0
+                if code != 0:
+                    sys.exit("tokenize failed")
+                rates[jobs].append(args.rows / elapsed)
+                line.append(
+                    f"jobs {jobs}: {args.rows / elapsed:,.0f} rows/s "
+                    f"({args.rows / elapsed / min(jobs, cores):,.0f}/core, {elapsed / bare:.2f}x the floor's time)"
+                )
+            print("; ".join(line))
+        floor = statistics.median(bare_rates)
+        print(f"median bare CSV read+write (floor, one core): {floor:,.0f} rows/s")
+        for jobs in job_counts:
+            rate = statistics.median(rates[jobs])
             print(
-                f"run {repetition}: bare CSV read+write {bare:.2f}s ({identifiers / bare:,.0f} cells/s); "
-                f"tokenize {tokenize:.2f}s ({identifiers / tokenize:,.0f} identifiers/s); "
-                f"tokenize/bare time {tokenize / bare:.2f}x"
+                f"median tokenize --jobs {jobs}: {rate:,.0f} rows/s, {2 * rate:,.0f} identifiers/s, "
+                f"{rate / min(jobs, cores):,.0f} rows/s per core; floor/tokenize time ratio {floor / rate:.2f}x"
             )
-        print(
-            f"median: tokenize {statistics.median(token_rates):,.0f} identifiers/s on one core; "
-            f"bare CSV {statistics.median(bare_rates):,.0f} cells/s; "
-            f"time ratio {statistics.median(bare_rates) / statistics.median(token_rates):.2f}x "
-            f"(target >= 100,000 identifiers/s)"
-        )
 
 
 if __name__ == "__main__":

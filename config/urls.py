@@ -2,11 +2,12 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
-from core import api, health
+from core import api, health, metrics
 
 urlpatterns = [
     path("healthz", health.HealthzApi.as_view(), name="healthz"),
     path("readyz", health.ReadyzApi.as_view(), name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("api/v1/", include("members.urls")),
     path("api/v1/", include("sharing.urls")),
     path("admin/", admin.site.urls),

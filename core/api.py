@@ -79,6 +79,10 @@ def problem(
     }
     if errors is not None:
         body["errors"] = errors
+    from core.middleware import current_request_id
+
+    # The X-Request-ID of the answer: what a member quotes to an operator, who finds it in the logs.
+    body["request_id"] = current_request_id() or None
     return body
 
 

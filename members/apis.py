@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.utils.module_loading import import_string
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -26,4 +28,9 @@ class CredentialMeApi(APIView):
 
     @extend_schema(responses={200: MeOutputSerializer, **problem_responses()}, tags=["members"], operation_id="me")
     def get(self, request):
-        return Response(self.MeOutputSerializer(request.auth).data)
+        data = self.MeOutputSerializer(request.auth).data
+        # Sections from the apps that build on members (the remaining lookup quota), which members
+        # must not import: they are named in settings.RISKSHARE_ME_SECTIONS.
+        for path in settings.RISKSHARE_ME_SECTIONS:
+            data.update(import_string(path)(request.auth))
+        return Response(data)

@@ -39,3 +39,8 @@ class SharingConfig(AppConfig):
             "search_subject",
         ],
     }
+
+    def ready(self) -> None:
+        # Services enqueue jobs by name (core.jobs): the tasks must be registered in every process
+        # that enqueues, not only in workers (autodiscovery imports them at worker start only).
+        from sharing import tasks  # noqa: F401

@@ -24,7 +24,10 @@ class Member:
 
     def client(self, **extra) -> APIClient:
         client = APIClient(**extra)
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {self.key}")
+        # One request id for every test request: answers that must be identical (another member's
+        # object and a missing one) then are, request_id included (tests/test_observability.py
+        # checks the ids themselves).
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {self.key}", HTTP_X_REQUEST_ID="test-request")
         return client
 
 

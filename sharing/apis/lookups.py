@@ -16,6 +16,7 @@ from core.api import problem_responses
 from core.gcpause import gc_paused
 from sharing.apis.common import json_body
 from sharing.identifiers import ID_TYPES
+from sharing.ratelimit import ratelimit_headers
 from sharing.selectors import (
     lookup_get,
 )
@@ -96,7 +97,8 @@ class LookupApi(APIView):
         with gc_paused():  # up to 10,000 identifiers and results: no cycles among them
             # Rendered by the service while PostgreSQL writes the log, not after the commit.
             answer = lookup_answer(credential=request.auth, request=lookup_request_parse(body))
-        return HttpResponse(answer, content_type="application/json")
+        headers = ratelimit_headers(credential=request.auth)
+        return HttpResponse(answer, content_type="application/json", headers=headers)
 
 
 class LookupDetailApi(APIView):

@@ -6,6 +6,10 @@ Runs on a member's own machines; raw identifiers never leave them.
     riskshare submit RECORDS.csv --url https://riskshare.example     (RISKSHARE_API_KEY in the environment)
     riskshare lookup TOKENS.csv --purpose credit_application --consent-column consent --url ... -o RESULTS.csv
     riskshare verify-report REPORT.zip (--public-key KEY.pem | --base-url https://riskshare.example)
+    riskshare alerts list | riskshare alerts ack ID
+    riskshare batches status ID...
+
+--url defaults to $RISKSHARE_URL.
 
 Errors are one line on stderr and a non-zero exit code (2 for usage, 1 otherwise).
 """
@@ -14,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
+import os
 import sys
 
-from sharing.cli.common import MAX_BATCH, CliError
+from sharing.cli.common import MAX_BATCH, CliError, cli_version, csv_options, http_options
 from sharing.cli.lookup import lookup
 from sharing.cli.submit import submit
 from sharing.cli.tokenize import tokenize
@@ -24,32 +30,43 @@ from sharing.cli.verify import verify_report
 from sharing.identifiers import ID_TYPES
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Every option's default in --help, where it has one and its help does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, [], argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return text + " (default: %(default)s)"
+
+
+# Commands that live in a module of their own, each with ``register(commands, formatter)``: a new
+# command is a new module and a line here.
+COMMAND_MODULES = ("sharing.cli.alerts", "sharing.cli.batches")
+
+
 def build_parser() -> argparse.ArgumentParser:
     # allow_abbrev=False: "--key <hex>" must be an error, not an abbreviation of --key-file.
     parser = argparse.ArgumentParser(
         prog="riskshare",
         allow_abbrev=False,
+        formatter_class=_Formatter,
         description="Member client of riskshare: tokenize identifiers locally, submit records, look up subjects.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {cli_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def common_csv(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--delimiter", default=",", help="CSV field delimiter (default ',')")
-        sub.add_argument("--encoding", default="utf-8-sig", help="input encoding (default utf-8-sig; e.g. gb18030)")
-
-    def common_http(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--url", required=True, help="riskshare base URL, e.g. https://riskshare.example")
-        sub.add_argument("--max-retries", type=int, default=8, help="retries on network errors, 5xx, 409, 429")
-        sub.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+    common_csv, common_http = csv_options, http_options
 
     tok = commands.add_parser(
         "tokenize",
         allow_abbrev=False,
+        formatter_class=_Formatter,
         help="replace raw identifier columns by tokens",
         description=(
             "Replace each mapped raw identifier column of a CSV file by its token column 'token:<type>' "
             "(HMAC-SHA256 under the consortium key, spec v1) and add a key_version column. Rows with an invalid "
-            "identifier go to OUT.rejects.csv with row number, column and reason code, never the raw value. "
+            "identifier go to IN.rejects.csv (beside the input) with row number, column and reason code, never the "
+            "raw value. "
             "Empty cells stay empty; a row with no identifier at all is rejected (no_identifier). Streams input "
             "of any size; shows progress on a terminal. The key is read from --key-file or "
             "RISKSHARE_CONSORTIUM_KEY_FILE, never from the command line."
@@ -65,12 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=TYPE",
         help=f"map a column to an identifier type ({', '.join(ID_TYPES)}); repeat for each column",
     )
+    tok.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help=f"processes that compute tokens (this machine has {os.cpu_count() or 1} cores)",
+    )
     common_csv(tok)
     tok.set_defaults(handler=tokenize)
 
     sub = commands.add_parser(
         "submit",
         allow_abbrev=False,
+        formatter_class=_Formatter,
         help="send tokenized records to POST /api/v1/batches",
         description=(
             "Send records (CSV with the submission API's field names and token:<type> columns, or JSON Lines in "
@@ -80,9 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     sub.add_argument("input", help="records file (.csv, or .jsonl/.ndjson)")
-    sub.add_argument("--batch-size", type=int, default=MAX_BATCH)
+    sub.add_argument("--batch-size", type=int, default=MAX_BATCH, help="records per request")
+    sub.add_argument("--wait", action="store_true", help="after sending, wait until matching has finished")
+    sub.add_argument("--wait-timeout", type=float, default=600.0, help="seconds --wait waits at most")
     sub.add_argument("--state", help="state file (default: INPUT.state.json)")
-    sub.add_argument("--rejects", help="rejections file (default: INPUT.rejects.csv)")
+    sub.add_argument(
+        "--rejects", help="rejections file (default: the input's name with .rejects.csv, e.g. records.rejects.csv)"
+    )
     common_http(sub)
     common_csv(sub)
     sub.set_defaults(handler=submit)
@@ -90,11 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     look = commands.add_parser(
         "lookup",
         allow_abbrev=False,
+        formatter_class=_Formatter,
         help="look up tokenized subjects through POST /api/v1/lookups",
         description=(
             "Look up every token:<type> cell of a CSV (the output of tokenize) and write one result row per "
             "identifier. Purposes credit_application and account_opening need the subject's consent reference: "
-            "from --consent-column (per row) or --consent-reference (whole file). API key from RISKSHARE_API_KEY."
+            "from --consent-column (per row) or --consent-reference (whole file); rows sharing one are sent together. "
+            "Resumable: after an interruption the same command sends only the requests not yet answered (each "
+            "lookup is logged and counted). API key from RISKSHARE_API_KEY."
         ),
     )
     look.add_argument("input", help="CSV with token:<type> columns")
@@ -105,8 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     look.add_argument("--consent-column", help="column holding each row's consent reference")
     look.add_argument("--consent-reference", help="one consent reference for every row")
+    look.add_argument("--key-column", help="a column of yours (e.g. application number) copied into each result row")
     look.add_argument("--key-version", type=int, help="key version when the file has no key_version column")
     look.add_argument("-o", "--output", required=True, help="results CSV")
+    look.add_argument("--state", help="resume state (default: OUTPUT.state.json)")
     common_http(look)
     common_csv(look)
     look.set_defaults(handler=lookup)
@@ -114,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     ver = commands.add_parser(
         "verify-report",
         allow_abbrev=False,
+        formatter_class=_Formatter,
         help="verify a self-inspection report ZIP and its signature",
         description=(
             "Check every file of a report ZIP against the SHA-256 listed in its manifest.json, that no unlisted "
@@ -128,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--fingerprint", help="expected key fingerprint (hex), checked when fetching")
     ver.add_argument("--timeout", type=float, default=30.0, help="seconds for the key request")
     ver.set_defaults(handler=verify_report)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(commands, _Formatter)
     return parser
 
 

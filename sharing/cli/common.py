@@ -67,7 +67,9 @@ def progress(total_bytes: int | None, description: str):
 class ProgressReader:
     """Opens a text file and reports how far into it reading has got, for the progress bar and ETA."""
 
-    def __init__(self, path: Path, encoding: str, description: str):
+    def __init__(self, path: Path, encoding: str, description: str, *, follow_reading: bool = True):
+        # follow_reading False: the bar moves only by acknowledged(), as far as the server has confirmed.
+        self.follow_reading = follow_reading
         self.raw = open(path, "rb")  # noqa: SIM115 - closed in close()
         self.text = io.TextIOWrapper(self.raw, encoding=encoding, newline="")
         self.bar = progress(path.stat().st_size, description)
@@ -77,17 +79,44 @@ class ProgressReader:
     def tick(self, rows: int = 1) -> None:
         self.rows += rows
         if self.rows % PROGRESS_EVERY < rows and not self.bar.disable:
-            self.bar.n = self.raw.tell()
+            if self.follow_reading:
+                self.bar.n = self.raw.tell()
             elapsed = max(time.monotonic() - self.started, 1e-9)
             self.bar.set_postfix(rows=self.rows, rows_per_s=int(self.rows / elapsed), refresh=False)
             self.bar.refresh()
 
-    def close(self) -> None:
+    def acknowledged(self, position: int) -> None:
+        """Move the bar to ``position`` bytes: for submit, how far the server has acknowledged."""
         if not self.bar.disable:
+            self.bar.n = position
+            self.bar.refresh()
+
+    def close(self, *, complete: bool = False) -> None:
+        # The bar reaches 100 % only for a run that finished, never for an interrupted one.
+        if complete and not self.bar.disable:
             self.bar.n = self.bar.total or self.bar.n
             self.bar.refresh()
         self.bar.close()
         self.text.close()
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, *, encoding: str = "utf-8"):
+    """A text file written under a temporary name beside ``path`` and renamed to it once complete.
+
+    An interrupted or failed run (Ctrl-C, a network error) leaves no truncated file under the final
+    name: the temporary one is removed, and an earlier complete file stays as it was.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    handle = open(temporary, "w", encoding=encoding, newline="")  # noqa: SIM115 - closed below
+    try:
+        yield handle
+        handle.close()
+        temporary.replace(path)
+    except BaseException:
+        handle.close()
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def load_key(path: str | None):
@@ -121,8 +150,9 @@ def parse_mappings(pairs: list[str]) -> dict[str, str]:
     return mapping
 
 
-def rejects_path_for(output: Path) -> Path:
-    return output.with_name(output.stem + ".rejects" + (output.suffix or ".csv"))
+def rejects_path_for(source: Path) -> Path:
+    """One scheme for every command: the rows of IN.csv that were refused are listed in IN.rejects.csv."""
+    return source.with_name(source.stem + ".rejects.csv")
 
 
 # --- HTTP -----------------------------------------------------------------------
@@ -141,8 +171,9 @@ class Client:
         self._httpx = httpx
         self.http = httpx.Client(
             base_url=self.url.rstrip("/"),
-            timeout=self.timeout,
-            headers={"Authorization": f"Bearer {self.api_key}", "User-Agent": "riskshare-cli/1"},
+            # A server that is down refuses at once; one that does not answer is given a few seconds to connect.
+            timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
+            headers={"Authorization": f"Bearer {self.api_key}", "User-Agent": f"riskshare-cli/{cli_version()}"},
         )
 
     def close(self) -> None:
@@ -150,29 +181,34 @@ class Client:
 
     def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> Any:
         """POST with retries on connection errors, 5xx, 409 (still in flight) and 429, honouring Retry-After."""
+        return self._send("POST", path, body, {"Content-Type": "application/json", **(headers or {})})
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return self._send("GET", path, None, {}, params)
+
+    def _send(self, method: str, path: str, body: bytes | None, headers: dict[str, str], params=None) -> Any:
         attempt = 0
+        url = self.url.rstrip("/") + path
         while True:
             attempt += 1
             try:
-                response = self.http.post(
-                    path, content=body, headers={"Content-Type": "application/json", **(headers or {})}
-                )
+                response = self.http.request(method, path, content=body, headers=headers, params=params)
             except self._httpx.TransportError as exc:
+                problem = f"cannot reach the server ({type(exc).__name__})"
                 if attempt > self.max_retries:
-                    raise CliError(f"{path}: cannot reach the server ({type(exc).__name__})") from None
-                self._sleep(attempt, None)
+                    raise CliError(f"{url}: {problem}, gave up after {attempt} attempts") from None
+                self._sleep(url, attempt, None, problem)
                 continue
             if response.status_code < 300:
                 return response.json()
             if response.status_code in (409, 429) or response.status_code >= 500:
                 if attempt > self.max_retries:
-                    raise CliError(f"{path}: {describe(response)} (gave up after {attempt} attempts)")
-                self._sleep(attempt, response.headers.get("Retry-After"))
+                    raise CliError(f"{url}: {describe(response)} (gave up after {attempt} attempts)")
+                self._sleep(url, attempt, response.headers.get("Retry-After"), describe(response))
                 continue
-            raise CliError(f"{path}: {describe(response)}")
+            raise CliError(f"{url}: {describe(response)}")
 
-    @staticmethod
-    def _sleep(attempt: int, retry_after: str | None) -> None:
+    def _sleep(self, url: str, attempt: int, retry_after: str | None, problem: str) -> None:
         delay = min(60.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)  # noqa: S311 - jitter
         if retry_after:
             try:
@@ -180,7 +216,13 @@ class Client:
             except ValueError:
                 with contextlib.suppress(TypeError, ValueError):
                     delay = max(delay, parsedate_to_datetime(retry_after).timestamp() - time.time())
-        time.sleep(min(delay, 300.0))
+        delay = min(delay, 300.0)
+        # Shown as it happens, above the progress bar: a frozen bar must never hide network trouble.
+        message = f"riskshare: {url}: {problem}; attempt {attempt} of {self.max_retries + 1}, retrying in {delay:.1f} s"
+        from tqdm import tqdm
+
+        tqdm.write(message, file=sys.stderr)
+        time.sleep(delay)
 
 
 def describe(response) -> str:
@@ -192,6 +234,15 @@ def describe(response) -> str:
         return text
     except ValueError:
         return f"HTTP {response.status_code}"
+
+
+def cli_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("riskshare")
+    except PackageNotFoundError:  # pragma: no cover - a source checkout that was never installed
+        return "0+unknown"
 
 
 def api_client(args: argparse.Namespace) -> Client:
@@ -206,3 +257,23 @@ def canonical_json(value: Any) -> bytes:
 
 
 # --- submit ---------------------------------------------------------------------
+
+
+# --- options shared by the commands -----------------------------------------------
+
+
+def csv_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--delimiter", default=",", help="CSV field delimiter")
+    sub.add_argument("--encoding", default="utf-8-sig", help="input encoding (e.g. gb18030)")
+
+
+def http_options(sub: argparse.ArgumentParser) -> None:
+    url = os.environ.get("RISKSHARE_URL") or None
+    sub.add_argument(
+        "--url",
+        default=url,
+        required=url is None,
+        help="riskshare base URL, e.g. https://riskshare.example (default: $RISKSHARE_URL)",
+    )
+    sub.add_argument("--max-retries", type=int, default=8, help="retries on network errors, 5xx, 409, 429")
+    sub.add_argument("--timeout", type=float, default=60.0, help="seconds per request")

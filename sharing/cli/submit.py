@@ -7,6 +7,7 @@ import csv
 import hashlib
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,24 @@ from sharing.cli.common import (
     api_client,
     canonical_json,
     input_file,
+    rejects_path_for,
 )
 
 
 def _csv_records(reader_file: ProgressReader, delimiter: str) -> Iterator[dict[str, Any]]:
     reader = csv.DictReader(reader_file.text, delimiter=delimiter)
+    unused = [
+        name
+        for name in reader.fieldnames or []
+        if name not in RECORD_COLUMNS and not name.startswith(TOKEN_COLUMN_PREFIX)
+    ]
+    if unused:
+        # A raw identifier column nobody tokenized would otherwise vanish without a word.
+        print(
+            f"riskshare: warning: column(s) not sent: {', '.join(unused)} (submit sends "
+            f"{', '.join(RECORD_COLUMNS)} and token:<type> columns; tokenize raw identifiers first)",
+            file=sys.stderr,
+        )
     for row in reader:
         reader_file.tick()
         record: dict[str, Any] = {}
@@ -83,15 +97,38 @@ class _State:
         temporary.replace(self.path)
 
 
+def _wait_for_matching(client, batch_ids: list[int], timeout: float) -> None:
+    """Poll GET /api/v1/batches/{id} until every batch sent in this run is matched (done) or failed."""
+    deadline = time.monotonic() + timeout
+    pending = list(batch_ids)
+    delay = 0.5
+    while pending:
+        states = {batch_id: client.get(f"/api/v1/batches/{batch_id}")["status"] for batch_id in pending}
+        failed = [batch_id for batch_id, state in states.items() if state == "failed"]
+        if failed:
+            raise CliError(f"batch(es) {', '.join(map(str, failed))} failed on the server; ask the operator")
+        pending = [batch_id for batch_id, state in states.items() if state != "done"]
+        if not pending:
+            break
+        if time.monotonic() > deadline:
+            raise CliError(f"matching not finished after {timeout:.0f} s for batch(es) {', '.join(map(str, pending))}")
+        time.sleep(delay)
+        delay = min(delay * 2, 10.0)
+    if batch_ids:
+        print(f"riskshare: matching finished for {len(batch_ids)} batch(es)", file=sys.stderr)
+
+
 def submit(args: argparse.Namespace) -> int:
     source = input_file(args.input)
     if not 1 <= args.batch_size <= MAX_BATCH:
         raise CliError(f"--batch-size must be between 1 and {MAX_BATCH}")
     client = api_client(args)
     state = _State(Path(args.state or f"{source}.state.json"), source)
-    rejects_path = Path(args.rejects or f"{source}.rejects.csv")
-    reader_file = ProgressReader(source, args.encoding, "submit")
+    rejects_path = Path(args.rejects) if args.rejects else rejects_path_for(source)
+    reader_file = ProgressReader(source, args.encoding, "submit", follow_reading=False)
     totals = {"batches": 0, "skipped": 0, "accepted": 0, "rejected": 0}
+    batch_ids: list[int] = []
+    complete = False
     try:
         is_jsonl = source.suffix.lower() in {".jsonl", ".ndjson"}
         records = _jsonl_records(reader_file) if is_jsonl else _csv_records(reader_file, args.delimiter)
@@ -110,6 +147,7 @@ def submit(args: argparse.Namespace) -> int:
                 if done and done.get("idempotency_key") == idempotency_key:
                     totals["skipped"] += 1
                     offset += len(batch)
+                    reader_file.acknowledged(reader_file.raw.tell())
                     continue
                 answer = client.post("/api/v1/batches", body, {"Idempotency-Key": idempotency_key})
                 for error in answer.get("errors", []):
@@ -132,8 +170,14 @@ def submit(args: argparse.Namespace) -> int:
                 totals["accepted"] += answer.get("accepted", 0)
                 totals["rejected"] += answer.get("rejected", 0)
                 offset += len(batch)
+                reader_file.acknowledged(reader_file.raw.tell())
+                if answer.get("id") is not None:
+                    batch_ids.append(answer["id"])
+        complete = True
+        if args.wait:
+            _wait_for_matching(client, batch_ids, args.wait_timeout)
     finally:
-        reader_file.close()
+        reader_file.close(complete=complete)
         client.close()
     print(
         f"riskshare: sent {totals['batches']} batch(es) ({totals['skipped']} already done): "

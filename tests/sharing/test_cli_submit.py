@@ -81,7 +81,9 @@ def test_submit_sends_batches_resumes_and_never_duplicates(live_server, member_a
     assert main(args) == 0
     assert Record.objects.filter(member=member_a.institution).count() == 25
     assert Batch.objects.count() == 3
-    rejects = list(csv.reader(Path(f"{records_csv}.rejects.csv").read_text(encoding="utf-8").splitlines()))
+    rejects = list(
+        csv.reader(records_csv.with_name(records_csv.stem + ".rejects.csv").read_text(encoding="utf-8").splitlines())
+    )
     assert rejects[1][:4] == ["26", "L-bad", "/overdue_days", "min_value"]
     assert "25 accepted, 1 rejected" in capsys.readouterr().err
 
@@ -105,7 +107,7 @@ def test_submit_errors_are_one_line(live_server, member_a, records_csv, monkeypa
     assert capsys.readouterr().err.strip() == "riskshare: error: set RISKSHARE_API_KEY to your credential's key"
     monkeypatch.setenv("RISKSHARE_API_KEY", "rsk_wrong")
     assert main(["submit", str(records_csv), "--url", live_server.url]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if "warning: column(s) not sent" not in line]
     assert len(err) == 1 and "401 invalid_credential" in err[0]
 
 
@@ -123,7 +125,7 @@ class TestRetries:
             return item
 
         client.http = httpx.Client(base_url="http://riskshare.invalid", transport=httpx.MockTransport(handler))
-        client._sleep = lambda attempt, retry_after: sleeps.append((attempt, retry_after))
+        client._sleep = lambda url, attempt, retry_after, problem: sleeps.append((attempt, retry_after))
         return client
 
     def test_retries_connection_errors_5xx_409_and_429_honouring_retry_after(self):
@@ -146,13 +148,38 @@ class TestRetries:
         with pytest.raises(CliError, match="422 idempotency_key_reused"):
             self.client(responses, []).post("/api/v1/batches", b"{}")
 
-    def test_backoff_waits_at_least_retry_after(self, monkeypatch):
+    def test_backoff_waits_at_least_retry_after_and_says_so(self, monkeypatch, capsys):
         waited = []
         monkeypatch.setattr("time.sleep", waited.append)
-        Client._sleep(1, "12")
-        Client._sleep(5, None)
+        client = Client(url="http://riskshare.invalid", api_key="k", max_retries=8, timeout=5)
+        client._sleep("http://riskshare.invalid/api/v1/batches", 1, "12", "503 server_error: x")
+        client._sleep("http://riskshare.invalid/api/v1/batches", 5, None, "cannot reach the server (ConnectError)")
         assert waited[0] >= 12
         assert 0 < waited[1] <= 60
+        lines = capsys.readouterr().err.splitlines()
+        assert lines[0] == (
+            "riskshare: http://riskshare.invalid/api/v1/batches: 503 server_error: x; attempt 1 of 9, "
+            f"retrying in {waited[0]:.1f} s"
+        )
+        assert "cannot reach the server (ConnectError); attempt 5 of 9" in lines[1]
+
+
+def test_a_server_that_is_down_is_reported_within_seconds(tmp_path, monkeypatch, capsys):
+    import socket
+    import time
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    source = tmp_path / "r.csv"
+    source.write_text("reference,kind,category\nR-1,blacklist,identity_fraud\n", encoding="utf-8")
+    monkeypatch.setenv("RISKSHARE_API_KEY", "rsk_x")
+    started = time.monotonic()
+    code = main(["submit", str(source), "--url", f"http://127.0.0.1:{port}", "--max-retries", "2"])
+    assert code == 1 and time.monotonic() - started < 10
+    err = capsys.readouterr().err
+    assert f"http://127.0.0.1:{port}/api/v1/batches: cannot reach the server (ConnectError); attempt 1 of 3" in err
+    assert "gave up after 3 attempts" in err
 
 
 def test_lookup_writes_one_result_row_per_identifier(live_server, member_a, member_b, tmp_path, monkeypatch):
@@ -170,6 +197,7 @@ def test_lookup_writes_one_result_row_per_identifier(live_server, member_a, memb
         writer.writerow(["applicant", "token:cn_resident_id", "token:cn_mobile", "key_version", "consent"])
         writer.writerow(["A1", reported_token, new_token(), "1", "form-1"])
         writer.writerow(["A2", new_token(), "", "1", "form-2"])
+        writer.writerow(["A3", new_token(), "", "1", "form-1"])  # shares A1's consent: the same request
     monkeypatch.setenv("RISKSHARE_API_KEY", member_a.key)
     out = tmp_path / "results.csv"
     code = main(
@@ -180,6 +208,8 @@ def test_lookup_writes_one_result_row_per_identifier(live_server, member_a, memb
             "credit_application",
             "--consent-column",
             "consent",
+            "--key-column",
+            "applicant",
             "--url",
             live_server.url,
             "-o",
@@ -187,11 +217,13 @@ def test_lookup_writes_one_result_row_per_identifier(live_server, member_a, memb
         ]
     )
     assert code == 0
-    rows = list(csv.DictReader(out.read_text(encoding="utf-8").splitlines()))
-    assert [(r["row"], r["type"], r["hit"]) for r in rows] == [
-        ("1", "cn_resident_id", "True"),
-        ("1", "cn_mobile", "False"),
-        ("2", "cn_resident_id", "False"),
+    written = out.read_text(encoding="utf-8")
+    rows = list(csv.DictReader(written.splitlines()))
+    assert [(r["row"], r["applicant"], r["type"], r["hit"], r["statement"]) for r in rows] == [
+        ("1", "A1", "cn_resident_id", "true", "false"),
+        ("1", "A1", "cn_mobile", "false", "false"),
+        ("3", "A3", "cn_resident_id", "false", "false"),
+        ("2", "A2", "cn_resident_id", "false", "false"),
     ]
     assert rows[0]["reporting_members"] == "1" and rows[0]["delinquency_max_overdue_days"] == "45"
     # One request per consent reference: two lookups, each logged with its own consent.
@@ -202,3 +234,6 @@ def test_lookup_writes_one_result_row_per_identifier(live_server, member_a, memb
     assert (
         main(["lookup", str(tokens), "--purpose", "credit_application", "--url", live_server.url, "-o", str(out)]) == 1
     )
+    # The failed run left the earlier results as they were, and no partial file beside them.
+    assert out.read_text(encoding="utf-8") == written
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["results.csv", "tokens.csv"]

@@ -79,14 +79,14 @@ def test_tokenize_replaces_mapped_columns(tmp_path, key_file, capsys):
     # The legacy number is the same person as L1: the same token.
     assert rows[2] == ["L2", rows[1][1], "", "5", "3"]
     assert len(rows) == 3
-    rejects = read_csv(tmp_path / "out.rejects.csv")
+    rejects = read_csv(tmp_path / "in.rejects.csv")
     assert rejects == [
         ["row", "column", "reason"],
         ["3", "id_number", "bad_check_character"],
         ["3", "phone", "bad_format"],
         ["4", "", "no_identifier"],
     ]
-    assert BAD_ID not in (tmp_path / "out.rejects.csv").read_text()
+    assert BAD_ID not in (tmp_path / "in.rejects.csv").read_text()
     assert "2 rows" in capsys.readouterr().err
 
 
@@ -208,5 +208,21 @@ def test_console_script_is_quiet_without_a_terminal(tmp_path, key_file):
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().splitlines() == [
-        f"riskshare: tokenized 20000 rows with key version 3; 0 rejected (see {tmp_path / 'o.rejects.csv'})"
+        f"riskshare: tokenized 20000 rows with key version 3; 0 rejected (see {tmp_path / 'in.rejects.csv'})"
     ]
+
+
+def test_jobs_write_the_same_file_as_one_process(tmp_path, key_file):
+    path, _material = key_file
+    rows = [["id_number", "phone"]]
+    for n in range(9_001):  # several chunks, the last one short, with rejects spread among them
+        rows.append([VALID_ID if n % 7 else BAD_ID, "13800138000" if n % 5 else ""])
+    source = write_csv(tmp_path / "in.csv", rows)
+    outputs = []
+    for jobs in ("1", "3"):
+        out = tmp_path / f"out{jobs}.csv"
+        args = ["tokenize", str(source), "-o", str(out), "--key-file", str(path), "--jobs", jobs]
+        assert main([*args, "--column", "id_number=cn_resident_id", "--column", "phone=cn_mobile"]) == 0
+        outputs.append((out.read_text(), (tmp_path / "in.rejects.csv").read_text()))
+    assert outputs[0] == outputs[1]
+    assert outputs[0][1].count("bad_check_character") == 1_286

@@ -53,3 +53,23 @@ def test_quickstart_refuses_production(db, settings):
     settings.DEBUG = False
     with pytest.raises(CommandError):
         quickstart()
+
+
+def test_quickstart_on_a_busy_port_changes_nothing(db, settings, tmp_path):
+    import socket
+
+    settings.DEBUG = True
+    settings.VAR_DIR = tmp_path
+    out = quickstart()
+    keys = set(re.findall(r"rsk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}", out))
+    assert "manage.py runserver 127.0.0.1:8000" in out  # how to serve again without new keys
+    user = apps.get_model("auth", "User").objects.get(username="operator")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(CommandError, match="nothing was changed"):
+            call_command("quickstart", f"--addrport=127.0.0.1:{port}", stdout=StringIO())
+    assert Credential.objects.filter(revoked_at__isnull=True).count() == 2
+    assert {c.prefix for c in Credential.objects.filter(revoked_at__isnull=True)} == {k[:16] for k in keys}
+    assert apps.get_model("auth", "User").objects.get(username="operator").password == user.password

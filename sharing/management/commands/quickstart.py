@@ -1,4 +1,5 @@
 import secrets
+import socket
 from io import StringIO
 from pathlib import Path
 
@@ -30,17 +31,31 @@ class Command(ServiceCommand):
     help = (
         "Set up a development instance in one step: database (embedded PostgreSQL when DATABASE_URL is unset), "
         "migrations, an operator login, two demo member institutions with fresh API keys (printed), then the "
-        "server on 127.0.0.1:8000. Re-running revokes the previous demo keys and prints new ones. "
+        "server on 127.0.0.1:8000. Re-running revokes the previous demo keys and prints new ones "
+        "(to start the server again without that: manage.py runserver). "
         "Refuses to run with DEBUG off: it creates known demo data."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--no-serve", action="store_true", help="Set up and exit without starting the server.")
-        parser.add_argument("--addrport", default="127.0.0.1:8000")
+        parser.add_argument(
+            "--no-serve",
+            action="store_true",
+            help="Set up and exit without starting the server (start it later with: manage.py runserver ADDRPORT).",
+        )
+        parser.add_argument(
+            "--addrport",
+            default="127.0.0.1:8000",
+            help="Address and port to serve on, as runserver takes them (default 127.0.0.1:8000; e.g. 8001, "
+            "0.0.0.0:8000, [::1]:8000). Checked free before anything is changed.",
+        )
 
     def handle(self, *args, **options):
         if not settings.DEBUG:
             raise CommandError(_("quickstart creates demo data and is for development only (DEBUG is off)."))
+        addrport = options["addrport"] if ":" in options["addrport"] else f"127.0.0.1:{options['addrport']}"
+        if not options["no_serve"]:
+            # Before anything changes: a busy port must not cost the demo keys and the operator password.
+            _port_free_or_raise(addrport)
         call_command("migrate", interactive=False, verbosity=0)
         actor = self.cli_actor()
         password = secrets.token_urlsafe(12)
@@ -49,19 +64,26 @@ class Command(ServiceCommand):
             keys = [self._demo_member(actor, name, base, kind) for name, base, kind in DEMO_MEMBERS]
             key_file = self._consortium_key()
         self.stdout.write(self.style.SUCCESS("riskshare is set up."))
-        self.stdout.write(
-            f"  Admin:     http://{options['addrport']}/admin/  user {OPERATOR_USERNAME!r} password {password!r}"
-        )
-        self.stdout.write(f"  API docs:  http://{options['addrport']}/api/v1/docs/")
+        self.stdout.write(f"  Admin:     http://{addrport}/admin/  user {OPERATOR_USERNAME!r} password {password!r}")
+        self.stdout.write(f"  API docs:  http://{addrport}/api/v1/docs/")
         for (name, _base, _kind), (uscc, key) in zip(DEMO_MEMBERS, keys, strict=True):
             self.stdout.write(f"  Member {name} (USCC {uscc}) API key: {key}")
         if key_file is not None:
             self.stdout.write(f"  Consortium key (for tokenizing): {key_file}")
-        self.stdout.write(
-            f"  Try:       curl -H 'Authorization: Bearer {keys[0][1]}' http://{options['addrport']}/api/v1/me"
-        )
-        if not options["no_serve"]:
-            call_command("runserver", options["addrport"], use_reloader=False)
+        self.stdout.write(f"  Try:       curl -H 'Authorization: Bearer {keys[0][1]}' http://{addrport}/api/v1/me")
+        if key_file is not None:
+            self.stdout.write(_("  For the README's walk-through, as Demo Bank:"))
+            self.stdout.write(
+                f"    export RISKSHARE_URL=http://{addrport} RISKSHARE_API_KEY={keys[0][1]} "
+                f"RISKSHARE_CONSORTIUM_KEY_FILE={key_file}"
+            )
+        if options["no_serve"]:
+            self.stdout.write(
+                _("Start the server with: uv run manage.py runserver %(addrport)s (keeps these keys)")
+                % {"addrport": addrport}
+            )
+        else:
+            call_command("runserver", addrport, use_reloader=False)
 
     def _operator(self, password: str) -> None:
         user, _ = get_user_model().objects.get_or_create(
@@ -105,3 +127,26 @@ class Command(ServiceCommand):
             actor=actor, institution=institution, name="quickstart", scopes=Credential.Scope.values
         )
         return uscc, issued.key
+
+
+def _port_free_or_raise(addrport: str) -> None:
+    """Refuse at once when runserver could not listen on ``addrport`` (as it binds: SO_REUSEADDR)."""
+    host, sep, port = addrport.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", addrport
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit():
+        raise CommandError(_("--addrport expects [ADDRESS:]PORT, got %(value)r.") % {"value": addrport})
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, int(port)))
+        except OSError as exc:
+            raise CommandError(
+                _(
+                    "Cannot serve on %(addrport)s (%(reason)s); nothing was changed. Is riskshare already "
+                    "running there? Pass another one, e.g. --addrport 127.0.0.1:8001."
+                )
+                % {"addrport": addrport, "reason": exc.strerror or exc}
+            ) from None

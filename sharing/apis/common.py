@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -15,11 +16,12 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from core.api import problem_responses
-from core.errors import BodyTooLarge, UnsupportedMediaType
+from core.errors import BodyTooLarge, DomainError, UnsupportedMediaType
 from sharing.contracts.base import Contract, openapi_schemas
 
 # Answers naming a member's own lookups: no cache along the way keeps a copy.
@@ -79,18 +81,58 @@ def page_response(view, request, queryset, serializer_class, pagination_class) -
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
-class RecordCursorPagination(CursorPagination):
+class _CheckedCursorPagination(CursorPagination):
+    """Cursor pages whose cursor, sent back by the client, is checked before it reaches a query.
+
+    DRF decodes the cursor but trusts the position in it; a tampered one would reach the database
+    as a value of the wrong type. ``position_valid`` says what a position of the first ordering
+    field looks like.
+    """
+
+    def decode_cursor(self, request):
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            cursor = None
+            valid = False
+        else:
+            valid = cursor is None or cursor.position is None or self.position_valid(cursor.position)
+        if not valid:
+            raise DomainError(
+                _("This cursor is not one the API gave; start again without it."),
+                code="invalid_cursor",
+                field="/query/cursor",
+            )
+        return cursor
+
+
+def _time_position(position: str) -> bool:
+    try:
+        return dt.datetime.fromisoformat(position).tzinfo is not None
+    except ValueError:
+        return False
+
+
+class RecordCursorPagination(_CheckedCursorPagination):
     ordering = ("updated_at", "id")
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
 
+    @staticmethod
+    def position_valid(position: str) -> bool:
+        return _time_position(position)
 
-class NewestFirstPagination(CursorPagination):
+
+class NewestFirstPagination(_CheckedCursorPagination):
     ordering = ("-id",)
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    @staticmethod
+    def position_valid(position: str) -> bool:
+        return re.fullmatch("[0-9]{1,19}", position) is not None and int(position) < 2**63
 
 
 def page_schema(name: str, item) -> dict:

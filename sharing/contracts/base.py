@@ -83,11 +83,11 @@ def field_error(field: str, code: str) -> dict[str, str]:
     return {"field": field, "code": code, "message": str(MESSAGES[code])}
 
 
-def date_problem(value: dt.date, *, today: dt.date) -> str | None:
-    """The code for a date no fact can have: in the future, or before ``RISKSHARE_MIN_DATE``."""
+def date_problem(value: dt.date, *, today: dt.date, min_date: dt.date | None = None) -> str | None:
+    """The code for a date no fact can have: in the future, or before ``min_date`` (``RISKSHARE_MIN_DATE``)."""
     if value > today:
         return "future_date"
-    if value < settings.RISKSHARE_MIN_DATE:
+    if value < (min_date or settings.RISKSHARE_MIN_DATE):
         return "bad_date"
     return None
 

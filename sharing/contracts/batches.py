@@ -15,6 +15,7 @@ import re
 from typing import Annotated, Any, Literal, NamedTuple, Union
 
 import msgspec
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 from core.errors import BodyTooLarge
@@ -51,14 +52,14 @@ class Identifier(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     token: Annotated[str, msgspec.Meta(pattern=whole(TOKEN.pattern), extra={"code": "bad_token"})]
 
 
-Identifiers = Annotated[list[Identifier], msgspec.Meta(min_length=1, description="Each type at most once.")]
+Identifiers = Annotated[list[Identifier], msgspec.Meta(min_length=1)]
 
 
 class RecordFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="category", gc=False):
     reference: Annotated[
         str, msgspec.Meta(pattern=whole(REFERENCE.pattern), description="Your own id, unique among your records.")
     ]
-    identifiers: Annotated[Identifiers, msgspec.Meta(max_length=MAX_IDENTIFIERS)]
+    identifiers: Annotated[Identifiers, msgspec.Meta(max_length=MAX_IDENTIFIERS, description="Each type once.")]
     key_version: KeyVersion
     event_date: Annotated[dt.date, msgspec.Meta(description="Not in the future (China's calendar day).")]
     resolved_date: Annotated[
@@ -90,10 +91,20 @@ RECORD_VARIANTS = tuple(
 Record = Union[RECORD_VARIANTS]  # noqa: UP007 - a union built from a tuple
 
 
+CATEGORY_OF = {variant: variant.__struct_config__.tag for variant in RECORD_VARIANTS}
+_RECORDS = msgspec.Meta(min_length=1, max_length=MAX_RECORDS, extra={"code": TOO_MANY})
+
+
 class BatchRequest(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """1–10,000 records; each valid one is stored, each invalid one listed in the answer's errors."""
 
-    records: Annotated[list[Record], msgspec.Meta(min_length=1, max_length=MAX_RECORDS, extra={"code": TOO_MANY})]
+    records: Annotated[list[Record], _RECORDS]
+
+
+# The same body with each record left undecoded, to decode them one by one when the whole does not.
+_RawBatch = msgspec.defstruct(
+    "BatchRequest", [("records", Annotated[list[msgspec.Raw], _RECORDS])], forbid_unknown_fields=True
+)
 
 
 class ValidRecord(NamedTuple):
@@ -114,27 +125,40 @@ class ValidRecord(NamedTuple):
 
 
 def record_rules(
-    record: RecordFields, *, today: dt.date, current_versions: frozenset[int], retired_versions: frozenset[int]
+    record: RecordFields,
+    *,
+    today: dt.date,
+    min_date: dt.date,
+    current_versions: frozenset[int],
+    retired_versions: frozenset[int],
 ) -> list[Problem]:
     """What the types alone cannot say about one record."""
     found: list[Problem] = []
     if record.key_version not in current_versions:
         code = "retired_key_version" if record.key_version in retired_versions else "unknown_key_version"
         found.append(("/key_version", code))
-    types: set[str] = set()
-    for position, identifier in enumerate(record.identifiers):
-        if identifier.type in types:
-            found.append((f"/identifiers/{position}/type", "duplicate_type"))
-        types.add(identifier.type)
-    code = date_problem(record.event_date, today=today)
+    found.extend(duplicate_types(record.identifiers))
+    code = date_problem(record.event_date, today=today, min_date=min_date)
     if code:
         found.append(("/event_date", code))
     if record.resolved_date is not msgspec.UNSET:
-        code = date_problem(record.resolved_date, today=today)
+        code = date_problem(record.resolved_date, today=today, min_date=min_date)
         if code is None and record.resolved_date < record.event_date:
             code = "date_order"
         if code:
             found.append(("/resolved_date", code))
+    return found
+
+
+def duplicate_types(identifiers: list[Identifier]) -> list[Problem]:
+    """Each identifier type at most once: the second of a type is the problem."""
+    found: list[Problem] = []
+    if len({identifier.type for identifier in identifiers}) < len(identifiers):
+        types: set[str] = set()
+        for position, identifier in enumerate(identifiers):
+            if identifier.type in types:
+                found.append((f"/identifiers/{position}/type", "duplicate_type"))
+            types.add(identifier.type)
     return found
 
 
@@ -152,7 +176,7 @@ def _valid(index: int, record: RecordFields) -> ValidRecord:
         index,
         record.reference,
         record.kind,
-        record.__struct_config__.tag,  # the category: the tag of the record's variant
+        CATEGORY_OF[type(record)],
         record.event_date,
         resolved,
         *overdue,
@@ -168,7 +192,9 @@ class BatchCheck(NamedTuple):
 
 
 _decoder = msgspec.json.Decoder(BatchRequest)
-_record_type = Record
+_raw_decoder = msgspec.json.Decoder(_RawBatch)
+_record_decoder = msgspec.json.Decoder(Record)
+_NOT_DECODED = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 
 def batch_parse(
@@ -182,19 +208,24 @@ def batch_parse(
     try:
         records: list[Any] = _decoder.decode(body).records
         typed = True
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        records = _records_of(json_load(body))
+    except _NOT_DECODED:
+        records = _records_of(body)
         typed = False
-    context = {"today": today, "current_versions": current_versions, "retired_versions": retired_versions}
+    context = {
+        "today": today,
+        "min_date": settings.RISKSHARE_MIN_DATE,
+        "current_versions": current_versions,
+        "retired_versions": retired_versions,
+    }
     valid: list[ValidRecord] = []
     errors: list[dict[str, Any]] = []
     references: set[str] = set()
     for index, record in enumerate(records):
         if not typed:
             try:
-                record = msgspec.convert(record, _record_type)
-            except msgspec.ValidationError:
-                found = problems(record, _record_type) or [("", "invalid_type")]
+                record = _record_decoder.decode(record)
+            except _NOT_DECODED:
+                found = problems(json_load(bytes(record)), Record) or [("", "invalid_type")]
                 errors.extend(record_error(index, field, code) for field, code in found)
                 continue
         found = record_rules(record, **context)
@@ -208,18 +239,20 @@ def batch_parse(
     return BatchCheck(len(records), valid, errors)
 
 
-def _records_of(document: Any) -> list[Any]:
-    """The records list of a body that did not decode as a batch; the body's own problems raise."""
+def _records_of(body: bytes) -> list[msgspec.Raw]:
+    """The records of a body that did not decode whole, each undecoded; the body's own problems raise."""
+    try:
+        return _raw_decoder.decode(body).records
+    except _NOT_DECODED:
+        document = json_load(body)
     records = document.get("records") if type(document) is dict else None
     if type(records) is list and len(records) > MAX_RECORDS:
         raise BodyTooLarge(_("A batch holds at most %(max)d records.") % {"max": MAX_RECORDS})
-    # The body's own problems; its records are checked one by one afterwards.
+    # The body's own problems, its records aside.
     found = problems({**document, "records": []} if type(records) is list else document, BatchRequest)
     if records:  # a list of an allowed length, standing in as empty
         found.remove(("/records", "bad_count"))
-    if found:
-        raise invalid_body(found)
-    return records
+    raise invalid_body(found or [("", "invalid_type")])
 
 
 BATCH = Contract(

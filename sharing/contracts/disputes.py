@@ -20,7 +20,7 @@ MAX_STATEMENT = 4_000
 class DisputeRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Every standing record with one of these tokens (or the one named) is marked disputed at once."""
 
-    identifiers: Annotated[Identifiers, msgspec.Meta(max_length=MAX_IDENTIFIERS)]
+    identifiers: Annotated[Identifiers, msgspec.Meta(max_length=MAX_IDENTIFIERS, description="Each type once.")]
     key_version: KeyVersion
     reason: Annotated[
         str,

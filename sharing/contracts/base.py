@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -106,8 +107,12 @@ def json_load(body: bytes) -> Any:
 def problems(value: Any, of: Any, pointer: str = "") -> list[Problem]:
     """Every problem of a decoded JSON value against a contract type, in field order."""
     found: list[Problem] = []
-    _walk(value, mi.type_info(of), pointer, found)
+    _walk(value, _type_info(of), pointer, found)
     return found
+
+
+# What msgspec says of a type, read once per type: building it costs milliseconds.
+_type_info = functools.cache(mi.type_info)
 
 
 def _walk(value: Any, t: mi.Type, pointer: str, found: list[Problem], code: str = "bad_format") -> None:

@@ -105,6 +105,19 @@ class _CheckedCursorPagination(CursorPagination):
             )
         return cursor
 
+    def get_page_size(self, request):
+        """The asked page size, 1 to ``max_page_size``; anything else is refused, not silently replaced."""
+        asked = request.query_params.get(self.page_size_query_param)
+        if asked is None:
+            return self.page_size
+        if re.fullmatch("[0-9]{1,4}", asked) is None or not 1 <= int(asked) <= self.max_page_size:
+            raise DomainError(
+                _("page_size is a whole number from 1 to %(max)d.") % {"max": self.max_page_size},
+                code="bad_page_size",
+                field="/query/page_size",
+            )
+        return int(asked)
+
 
 def _time_position(position: str) -> bool:
     try:
@@ -149,4 +162,11 @@ def page_schema(name: str, item) -> dict:
     }
 
 
-PAGE_PARAMETERS = [OpenApiParameter("cursor", OpenApiTypes.STR), OpenApiParameter("page_size", int)]
+def page_parameters(pagination_class) -> list[OpenApiParameter]:
+    return [
+        OpenApiParameter("cursor", OpenApiTypes.STR, description="As given in `next` or `previous`; opaque."),
+        OpenApiParameter("page_size", {"type": "integer", "minimum": 1, "maximum": pagination_class.max_page_size}),
+    ]
+
+
+PAGE_PARAMETERS = page_parameters(NewestFirstPagination)

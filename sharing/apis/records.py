@@ -18,7 +18,14 @@ from core.clock import business_today
 from core.errors import DomainError
 from core.gcpause import gc_paused
 from members.audit import Actor
-from sharing.apis.common import IDEMPOTENCY_KEY, RecordCursorPagination, contract_schema, json_body, page_response
+from sharing.apis.common import (
+    IDEMPOTENCY_KEY,
+    RecordCursorPagination,
+    contract_schema,
+    json_body,
+    page_parameters,
+    page_response,
+)
 from sharing.contracts.batches import BATCH, batch_parse
 from sharing.contracts.records import RESOLVE, RETRACT
 from sharing.models import RecordKind, RecordStatus
@@ -150,8 +157,7 @@ class RecordListApi(APIView):
         tags=["records"],
         parameters=[
             RecordFilterSerializer,
-            OpenApiParameter("cursor", OpenApiTypes.STR),
-            OpenApiParameter("page_size", int),
+            *page_parameters(RecordCursorPagination),
         ],
         responses={
             200: inline_serializer(
@@ -191,7 +197,7 @@ class RecordResolveApi(APIView):
         operation_id="record_resolve",
         tags=["records"],
         **contract_schema(RESOLVE),
-        responses={200: RecordOutputSerializer, **problem_responses(404, 409)},
+        responses={200: RecordOutputSerializer, **problem_responses(404, 409, 413, 415)},
     )
     def post(self, request, reference: str):
         body = json_body(request, wrong_type_message=_("Send the resolution as application/json."))
@@ -212,7 +218,7 @@ class RecordRetractApi(APIView):
         operation_id="record_retract",
         tags=["records"],
         **contract_schema(RETRACT),
-        responses={200: RecordOutputSerializer, **problem_responses(404, 409)},
+        responses={200: RecordOutputSerializer, **problem_responses(404, 409, 413, 415)},
     )
     def post(self, request, reference: str):
         body = json_body(request, wrong_type_message=_("Send the retraction as application/json."))

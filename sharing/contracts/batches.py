@@ -250,7 +250,7 @@ def _records_of(body: bytes) -> list[msgspec.Raw]:
         raise BodyTooLarge(_("A batch holds at most %(max)d records.") % {"max": MAX_RECORDS})
     # The body's own problems, its records aside.
     found = problems({**document, "records": []} if type(records) is list else document, BatchRequest)
-    if records:  # a list of an allowed length, standing in as empty
+    if type(records) is list and records:  # a list of an allowed length, standing in as empty
         found.remove(("/records", "bad_count"))
     raise invalid_body(found or [("", "invalid_type")])
 

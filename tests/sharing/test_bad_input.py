@@ -169,3 +169,9 @@ def test_a_key_version_as_a_string_is_refused_in_disputes_as_elsewhere(member_a,
     body = {"identifiers": [{"type": "cn_mobile", "token": new_token()}], "key_version": "1", "reason": "x"}
     errors = problem_of(post(member_a, "/api/v1/disputes", msgspec.json.encode(body)), 400)["errors"]
     assert [(e["field"], e["code"]) for e in errors] == [("/key_version", "invalid_type")]
+
+
+@pytest.mark.parametrize("size", ["null", "0", "-3", "1001", "2.5", "１"])
+def test_a_page_size_out_of_its_range_is_refused_not_replaced(member_a, key_v1, size):
+    response = member_a.client().get(f"/api/v1/records?page_size={size}")
+    assert problem_of(response, 400)["code"] == "bad_page_size"

@@ -129,6 +129,7 @@ def test_duplicate_reference_in_one_batch(member_a, key_v1):
         (b"[]", 400, "invalid_type"),
         (b'{"records": []}', 400, "bad_count"),
         (b'{"records": {}}', 400, "invalid_type"),
+        (b'{"records": "AAA"}', 400, "invalid_type"),
         (b'{"records": [{"reference": "\xff"}]}', 400, "parse_error"),  # not UTF-8
         (b"[" * 100_000 + b"]" * 100_000, 400, "parse_error"),
         (b'{"records": [{}], "member": 2}', 400, "unknown_field"),

@@ -116,8 +116,11 @@ _type_info = functools.cache(mi.type_info)
 
 
 def _walk(value: Any, t: mi.Type, pointer: str, found: list[Problem], code: str = "bad_format") -> None:
+    schema_pattern = None
     if isinstance(t, mi.Metadata):
         code = (t.extra or {}).get("code", code)
+        # A pattern the schema shows and a rule checks outside msgspec (see batches.Identifier).
+        schema_pattern = (t.extra_json_schema or {}).get("pattern")
         t = t.type
     if isinstance(t, mi.UnionType):
         variants = [v for v in t.types if isinstance(v, mi.StructType)]
@@ -133,7 +136,7 @@ def _walk(value: Any, t: mi.Type, pointer: str, found: list[Problem], code: str 
     elif isinstance(t, mi.StrType):
         if type(value) is not str:
             found.append((pointer, "invalid_type"))
-        elif not _str_fits(value, t):
+        elif not _str_fits(value, t) or (schema_pattern and re.search(schema_pattern, value) is None):
             found.append((pointer, code))
     elif isinstance(t, mi.IntType):
         if type(value) is float and abs(value) >= 2**64:  # an integer too long for 64 bits, as orjson reads it

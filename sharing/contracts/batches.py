@@ -49,7 +49,32 @@ class Identifier(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """One identifier of a person, as its token (docs/identifier-tokens.md)."""
 
     type: Literal[ID_TYPES]
-    token: Annotated[str, msgspec.Meta(pattern=whole(TOKEN.pattern), extra={"code": "bad_token"})]
+    # The length is checked here, the characters of all a request's tokens at once (tokens_malformed):
+    # a pattern per token costs ~0.8 µs, 1.6 µs of a record's ~10 µs; one pass over them all, ~0.02 µs.
+    token: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=64,
+            max_length=64,
+            extra_json_schema={"pattern": whole(TOKEN.pattern)},
+            extra={"code": "bad_token"},
+        ),
+    ]
+
+
+_HEX_DIGITS = b"0123456789abcdef"
+
+
+def tokens_malformed(identifiers: list[Identifier], pointer: str = "/identifiers") -> list[Problem]:
+    """The tokens that are not 64 lowercase hex digits (lengths are already checked), as problems."""
+    joined = "".join([identifier.token for identifier in identifiers])
+    if joined.isascii() and not joined.encode("ascii").translate(None, _HEX_DIGITS):
+        return []
+    return [
+        (f"{pointer}/{position}/token", "bad_token")
+        for position, identifier in enumerate(identifiers)
+        if TOKEN.fullmatch(identifier.token) is None
+    ]
 
 
 Identifiers = Annotated[list[Identifier], msgspec.Meta(min_length=1)]
@@ -131,9 +156,10 @@ def record_rules(
     min_date: dt.date,
     current_versions: frozenset[int],
     retired_versions: frozenset[int],
+    tokens_checked: bool = False,
 ) -> list[Problem]:
-    """What the types alone cannot say about one record."""
-    found: list[Problem] = []
+    """What the types alone cannot say about one record (its tokens' characters unless ``tokens_checked``)."""
+    found: list[Problem] = [] if tokens_checked else tokens_malformed(record.identifiers)
     if record.key_version not in current_versions:
         code = "retired_key_version" if record.key_version in retired_versions else "unknown_key_version"
         found.append(("/key_version", code))
@@ -211,7 +237,10 @@ def batch_parse(
     except _NOT_DECODED:
         records = _records_of(body)
         typed = False
+    # A body of valid records has its tokens checked in one pass; otherwise each record checks its own.
+    tokens_checked = typed and not tokens_malformed([i for record in records for i in record.identifiers])
     context = {
+        "tokens_checked": tokens_checked,
         "today": today,
         "min_date": settings.RISKSHARE_MIN_DATE,
         "current_versions": current_versions,

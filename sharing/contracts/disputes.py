@@ -11,7 +11,7 @@ from typing import Annotated
 import msgspec
 
 from sharing.contracts.base import EXAMPLE_TOKENS, FREE_TEXT, REQUIRED_TEXT, Contract, Problem
-from sharing.contracts.batches import MAX_IDENTIFIERS, Identifiers, KeyVersion
+from sharing.contracts.batches import MAX_IDENTIFIERS, Identifiers, KeyVersion, duplicate_types, tokens_malformed
 
 MAX_REASON = 2_000
 MAX_STATEMENT = 4_000
@@ -46,13 +46,7 @@ class DisputeRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def dispute_rules(request: DisputeRequest) -> list[Problem]:
-    found: list[Problem] = []
-    types: set[str] = set()
-    for position, identifier in enumerate(request.identifiers):
-        if identifier.type in types:
-            found.append((f"/identifiers/{position}/type", "duplicate_type"))
-        types.add(identifier.type)
-    return found
+    return tokens_malformed(request.identifiers) + duplicate_types(request.identifiers)
 
 
 DISPUTE = Contract(

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from sharing.contracts.base import EXAMPLE_TOKENS, TOO_MANY, Contract, Problem, whole
-from sharing.contracts.batches import Identifiers, KeyVersion
+from sharing.contracts.batches import Identifiers, KeyVersion, tokens_malformed
 from sharing.models import CONSENT_PURPOSES, LookupPurpose
 
 MAX_IDENTIFIERS = 10_000
@@ -60,9 +60,10 @@ def _blank(character: str) -> bool:
 
 
 def lookup_rules(request: LookupRequest) -> list[Problem]:
+    found = tokens_malformed(request.identifiers)
     if request.purpose in CONSENT_PURPOSES and not consent_text(request.consent_reference):
-        return [("/consent_reference", "consent_required")]
-    return []
+        found.append(("/consent_reference", "consent_required"))
+    return found
 
 
 LOOKUP = Contract(

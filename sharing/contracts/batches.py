@@ -63,6 +63,7 @@ class Identifier(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 _HEX_DIGITS = b"0123456789abcdef"
+_REFERENCE_CHARACTERS = re.compile("[A-Za-z0-9._:-]*")
 
 
 def tokens_malformed(identifiers: list[Identifier], pointer: str = "/identifiers") -> list[Problem]:
@@ -81,8 +82,15 @@ Identifiers = Annotated[list[Identifier], msgspec.Meta(min_length=1)]
 
 
 class RecordFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="category", gc=False):
+    # Like a token's, its characters are checked for the whole batch at once (batch_parse).
     reference: Annotated[
-        str, msgspec.Meta(pattern=whole(REFERENCE.pattern), description="Your own id, unique among your records.")
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=64,
+            extra_json_schema={"pattern": whole(REFERENCE.pattern)},
+            description="Your own id, unique among your records.",
+        ),
     ]
     identifiers: Annotated[Identifiers, msgspec.Meta(max_length=MAX_IDENTIFIERS, description="Each type once.")]
     key_version: KeyVersion
@@ -156,10 +164,15 @@ def record_rules(
     min_date: dt.date,
     current_versions: frozenset[int],
     retired_versions: frozenset[int],
-    tokens_checked: bool = False,
+    characters_checked: bool = False,
 ) -> list[Problem]:
-    """What the types alone cannot say about one record (its tokens' characters unless ``tokens_checked``)."""
-    found: list[Problem] = [] if tokens_checked else tokens_malformed(record.identifiers)
+    """What the types alone cannot say about one record (with its reference's and tokens' characters, unless
+    ``characters_checked`` for the whole batch already)."""
+    found: list[Problem] = []
+    if not characters_checked:
+        if REFERENCE.fullmatch(record.reference) is None:
+            found.append(("/reference", "bad_format"))
+        found.extend(tokens_malformed(record.identifiers))
     if record.key_version not in current_versions:
         code = "retired_key_version" if record.key_version in retired_versions else "unknown_key_version"
         found.append(("/key_version", code))
@@ -237,10 +250,15 @@ def batch_parse(
     except _NOT_DECODED:
         records = _records_of(body)
         typed = False
-    # A body of valid records has its tokens checked in one pass; otherwise each record checks its own.
-    tokens_checked = typed and not tokens_malformed([i for record in records for i in record.identifiers])
+    # A body of valid records has its references' and tokens' characters checked in one pass each;
+    # otherwise each record checks its own.
+    characters_checked = (
+        typed
+        and _REFERENCE_CHARACTERS.fullmatch("".join([record.reference for record in records])) is not None
+        and not tokens_malformed([identifier for record in records for identifier in record.identifiers])
+    )
     context = {
-        "tokens_checked": tokens_checked,
+        "characters_checked": characters_checked,
         "today": today,
         "min_date": settings.RISKSHARE_MIN_DATE,
         "current_versions": current_versions,

@@ -14,10 +14,14 @@ smallest complete example):
 3. **Error codes**: every code a contract can answer has its message in ``base.MESSAGES``; type,
    choice, bound, length and format failures get their codes from the Struct by ``base.problems``,
    the rules name theirs. docs/api.md lists them.
-4. **The OpenAPI schema and examples**: ``Contract(Struct, rules=..., examples=...)``;
-   ``contract.openapi_request()`` feeds ``extend_schema(request=..., examples=...)`` and the
-   Struct's components reach the document through ``base.openapi_components_hook``. Every
-   example must pass ``contract.parse`` (tests/sharing/test_contracts.py holds it).
+4. **The OpenAPI schema and examples**: ``Contract(Struct, rules=..., examples=...)``; the view
+   declares ``extend_schema(**sharing.apis.common.contract_schema(CONTRACT), ...)``, which takes
+   the request schema (msgspec's JSON Schema in OpenAPI's dialect) and the examples from the
+   contract; ``contract_components_hook`` adds the Structs' components and marks the body
+   required. Every example must pass ``contract.parse`` (tests/sharing/test_contracts.py holds it,
+   and that every schema field is one the validator takes). A field whose characters are checked
+   outside msgspec for speed shows its pattern through ``Meta(extra_json_schema={"pattern": ...})``
+   and the walk checks it too (``batches.Identifier.token``).
 
 The API layer reads the raw body (``sharing.apis.common.json_body``: media type, size) and calls
 ``contract.parse(body, **context)``, which answers the typed Struct or raises

@@ -251,8 +251,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Request bodies are described by their contracts (sharing/contracts), whose schemas join here;
+    # every operation documents the per-key minute limits' 429.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "sharing.apis.common.contract_components_hook",
         "sharing.apis.throttling.rate_limits_documented",
     ],
 }
@@ -306,6 +309,8 @@ RISKSHARE_DISPUTE_DAYS = 20
 RISKSHARE_DISPUTE_DUE_SOON_DAY = 15
 # Disputes a member may file a day (each one changes what every member's lookups show at once).
 RISKSHARE_DISPUTES_PER_DAY = int(os.environ.get("RISKSHARE_DISPUTES_PER_DAY", "500"))
+# No reported fact is older than this: earlier dates in a request are refused (bad_date).
+RISKSHARE_MIN_DATE = dt.date.fromisoformat(os.environ.get("RISKSHARE_MIN_DATE", "1990-01-01"))
 # A correction after a dispute reaches every member that looked the subject up this far back.
 RISKSHARE_CORRECTION_LOOKBACK_DAYS = 365
 # Retention: adverse records five years after the adverse event ends, retracted records 90 days

@@ -23,7 +23,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from core.errors import DomainError
+from core import errors as domain
 from core.outage import database_unavailable
 
 logger = logging.getLogger(__name__)
@@ -109,6 +109,33 @@ def flatten_validation_errors(detail: Any, path: str = "") -> Iterator[dict[str,
         yield {"field": path, "code": "invalid", "message": str(detail)}
 
 
+# Each domain error class, its status and title: the one place a domain error becomes HTTP. A class
+# not listed takes its nearest listed base's (subclasses first: the first match wins).
+DOMAIN_PROBLEMS: list[tuple[type[domain.DomainError], int, str]] = [
+    (domain.NotFoundError, 404, gettext_noop("Not found")),
+    (domain.InvalidTransition, 409, gettext_noop("Illegal status transition")),
+    (domain.ConflictError, 409, gettext_noop("Conflict")),
+    (domain.InvalidBody, 400, gettext_noop("Validation failed")),
+    (domain.MalformedBody, 400, gettext_noop("Malformed request body")),
+    (domain.BodyTooLarge, 413, gettext_noop("Payload too large")),
+    (domain.UnsupportedMediaType, 415, gettext_noop("Unsupported media type")),
+    (domain.IdempotencyKeyReused, 422, gettext_noop("Idempotency key reused")),
+    (domain.LimitReached, 429, gettext_noop("Too many requests")),
+    (domain.DomainError, 400, gettext_noop("Invalid request")),
+]
+
+
+def domain_problem(exc: domain.DomainError) -> tuple[dict[str, Any], dict[str, str]]:
+    """The problem document and headers for a domain error."""
+    status_code, title = next((status, title) for cls, status, title in DOMAIN_PROBLEMS if isinstance(exc, cls))
+    errors = getattr(exc, "errors", None)
+    if errors is None and exc.field is not None:
+        errors = [{"field": exc.field, "code": exc.code, "message": exc.message}]
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, domain.LimitReached) else {}
+    body = problem(status_code=status_code, code=exc.code, title=_(title), detail=exc.message, errors=errors)
+    return body, headers
+
+
 def _problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(body, status=body["status"], headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
@@ -116,13 +143,8 @@ def _problem_response(body: dict[str, Any], headers: dict[str, str] | None = Non
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF exception handler: every exception becomes a problem document."""
     set_rollback()
-    if isinstance(exc, DomainError):
-        errors = None
-        if exc.field is not None:
-            errors = [{"field": exc.field, "code": exc.code, "message": exc.message}]
-        return _problem_response(
-            problem(status_code=exc.status, code=exc.code, title=str(exc.title), detail=exc.message, errors=errors)
-        )
+    if isinstance(exc, domain.DomainError):
+        return _problem_response(*domain_problem(exc))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

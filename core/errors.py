@@ -1,19 +1,20 @@
 """The one family of domain errors that services raise.
 
-Each carries a stable machine ``code`` and an HTTP status; the API's exception
-handler (core/api.py) turns them into RFC 9457 problem documents, and the
-management commands print their message and exit non-zero.
+Each names what went wrong (its class) and carries a stable machine ``code``, a message and, where a
+field of the request caused it, that field as a JSON Pointer. Nothing here knows HTTP: the API's
+exception handler (core/api.py) maps each class to a status and title for RFC 9457 problem
+documents, and the management commands print the message and exit non-zero.
 """
 
 from __future__ import annotations
 
-from django.utils.translation import gettext_lazy as _
+from typing import Any
 
 
 class DomainError(Exception):
-    status = 400
+    """The request is refused: a value or a rule of the domain does not allow it."""
+
     code = "invalid_request"
-    title = _("Invalid request")
 
     def __init__(self, message: str, *, code: str | None = None, field: str | None = None):
         super().__init__(message)
@@ -24,34 +25,58 @@ class DomainError(Exception):
 
 
 class NotFoundError(DomainError):
-    status = 404
+    """The object does not exist, or belongs to another member (the same answer for both)."""
+
     code = "not_found"
-    title = _("Not found")
 
 
 class ConflictError(DomainError):
-    status = 409
+    """The request conflicts with the object's current state."""
+
     code = "conflict"
-    title = _("Conflict")
 
 
 class InvalidTransition(ConflictError):
     code = "illegal_transition"
-    title = _("Illegal status transition")
+
+
+class InvalidBody(DomainError):
+    """A request body that breaks its contract; ``errors``: every problem, ``{"field", "code", "message"}``."""
+
+    code = "validation_error"
+
+    def __init__(self, message: str, *, errors: list[dict[str, Any]]):
+        super().__init__(message)
+        self.errors = errors
 
 
 class MalformedBody(DomainError):
+    """The body is not JSON at all (or not UTF-8, or nested beyond any contract)."""
+
     code = "parse_error"
-    title = _("Malformed request body")
 
 
-class PayloadTooLarge(DomainError):
-    status = 413
+class BodyTooLarge(DomainError):
+    """More bytes, records or identifiers than one request may carry."""
+
     code = "payload_too_large"
-    title = _("Payload too large")
 
 
 class UnsupportedMediaType(DomainError):
-    status = 415
     code = "unsupported_media_type"
-    title = _("Unsupported media type")
+
+
+class IdempotencyKeyReused(DomainError):
+    """The same Idempotency-Key came with another request body."""
+
+    code = "idempotency_key_reused"
+
+
+class LimitReached(DomainError):
+    """Over a rate or volume limit; ``retry_after``: seconds until it lifts."""
+
+    code = "throttled"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after

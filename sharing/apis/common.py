@@ -2,36 +2,76 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     inline_serializer,
 )
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from core.api import problem_responses
-from core.errors import PayloadTooLarge, UnsupportedMediaType
+from core.errors import BodyTooLarge, DomainError, UnsupportedMediaType
+from sharing.contracts.base import Contract, openapi_schemas
+
+# Answers naming a member's own lookups: no cache along the way keeps a copy.
+NO_STORE = {"Cache-Control": "no-store"}
 
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
-def json_body(request, *, wrong_type_message: str) -> bytes:
-    """The raw JSON body of a bulk request, read once; 415 for another media type, 413 when too large."""
-    if request.content_type != "application/json":
-        raise UnsupportedMediaType(wrong_type_message)
+def json_body(request, *, wrong_type_message: str, optional: bool = False) -> bytes:
+    """The raw JSON body, read once, for every endpoint that takes one: 415 for another media type, 413 when too large.
+
+    ``optional``: no body at all is ``{}``. The body is then parsed by its contract
+    (``sharing.contracts``), never by DRF's parsers, so every body meets the same parser and limits.
+    """
     if int(request.META.get("CONTENT_LENGTH") or 0) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-        raise PayloadTooLarge(_("The request body is too large."))
+        raise BodyTooLarge(_("The request body is too large."))
     try:
-        return request.body
+        body = request.body
     except RequestDataTooBig:
-        raise PayloadTooLarge(_("The request body is too large.")) from None
+        raise BodyTooLarge(_("The request body is too large.")) from None
+    if optional and not body:
+        return b"{}"
+    if request.content_type.split(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType(wrong_type_message)
+    return body
+
+
+# The request bodies documented through their contracts; their components join the schema (below).
+_DOCUMENTED: dict[str, Contract] = {}
+
+
+def contract_schema(contract: Contract) -> dict[str, Any]:
+    """``extend_schema`` arguments for a body: its schema from the contract, and the contract's examples."""
+    schema = contract.openapi_request()
+    _DOCUMENTED[schema["application/json"]["$ref"]] = contract
+    examples = [OpenApiExample(name, value=value, request_only=True) for name, value in contract.examples.items()]
+    return {"request": schema, "examples": examples}
+
+
+def contract_components_hook(result, generator, request, public):
+    """drf-spectacular postprocessing: the contracts' components, and their bodies marked required."""
+    _schemas, components = openapi_schemas([contract.struct for contract in _DOCUMENTED.values()])
+    result.setdefault("components", {}).setdefault("schemas", {}).update(components)
+    for operations in result["paths"].values():
+        for operation in operations.values():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+            contract = _DOCUMENTED.get(body.get("schema", {}).get("$ref"))
+            if contract is not None:
+                operation["requestBody"]["required"] = not contract.optional
+    return result
 
 
 def page_response(view, request, queryset, serializer_class, pagination_class) -> Response:
@@ -41,18 +81,71 @@ def page_response(view, request, queryset, serializer_class, pagination_class) -
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
-class RecordCursorPagination(CursorPagination):
+class _CheckedCursorPagination(CursorPagination):
+    """Cursor pages whose cursor, sent back by the client, is checked before it reaches a query.
+
+    DRF decodes the cursor but trusts the position in it; a tampered one would reach the database
+    as a value of the wrong type. ``position_valid`` says what a position of the first ordering
+    field looks like.
+    """
+
+    def decode_cursor(self, request):
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            cursor = None
+            valid = False
+        else:
+            valid = cursor is None or cursor.position is None or self.position_valid(cursor.position)
+        if not valid:
+            raise DomainError(
+                _("This cursor is not one the API gave; start again without it."),
+                code="invalid_cursor",
+                field="/query/cursor",
+            )
+        return cursor
+
+    def get_page_size(self, request):
+        """The asked page size, 1 to ``max_page_size``; anything else is refused, not silently replaced."""
+        asked = request.query_params.get(self.page_size_query_param)
+        if asked is None:
+            return self.page_size
+        if re.fullmatch("[0-9]{1,4}", asked) is None or not 1 <= int(asked) <= self.max_page_size:
+            raise DomainError(
+                _("page_size is a whole number from 1 to %(max)d.") % {"max": self.max_page_size},
+                code="bad_page_size",
+                field="/query/page_size",
+            )
+        return int(asked)
+
+
+def _time_position(position: str) -> bool:
+    try:
+        return dt.datetime.fromisoformat(position).tzinfo is not None
+    except ValueError:
+        return False
+
+
+class RecordCursorPagination(_CheckedCursorPagination):
     ordering = ("updated_at", "id")
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
 
+    @staticmethod
+    def position_valid(position: str) -> bool:
+        return _time_position(position)
 
-class NewestFirstPagination(CursorPagination):
+
+class NewestFirstPagination(_CheckedCursorPagination):
     ordering = ("-id",)
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    @staticmethod
+    def position_valid(position: str) -> bool:
+        return re.fullmatch("[0-9]{1,19}", position) is not None and int(position) < 2**63
 
 
 def page_schema(name: str, item) -> dict:
@@ -69,4 +162,11 @@ def page_schema(name: str, item) -> dict:
     }
 
 
-PAGE_PARAMETERS = [OpenApiParameter("cursor", OpenApiTypes.STR), OpenApiParameter("page_size", int)]
+def page_parameters(pagination_class) -> list[OpenApiParameter]:
+    return [
+        OpenApiParameter("cursor", OpenApiTypes.STR, description="As given in `next` or `previous`; opaque."),
+        OpenApiParameter("page_size", {"type": "integer", "minimum": 1, "maximum": pagination_class.max_page_size}),
+    ]
+
+
+PAGE_PARAMETERS = page_parameters(NewestFirstPagination)

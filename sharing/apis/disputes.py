@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import msgspec
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     extend_schema,
     extend_schema_field,
-    inline_serializer,
 )
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import problem_responses
-from sharing.apis.common import PAGE_PARAMETERS, NewestFirstPagination, page_response, page_schema
-from sharing.identifiers import ID_TYPES
+from sharing.apis.common import (
+    PAGE_PARAMETERS,
+    NewestFirstPagination,
+    contract_schema,
+    json_body,
+    page_response,
+    page_schema,
+)
+from sharing.contracts.disputes import DISPUTE
+from sharing.contracts.records import ACKNOWLEDGE
 from sharing.models import Alert, Dispute
 from sharing.selectors import (
     alert_get,
@@ -47,46 +55,21 @@ class DisputeListApi(APIView):
 
     required_scope = "disputes"
 
-    class DisputeInputSerializer(serializers.Serializer):
-        identifiers = inline_serializer(
-            "DisputeIdentifier",
-            {"type": serializers.ChoiceField(choices=ID_TYPES), "token": serializers.RegexField(r"^[0-9a-f]{64}$")},
-            many=True,
-            min_length=1,
-            max_length=8,
-        )
-        key_version = serializers.IntegerField(min_value=1, help_text="A current consortium key version.")
-        record = serializers.IntegerField(
-            min_value=1, required=False, help_text="The platform id of the one record disputed (optional)."
-        )
-        reason = serializers.CharField(max_length=2000, help_text="The subject's objection.")
-        statement = serializers.CharField(
-            max_length=4000, required=False, allow_blank=True, help_text="The subject's own statement (本人声明)."
-        )
-
-        def validate_identifiers(self, value):
-            types = [identifier["type"] for identifier in value]
-            if len(types) != len(set(types)):
-                raise serializers.ValidationError(_("Each identifier type may appear once."), code="duplicate_type")
-            return value
-
     @extend_schema(
         operation_id="dispute_file",
         tags=["disputes"],
-        request=DisputeInputSerializer,
-        responses={201: DisputeOutputSerializer, **problem_responses(404, 429)},
+        **contract_schema(DISPUTE),
+        responses={201: DisputeOutputSerializer, **problem_responses(404, 413, 415, 429)},
     )
     def post(self, request):
-        data = self.DisputeInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        filing = DISPUTE.parse(json_body(request, wrong_type_message=_("Send the dispute as application/json.")))
         dispute = dispute_file(
             credential=request.auth,
-            identifiers=[DisputeIdentifier(i["type"], i["token"]) for i in values["identifiers"]],
-            key_version=values["key_version"],
-            reason=values["reason"],
-            statement=values.get("statement", ""),
-            record_id=values.get("record"),
+            identifiers=[DisputeIdentifier(i.type, i.token) for i in filing.identifiers],
+            key_version=filing.key_version,
+            reason=filing.reason,
+            statement="" if filing.statement is msgspec.UNSET else filing.statement,
+            record_id=None if filing.record is msgspec.UNSET else filing.record,
         )
         return Response(DisputeOutputSerializer(dispute).data, status=201)
 
@@ -154,9 +137,10 @@ class AlertAcknowledgeApi(APIView):
     @extend_schema(
         operation_id="alert_acknowledge",
         tags=["alerts"],
-        request=None,
-        responses={200: AlertOutputSerializer, **problem_responses(404)},
+        **contract_schema(ACKNOWLEDGE),
+        responses={200: AlertOutputSerializer, **problem_responses(404, 413, 415)},
     )
     def post(self, request, alert_id: int):
+        ACKNOWLEDGE.parse(json_body(request, wrong_type_message=_("Send no body, or {}."), optional=True))
         alert = alert_get(member_id=request.user.pk, alert_id=alert_id)
         return Response(AlertOutputSerializer(alert_acknowledge(credential=request.auth, alert=alert)).data)

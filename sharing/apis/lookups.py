@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
@@ -14,13 +15,13 @@ from rest_framework.views import APIView
 
 from core.api import problem_responses
 from core.gcpause import gc_paused
-from sharing.apis.common import json_body
-from sharing.identifiers import ID_TYPES
+from sharing.apis.common import NO_STORE, contract_schema, json_body
+from sharing.contracts.lookups import LOOKUP
 from sharing.ratelimit import ratelimit_headers
 from sharing.selectors import (
     lookup_get,
 )
-from sharing.services.lookups import answer_unpack, lookup_answer, lookup_request_parse
+from sharing.services.lookups import answer_unpack, lookup_answer
 
 
 class LookupResultSerializer(serializers.Serializer):
@@ -61,30 +62,7 @@ class LookupApi(APIView):
     @extend_schema(
         operation_id="lookup_create",
         tags=["lookups"],
-        request=inline_serializer(
-            "LookupInput",
-            {
-                "purpose": serializers.ChoiceField(
-                    choices=["credit_application", "account_opening", "post_loan_monitoring", "fraud_investigation"]
-                ),
-                "consent_reference": serializers.RegexField(
-                    r"^[^\x00-\x1f\x7f]{1,200}$",
-                    required=False,
-                    help_text="Required for credit_application and account_opening; 1–200 printable characters.",
-                ),
-                "key_version": serializers.IntegerField(help_text="A current consortium key version."),
-                "identifiers": inline_serializer(
-                    "LookupIdentifier",
-                    {
-                        "type": serializers.ChoiceField(choices=ID_TYPES),
-                        "token": serializers.RegexField(r"^[0-9a-f]{64}$"),
-                    },
-                    many=True,
-                    min_length=1,
-                    max_length=10_000,
-                ),
-            },
-        ),
+        **contract_schema(LOOKUP),
         responses={
             200: inline_serializer(
                 "LookupAnswer", {"id": serializers.IntegerField(), "results": LookupResultSerializer(many=True)}
@@ -95,10 +73,10 @@ class LookupApi(APIView):
     def post(self, request):
         body = json_body(request, wrong_type_message=_("Send the lookup as application/json."))
         with gc_paused():  # up to 10,000 identifiers and results: no cycles among them
-            # Rendered by the service while PostgreSQL writes the log, not after the commit.
-            answer = lookup_answer(credential=request.auth, request=lookup_request_parse(body))
-        headers = ratelimit_headers(credential=request.auth)
-        return HttpResponse(answer, content_type="application/json", headers=headers)
+            answer = lookup_answer(credential=request.auth, request=LOOKUP.parse(body))
+            rendered = orjson.dumps({"id": answer.id, "results": answer.results})
+        headers = {**NO_STORE, **ratelimit_headers(credential=request.auth)}
+        return HttpResponse(rendered, content_type="application/json", headers=headers)
 
 
 class LookupDetailApi(APIView):
@@ -127,4 +105,4 @@ class LookupDetailApi(APIView):
             "created_at": lookup.created_at,
             "results": answer_unpack(lookup.answer, lookup_id=lookup.pk),
         }
-        return Response(self.LookupDetailSerializer(past).data)
+        return Response(self.LookupDetailSerializer(past).data, headers=NO_STORE)

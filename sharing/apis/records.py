@@ -14,16 +14,28 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import problem_responses
+from core.clock import business_today
 from core.errors import DomainError
+from core.gcpause import gc_paused
 from members.audit import Actor
-from sharing.apis.common import IDEMPOTENCY_KEY, RecordCursorPagination, json_body, page_response
-from sharing.identifiers import ID_TYPES
-from sharing.models import LoanProduct, RecordCategory, RecordKind, RecordStatus
+from sharing.apis.common import (
+    IDEMPOTENCY_KEY,
+    RecordCursorPagination,
+    contract_schema,
+    json_body,
+    page_parameters,
+    page_response,
+)
+from sharing.contracts.batches import BATCH, batch_parse
+from sharing.contracts.records import RESOLVE, RETRACT
+from sharing.models import RecordKind, RecordStatus
 from sharing.selectors import (
     batch_get,
+    key_versions,
     record_get,
     record_list,
 )
+from sharing.services.idempotency import request_hash
 from sharing.services.records import record_resolve, record_retract
 from sharing.services.submission import batch_submit
 
@@ -41,30 +53,6 @@ class BatchOutputSerializer(serializers.Serializer):
     accepted = serializers.IntegerField()
     rejected = serializers.IntegerField()
     errors = ErrorSerializer(many=True)
-
-
-_record_input_schema = inline_serializer(
-    "RecordInput",
-    {
-        "reference": serializers.RegexField(r"^[A-Za-z0-9._:-]{1,64}$"),
-        "kind": serializers.ChoiceField(choices=RecordKind.values),
-        "category": serializers.ChoiceField(choices=RecordCategory.values),
-        "identifiers": inline_serializer(
-            "IdentifierInput",
-            {"type": serializers.ChoiceField(choices=ID_TYPES), "token": serializers.RegexField(r"^[0-9a-f]{64}$")},
-            many=True,
-            min_length=1,
-            max_length=8,
-        ),
-        "key_version": serializers.IntegerField(min_value=1, help_text="A current consortium key version."),
-        "event_date": serializers.DateField(),
-        "resolved_date": serializers.DateField(required=False),
-        "overdue_days": serializers.IntegerField(min_value=1, required=False),
-        "overdue_amount": serializers.RegexField(r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$", required=False),
-        "currency": serializers.ChoiceField(choices=["CNY"], required=False),
-        "product": serializers.ChoiceField(choices=LoanProduct.values, required=False),
-    },
-)
 
 
 class BatchSubmitApi(APIView):
@@ -85,10 +73,7 @@ class BatchSubmitApi(APIView):
                 pattern=r"^[\x21-\x7e]{1,255}$",
             )
         ],
-        request=inline_serializer(
-            "BatchInput",
-            {"records": serializers.ListField(child=_record_input_schema, min_length=1, max_length=10_000)},
-        ),
+        **contract_schema(BATCH),
         responses={202: BatchOutputSerializer, **problem_responses(409, 413, 415, 422)},
     )
     def post(self, request):
@@ -100,8 +85,11 @@ class BatchSubmitApi(APIView):
                 field="/headers/Idempotency-Key",
             )
         body = json_body(request, wrong_type_message=_("Send the batch as application/json."))
-        status, answer = batch_submit(credential=request.auth, idempotency_key=key, body=body)
-        return Response(answer, status=status)
+        current, retired = key_versions()
+        with gc_paused():  # 10,000 records' objects, none in a cycle
+            check = batch_parse(body, today=business_today(), current_versions=current, retired_versions=retired)
+        receipt = batch_submit(credential=request.auth, idempotency_key=key, body_hash=request_hash(body), check=check)
+        return Response(receipt.answer, status=202)
 
 
 class BatchDetailApi(APIView):
@@ -169,8 +157,7 @@ class RecordListApi(APIView):
         tags=["records"],
         parameters=[
             RecordFilterSerializer,
-            OpenApiParameter("cursor", OpenApiTypes.STR),
-            OpenApiParameter("page_size", int),
+            *page_parameters(RecordCursorPagination),
         ],
         responses={
             200: inline_serializer(
@@ -206,20 +193,19 @@ class RecordResolveApi(APIView):
 
     required_scope = "records:write"
 
-    class ResolveInputSerializer(serializers.Serializer):
-        resolved_date = serializers.DateField()
-
     @extend_schema(
         operation_id="record_resolve",
         tags=["records"],
-        request=ResolveInputSerializer,
-        responses={200: RecordOutputSerializer, **problem_responses(404, 409)},
+        **contract_schema(RESOLVE),
+        responses={200: RecordOutputSerializer, **problem_responses(404, 409, 413, 415)},
     )
     def post(self, request, reference: str):
-        data = self.ResolveInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        body = json_body(request, wrong_type_message=_("Send the resolution as application/json."))
+        resolution = RESOLVE.parse(body, today=business_today())
         record = record_get(member_id=request.user.pk, reference=reference)
-        record = record_resolve(actor=Actor.credential(request.auth), record=record, **data.validated_data)
+        record = record_resolve(
+            actor=Actor.credential(request.auth), record=record, resolved_date=resolution.resolved_date
+        )
         return Response(RecordOutputSerializer(record).data)
 
 
@@ -228,18 +214,15 @@ class RecordRetractApi(APIView):
 
     required_scope = "records:write"
 
-    class RetractInputSerializer(serializers.Serializer):
-        reason = serializers.CharField(min_length=1, max_length=2000)
-
     @extend_schema(
         operation_id="record_retract",
         tags=["records"],
-        request=RetractInputSerializer,
-        responses={200: RecordOutputSerializer, **problem_responses(404, 409)},
+        **contract_schema(RETRACT),
+        responses={200: RecordOutputSerializer, **problem_responses(404, 409, 413, 415)},
     )
     def post(self, request, reference: str):
-        data = self.RetractInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        body = json_body(request, wrong_type_message=_("Send the retraction as application/json."))
+        retraction = RETRACT.parse(body)
         record = record_get(member_id=request.user.pk, reference=reference)
-        record = record_retract(actor=Actor.credential(request.auth), record=record, **data.validated_data)
+        record = record_retract(actor=Actor.credential(request.auth), record=record, reason=retraction.reason)
         return Response(RecordOutputSerializer(record).data)

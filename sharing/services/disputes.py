@@ -21,10 +21,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from rest_framework.exceptions import Throttled
 
 from core.clock import business_date, business_midnight, business_today
-from core.errors import ConflictError, DomainError, NotFoundError
+from core.errors import ConflictError, DomainError, LimitReached, NotFoundError
 from members.audit import Actor, audit_event_record
 from members.models import Credential, Institution
 from sharing.matching import summaries_refresh
@@ -162,9 +161,9 @@ def _daily_limit_check(*, member_id: int, now: dt.datetime) -> None:
     limit = settings.RISKSHARE_DISPUTES_PER_DAY
     if filed >= limit:
         wait = math.ceil((midnight + dt.timedelta(days=1) - now).total_seconds())
-        raise Throttled(
-            wait=max(1, wait),
-            detail=_("Dispute limit reached: %(limit)d disputes a day; call the platform operator.") % {"limit": limit},
+        raise LimitReached(
+            _("Dispute limit reached: %(limit)d disputes a day; call the platform operator.") % {"limit": limit},
+            retry_after=max(1, wait),
         )
 
 

@@ -12,16 +12,9 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
-from core.errors import ConflictError, DomainError
+from core.errors import ConflictError, IdempotencyKeyReused
 from sharing.models import IdempotencyKey
-
-
-class IdempotencyMismatch(DomainError):
-    status = 422
-    code = "idempotency_key_reused"
-    title = gettext_lazy("Idempotency key reused")
 
 
 @dataclass(frozen=True)
@@ -82,7 +75,7 @@ def idempotency_claim(*, member_id: int, key: str, body_hash: str) -> Claim:
     if existing is None:  # purged between the two statements: try once more
         return idempotency_claim(member_id=member_id, key=key, body_hash=body_hash)
     if existing.request_hash != body_hash:
-        raise IdempotencyMismatch(
+        raise IdempotencyKeyReused(
             _("This Idempotency-Key was used with a different request body."), field="/headers/Idempotency-Key"
         )
     if existing.state == IdempotencyKey.State.COMPLETE:

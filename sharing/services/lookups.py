@@ -4,62 +4,31 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
-import msgspec
 import orjson
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from core.errors import DomainError, MalformedBody, PayloadTooLarge
 from core.sql import pipeline
 from members.audit import Actor, audit_event_statements
 from members.models import Credential
-from sharing.models import CONSENT_PURPOSES, Lookup, LookupPurpose
+from sharing.contracts.lookups import LookupRequest, consent_text
+from sharing.models import CONSENT_PURPOSES, Lookup
 from sharing.sealing import answer_open, answer_seal
 from sharing.selectors import key_version_require_current
 from sharing.services.quotas import quota_claim, refusals_counted
 from sharing.tokens import TOKEN_AT_N, pepper_tokens
-from sharing.validation import TOKEN_PATTERN_MESSAGE, IdentifierIn, first_malformed_token
 
-MAX_IDENTIFIERS = 10_000
 MULTI_LENDING_WINDOW_DAYS = (30, 90)
 
 
-class LookupRequest(msgspec.Struct, forbid_unknown_fields=True):
-    purpose: Literal[tuple(LookupPurpose.values)]
-    key_version: int
-    identifiers: Annotated[list[IdentifierIn], msgspec.Meta(min_length=1, max_length=MAX_IDENTIFIERS)]
-    # Printable text only: it is stored, and PostgreSQL text cannot hold NUL.
-    consent_reference: Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")] | None = None
+@dataclass(frozen=True)
+class LookupAnswer:
+    """The answer to a lookup: its id and one result per asked identifier, in request order."""
 
-
-_decoder = msgspec.json.Decoder(LookupRequest)
-
-
-def lookup_request_parse(body: bytes) -> LookupRequest:
-    """Decode and check a lookup body in one pass; the first problem becomes a validation error."""
-    try:
-        request = _decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        message = str(exc)
-        path = message.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in message else "$"
-        pointer = path[1:].replace("[", "/").replace("]", "").replace(".", "/")
-        if pointer == "/identifiers" and "length <=" in message:
-            raise PayloadTooLarge(_("A lookup holds at most %(max)d identifiers.") % {"max": MAX_IDENTIFIERS}) from None
-        raise DomainError(message.split(" - at `")[0], code="invalid", field=pointer) from None
-    except msgspec.DecodeError:
-        raise MalformedBody(_("The request body is not valid JSON.")) from None
-    malformed = first_malformed_token([identifier.token for identifier in request.identifiers])
-    if malformed is not None:
-        raise DomainError(TOKEN_PATTERN_MESSAGE, code="invalid", field=f"/identifiers/{malformed}/token")
-    if request.purpose in CONSENT_PURPOSES and not request.consent_reference:
-        raise DomainError(
-            _("This purpose needs the subject's consent: send consent_reference."),
-            code="consent_required",
-            field="/consent_reference",
-        )
-    return request
+    id: int
+    results: list[dict[str, Any]]
 
 
 # One statement per slice of asked tokens, two kinds of rows (one statement fewer: ~50 µs of psycopg's
@@ -209,15 +178,16 @@ def answer_unpack(packed: bytes, *, lookup_id: int) -> list[dict]:
     ]
 
 
-def lookup_answer(*, credential: Credential, request: LookupRequest) -> bytes:
+def lookup_answer(*, credential: Credential, request: LookupRequest) -> LookupAnswer:
     """Count the lookup against the key's limits, answer it and log it (the enumeration watch reads the log).
 
-    Returns the answer rendered as JSON, as the API sends it. Two round trips to the database
+    Two round trips to the database
     after authentication, each its own transaction, committed at its end: the quota claim with every
     read (a refusal raises in the database and rolls it back), then the log — entries, lookup row
     with the answer, audit event. The answer counts members, never names them.
     """
     key_version_require_current(version=request.key_version)
+    consent = consent_text(request.consent_reference)
     member_id = credential.institution_id
     now = timezone.now()
     tokens = [identifier.token for identifier in request.identifiers]
@@ -263,7 +233,7 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> bytes:
             "purpose": request.purpose,
             "identifiers": len(peppered),
             "hits": len(summaries),
-            "consent": bool(request.consent_reference),
+            "consent": bool(consent),
         },
     )
     with pipeline(prepare=True, commit=True) as log:
@@ -274,13 +244,12 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> bytes:
             for position, (identifier, token) in enumerate(zip(request.identifiers, peppered, strict=True))
         ]
         results = [_result(row, token) for row, token in zip(rows, tokens, strict=True)]
-        answer = orjson.dumps({"id": lookup_id, "results": results})
         lookup_row = {
             "id": lookup_id,
             "member": member_id,
             "credential": credential.pk,
             "purpose": request.purpose,
-            "consent": request.consent_reference or "",
+            "consent": consent,
             "key_version": request.key_version,
             "identifiers": len(rows),
             "hits": len(summaries),
@@ -288,4 +257,4 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> bytes:
             "now": now,
         }
         log.send([(_LOOKUP_SQL, lookup_row), *audit])
-    return answer
+    return LookupAnswer(lookup_id, results)

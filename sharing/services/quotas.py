@@ -20,9 +20,9 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from rest_framework.exceptions import Throttled
 
 from core.clock import business_date, business_today
+from core.errors import LimitReached
 from members.audit import Actor, audit_event_record
 from members.models import Credential, Institution
 from sharing.models import LookupQuota, LookupTally, MemberFlag, QuotaUsage
@@ -87,11 +87,9 @@ def quota_limits(*, member_id: int) -> tuple[int, int]:
     return settings.RISKSHARE_LOOKUP_REQUESTS_PER_MINUTE, settings.RISKSHARE_LOOKUP_IDENTIFIERS_PER_DAY
 
 
-class QuotaExceeded(Throttled):
-    default_code = "throttled"
-
+class QuotaExceeded(LimitReached):
     def __init__(self, *, wait: int, detail: str, window: str):
-        super().__init__(wait=wait, detail=detail)
+        super().__init__(detail, retry_after=wait)
         self.window = window
 
 

@@ -1,33 +1,29 @@
-"""Batch submission: validate in one pass, write with set-based SQL, queue matching after commit."""
+"""Batch submission: a checked batch (sharing.contracts.batches) written with set-based SQL, matched after commit."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from core.clock import business_today
-from core.errors import DomainError, MalformedBody, PayloadTooLarge
 from core.gcpause import gc_paused
 from core.sql import execute_binary, pipeline
 from members.audit import Actor, audit_event_record
 from members.models import Credential
+from sharing.contracts.batches import BatchCheck, ValidRecord, record_error
 from sharing.matching import tokens_mark_dirty
 from sharing.models import Batch
-from sharing.selectors import key_versions
 from sharing.services.idempotency import (
     idempotency_claim,
     idempotency_complete,
     idempotency_release,
-    request_hash,
 )
 from sharing.services.records import batch_enqueue
 from sharing.tokens import TOKEN_AT_N, pepper_tokens
-from sharing.validation import MAX_RECORDS, ValidRecord, error, safe_name, validate_body_fast, validate_records
 
 _UPSERT_SQL = """
     INSERT INTO sharing_record (
@@ -127,61 +123,37 @@ def _records_payload(valid: list[ValidRecord]) -> tuple[str, dict[str, list[tupl
     return orjson.dumps(rows).decode(), peppered
 
 
-def batch_body_parse(body: bytes) -> list[Any]:
-    """The ``records`` list of a batch body, or a problem (400 malformed / invalid, 413 too many)."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise MalformedBody(_("The request body is not valid JSON.")) from None
-    if not isinstance(document, dict):
-        raise DomainError(_("The body must be a JSON object."), code="invalid_type", field="")
-    unknown = sorted(set(document) - {"records"})
-    if unknown:
-        name = safe_name(unknown[0])
-        raise DomainError(_("Unknown field: %s") % name, code="unknown_field", field=f"/{name}")
-    records = document.get("records")
-    if not isinstance(records, list):
-        raise DomainError(_("'records' must be a list of records."), code="required", field="/records")
-    if len(records) > MAX_RECORDS:
-        raise PayloadTooLarge(_("A batch holds at most %(max)d records.") % {"max": MAX_RECORDS})
-    if not records:
-        raise DomainError(_("A batch holds at least one record."), code="bad_count", field="/records")
-    return records
+@dataclass(frozen=True)
+class BatchReceipt:
+    """What the member is answered: ``{"id", "status", "received", "accepted", "rejected", "errors"}``.
+
+    ``replayed``: the answer stored for an earlier request with the same Idempotency-Key and body.
+    """
+
+    answer: dict[str, Any]
+    replayed: bool = False
 
 
-def batch_submit(*, credential: Credential, idempotency_key: str, body: bytes) -> tuple[int, dict[str, Any]]:
-    """Accept a batch: returns (HTTP status, answer). Valid records are stored, invalid ones reported."""
-    current, retired = key_versions()
-    today = business_today()
-    with gc_paused():
-        valid = validate_body_fast(body, today=today, current_versions=current)
-        if valid is not None:
-            received, errors = len(valid), []
-        else:
-            records = batch_body_parse(body)
-            received = len(records)
-    member = credential.institution
-    claim = idempotency_claim(member_id=member.pk, key=idempotency_key, body_hash=request_hash(body))
+def batch_submit(*, credential: Credential, idempotency_key: str, body_hash: str, check: BatchCheck) -> BatchReceipt:
+    """Accept a checked batch: its valid records are stored, its invalid ones reported, matching queued."""
+    claim = idempotency_claim(member_id=credential.institution_id, key=idempotency_key, body_hash=body_hash)
     if claim.key_id is None:
-        return claim.replay_status, claim.replay_body
+        return BatchReceipt(claim.replay_body, replayed=True)
     try:
-        if valid is None:
-            with gc_paused():
-                valid, errors = validate_records(
-                    records, today=today, current_versions=current, retired_versions=retired
-                )
         with gc_paused(), transaction.atomic():  # the write builds 10,000 rows' objects too
-            status, answer = _batch_write(credential=credential, received=received, valid=valid, errors=errors)
-            idempotency_complete(key_id=claim.key_id, status=status, body=answer)
+            answer = _batch_write(
+                credential=credential, received=check.received, valid=check.valid, errors=list(check.errors)
+            )
+            idempotency_complete(key_id=claim.key_id, status=None, body=answer)
     except BaseException:
         idempotency_release(key_id=claim.key_id)
         raise
-    return status, answer
+    return BatchReceipt(answer)
 
 
 def _batch_write(
     *, credential: Credential, received: int, valid: list[ValidRecord], errors: list[dict[str, Any]]
-) -> tuple[int, dict[str, Any]]:
+) -> dict[str, Any]:
     member_id = credential.institution_id
     now = timezone.now()
     # Lock order is reference order, so two batches of one member touching the same records cannot deadlock;
@@ -240,7 +212,9 @@ def _batch_write(
             fetch=True,
         )
         retracted = {row[0] for row in rows}
-        errors.extend(error(r.index, "/reference", "record_retracted") for r in valid if r.reference in retracted)
+        errors.extend(
+            record_error(r.index, "/reference", "record_retracted") for r in valid if r.reference in retracted
+        )
     errors.sort(key=lambda entry: entry["index"])
     rejected = len({entry["index"] for entry in errors})
     batch.accepted, batch.rejected, batch.errors = received - rejected, rejected, errors
@@ -265,4 +239,4 @@ def _batch_write(
     batch_id = batch.pk
     # The batch is committed and answered either way; the sweep re-enqueues it from its row.
     transaction.on_commit(lambda: batch_enqueue(batch_id=batch_id))
-    return 202, answer
+    return answer

@@ -97,10 +97,12 @@ def test_a_named_record_narrows_the_dispute_to_it(member_a, member_b, subject):
 @pytest.mark.parametrize(
     ("extra", "status", "code"),
     [
-        ({"reason": ""}, 400, "blank"),
-        ({"reason": "   "}, 400, "blank"),
+        ({"reason": ""}, 400, "bad_text"),
+        ({"reason": "   "}, 400, "bad_text"),
+        ({"reason": "a\u0000b"}, 400, "bad_text"),
         ({"key_version": 9}, 400, "unknown_key_version"),
-        ({"unexpected": 1}, 201, None),  # DRF serializers ignore unknown fields; the dispute is still filed
+        ({"key_version": "1"}, 400, "invalid_type"),
+        ({"unexpected": 1}, 400, "unknown_field"),
     ],
 )
 def test_bad_filings_get_a_problem_and_change_nothing(member_a, subject, extra, status, code):

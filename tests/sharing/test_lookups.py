@@ -101,7 +101,7 @@ def test_consent_is_required_for_credit_purposes(member_a, key_v1):
         ),
         ({"identifiers": [{"type": "cn_mobile", "token": "ab " * 21 + "a"}]}, "/identifiers/0/token"),
         ({"identifiers": [{"type": "passport", "token": "a" * 64}]}, "/identifiers/0/type"),
-        ({"member": 3}, ""),
+        ({"member": 3}, "/member"),
     ],
 )
 def test_invalid_requests(member_a, key_v1, mutation, field):
@@ -159,7 +159,7 @@ def test_multi_lending_signal_counts_other_members_credit_lookups(member_a, memb
     token = new_token()
     third = issue(InstitutionFactory())
     lookup(member_b, [token])  # credit application at B
-    lookup(third, [token], purpose="account_opening", consent="c")  # account opening at a third lender
+    lookup(third, [token], purpose="account_opening", consent="form-3")  # account opening at a third lender
     lookup(third, [token], purpose="fraud_investigation", consent=None)  # not a credit purpose
     lookup(member_a, [token])  # A's own earlier lookup does not count for A
     # An old lookup, 60 days ago, by another lender: in the 90-day window only.

@@ -12,12 +12,12 @@ from django.db import connection
 from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.exceptions import Throttled
 
 from members.models import AuditEvent
+from sharing.contracts.lookups import LOOKUP
 from sharing.models import ConsortiumKey, Lookup, LookupQuota, MemberFlag, QuotaRefusal, QuotaUsage
-from sharing.services.lookups import lookup_answer, lookup_request_parse
-from sharing.services.quotas import enumeration_watch, quota_usage_purge
+from sharing.services.lookups import lookup_answer
+from sharing.services.quotas import QuotaExceeded, enumeration_watch, quota_usage_purge
 from sharing.tasks import enumeration_watch_task
 from tests.factories import OperatorFactory
 from tests.sharing.conftest import blacklist, lookup, new_token, reported
@@ -63,9 +63,9 @@ def test_no_over_admission_with_50_parallel_clients(member_a, settings):
             "identifiers": [{"type": "cn_mobile", "token": new_token()}],
         }
         try:
-            lookup_answer(credential=member_a.credential, request=lookup_request_parse(orjson.dumps(body)))
+            lookup_answer(credential=member_a.credential, request=LOOKUP.parse(orjson.dumps(body)))
             return True
-        except Throttled:
+        except QuotaExceeded:
             return False
         finally:
             connection.close()

@@ -1,0 +1,88 @@
+"""POST /api/v1/lookups: up to 10,000 identifiers with a purpose, and the subject's consent where it needs one."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated, Literal
+
+import msgspec
+
+from sharing.contracts.base import EXAMPLE_TOKENS, TOO_MANY, Contract, Problem, whole
+from sharing.contracts.batches import Identifiers, KeyVersion, tokens_malformed
+from sharing.models import CONSENT_PURPOSES, LookupPurpose
+
+MAX_IDENTIFIERS = 10_000
+MAX_CONSENT = 200
+MIN_CONSENT_VISIBLE = 4
+
+
+class LookupRequest(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """Check identifiers against every member's reports; the answer never says who reported."""
+
+    purpose: Literal[tuple(LookupPurpose.values)]
+    key_version: KeyVersion
+    identifiers: Annotated[Identifiers, msgspec.Meta(max_length=MAX_IDENTIFIERS, extra={"code": TOO_MANY})]
+    consent_reference: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=MAX_CONSENT,
+            # No control characters, C0 or C1: it is stored and shown to compliance staff.
+            pattern=whole(r"[^\x00-\x1f\x7f-\x9f]*"),
+            description=(
+                "Your evidence of the subject's written consent: required for credit_application and "
+                "account_opening, at least 4 visible characters once white space and format characters "
+                "are trimmed from both ends."
+            ),
+            extra={"code": "consent_required"},
+        ),
+    ] = msgspec.UNSET
+
+
+def consent_text(value: str | msgspec.UnsetType) -> str:
+    """The consent reference as stored: trimmed of white space and format characters (U+200B…) at both ends.
+
+    Empty unless at least 4 visible characters remain.
+    """
+    if value is msgspec.UNSET:
+        return ""
+    start, end = 0, len(value)
+    while start < end and _blank(value[start]):
+        start += 1
+    while end > start and _blank(value[end - 1]):
+        end -= 1
+    trimmed = value[start:end]
+    visible = sum(1 for character in trimmed if not _blank(character))
+    return trimmed if visible >= MIN_CONSENT_VISIBLE else ""
+
+
+def _blank(character: str) -> bool:
+    return character.isspace() or unicodedata.category(character) in ("Cf", "Cc", "Zs")
+
+
+def lookup_rules(request: LookupRequest) -> list[Problem]:
+    found = tokens_malformed(request.identifiers)
+    if request.purpose in CONSENT_PURPOSES and not consent_text(request.consent_reference):
+        found.append(("/consent_reference", "consent_required"))
+    return found
+
+
+LOOKUP = Contract(
+    LookupRequest,
+    rules=lookup_rules,
+    examples={
+        "A credit application": {
+            "purpose": "credit_application",
+            "consent_reference": "CONSENT-2026-000123",
+            "key_version": 1,
+            "identifiers": [
+                {"type": "cn_resident_id", "token": EXAMPLE_TOKENS[0]},
+                {"type": "cn_mobile", "token": EXAMPLE_TOKENS[1]},
+            ],
+        },
+        "Post-loan monitoring (no consent reference needed)": {
+            "purpose": "post_loan_monitoring",
+            "key_version": 1,
+            "identifiers": [{"type": "cn_resident_id", "token": EXAMPLE_TOKENS[0]}],
+        },
+    },
+)

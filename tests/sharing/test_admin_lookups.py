@@ -27,9 +27,9 @@ def case(member_a, member_b, key_v1):
     """member_b reported the subject; member_a looked them up twice and filed a dispute; one other lookup."""
     token = new_token()
     reported(member_b, [blacklist([token], reference="B-CASE")])
-    assert lookup(member_a, [token], consent="C-1").status_code == 200
+    assert lookup(member_a, [token], consent="CONSENT-1").status_code == 200
     assert lookup(member_a, [token], purpose="post_loan_monitoring", consent=None).status_code == 200
-    assert lookup(member_b, [new_token()], consent="C-2").status_code == 200
+    assert lookup(member_b, [new_token()], consent="CONSENT-2").status_code == 200
     assert file(member_a, [token]).status_code == 201
     return token
 
@@ -119,7 +119,7 @@ def test_a_bad_token_is_refused_and_nothing_is_logged_in_the_clear(client, audit
 def test_the_audit_trail_names_objects_in_the_platforms_language_whoever_asked(member_a, key_v1):
     import orjson
 
-    body = {"purpose": "credit_application", "consent_reference": "C-9", "key_version": 1}
+    body = {"purpose": "credit_application", "consent_reference": "CONSENT-9", "key_version": 1}
     body["identifiers"] = [{"type": "cn_mobile", "token": new_token()}]
     response = member_a.client().generic(
         "POST", "/api/v1/lookups", orjson.dumps(body), content_type="application/json", HTTP_ACCEPT_LANGUAGE="en"

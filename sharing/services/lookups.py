@@ -213,9 +213,11 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> bytes:
     """Count the lookup against the key's limits, answer it and log it (the enumeration watch reads the log).
 
     Returns the answer rendered as JSON, as the API sends it. Two round trips to the database
-    after authentication, each its own transaction, committed at its end: the quota claim with every
-    read (a refusal raises in the database and rolls it back), then the log — entries, lookup row
-    with the answer, audit event. The answer counts members, never names them.
+    after authentication, each a transaction this function owns, begun and committed by its
+    ``pipeline(commit=True)`` block: the quota claim with every read (a refusal raises in the
+    database and rolls it back), then the log — entries, lookup row with the answer, audit event.
+    Called inside an atomic block it raises instead: the answer must not leave before its log is
+    committed. The answer counts members, never names them.
     """
     key_version_require_current(version=request.key_version)
     member_id = credential.institution_id

@@ -258,6 +258,24 @@ def test_outside_a_test_transaction_the_log_is_committed_with_the_answer(member_
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_lookup_owns_its_transactions_and_refuses_to_run_inside_another(member_a, key_v1):
+    """Its log must be committed when it answers: inside a caller's atomic block it raises and logs nothing."""
+    from sharing.services.lookups import lookup_answer, lookup_request_parse
+
+    body = orjson.dumps(
+        {
+            "purpose": "fraud_investigation",
+            "key_version": 1,
+            "identifiers": [{"type": "cn_mobile", "token": new_token()}],
+        }
+    )
+    with pytest.raises(RuntimeError, match="owns its transaction"), transaction.atomic():
+        lookup_answer(credential=member_a.credential, request=lookup_request_parse(body))
+    assert not Lookup.objects.exists() and not LookupEntry.objects.exists()
+    assert lookup(member_a, [new_token()]).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_prepared_reads_and_entries_are_planned_once_per_connection(member_a, key_v1):
     """PostgreSQL would plan them again at every lookup (0.4 ms of a single one) for the same plan."""
     from django.db import connection

@@ -173,38 +173,33 @@ def _result(row: tuple | list, token: str) -> dict[str, Any]:
     }
 
 
-# First byte of a stored answer: 0x04, sealed (since 2026-12-01, sharing.sealing.SEALED_ANSWER),
-# around one of the earlier formats; 0x03 (since 2026-11-30); the first two formats are bare zlib
-# streams, whose first byte is 0x78.
-_PACKED_V3 = b"\x03"
+# First byte of a packed answer, inside its seal (``sharing.sealing.answer_seal``).
+_PACKED = b"\x03"
 
 
 def answer_pack(rows: list[tuple], tokens: list[str], *, lookup_id: int) -> bytes:
     """The answer as stored: what each result was built from, to rebuild it exactly (``answer_unpack``).
 
-    ``0x04``, then sealed (``sharing.sealing``, bound to the lookup's id) because it holds the tokens
-    as the member sent them: ``0x03``, zlib-compressed JSON of one row per identifier
+    Sealed (``sharing.sealing``, bound to the lookup's id) because it holds the tokens as the member
+    sent them. Inside the seal: ``0x03``, zlib-compressed JSON of one row per identifier
     (``[type, members_30d, members_90d]`` for a miss, followed by the ten summary values for a hit),
     then the tokens, 32 bytes each. The tokens are not compressed because compressing random hex
     was most of the cost: 10,000 rows pack in ~1 ms instead of ~10 ms, into 320 KB instead of 410 KB.
+    Migration 0013 rewrote every answer stored otherwise into this one format.
     """
-    packed = _PACKED_V3 + zlib.compress(orjson.dumps(rows), 1) + bytes.fromhex("".join(tokens))
+    packed = _PACKED + zlib.compress(orjson.dumps(rows), 1) + bytes.fromhex("".join(tokens))
     return answer_seal(packed, lookup_id=lookup_id)
 
 
-def answer_unpack(packed: bytes, *, lookup_id: int) -> list[dict]:
-    """The results exactly as they were answered, whichever format stored them."""
-    packed = answer_open(bytes(packed), lookup_id=lookup_id)
-    if packed[:1] == _PACKED_V3:
-        rows = zlib.decompressobj()
-        unpacked = orjson.loads(rows.decompress(packed[1:]))
-        tokens = rows.unused_data
-        return [_result(row, tokens[n * 32 : n * 32 + 32].hex()) for n, row in enumerate(unpacked)]
-    # The first two formats: zlib-compressed JSON of whole result dicts, or of rows with the token second.
-    return [
-        row if isinstance(row, dict) else _result([row[0], *row[2:]], row[1])
-        for row in orjson.loads(zlib.decompress(packed))
-    ]
+def answer_unpack(stored: bytes, *, lookup_id: int) -> list[dict]:
+    """The results exactly as they were answered."""
+    packed = answer_open(bytes(stored), lookup_id=lookup_id)
+    if packed[:1] != _PACKED:
+        raise ValueError(f"lookup {lookup_id}: not a packed answer")
+    rows = zlib.decompressobj()
+    unpacked = orjson.loads(rows.decompress(packed[1:]))
+    tokens = rows.unused_data
+    return [_result(row, tokens[n * 32 : n * 32 + 32].hex()) for n, row in enumerate(unpacked)]
 
 
 def lookup_answer(*, credential: Credential, request: LookupRequest) -> bytes:

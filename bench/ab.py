@@ -1,13 +1,14 @@
-"""Same-moment A/B: one benchmark run in turn in two checkouts, medians and spread of each figure.
+"""Same-moment A/B: one benchmark run in turn in two or more checkouts, medians and spread of each figure.
 
     uv run python bench/ab.py --rounds 5 before=/work/wt-before:bench_before \\
         after=/work/wt-perf:bench_after -- lookup.py --skip-load
 
 Each side is NAME=CHECKOUT[:DATABASE]: the benchmark script of that checkout runs there with its own
 environment (``uv run``), on RISKSHARE_BENCH_DB=DATABASE when given. Runs alternate A B B A A B …
-so that a slow spell of the shared machine falls on both sides. Every run's output is kept
-under --logs. The spread printed for each side, (max - min) / median over its own runs of one
-code, is the machine's noise at that moment: a difference of medians inside it is no difference.
+(with more sides, forward then backward: a series of commits, each against the one before), so
+that a slow spell of the shared machine falls on every side. Every run's output is kept under
+--logs. The spread printed for each side, (max - min) / median over its own runs of one code, is
+the machine's noise at that moment: a difference of medians inside it is no difference.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--logs", default="var/bench-ab", help="folder for every run's output")
-    parser.add_argument("sides", nargs=2, metavar="NAME=CHECKOUT[:DATABASE]")
+    parser.add_argument("sides", nargs="+", metavar="NAME=CHECKOUT[:DATABASE]")
     parser.add_argument("bench", nargs=argparse.REMAINDER, help="-- SCRIPT [ARGS]: a script of bench/")
     args = parser.parse_args()
     script, *bench_args = [a for a in args.bench if a != "--"]
@@ -95,23 +96,18 @@ def main() -> None:
                 sys.exit(f"{name} failed (round {round_}), see {log}")
             results[name].append(figures(script, run.stdout))
             print(f"round {round_} {name}: {time.monotonic() - started:.0f}s {results[name][-1]}", flush=True)
-    (a_name, *_), (b_name, *_) = sides
-    print(
-        f"\n{'figure':<24} {a_name + ' median':>14} {'spread':>7} {b_name + ' median':>14} {'spread':>7} {'change':>7}"
-    )
-    for figure in results[a_name][0]:
-        medians, spreads = [], []
-        for name in (a_name, b_name):
+    names = [name for name, _, _ in sides]
+    print(f"\n{'figure':<24}" + "".join(f" {name:>10} {'spread':>6} {'change':>7}" for name in names))
+    for figure in results[names[0]][0]:
+        line, previous = f"{figure:<24}", None
+        for name in names:
             values = [run[figure] for run in results[name] if figure in run]
             median = statistics.median(values)
-            medians.append(median)
-            spreads.append((max(values) - min(values)) / median if median else 0.0)
-        change = (medians[1] - medians[0]) / medians[0] if medians[0] else 0.0
-        better = " (higher is better)" if figure in HIGHER else ""
-        print(
-            f"{figure:<24} {medians[0]:>14.3f} {spreads[0]:>6.0%} {medians[1]:>14.3f} {spreads[1]:>6.0%} "
-            f"{change:>+7.1%}{better}"
-        )
+            spread = (max(values) - min(values)) / median if median else 0.0
+            change = f"{(median - previous) / previous:+7.1%}" if previous else " " * 7
+            line += f" {median:>10.3f} {spread:>6.0%} {change}"
+            previous = median
+        print(line + (" (higher is better)" if figure in HIGHER else ""))
 
 
 if __name__ == "__main__":

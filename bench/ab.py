@@ -65,9 +65,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--logs", default="var/bench-ab", help="folder for every run's output")
     parser.add_argument("sides", nargs="+", metavar="NAME=CHECKOUT[:DATABASE]")
-    parser.add_argument("bench", nargs=argparse.REMAINDER, help="-- SCRIPT [ARGS]: a script of bench/")
-    args = parser.parse_args()
-    script, *bench_args = [a for a in args.bench if a != "--"]
+    argv = sys.argv[1:]
+    if "--" not in argv:
+        parser.error("name the benchmark after --: -- SCRIPT [ARGS], a script of bench/")
+    split = argv.index("--")
+    args = parser.parse_args(argv[:split])
+    script, *bench_args = argv[split + 1 :]
     sides = []
     for spec in args.sides:
         name, _, where = spec.partition("=")

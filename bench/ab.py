@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("sides", nargs="+", metavar="NAME=CHECKOUT[:DATABASE]")
     argv = sys.argv[1:]
     if "--" not in argv:
+        parser.parse_args(argv)  # answers --help
         parser.error("name the benchmark after --: -- SCRIPT [ARGS], a script of bench/")
     split = argv.index("--")
     args = parser.parse_args(argv[:split])

@@ -110,6 +110,8 @@ READ_SLICE = 2_500
 # Evaluated in the quota claim's row once it passed (``QuotaClaim.statement(also=…)``), before the reads:
 # - no parallel workers (starting them costs more than the whole read, measured 170 ms instead of 60 ms);
 # - the lookup's id, so that its row, its entries and its audit event go out in one round trip.
+# The prepared reads and log statements run on generic plans, as the connection asks (settings.py):
+# one probe of the token index per asked token, whatever the count.
 _READ_SETTINGS = """,
     set_config('max_parallel_workers_per_gather', '0', true),
     nextval(pg_get_serial_sequence('sharing_lookup', 'id'))

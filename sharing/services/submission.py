@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from core.clock import business_today
 from core.errors import DomainError, MalformedBody, PayloadTooLarge
+from core.gcpause import gc_paused
 from core.jobs import job_enqueue
 from core.sql import execute_binary, pipeline
 from members.audit import Actor, audit_event_record
@@ -152,20 +153,24 @@ def batch_submit(*, credential: Credential, idempotency_key: str, body: bytes) -
     """Accept a batch: returns (HTTP status, answer). Valid records are stored, invalid ones reported."""
     current, retired = key_versions()
     today = business_today()
-    valid = validate_body_fast(body, today=today, current_versions=current)
-    if valid is not None:
-        received, errors = len(valid), []
-    else:
-        records = batch_body_parse(body)
-        received = len(records)
+    with gc_paused():
+        valid = validate_body_fast(body, today=today, current_versions=current)
+        if valid is not None:
+            received, errors = len(valid), []
+        else:
+            records = batch_body_parse(body)
+            received = len(records)
     member = credential.institution
     claim = idempotency_claim(member_id=member.pk, key=idempotency_key, body_hash=request_hash(body))
     if claim.key_id is None:
         return claim.replay_status, claim.replay_body
     try:
         if valid is None:
-            valid, errors = validate_records(records, today=today, current_versions=current, retired_versions=retired)
-        with transaction.atomic():
+            with gc_paused():
+                valid, errors = validate_records(
+                    records, today=today, current_versions=current, retired_versions=retired
+                )
+        with gc_paused(), transaction.atomic():  # the write builds 10,000 rows' objects too
             status, answer = _batch_write(credential=credential, received=received, valid=valid, errors=errors)
             idempotency_complete(key_id=claim.key_id, status=status, body=answer)
     except BaseException:

@@ -4,7 +4,7 @@
 
 Needs PostgreSQL and Redis (DATABASE_URL's server, default 127.0.0.1:5432 as
 postgres; CELERY_BROKER_URL, default redis://127.0.0.1:6379/14). It uses its
-own database, riskshare_bench (dropped and re-created), and:
+own database, riskshare_bench or $RISKSHARE_BENCH_DB (dropped and re-created), and:
 
 1. starts gunicorn (2 workers) with a broker but no Celery worker, so matching
    jobs queue up and do not run inside the measured requests;
@@ -38,7 +38,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DB = "riskshare_bench"
+# Its own database; RISKSHARE_BENCH_DB names another, so that two checkouts compared in turn keep theirs.
+BENCH_DB = os.environ.get("RISKSHARE_BENCH_DB", "riskshare_bench")
 
 
 def server_url() -> str:

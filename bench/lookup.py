@@ -3,7 +3,7 @@
     uv run python bench/lookup.py [--records 1000000] [--calls 2000]
 
 Loads the records with COPY (bench/ingest.py's loader) into a fresh
-riskshare_bench database, builds the token summaries with the product's own
+riskshare_bench database (or $RISKSHARE_BENCH_DB), builds the token summaries with the product's own
 full recomputation, then measures in one run:
   - the bare database query for one token (psycopg, one connection);
   - a view with no database (/healthz) through the same gunicorn and client: how fast the

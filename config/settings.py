@@ -156,8 +156,9 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, con
 # prefers a full scan for a 10,000-token "= ANY" (measured, docs/performance.md).
 # Generic plans for the statements prepared where asked (core.sql, prepare=True: fixed statements
 # whose plan does not depend on their parameters): PostgreSQL otherwise plans them again at every
-# call while a custom plan looks cheaper, as for one token against 1,000 (0.25 ms of a single lookup
-# for the same plan). The ORM binds on the client and never prepares, so it plans as before.
+# call while a custom plan looks cheaper, as for one token against 1,000, for the same plan. The ORM
+# binds on the client and never prepares, so it plans as before.
+# Buys: a single lookup's service call 12 % faster than with auto plans (in-process A/B, two runs).
 DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
     "-c random_page_cost=1.1 -c plan_cache_mode=force_generic_plan"
 )

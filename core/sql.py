@@ -130,6 +130,11 @@ class Pipeline:
         _queries_logged([sql for _cursor, sql, _answered in self._sent], started)
 
 
+def _inside_a_test_case() -> bool:
+    """Every open atomic block is a test case's, the one nesting Django's ``atomic(durable=True)`` allows."""
+    return all(getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+
+
 @contextmanager
 def pipeline(*, prepare: bool = False, commit: bool = False) -> Iterator[Pipeline]:
     """Statements in one network round trip (libpq pipeline mode); their rows in ``results`` after the block.
@@ -138,15 +143,11 @@ def pipeline(*, prepare: bool = False, commit: bool = False) -> Iterator[Pipelin
     block goes on: work done between two ``send`` calls overlaps with the database's. The first
     failure aborts the rest and raises like ``execute_binary`` when the block ends.
 
-    ``commit``: the statements are a transaction of their own, committed in the same round trip
-    (a failure rolls it back). Inside an atomic block (a caller's transaction, a test) they run in
-    a savepoint instead and commit with the caller.
-
-    Outside one, no ``BEGIN`` or ``COMMIT`` is sent: everything a pipeline sends before its Sync
-    (at the block's end) is one transaction, which the server commits at the Sync, or rolls back
-    whole if a statement fails (PostgreSQL's protocol, "Pipelining"). Two statements fewer,
-    ~50 µs of psycopg's Python each. The server would commit at the Sync even if the *caller*
-    failed between two sends, so then a ``ROLLBACK`` goes out first.
+    ``commit``: the block is a transaction of its own and its caller owns it: ``BEGIN`` goes out
+    first and ``COMMIT`` last, in the same round trip; a failing statement, or the caller failing
+    between two sends, rolls it all back. Like ``transaction.atomic(durable=True)``, it refuses to
+    run inside an atomic block (RuntimeError) rather than become a savepoint that commits, or not,
+    with an outer transaction; only a test case's own transaction may hold it, as a savepoint.
 
     ``prepare``: keep each statement parsed and planned in the session, for fixed statements on a
     hot path (planning a lookup's five statements took longer than running them, 0.4 against
@@ -155,6 +156,8 @@ def pipeline(*, prepare: bool = False, commit: bool = False) -> Iterator[Pipelin
     generic plan, which suits only statements whose best plan does not depend on their parameters.
     """
     if commit and connection.in_atomic_block:
+        if not _inside_a_test_case():
+            raise RuntimeError("A committing pipeline cannot run inside an atomic block: it owns its transaction.")
         with transaction.atomic(), pipeline(prepare=prepare) as pipe:
             yield pipe
         return
@@ -163,14 +166,19 @@ def pipeline(*, prepare: bool = False, commit: bool = False) -> Iterator[Pipelin
     started = time.monotonic()
     try:
         with connection.wrap_database_errors:
-            with raw.pipeline():
-                try:
-                    yield pipe
-                except BaseException:
+            try:
+                with raw.pipeline():
                     if commit:
-                        with suppress(psycopg.Error):  # a dead connection commits nothing either
-                            pipe.send([("ROLLBACK", [])], answered=False, prepare=False)
-                    raise
+                        pipe.send([("BEGIN", [])], answered=False, prepare=False)
+                    yield pipe
+                    if commit:
+                        pipe.send([("COMMIT", [])], answered=False, prepare=False)
+            except BaseException:
+                # A failed statement leaves the transaction aborted, a failed caller leaves it open.
+                if commit and raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    with suppress(psycopg.Error):  # a dead connection has nothing left to roll back
+                        raw.execute("ROLLBACK")
+                raise
             pipe._collect()
     finally:
         pipe._close(started)

@@ -13,23 +13,6 @@ from django.utils.translation import pgettext_lazy
 
 from members.validators import validate_uscc
 
-# The channel on which PostgreSQL says, once committed, that a credential or an institution changed
-# in a way authentication sees: API authentication keeps the rows it read until then
-# (members.selectors). A new credential needs no notice (unknown keys are never kept); a credential's
-# last use, written at most once a minute per key, is not such a change.
-CREDENTIALS_CHANGED = "riskshare_credentials_changed"
-
-
-def _changes_notified(name: str, operation, *, condition=None) -> pgtrigger.Trigger:
-    return pgtrigger.Trigger(
-        name=name,
-        when=pgtrigger.After,
-        operation=operation,
-        level=pgtrigger.Row if condition is not None else pgtrigger.Statement,
-        condition=condition,
-        func=f"PERFORM pg_notify('{CREDENTIALS_CHANGED}', ''); RETURN NULL;",
-    )
-
 
 @pghistory.track()
 class Institution(models.Model):
@@ -87,9 +70,6 @@ class Institution(models.Model):
         verbose_name_plural = _("institutions")
         ordering = ["name"]
         permissions = [("review_institution", _("Can move institutions through their lifecycle"))]
-        triggers = [
-            _changes_notified("changes_notified", pgtrigger.Update | pgtrigger.Delete | pgtrigger.Truncate),
-        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.uscc})"
@@ -172,12 +152,6 @@ class Credential(models.Model):
                 condition=models.Q(revoked_at__isnull=True) | ~models.Q(revoked_reason=""),
                 name="credential_revocation_has_reason",
             ),
-        ]
-        triggers = [
-            _changes_notified(
-                "changes_notified", pgtrigger.Update, condition=pgtrigger.AnyChange(exclude=["last_used_at"])
-            ),
-            _changes_notified("removals_notified", pgtrigger.Delete | pgtrigger.Truncate),
         ]
 
     def __str__(self) -> str:

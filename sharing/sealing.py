@@ -45,7 +45,8 @@ def answer_context(lookup_id: int) -> bytes:
     return b"riskshare lookup answer %d" % lookup_id
 
 
-# First byte of a sealed lookup answer; the formats stored before sealing begin otherwise.
+# First byte of a sealed lookup answer (migrations 0012 and 0013 tell it from the unsealed ones
+# stored before).
 SEALED_ANSWER = b"\x04"
 
 
@@ -55,9 +56,9 @@ def answer_seal(packed: bytes, *, lookup_id: int) -> bytes:
 
 
 def answer_open(stored: bytes, *, lookup_id: int) -> bytes:
-    """The packed answer from what is stored; one stored before sealing, as it is."""
+    """The packed answer from what is stored; ValueError if it is not sealed."""
     if stored[:1] != SEALED_ANSWER:
-        return stored
+        raise ValueError(f"lookup {lookup_id}: the stored answer is not sealed")
     return unseal(stored[1:], context=answer_context(lookup_id))
 
 

@@ -8,29 +8,16 @@ tokens computed with the consortium key.
 from __future__ import annotations
 
 import functools
-import hashlib
+import hmac
 from collections.abc import Iterable
-from typing import Any
 
 from django.conf import settings
 
-_BLOCK = hashlib.sha256().block_size
-
 
 @functools.lru_cache(maxsize=2)
-def _keyed(pepper: bytes) -> tuple[Any, Any]:
-    """HMAC-SHA256's two keyed states (RFC 2104): SHA-256 already fed the key XOR ipad, and the key XOR opad.
-
-    A token's HMAC is then the outer state's copy fed the inner state's copy's digest of the token:
-    ~1.7 µs a token instead of ~3 µs through ``hmac.HMAC.copy()``, whose Python wrapper is most of
-    its cost (10,000 tokens: 17 ms instead of 30 ms, measured in one run; ``hmac.digest`` per token
-    is slower still, 40 ms). The standard library has no form for one key and many messages, so
-    this is HMAC's definition written out; tests hold it to RFC 4231's vectors and to
-    ``hmac.digest`` for keys shorter and longer than the block.
-    """
-    key = hashlib.sha256(pepper).digest() if len(pepper) > _BLOCK else pepper
-    key = key.ljust(_BLOCK, b"\0")
-    return hashlib.sha256(bytes(b ^ 0x36 for b in key)), hashlib.sha256(bytes(b ^ 0x5C for b in key))
+def _keyed(pepper: bytes) -> hmac.HMAC:
+    """HMAC-SHA256 keyed with the pepper, copied for each token: the key is hashed into its pads once."""
+    return hmac.new(pepper, digestmod="sha256")
 
 
 def pepper_token(token: str) -> bytes:
@@ -38,16 +25,13 @@ def pepper_token(token: str) -> bytes:
 
 
 def pepper_tokens(tokens: Iterable[str]) -> list[bytes]:
-    """``HMAC-SHA256(platform_pepper, token)`` for many tokens, with the key's two states computed once."""
-    inner, outer = _keyed(settings.RISKSHARE_PEPPER)
-    inner_copy, outer_copy = inner.copy, outer.copy
+    """``HMAC-SHA256(platform_pepper, token)`` for many tokens."""
+    keyed = _keyed(settings.RISKSHARE_PEPPER)
     peppered = []
     for token in tokens:
-        mac = inner_copy()
+        mac = keyed.copy()
         mac.update(token.encode("ascii"))
-        keyed = outer_copy()
-        keyed.update(mac.digest())
-        peppered.append(keyed.digest())
+        peppered.append(mac.digest())
     return peppered
 
 

@@ -81,7 +81,7 @@ def test_a_committing_pipeline_that_fails_writes_nothing_and_leaves_no_transacti
     assert execute_binary("SELECT 1", [], fetch=True) == [(1,)]
 
 
-def test_a_committing_pipeline_inside_a_transaction_commits_with_it(db):
+def test_a_committing_pipeline_inside_a_test_case_is_a_savepoint_of_the_tests_transaction(db):
     with pytest.raises(DataError), pipeline(commit=True) as pipe:
         pipe.send([(_INSERT, {"version": 55}), ("SELECT 1 / %s::int", [0])])
     with pipeline(commit=True) as pipe:
@@ -108,8 +108,8 @@ def test_statements_are_prepared_where_asked_and_nowhere_else(db):
     assert not any("- 1" in statement or "consortiumkey" in statement for statement in _prepared())
 
 
-def test_a_committing_pipeline_is_one_transaction_without_begin_or_commit(transactional_db):
-    """Its statements share a transaction until the pipeline's Sync: settings made local to it hold for the rest."""
+def test_a_committing_pipeline_is_one_transaction_begun_and_committed_in_it(transactional_db):
+    """Settings made local to its transaction hold for its every statement, and not after it."""
     with CaptureQueriesContext(connection) as sent, pipeline(commit=True) as pipe:
         pipe.send([("SELECT set_config('lock_timeout', '1234ms', true)", [])], answered=False)
         pipe.send([(_INSERT, {"version": 57})], answered=False)
@@ -117,7 +117,26 @@ def test_a_committing_pipeline_is_one_transaction_without_begin_or_commit(transa
     assert pipe.results == [[("1234ms", True)]]  # the insert's transaction is the same one
     assert execute_binary("SHOW lock_timeout", [], fetch=True) == [("0",)]
     assert _idle() and ConsortiumKey.objects.filter(version=57).exists()
-    assert len(sent) == 3  # no BEGIN, no COMMIT
+    statements = [query["sql"] for query in sent]
+    assert (statements[0], len(statements), statements[-1]) == ("BEGIN", 5, "COMMIT")
+
+
+def test_a_committing_pipeline_refuses_to_run_inside_an_atomic_block(transactional_db):
+    """As a durable atomic block does: it would otherwise become a savepoint and commit with the caller."""
+    with transaction.atomic(), CaptureQueriesContext(connection) as sent:
+        with pytest.raises(RuntimeError, match="owns its transaction"), pipeline(commit=True) as pipe:
+            pipe.send([(_INSERT, {"version": 59})])
+        assert sent.captured_queries == []
+    assert _idle() and not ConsortiumKey.objects.filter(version=59).exists()
+
+
+def test_a_fetch_inside_a_committing_pipeline_commits_nothing_yet(transactional_db):
+    """A fetch syncs the pipeline; the transaction still ends only where the block does."""
+    with pytest.raises(RuntimeError), pipeline(commit=True) as pipe:
+        pipe.send([(_INSERT, {"version": 60})])
+        assert pipe.fetch("SELECT count(*) FROM sharing_consortiumkey WHERE version = %s", [60]) == [(1,)]
+        raise RuntimeError("the caller failed after the fetch")
+    assert _idle() and not ConsortiumKey.objects.filter(version=60).exists()
 
 
 def test_a_committing_pipeline_whose_fetch_failed_writes_nothing(transactional_db):

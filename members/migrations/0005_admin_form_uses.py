@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("members", "0003_credential_changes_notified"),
+        ("members", "0004_credential_change_notices_dropped"),
     ]
 
     operations = [

@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sharing", "0012_seal_stored_tokens"),
+        ("sharing", "0013_lookup_answers_one_format"),
     ]
 
     operations = [

@@ -144,47 +144,44 @@ def _result(row: tuple | list, token: str) -> dict[str, Any]:
     }
 
 
-# First byte of a stored answer: 0x04, sealed (since 2026-12-01, sharing.sealing.SEALED_ANSWER),
-# around one of the earlier formats; 0x03 (since 2026-11-30); the first two formats are bare zlib
-# streams, whose first byte is 0x78.
-_PACKED_V3 = b"\x03"
+# First byte of a packed answer, inside its seal (``sharing.sealing.answer_seal``).
+_PACKED = b"\x03"
 
 
 def answer_pack(rows: list[tuple], tokens: list[str], *, lookup_id: int) -> bytes:
     """The answer as stored: what each result was built from, to rebuild it exactly (``answer_unpack``).
 
-    ``0x04``, then sealed (``sharing.sealing``, bound to the lookup's id) because it holds the tokens
-    as the member sent them: ``0x03``, zlib-compressed JSON of one row per identifier
+    Sealed (``sharing.sealing``, bound to the lookup's id) because it holds the tokens as the member
+    sent them. Inside the seal: ``0x03``, zlib-compressed JSON of one row per identifier
     (``[type, members_30d, members_90d]`` for a miss, followed by the ten summary values for a hit),
     then the tokens, 32 bytes each. The tokens are not compressed because compressing random hex
     was most of the cost: 10,000 rows pack in ~1 ms instead of ~10 ms, into 320 KB instead of 410 KB.
+    Migration 0013 rewrote every answer stored otherwise into this one format.
     """
-    packed = _PACKED_V3 + zlib.compress(orjson.dumps(rows), 1) + bytes.fromhex("".join(tokens))
+    packed = _PACKED + zlib.compress(orjson.dumps(rows), 1) + bytes.fromhex("".join(tokens))
     return answer_seal(packed, lookup_id=lookup_id)
 
 
-def answer_unpack(packed: bytes, *, lookup_id: int) -> list[dict]:
-    """The results exactly as they were answered, whichever format stored them."""
-    packed = answer_open(bytes(packed), lookup_id=lookup_id)
-    if packed[:1] == _PACKED_V3:
-        rows = zlib.decompressobj()
-        unpacked = orjson.loads(rows.decompress(packed[1:]))
-        tokens = rows.unused_data
-        return [_result(row, tokens[n * 32 : n * 32 + 32].hex()) for n, row in enumerate(unpacked)]
-    # The first two formats: zlib-compressed JSON of whole result dicts, or of rows with the token second.
-    return [
-        row if isinstance(row, dict) else _result([row[0], *row[2:]], row[1])
-        for row in orjson.loads(zlib.decompress(packed))
-    ]
+def answer_unpack(stored: bytes, *, lookup_id: int) -> list[dict]:
+    """The results exactly as they were answered."""
+    packed = answer_open(bytes(stored), lookup_id=lookup_id)
+    if packed[:1] != _PACKED:
+        raise ValueError(f"lookup {lookup_id}: not a packed answer")
+    rows = zlib.decompressobj()
+    unpacked = orjson.loads(rows.decompress(packed[1:]))
+    tokens = rows.unused_data
+    return [_result(row, tokens[n * 32 : n * 32 + 32].hex()) for n, row in enumerate(unpacked)]
 
 
 def lookup_answer(*, credential: Credential, request: LookupRequest) -> LookupAnswer:
     """Count the lookup against the key's limits, answer it and log it (the enumeration watch reads the log).
 
-    Two round trips to the database
-    after authentication, each its own transaction, committed at its end: the quota claim with every
-    read (a refusal raises in the database and rolls it back), then the log — entries, lookup row
-    with the answer, audit event. The answer counts members, never names them.
+    Returns the answer's id and results; the API renders them. Two round trips to the database
+    after authentication, each a transaction this function owns, begun and committed by its
+    ``pipeline(commit=True)`` block: the quota claim with every read (a refusal raises in the
+    database and rolls it back), then the log — entries, lookup row with the answer, audit event.
+    Called inside an atomic block it raises instead: the answer must not leave before its log is
+    committed. The answer counts members, never names them.
     """
     key_version_require_current(version=request.key_version)
     consent = consent_text(request.consent_reference)
@@ -221,10 +218,8 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> LookupAn
         "multi_lending": request.purpose in CONSENT_PURPOSES,
         "now": now,
     }
-    # Unsaved: it names the lookup in its audit event; the row itself is written by _LOOKUP_SQL. Built
-    # as the ORM builds a row it read with three columns: the constructor's keyword path computes
-    # every other field's default (~0.1 ms, 2 % of a single lookup's CPU).
-    lookup = Lookup.from_db(None, ["id", "member_id", "purpose"], [lookup_id, member_id, request.purpose])
+    # Unsaved: it names the lookup in its audit event; the row itself is written by _LOOKUP_SQL.
+    lookup = Lookup(id=lookup_id, member_id=member_id, purpose=request.purpose)
     audit, _fields = audit_event_statements(
         actor=Actor.credential(credential),
         action="lookup.performed",

@@ -258,6 +258,24 @@ def test_outside_a_test_transaction_the_log_is_committed_with_the_answer(member_
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_lookup_owns_its_transactions_and_refuses_to_run_inside_another(member_a, key_v1):
+    """Its log must be committed when it answers: inside a caller's atomic block it raises and logs nothing."""
+    from sharing.services.lookups import lookup_answer, lookup_request_parse
+
+    body = orjson.dumps(
+        {
+            "purpose": "fraud_investigation",
+            "key_version": 1,
+            "identifiers": [{"type": "cn_mobile", "token": new_token()}],
+        }
+    )
+    with pytest.raises(RuntimeError, match="owns its transaction"), transaction.atomic():
+        lookup_answer(credential=member_a.credential, request=lookup_request_parse(body))
+    assert not Lookup.objects.exists() and not LookupEntry.objects.exists()
+    assert lookup(member_a, [new_token()]).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_prepared_reads_and_entries_are_planned_once_per_connection(member_a, key_v1):
     """PostgreSQL would plan them again at every lookup (0.4 ms of a single one) for the same plan."""
     from django.db import connection
@@ -286,21 +304,6 @@ def test_query_count_is_constant(member_a, key_v1, django_assert_num_queries):
             assert lookup(member_a, [new_token() for _ in range(size)]).status_code == 200
 
 
-def test_answers_stored_in_earlier_formats_still_read_back():
-    """Whole result dicts (first format) and rows with the token second (second format) still unpack."""
-    import zlib
-
-    from sharing.services.lookups import answer_unpack
-
-    token = new_token()
-    whole = {"type": "cn_mobile", "token": token, "hit": False, "reporting_members": 0}
-    packed = zlib.compress(orjson.dumps([whole, ["email", token, 2, 3]]))
-    first, second = answer_unpack(packed, lookup_id=1)
-    assert first == whole
-    assert second["type"] == "email" and second["hit"] is False
-    assert second["inquiries"] == {"members_30d": 2, "members_90d": 3}
-
-
 def test_the_stored_answer_holds_no_token_as_sent(member_a, member_b, key_v1):
     """Sealed at rest (sharing.sealing): the past answer gives the tokens back, the row alone does not."""
     from cryptography.exceptions import InvalidTag
@@ -326,7 +329,7 @@ def test_answers_and_alerts_stored_before_sealing_are_sealed_by_the_migration(me
     from django.apps import apps
 
     from sharing.models import Alert
-    from sharing.services.lookups import answer_unpack
+    from sharing.sealing import answer_open
 
     migration = importlib.import_module("sharing.migrations.0012_seal_stored_tokens")
     token = new_token()
@@ -352,7 +355,7 @@ def test_answers_and_alerts_stored_before_sealing_are_sealed_by_the_migration(me
     old.refresh_from_db()
     alert.refresh_from_db()
     assert token.encode() not in bytes(old.answer) and token not in str(alert.payload)
-    assert answer_unpack(old.answer, lookup_id=old.pk) == [whole]
+    assert answer_open(bytes(old.answer), lookup_id=old.pk) == zlib.compress(orjson.dumps([whole]))
     listed = member_a.client().get("/api/v1/alerts").json()["results"]
     assert [a["payload"]["identifiers"] for a in listed if a["id"] == alert.pk] == [[whole]]
 

@@ -61,7 +61,7 @@ def required_secret(name: str, dev_default: str) -> str:
 
 
 SECRET_KEY = required_secret("SECRET_KEY", "django-insecure-riskshare-development-only")
-# The platform pepper of DESIGN.md: tokens are stored as HMAC-SHA256(pepper, token).
+# The platform pepper (docs/design.md): tokens are stored as HMAC-SHA256(pepper, token).
 RISKSHARE_PEPPER = required_secret("RISKSHARE_PEPPER", "riskshare-development-pepper-not-secret").encode()
 if not DEBUG and len(RISKSHARE_PEPPER) < 32:
     raise ImproperlyConfigured("RISKSHARE_PEPPER must be at least 32 characters long in production.")

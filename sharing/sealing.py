@@ -3,7 +3,7 @@
 A lookup's stored answer (``GET /api/v1/lookups/{id}``) must show each token exactly as the member
 sent it, which a peppered token cannot give back. Such copies are stored encrypted instead:
 AES-256-GCM under a key derived from the platform pepper (HKDF-SHA256, its own ``info``), so a copy
-of the database alone reveals no token, as for the peppered ones (DESIGN.md, "tokens at rest"). The
+of the database alone reveals no token, as for the peppered ones (docs/design.md, "tokens at rest"). The
 ``context`` names what the sealed bytes belong to: moved to another row, they no longer open.
 """
 

@@ -260,7 +260,8 @@ def test_outside_a_test_transaction_the_log_is_committed_with_the_answer(member_
 @pytest.mark.django_db(transaction=True)
 def test_a_lookup_owns_its_transactions_and_refuses_to_run_inside_another(member_a, key_v1):
     """Its log must be committed when it answers: inside a caller's atomic block it raises and logs nothing."""
-    from sharing.services.lookups import lookup_answer, lookup_request_parse
+    from sharing.contracts.lookups import LOOKUP
+    from sharing.services.lookups import lookup_answer
 
     body = orjson.dumps(
         {
@@ -270,7 +271,7 @@ def test_a_lookup_owns_its_transactions_and_refuses_to_run_inside_another(member
         }
     )
     with pytest.raises(RuntimeError, match="owns its transaction"), transaction.atomic():
-        lookup_answer(credential=member_a.credential, request=lookup_request_parse(body))
+        lookup_answer(credential=member_a.credential, request=LOOKUP.parse(body))
     assert not Lookup.objects.exists() and not LookupEntry.objects.exists()
     assert lookup(member_a, [new_token()]).status_code == 200
 

@@ -15,6 +15,7 @@ from sharing.models.lookups import (
     QuotaRefusal,
     QuotaUsage,
 )
+from sharing.models.monitoring import MonitoringEvent, Watch, WatchToken, WebhookDelivery, WebhookEndpoint
 from sharing.models.records import (
     CATEGORIES_BY_KIND,
     Batch,
@@ -47,6 +48,7 @@ __all__ = [
     "LookupPurpose",
     "LookupQuota",
     "MemberFlag",
+    "MonitoringEvent",
     "QuotaRefusal",
     "QuotaUsage",
     "Record",
@@ -56,4 +58,8 @@ __all__ = [
     "RecordStatus",
     "Report",
     "TokenSummary",
+    "Watch",
+    "WatchToken",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

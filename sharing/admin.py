@@ -385,3 +385,6 @@ class ReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.message_user(request, f"{report}: {exc.message}", messages.ERROR)
         if done:
             self.message_user(request, gettext("%(count)d report(s) generated.") % {"count": done}, messages.SUCCESS)
+
+
+from sharing import admin_monitoring  # noqa: E402, F401 - post-loan monitoring's admin registers itself

@@ -16,10 +16,22 @@ class SharingConfig(AppConfig):
             "view_memberflag",
             "view_report",
             "generate_report",
+            "view_watch",
+            "view_webhookendpoint",
+            "replay_webhookendpoint",
         ],
         "credential_admin": ["view_consortiumkey", "retire_consortiumkey"],
         # The dispute queue: settle disputes within the statutory period, read the records they cover.
         "dispute_handler": ["view_dispute", "settle_dispute", "view_record", "view_alert"],
         # Read-only access to the audit trail.
-        "auditor": ["view_batch", "view_record", "view_dispute", "view_alert", "view_memberflag", "view_report"],
+        "auditor": [
+            "view_batch",
+            "view_record",
+            "view_dispute",
+            "view_alert",
+            "view_memberflag",
+            "view_report",
+            "view_watch",
+            "view_webhookendpoint",
+        ],
     }

@@ -140,7 +140,7 @@ class WebhookDelivery(models.Model):
         DELIVERED = "delivered", _("Delivered")
         DEAD = "dead", _("Dead letter")
 
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, db_index=False, related_name="+")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, db_index=False, related_name="deliveries")
     event = models.ForeignKey(MonitoringEvent, null=True, on_delete=models.CASCADE, db_index=False, related_name="+")
     ping = models.JSONField(_("test payload"), null=True, blank=True, help_text=_("Set for a test (ping) delivery."))
     message_id = models.CharField(_("webhook-id"), max_length=64)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from core.clock import business_today
@@ -57,3 +57,17 @@ def endpoint_get(*, member_id: int, endpoint_id: int) -> WebhookEndpoint:
     if endpoint is None:
         raise NotFoundError(_("No such webhook endpoint."))
     return endpoint
+
+
+def watch_counts_by_member() -> QuerySet:
+    """Operators' view: how many watches each member holds, and how many are active. Never a token."""
+    return (
+        Watch.objects.values("member__name")
+        .annotate(total=Count("id"), active=Count("id", filter=Q(expires_on__gte=business_today())))
+        .order_by("member__name")
+    )
+
+
+def endpoints_with_health() -> QuerySet[WebhookEndpoint]:
+    """Every endpoint with its dead letters counted (operators' view)."""
+    return WebhookEndpoint.objects.annotate(dead=Count("deliveries", filter=Q(deliveries__status="dead")))

@@ -130,3 +130,17 @@ def endpoint_test(*, actor: Actor, endpoint: WebhookEndpoint) -> WebhookDelivery
         audit_event_record(actor=actor, action="webhook_endpoint.tested", obj=endpoint)
         transaction.on_commit(lambda: job_enqueue("sharing.webhooks_deliver"))
     return delivery
+
+
+def endpoint_dead_letters_replay(*, actor: Actor, endpoint: WebhookEndpoint) -> int:
+    """An operator sends an endpoint's dead letters again (after the receiver was fixed); re-activates it."""
+    with transaction.atomic():
+        queued = WebhookDelivery.objects.filter(endpoint=endpoint, status=WebhookDelivery.Status.DEAD).update(
+            status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), lease_until=None
+        )
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(status=WebhookEndpoint.Status.ACTIVE)
+        audit_event_record(
+            actor=actor, action="webhook_endpoint.dead_letters_replayed", obj=endpoint, payload={"queued": queued}
+        )
+        transaction.on_commit(lambda: job_enqueue("sharing.webhooks_deliver"))
+    return queued

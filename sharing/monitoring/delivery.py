@@ -34,6 +34,7 @@ SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 CLAIM = 50
 MAX_RETRY_AFTER = 86400
 MAX_IDLE_WAIT = 6
+SUCCESS_GROUP = 20
 
 _CLAIM_SQL = """
     UPDATE sharing_webhookdelivery d
@@ -127,7 +128,11 @@ def _send_claimed(client: httpx.Client, claimed: list[Claimed]) -> int:
     # The last moment a send may start and still end (timeout) within the lease; the first always starts.
     lease_end = time.monotonic() + settings.RISKSHARE_WEBHOOK_LEASE_SECONDS - outbound.TIMEOUT_SECONDS
     delivered = 0
+    # 2xx answers are recorded in groups: a killed worker re-sends at most these (receivers dedupe on webhook-id).
+    successes: list[tuple[Claimed, int]] = []
     for position, item in enumerate(claimed):
+        if len(successes) >= SUCCESS_GROUP:
+            delivered += _succeeded(successes)
         if position and time.monotonic() > lease_end:
             # Not sent before the lease would run out: handed back as they were, for the next claim.
             for rest in claimed[position:]:
@@ -155,12 +160,12 @@ def _send_claimed(client: httpx.Client, claimed: list[Claimed]) -> int:
             _failed(item, endpoint, status=None, error=type(exc).__name__, retry_after=None)
             continue
         if 200 <= response.status_code < 300:
-            delivered += _succeeded(item, endpoint, status=response.status_code)
+            successes.append((item, response.status_code))
         elif response.status_code == 410:
             _gone(item, endpoint)
         else:
             _failed(item, endpoint, status=response.status_code, error="", retry_after=_retry_after(response))
-    return delivered
+    return delivered + _succeeded(successes)
 
 
 def _mine(item: Claimed):
@@ -168,14 +173,41 @@ def _mine(item: Claimed):
     return WebhookDelivery.objects.filter(pk=item.id, status="sending", attempts=item.attempts)
 
 
-def _succeeded(item: Claimed, endpoint: WebhookEndpoint, *, status: int) -> int:
-    now = timezone.now()
-    with transaction.atomic():
-        done = _mine(item).update(status="delivered", delivered_at=now, last_status=status, lease_until=None)
-        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(last_success_at=now, consecutive_failures=0)
-        WebhookEndpoint.objects.filter(pk=endpoint.pk, status=WebhookEndpoint.Status.FAILING).update(
-            status=WebhookEndpoint.Status.ACTIVE
+_DELIVERED_SQL = """
+    WITH done AS (
+        UPDATE sharing_webhookdelivery d
+        SET status = 'delivered', delivered_at = %(now)s, last_status = u.status, lease_until = NULL
+        FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(statuses)s::int[]) AS u(id, attempts, status)
+        WHERE d.id = u.id AND d.status = 'sending' AND d.attempts = u.attempts
+        RETURNING d.endpoint_id
+    ),
+    endpoints AS (
+        UPDATE sharing_webhookendpoint ep
+        SET last_success_at = %(now)s, consecutive_failures = 0,
+            status = CASE WHEN ep.status = 'failing' THEN 'active' ELSE ep.status END
+        WHERE ep.id IN (SELECT endpoint_id FROM done)
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM endpoints)
+"""
+
+
+def _succeeded(successes: list[tuple[Claimed, int]]) -> int:
+    """Record 2xx answers, a few at a time: one statement for all of them (conditional on each claim)."""
+    if not successes:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _DELIVERED_SQL,
+            {
+                "now": timezone.now(),
+                "ids": [item.id for item, _status in successes],
+                "attempts": [item.attempts for item, _status in successes],
+                "statuses": [status for _item, status in successes],
+            },
         )
+        done = cursor.fetchone()[0]
+    successes.clear()
     return done
 
 

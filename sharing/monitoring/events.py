@@ -32,6 +32,7 @@ from sharing.tokens import TOKEN_AT_N
 _EVENTS_LOCK = (731_422_722, 0)
 
 INQUIRY_LEVELS = (3, 5, 10)
+MAX_DELIVERY_JOBS = 4
 INQUIRY_WINDOW_DAYS = 30
 # The inquiries job looks this far back each run (it runs every minute): runs overlap, facts are unique.
 INQUIRY_SCAN_MINUTES = 10
@@ -163,10 +164,17 @@ def _events_lock() -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", list(_EVENTS_LOCK))
 
 
-def _deliveries_enqueue(deliveries: int) -> None:
+def deliveries_enqueue(deliveries: int) -> None:
+    """After commit, enough delivery jobs for the workers to share the rows (each job claims its own)."""
     if deliveries:
-        # The delivery rows are the truth; the webhook sweep re-enqueues if this message is lost.
-        transaction.on_commit(lambda: job_enqueue("sharing.webhooks_deliver"))
+        jobs = min(MAX_DELIVERY_JOBS, 1 + deliveries // 500)
+
+        def enqueue() -> None:
+            # The delivery rows are the truth; the webhook sweep re-enqueues if these messages are lost.
+            for _ in range(jobs):
+                job_enqueue("sharing.webhooks_deliver")
+
+        transaction.on_commit(enqueue)
 
 
 def watch_events_produce(tokens: bytes, *, now: dt.datetime | None = None) -> int:
@@ -182,7 +190,7 @@ def watch_events_produce(tokens: bytes, *, now: dt.datetime | None = None) -> in
         ((inserted, fanned),) = execute_binary(sql, params, fetch=True)
         events += inserted
         deliveries += fanned
-    _deliveries_enqueue(deliveries)
+    deliveries_enqueue(deliveries)
     return events
 
 
@@ -216,7 +224,7 @@ def dispute_events_produce(*, dispute_id: int, type: str, outcome: str | None = 
     data = orjson.dumps({} if outcome is None else {"outcome": outcome}).decode()
     params = {"dispute": dispute_id, "type": type, "data": data, "today": business_today(), "now": timezone.now()}
     ((inserted, deliveries),) = execute_binary(_DISPUTE_SQL, params, fetch=True)
-    _deliveries_enqueue(deliveries)
+    deliveries_enqueue(deliveries)
     return inserted
 
 
@@ -275,5 +283,5 @@ def inquiry_events_produce(*, now: dt.datetime | None = None) -> int:
     with transaction.atomic():
         _events_lock()
         ((inserted, deliveries),) = execute_binary(_INQUIRIES_SQL, params, fetch=True)
-        _deliveries_enqueue(deliveries)
+        deliveries_enqueue(deliveries)
     return inserted

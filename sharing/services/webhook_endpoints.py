@@ -17,6 +17,7 @@ from django.utils import timezone
 from core.jobs import job_enqueue
 from members.audit import Actor, audit_event_record
 from sharing.models import WebhookDelivery, WebhookEndpoint
+from sharing.monitoring.events import deliveries_enqueue
 from sharing.monitoring.outbound import endpoint_url_check
 from sharing.sealing import seal, unseal
 
@@ -114,7 +115,7 @@ def endpoint_replay(*, actor: Actor, endpoint: WebhookEndpoint, after: int) -> i
         audit_event_record(
             actor=actor, action="webhook_endpoint.replayed", obj=endpoint, payload={"after": after, "queued": queued}
         )
-        transaction.on_commit(lambda: job_enqueue("sharing.webhooks_deliver"))
+        deliveries_enqueue(queued)
     return queued
 
 
@@ -142,5 +143,5 @@ def endpoint_dead_letters_replay(*, actor: Actor, endpoint: WebhookEndpoint) -> 
         audit_event_record(
             actor=actor, action="webhook_endpoint.dead_letters_replayed", obj=endpoint, payload={"queued": queued}
         )
-        transaction.on_commit(lambda: job_enqueue("sharing.webhooks_deliver"))
+        deliveries_enqueue(queued)
     return queued

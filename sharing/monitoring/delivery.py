@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import hmac
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
@@ -31,7 +32,9 @@ from sharing.services.webhook_endpoints import signing_keys
 
 # Standard Webhooks' schedule: the delay before attempt n + 1 is SCHEDULE[n] seconds (n attempts made).
 SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
-CLAIM = 50
+# A claim's sends overlap (SENDERS at a time), so a claim of CLAIM ends within CLAIM / SENDERS timeouts.
+CLAIM = 32
+SENDERS = 8
 MAX_RETRY_AFTER = 86400
 MAX_IDLE_WAIT = 6
 SUCCESS_GROUP = 20
@@ -95,11 +98,11 @@ def deliveries_run(*, max_seconds: float = 50) -> int:
     """Send what is due until nothing is, or ``max_seconds`` have passed. Returns the number delivered."""
     started = time.monotonic()
     delivered = 0
-    with outbound.client() as client:
+    with outbound.client() as client, ThreadPoolExecutor(SENDERS, thread_name_prefix="webhook") as pool:
         while (elapsed := time.monotonic() - started) < max_seconds:
             claimed = _claim(timezone.now())
             if claimed:
-                delivered += _send_claimed(client, claimed)
+                delivered += _send_claimed(client, pool, claimed)
                 continue
             # A retry due in a few seconds is waited for here; later ones are the sweep's (every minute).
             wait = _next_due_in()
@@ -120,26 +123,27 @@ def _next_due_in() -> float | None:
     return None if upcoming is None else max((upcoming - timezone.now()).total_seconds(), 0.0)
 
 
-def _send_claimed(client: httpx.Client, claimed: list[Claimed]) -> int:
+def _send_one(client: httpx.Client, url: str, body: bytes, headers: dict[str, str], *, late: bool):
+    """One POST, in a sender thread (no database here): (outcome, value)."""
+    if late:
+        return "late", None
+    try:
+        return "response", client.post(url, content=body, headers=headers)
+    except outbound.OutboundRefused as exc:
+        return "error", f"refused: {exc}"[:200]
+    except httpx.HTTPError as exc:
+        return "error", type(exc).__name__
+
+
+def _send_claimed(client: httpx.Client, pool: ThreadPoolExecutor, claimed: list[Claimed]) -> int:
     events = MonitoringEvent.objects.in_bulk([c.event_id for c in claimed if c.event_id is not None])
     endpoints = WebhookEndpoint.objects.in_bulk({c.endpoint_id for c in claimed})
     now = timezone.now()
     keys = {pk: signing_keys(endpoint, now=now) for pk, endpoint in endpoints.items()}
     # The last moment a send may start and still end (timeout) within the lease; the first always starts.
     lease_end = time.monotonic() + settings.RISKSHARE_WEBHOOK_LEASE_SECONDS - outbound.TIMEOUT_SECONDS
-    delivered = 0
-    # 2xx answers are recorded in groups: a killed worker re-sends at most these (receivers dedupe on webhook-id).
-    successes: list[tuple[Claimed, int]] = []
+    sends = []
     for position, item in enumerate(claimed):
-        if len(successes) >= SUCCESS_GROUP:
-            delivered += _succeeded(successes)
-        if position and time.monotonic() > lease_end:
-            # Not sent before the lease would run out: handed back as they were, for the next claim.
-            for rest in claimed[position:]:
-                WebhookDelivery.objects.filter(pk=rest.id, status="sending", attempts=rest.attempts).update(
-                    status="pending", attempts=F("attempts") - 1, lease_until=None
-                )
-            break
         endpoint = endpoints[item.endpoint_id]
         body = _body(item, events.get(item.event_id))
         timestamp = int(time.time())
@@ -151,20 +155,28 @@ def _send_claimed(client: httpx.Client, claimed: list[Claimed]) -> int:
                 keys[endpoint.pk], message_id=item.message_id, timestamp=timestamp, body=body
             ),
         }
-        try:
-            response = client.post(endpoint.url, content=body, headers=headers)
-        except outbound.OutboundRefused as exc:
-            _failed(item, endpoint, status=None, error=f"refused: {exc}"[:200], retry_after=None)
-            continue
-        except httpx.HTTPError as exc:
-            _failed(item, endpoint, status=None, error=type(exc).__name__, retry_after=None)
-            continue
-        if 200 <= response.status_code < 300:
-            successes.append((item, response.status_code))
-        elif response.status_code == 410:
+        late = bool(position) and time.monotonic() > lease_end
+        sends.append(pool.submit(_send_one, client, endpoint.url, body, headers, late=late))
+    delivered = 0
+    # 2xx answers are recorded in groups: a killed worker re-sends at most one claim's worth (receivers
+    # dedupe on webhook-id). Outcomes are recorded here, in the thread that owns the database connection.
+    successes: list[tuple[Claimed, int]] = []
+    for item, send in zip(claimed, sends, strict=True):
+        if len(successes) >= SUCCESS_GROUP:
+            delivered += _succeeded(successes)
+        outcome, value = send.result()
+        endpoint = endpoints[item.endpoint_id]
+        if outcome == "late":
+            # Not sent before the lease would run out: handed back as it was, for the next claim.
+            _mine(item).update(status="pending", attempts=F("attempts") - 1, lease_until=None)
+        elif outcome == "error":
+            _failed(item, endpoint, status=None, error=value, retry_after=None)
+        elif 200 <= value.status_code < 300:
+            successes.append((item, value.status_code))
+        elif value.status_code == 410:
             _gone(item, endpoint)
         else:
-            _failed(item, endpoint, status=response.status_code, error="", retry_after=_retry_after(response))
+            _failed(item, endpoint, status=value.status_code, error="", retry_after=_retry_after(value))
     return delivered + _succeeded(successes)
 
 

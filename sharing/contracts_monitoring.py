@@ -15,7 +15,7 @@ import msgspec
 from django.utils.translation import gettext_lazy as _
 
 from sharing.identifiers import ID_TYPES
-from sharing.validation import MAX_IDENTIFIERS
+from sharing.validation import MAX_IDENTIFIERS, first_malformed_token
 
 MAX_WATCHES = 10_000
 WATCH_YEARS_AHEAD = 10
@@ -33,8 +33,11 @@ EVENT_TYPES = (
 
 
 class WatchIdentifier(msgspec.Struct, forbid_unknown_fields=True):
+    """The token's length is checked in the decoder, its characters for all a request's tokens at once
+    (``tokens_check``): a pattern per token cost 45 ms a 10,000-watch request; the schema keeps the pattern."""
+
     type: Literal[ID_TYPES]
-    token: Annotated[str, msgspec.Meta(pattern=TOKEN_PATTERN)]
+    token: Annotated[str, msgspec.Meta(min_length=64, max_length=64, extra_json_schema={"pattern": TOKEN_PATTERN})]
 
 
 class WatchIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -111,7 +114,7 @@ def problem_of(exc: msgspec.ValidationError) -> tuple[str, str]:
     elif message.startswith("Expected `array` of length"):
         code = "bad_count"
     elif message.startswith("Expected `str` of length"):
-        code = "bad_format"
+        code = "bad_token" if pointer.endswith("/token") else "bad_format"
     elif message.startswith("Invalid enum value"):
         code = "invalid_choice"
     elif message.startswith("Invalid RFC3339 encoded date") or "`date`" in message:
@@ -156,7 +159,8 @@ def watches_decode(body: bytes) -> tuple[_WatchesEnvelope, list[WatchIn | None],
         pass
     else:
         envelope = _WatchesEnvelope(whole.key_version, whole.consent_reference, [])
-        return envelope, list(whole.watches), []
+        rows: list[WatchIn | None] = list(whole.watches)
+        return envelope, rows, tokens_check(rows)
     envelope = _envelope.decode(body)
     rows: list[WatchIn | None] = []
     errors: list[dict[str, Any]] = []
@@ -167,7 +171,24 @@ def watches_decode(body: bytes) -> tuple[_WatchesEnvelope, list[WatchIn | None],
             field, code = problem_of(exc)
             errors.append(row_error(index, field, code))
             rows.append(None)
-    return envelope, rows, errors
+    return envelope, rows, errors + tokens_check(rows)
+
+
+def tokens_check(rows: list[WatchIn | None]) -> list[dict[str, Any]]:
+    """Rows whose tokens are not lowercase hex (lengths already checked) become None, with their error."""
+    tokens = [identifier.token for row in rows if row is not None for identifier in row.identifiers]
+    if first_malformed_token(tokens) is None:
+        return []
+    errors = []
+    for index, row in enumerate(rows):
+        if row is None:
+            continue
+        for position, identifier in enumerate(row.identifiers):
+            if first_malformed_token([identifier.token]) is not None:
+                errors.append(row_error(index, f"/identifiers/{position}/token", "bad_token"))
+                rows[index] = None
+                break
+    return errors
 
 
 def _inline(schema: Any, definitions: dict[str, Any]) -> Any:

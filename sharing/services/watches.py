@@ -50,7 +50,7 @@ _UPSERT_SQL = """
         expires_on = EXCLUDED.expires_on,
         identifier_types = EXCLUDED.identifier_types,
         updated_at = EXCLUDED.updated_at
-    RETURNING id, reference
+    RETURNING id, reference, (xmax = 0) AS inserted
 """
 
 _TOKENS_SQL = f"""
@@ -187,9 +187,11 @@ def _watches_write(
             {"member": member_id, "consent": consent, "key_version": key_version, "now": now, "rows": payload},
             fetch=True,
         )
-        ids = dict((reference, watch_id) for watch_id, reference in written)
+        ids = {reference: watch_id for watch_id, reference, _inserted in written}
         watch_ids = [ids[row.reference] for row in kept]
-        execute_binary("DELETE FROM sharing_watchtoken WHERE watch_id = ANY(%s)", [watch_ids])
+        replaced = [watch_id for watch_id, _reference, inserted in written if not inserted]
+        if replaced:  # a new watch has no tokens yet
+            execute_binary("DELETE FROM sharing_watchtoken WHERE watch_id = ANY(%s)", [replaced])
         peppered = pepper_tokens(token for pairs in by_type for _type, token in pairs)
         execute_binary(
             _TOKENS_SQL,

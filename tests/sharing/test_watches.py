@@ -73,6 +73,7 @@ def test_watches_are_stored_peppered_and_answered_with_counts(member_a, key_v1):
         ),
         (watch(colour="red"), "/colour", "unknown_field"),
         (watch(identifiers=[{"type": "cn_resident_id", "token": "ABC"}]), "/identifiers/0/token", "bad_token"),
+        (watch(identifiers=[{"type": "cn_resident_id", "token": "A" * 64}]), "/identifiers/0/token", "bad_token"),
         (watch(identifiers=[{"type": "passport", "token": new_token()}]), "/identifiers/0/type", "invalid_choice"),
         (watch(identifiers=[]), "/identifiers", "bad_count"),
         (

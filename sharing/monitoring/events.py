@@ -58,11 +58,12 @@ _HITS = f"""
     )
 """  # noqa: S608 - only fixed SQL is formatted in
 
-_ANY_WATCHED = f"""
-    SELECT EXISTS (
-        SELECT 1 FROM generate_series(0, length(%(tokens)s::bytea) / 32 - 1) n
-        JOIN sharing_watchtoken wt ON wt.token = {TOKEN_AT_N}
-    )
+# The chunk's tokens that some watch holds, as one buffer (NULL when none): the statements below then
+# look at those only, a tenth of a chunk or less, instead of probing every token three times more.
+_WATCHED_TOKENS = f"""
+    SELECT string_agg(DISTINCT t.token, ''::bytea)
+    FROM (SELECT {TOKEN_AT_N} AS token FROM generate_series(0, length(%(tokens)s::bytea) / 32 - 1) n) t
+    WHERE EXISTS (SELECT 1 FROM sharing_watchtoken wt WHERE wt.token = t.token)
 """  # noqa: S608
 
 _INSERT = """
@@ -181,9 +182,10 @@ def watch_events_produce(tokens: bytes, *, now: dt.datetime | None = None) -> in
     """Events for the watches on these tokens (32 bytes each), in the caller's transaction. Returns how many."""
     if not tokens:
         return 0
-    params = {"tokens": tokens, "today": business_today(), "now": now or timezone.now()}
-    if not execute_binary(_ANY_WATCHED, params, fetch=True)[0][0]:
+    watched = execute_binary(_WATCHED_TOKENS, {"tokens": tokens}, fetch=True)[0][0]
+    if not watched:
         return 0
+    params = {"tokens": bytes(watched), "today": business_today(), "now": now or timezone.now()}
     _events_lock()
     events = deliveries = 0
     for sql in (_REPORTED_SQL, _ESCALATED_SQL, _ENDED_SQL):

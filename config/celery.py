@@ -57,6 +57,10 @@ app.conf.update(
         # after the nightly verifications so the month's last batches are matched and checked.
         "reports-monthly": {"task": "sharing.reports_monthly", "schedule": crontab(day_of_month=1, hour=5, minute=0)},
         "reports-sweep": {"task": "sharing.reports_sweep", "schedule": crontab(minute="*/10")},
+        # Webhook deliveries a lost message or a killed worker left, and retries come due.
+        "webhooks-sweep": {"task": "sharing.webhooks_sweep", "schedule": 60.0},
+        # Credit inquiries on watched tokens (inquiries.threshold events).
+        "monitoring-inquiries": {"task": "sharing.monitoring_inquiries", "schedule": 60.0},
     },
 )
 app.autodiscover_tasks()

@@ -319,6 +319,19 @@ RISKSHARE_CORRECTION_LOOKBACK_DAYS = 365
 RISKSHARE_RECORD_RETENTION_YEARS = 5
 RISKSHARE_RETRACTED_RETENTION_DAYS = 90
 RISKSHARE_LOOKUP_LOG_RETENTION_YEARS = int(os.environ.get("RISKSHARE_LOOKUP_LOG_RETENTION_YEARS", "5"))
+
+# Post-loan monitoring (docs/monitoring.md).
+RISKSHARE_WATCHES_PER_MEMBER = int(os.environ.get("RISKSHARE_WATCHES_PER_MEMBER", "5000000"))
+# Expired watches are purged this many days after their expiry by the daily retention job.
+RISKSHARE_WATCH_RETENTION_DAYS = 90
+# Standard Webhooks' retry schedule is multiplied by this (tests compress it; 1 in production).
+RISKSHARE_WEBHOOK_SCHEDULE_SCALE = float(os.environ.get("RISKSHARE_WEBHOOK_SCHEDULE_SCALE", "1"))
+# Hosts a webhook may reach whatever their addresses (and over plain http): operator-trusted receivers.
+RISKSHARE_WEBHOOK_ALLOW_HOSTS = frozenset(
+    host.strip().lower() for host in os.environ.get("RISKSHARE_WEBHOOK_ALLOW_HOSTS", "").split(",") if host.strip()
+)
+# How long a worker holds a delivery it claimed before the sweep hands it to another.
+RISKSHARE_WEBHOOK_LEASE_SECONDS = int(os.environ.get("RISKSHARE_WEBHOOK_LEASE_SECONDS", "60"))
 # 10,000 records of the largest legal shape (8 identifiers, 64-character references) fit in 14 MiB;
 # Django's default 2.5 MB refuses ordinary full batches. Raised to fit the cap, no further.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 14 * 1024 * 1024

@@ -109,6 +109,7 @@ class Credential(models.Model):
         LOOKUPS = "lookups", _("Look up subjects")
         REPORTS_READ = "reports:read", _("Read self-inspection reports")
         DISPUTES = "disputes", _("File disputes for data subjects")
+        MONITORING = "monitoring", _("Watch own borrowers after lending")
 
     institution = models.ForeignKey(
         Institution, verbose_name=_("institution"), on_delete=models.PROTECT, related_name="credentials"
@@ -144,7 +145,9 @@ class Credential(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(scopes__contained_by=["records:write", "lookups", "reports:read", "disputes"])
+                condition=models.Q(
+                    scopes__contained_by=["records:write", "lookups", "reports:read", "disputes", "monitoring"]
+                )
                 & ~models.Q(scopes=[]),
                 name="credential_scopes_known",
             ),

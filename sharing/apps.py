@@ -16,6 +16,9 @@ class SharingConfig(AppConfig):
             "view_memberflag",
             "view_report",
             "generate_report",
+            "view_watch",
+            "view_webhookendpoint",
+            "replay_webhookendpoint",
         ],
         "credential_admin": ["view_consortiumkey", "retire_consortiumkey"],
         # The dispute queue: settle disputes within the statutory period, read the records they cover.
@@ -37,6 +40,8 @@ class SharingConfig(AppConfig):
             "view_report",
             "view_lookup",
             "search_subject",
+            "view_watch",
+            "view_webhookendpoint",
         ],
     }
 

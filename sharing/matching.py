@@ -35,6 +35,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.sql import execute_binary
+from sharing.monitoring.events import watch_events_produce
 from sharing.tokens import TOKEN_AT_N
 
 logger = logging.getLogger(__name__)
@@ -212,6 +213,8 @@ def batch_match(batch_id: int, *, chunk_tokens: int | None = None) -> int:
             with transaction.atomic():
                 _matching_lock([tokens_range])
                 execute_binary(_REFRESH_SQL, {"tokens": tokens[start : start + chunk], "now": timezone.now()})
+                # Under the same lock and in the same transaction: the watches' events come exactly once.
+                watch_events_produce(tokens[start : start + chunk])
     return sum(len(tokens) for tokens in by_range.values()) // 32
 
 
@@ -224,6 +227,7 @@ def summaries_refresh(tokens: list[bytes]) -> None:
         return
     _matching_lock(token_range(token) for token in tokens)
     execute_binary(_REFRESH_SQL, {"tokens": b"".join(tokens), "now": timezone.now()})
+    watch_events_produce(b"".join(tokens))
 
 
 def dirty_tokens_drain(*, chunk: int | None = None, max_chunks: int | None = None) -> int:

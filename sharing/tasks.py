@@ -9,6 +9,7 @@ from django.db import OperationalError
 
 from members.audit import Actor, audit_event_record
 from sharing.matching import dirty_tokens_drain, dirty_tokens_pending, summaries_drift_check
+from sharing.monitoring import tasks as monitoring_tasks  # noqa: F401 - registers the monitoring tasks
 from sharing.services.disputes import disputes_deadlines_check
 from sharing.services.idempotency import idempotency_keys_purge
 from sharing.services.quotas import enumeration_watch, quota_usage_purge

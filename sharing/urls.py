@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sharing.apis import disputes, lookups, records, reports
+from sharing.apis import disputes, lookups, records, reports, watches, webhooks
 
 REFERENCE = "<str:reference>"
 
@@ -17,6 +17,22 @@ urlpatterns = [
     path("disputes/<int:dispute_id>", disputes.DisputeDetailApi.as_view(), name="dispute-detail"),
     path("alerts", disputes.AlertListApi.as_view(), name="alert-list"),
     path("alerts/<int:alert_id>/ack", disputes.AlertAcknowledgeApi.as_view(), name="alert-acknowledge"),
+    path("watches", watches.WatchesPutApi.as_view(), name="watch-list"),
+    path(f"watches/{REFERENCE}", watches.WatchDetailApi.as_view(), name="watch-detail"),
+    path("monitoring/events", watches.EventFeedApi.as_view(), name="monitoring-events"),
+    path("webhook-endpoints", webhooks.EndpointListApi.as_view(), name="webhook-endpoint-list"),
+    path("webhook-endpoints/<int:endpoint_id>", webhooks.EndpointDetailApi.as_view(), name="webhook-endpoint-detail"),
+    path(
+        "webhook-endpoints/<int:endpoint_id>/rotate-secret",
+        webhooks.EndpointRotateApi.as_view(),
+        name="webhook-endpoint-rotate",
+    ),
+    path(
+        "webhook-endpoints/<int:endpoint_id>/replay",
+        webhooks.EndpointReplayApi.as_view(),
+        name="webhook-endpoint-replay",
+    ),
+    path("webhook-endpoints/<int:endpoint_id>/test", webhooks.EndpointTestApi.as_view(), name="webhook-endpoint-test"),
     path("reports", reports.ReportListApi.as_view(), name="report-list"),
     path("reports/public-key", reports.ReportPublicKeyApi.as_view(), name="report-public-key"),
     path("reports/<int:report_id>/download", reports.ReportDownloadApi.as_view(), name="report-download"),

@@ -187,3 +187,22 @@ def test_http_is_redirected_to_https_except_probes(client, db, settings):
     assert client.get("/api/v1/me").status_code == 301
     assert client.get("/healthz").status_code == 200
     assert client.get("/api/v1/me", secure=True).status_code == 401
+
+
+def test_jobs_are_enqueued_by_name_in_a_process_that_never_imported_the_tasks():
+    # A web process (gunicorn) imports no tasks module before its first request enqueues a job.
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    code = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings'); django.setup()\n"
+        "from unittest import mock\n"
+        "from celery import current_app\n"
+        "from core.jobs import job_enqueue\n"
+        "with mock.patch('celery.app.task.Task.delay') as delay:\n"
+        "    assert job_enqueue('sharing.batch_process', 1)\n"
+        "    assert delay.called\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=settings.BASE_DIR, check=True)  # noqa: S603

@@ -10,10 +10,8 @@ from sharing.admin import (  # noqa: F401  (importing registers the admins and t
     keys,
     labels,
     lookups,
+    monitoring,
     records,
     reports,
     subjects,
 )
-
-# Monitoring (webhook endpoints, deliveries, dead letters) registers its admin module here:
-# from sharing.admin import monitoring

@@ -8,6 +8,8 @@ Runs on a member's own machines; raw identifiers never leave them.
     riskshare verify-report REPORT.zip (--public-key KEY.pem | --base-url https://riskshare.example)
     riskshare alerts list | riskshare alerts ack ID
     riskshare batches status ID...
+    riskshare watch add WATCHES.csv --consent-reference CONSENT-1 --url ...   /   riskshare watch remove LOAN-1 ...
+    riskshare events --follow --state events.state.json --url ...
 
 --url defaults to $RISKSHARE_URL.
 
@@ -23,10 +25,12 @@ import os
 import sys
 
 from sharing.cli.common import MAX_BATCH, CliError, cli_version, csv_options, http_options
+from sharing.cli.events import events
 from sharing.cli.lookup import lookup
 from sharing.cli.submit import submit
 from sharing.cli.tokenize import tokenize
 from sharing.cli.verify import verify_report
+from sharing.cli.watch import watch_add, watch_remove
 from sharing.identifiers import ID_TYPES
 
 
@@ -164,7 +168,57 @@ def build_parser() -> argparse.ArgumentParser:
     ver.set_defaults(handler=verify_report)
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(commands, _Formatter)
+    monitoring_commands(commands, common_http, common_csv)
     return parser
+
+
+def monitoring_commands(commands, common_http, common_csv) -> None:
+    """``watch add``, ``watch remove`` and ``events``: post-loan monitoring."""
+    watch = commands.add_parser("watch", allow_abbrev=False, help="register or remove post-loan watches")
+    watch_commands = watch.add_subparsers(dest="watch_command", required=True, metavar="ACTION")
+    add = watch_commands.add_parser(
+        "add",
+        allow_abbrev=False,
+        help="send tokenized watches to POST /api/v1/watches",
+        description=(
+            "Send watches (CSV with a reference column, an expiry column and token:<type> columns, as tokenize "
+            "writes them) in requests of at most 10,000, each with an Idempotency-Key derived from its content; "
+            "finished requests are remembered in a state file, so a re-run resumes. A reference sent again "
+            "replaces its watch. Rejections go to a CSV. API key from RISKSHARE_API_KEY."
+        ),
+    )
+    add.add_argument("input", help="watches CSV")
+    add.add_argument("--consent-reference", required=True, help="the post-loan consent reference of these watches")
+    add.add_argument("--reference-column", default="reference")
+    add.add_argument("--expiry-column", default="expires_on", help="YYYY-MM-DD column (default expires_on)")
+    add.add_argument("--key-version", type=int, help="key version when the file has no key_version column")
+    add.add_argument("--batch-size", type=int, default=MAX_BATCH)
+    add.add_argument("--state", help="state file (default: INPUT.state.json)")
+    add.add_argument("--rejects", help="rejections file (default: INPUT.rejects.csv)")
+    common_http(add)
+    common_csv(add)
+    add.set_defaults(handler=watch_add)
+    remove = watch_commands.add_parser("remove", allow_abbrev=False, help="remove watches (the loans ended)")
+    remove.add_argument("references", nargs="+", metavar="REFERENCE")
+    common_http(remove)
+    remove.set_defaults(handler=watch_remove)
+
+    feed = commands.add_parser(
+        "events",
+        allow_abbrev=False,
+        help="print monitoring events as JSON Lines",
+        description=(
+            "Read GET /api/v1/monitoring/events from the cursor in the state file and print each event as one "
+            "JSON line; the cursor is saved after each page. With --output the lines are appended to a file "
+            "and a restart neither loses nor repeats an event. --follow keeps polling."
+        ),
+    )
+    feed.add_argument("--state", default="riskshare-events.state.json", help="cursor file")
+    feed.add_argument("--output", help="append to this file instead of standard output")
+    feed.add_argument("--follow", action="store_true", help="keep polling for new events")
+    feed.add_argument("--interval", type=float, default=5.0, help="seconds between polls when caught up")
+    common_http(feed)
+    feed.set_defaults(handler=events)
 
 
 def main(argv: list[str] | None = None) -> int:

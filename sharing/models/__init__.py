@@ -16,6 +16,7 @@ from sharing.models.lookups import (
     QuotaRefusal,
     QuotaUsage,
 )
+from sharing.models.monitoring import MonitoringEvent, Watch, WatchToken, WebhookDelivery, WebhookEndpoint
 from sharing.models.records import (
     CATEGORIES_BY_KIND,
     Batch,
@@ -49,6 +50,7 @@ __all__ = [
     "LookupQuota",
     "LookupTally",
     "MemberFlag",
+    "MonitoringEvent",
     "QuotaRefusal",
     "QuotaUsage",
     "Record",
@@ -58,4 +60,8 @@ __all__ = [
     "RecordStatus",
     "Report",
     "TokenSummary",
+    "Watch",
+    "WatchToken",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -126,6 +126,7 @@ class Alert(models.Model):
         DISPUTE_FILED = "dispute_filed", _("A dispute was filed against your records")
         DISPUTE_RESOLVED = "dispute_resolved", _("A dispute you filed was settled")
         RECORD_CORRECTED = "record_corrected", _("Data your lookups relied on was corrected")
+        WEBHOOK_FAILING = "webhook_failing", _("A webhook endpoint stopped accepting deliveries")
 
     member = models.ForeignKey(
         "members.Institution", verbose_name=_("member"), on_delete=models.PROTECT, related_name="+"

@@ -28,6 +28,7 @@ from sharing.reports.base import (
     empty_sections,
     ratio,
 )
+from sharing.reports.monitoring import MONITORING_SECTION
 from sharing.reports.peers import PEERS_SECTION
 from sharing.selectors import records_past_retention
 
@@ -472,5 +473,6 @@ SECTIONS: list[Section] = [
             "past_retention_still_present": _("Records past their retention date still present (must be 0)"),
         },
     ),
+    MONITORING_SECTION,
     PEERS_SECTION,
 ]

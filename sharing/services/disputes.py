@@ -28,6 +28,7 @@ from members.audit import Actor, audit_event_record
 from members.models import Credential, Institution
 from sharing.matching import summaries_refresh
 from sharing.models import Dispute, DisputedRecord, DisputeToken, Record, RecordIdentifier, RecordStatus
+from sharing.monitoring.events import dispute_events_produce
 from sharing.selectors import key_version_require_current
 from sharing.services.alerts import alerts_create, record_corrected_alerts
 from sharing.tokens import pepper_token
@@ -116,6 +117,7 @@ def dispute_file(
             status=RecordStatus.DISPUTED, updated_at=now
         )
         summaries_refresh(sorted(set(_tokens_of(record_ids)) | set(peppered.values())))
+        dispute_events_produce(dispute_id=dispute.pk, type="dispute.opened")
         by_member: dict[int, list[Record]] = defaultdict(list)
         for record in records:
             by_member[record.member_id].append(record)
@@ -216,6 +218,7 @@ def dispute_settle(*, actor: Actor, dispute: Dispute, outcome: str, note: str, r
         locked.settlement_note = note[:4000]
         locked.save(update_fields=["status", "settled_at", "settled_by", "settlement_note"])
         summaries_refresh(_tokens_of(record_ids))
+        dispute_events_produce(dispute_id=locked.pk, type="dispute.settled", outcome=outcome)
         alerts_create(
             [
                 (

@@ -25,6 +25,7 @@ from core.sql import execute_binary
 from members.audit import Actor, audit_event_record
 from sharing.matching import summaries_refresh
 from sharing.selectors import RECORD_DUE_CONDITION, lookup_log_before, record_purge_due
+from sharing.services.watches import watches_purge
 
 PURGE_CHUNK = 5000
 
@@ -60,6 +61,7 @@ class PurgeResult:
     retracted: int = 0
     lookups: int = 0
     lookup_entries: int = 0
+    watches: int = 0
 
 
 def records_purge(*, today: dt.date | None = None, chunk: int = PURGE_CHUNK) -> PurgeResult:
@@ -143,4 +145,5 @@ def retention_purge(*, today: dt.date | None = None) -> PurgeResult:
     records = records_purge(today=today)
     lookups = lookup_log_purge(today=today)
     records.lookups, records.lookup_entries = lookups.lookups, lookups.lookup_entries
+    records.watches = watches_purge(today=today)
     return records

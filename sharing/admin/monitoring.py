@@ -1,0 +1,95 @@
+"""The admin of post-loan monitoring: watches per member (counts, never tokens), webhook endpoints with
+their health, and a replay action (audited, as every operator action)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from members.admin import EstimatedCountPaginator, ReadOnlyAdminMixin
+from members.audit import Actor
+from sharing.models import Watch, WebhookEndpoint
+from sharing.monitoring.selectors import endpoints_with_health, watch_counts_by_member
+from sharing.services.webhook_endpoints import endpoint_dead_letters_replay
+
+
+@admin.register(Watch)
+class WatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Members' watches, without their tokens (they are not even loaded), and the count per member."""
+
+    list_display = ["reference", "member", "identifier_types", "expires_on", "created_at"]
+    list_filter = ["member"]
+    search_fields = ["reference"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    fields = [
+        "member",
+        "reference",
+        "identifier_types",
+        "consent_reference",
+        "key_version",
+        "expires_on",
+        "created_at",
+        "updated_at",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), "watch_counts": watch_counts_by_member()})
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Members' endpoints and their health; the signing secrets are never shown."""
+
+    list_display = [
+        "id",
+        "member",
+        "url",
+        "status",
+        "last_success_at",
+        "consecutive_failures",
+        "dead_letters",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    actions = ["replay_dead_letters"]
+    fields = [
+        "member",
+        "url",
+        "types",
+        "status",
+        "last_success_at",
+        "consecutive_failures",
+        "previous_secret_until",
+        "created_at",
+        "deleted_at",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def get_queryset(self, request):
+        return endpoints_with_health()
+
+    @admin.display(description=_("dead letters"), ordering="dead")
+    def dead_letters(self, obj) -> int:
+        return obj.dead
+
+    @admin.action(description=_("Replay dead letters"), permissions=["replay"])
+    def replay_dead_letters(self, request, queryset):
+        actor = Actor.operator(request.user)
+        for endpoint in queryset:
+            queued = endpoint_dead_letters_replay(actor=actor, endpoint=endpoint)
+            self.message_user(
+                request,
+                gettext("%(endpoint)s: %(count)d delivery(ies) queued again.")
+                % {"endpoint": endpoint, "count": queued},
+                messages.SUCCESS,
+            )
+
+    def has_replay_permission(self, request) -> bool:
+        return request.user.has_perm("sharing.replay_webhookendpoint")

@@ -1,0 +1,168 @@
+"""Webhook endpoints (scope monitoring): register, list, delete, rotate the secret, replay, test."""
+
+from __future__ import annotations
+
+import msgspec
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api import problem_responses
+from core.errors import DomainError, MalformedBody
+from members.audit import Actor
+from sharing.apis.common import PAGE_PARAMETERS, json_body, page_response, page_schema
+from sharing.contracts_monitoring import ReplayIn, WebhookEndpointIn, openapi_schema, problem_of
+from sharing.monitoring.selectors import endpoint_get, endpoint_list
+from sharing.services.webhook_endpoints import (
+    endpoint_create,
+    endpoint_delete,
+    endpoint_replay,
+    endpoint_secret_rotate,
+    endpoint_test,
+)
+
+
+def decode(request, struct: type):
+    """The body as ``struct``; its first problem as a 400 with the field and code it names."""
+    body = json_body(request, wrong_type_message=_("Send the body as application/json."))
+    try:
+        return msgspec.json.decode(body, type=struct)
+    except msgspec.ValidationError as exc:
+        field, code = problem_of(exc)
+        raise DomainError(str(exc).split(" - at `")[0], code=code, field=field) from None
+    except msgspec.DecodeError:
+        raise MalformedBody(_("The request body is not valid JSON.")) from None
+
+
+class EndpointPagination(CursorPagination):
+    ordering = ("id",)
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class EndpointSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.URLField()
+    types = serializers.ListField(child=serializers.CharField(), help_text="Empty: every event type.")
+    status = serializers.CharField(help_text="active, failing (dead letters since the last success) or disabled (410).")
+    last_success_at = serializers.DateTimeField(allow_null=True)
+    consecutive_failures = serializers.IntegerField()
+    previous_secret_until = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class SecretSerializer(EndpointSerializer):
+    secret = serializers.CharField(help_text="whsec_ + base64 of 32 bytes; shown only in this answer.")
+
+
+def _with_secret(endpoint, secret: str) -> dict:
+    return {**EndpointSerializer(endpoint).data, "secret": secret}
+
+
+class EndpointListApi(APIView):
+    required_scope = "monitoring"
+
+    @extend_schema(
+        operation_id="webhook_endpoint_create",
+        tags=["monitoring"],
+        request={"application/json": openapi_schema(WebhookEndpointIn)},
+        responses={201: SecretSerializer, **problem_responses(415)},
+    )
+    def post(self, request):
+        data = decode(request, WebhookEndpointIn)
+        endpoint, secret = endpoint_create(
+            actor=Actor.credential(request.auth), member_id=request.user.pk, url=data.url, types=list(data.types)
+        )
+        return Response(_with_secret(endpoint, secret), status=201)
+
+    @extend_schema(
+        operation_id="webhook_endpoint_list",
+        tags=["monitoring"],
+        parameters=PAGE_PARAMETERS,
+        responses=page_schema("WebhookEndpointPage", EndpointSerializer),
+    )
+    def get(self, request):
+        endpoints = endpoint_list(member_id=request.user.pk)
+        return page_response(self, request, endpoints, EndpointSerializer, EndpointPagination)
+
+
+class EndpointDetailApi(APIView):
+    required_scope = "monitoring"
+
+    @extend_schema(
+        operation_id="webhook_endpoint_get",
+        tags=["monitoring"],
+        responses={200: EndpointSerializer, **problem_responses(404)},
+    )
+    def get(self, request, endpoint_id: int):
+        return Response(EndpointSerializer(endpoint_get(member_id=request.user.pk, endpoint_id=endpoint_id)).data)
+
+    @extend_schema(
+        operation_id="webhook_endpoint_delete", tags=["monitoring"], responses={204: None, **problem_responses(404)}
+    )
+    def delete(self, request, endpoint_id: int):
+        endpoint = endpoint_get(member_id=request.user.pk, endpoint_id=endpoint_id)
+        endpoint_delete(actor=Actor.credential(request.auth), endpoint=endpoint)
+        return Response(status=204)
+
+
+class EndpointRotateApi(APIView):
+    """A new signing secret; the old one also signs for 24 hours."""
+
+    required_scope = "monitoring"
+
+    @extend_schema(
+        operation_id="webhook_endpoint_rotate_secret",
+        tags=["monitoring"],
+        request=None,
+        responses={200: SecretSerializer, **problem_responses(404)},
+    )
+    def post(self, request, endpoint_id: int):
+        endpoint = endpoint_get(member_id=request.user.pk, endpoint_id=endpoint_id)
+        endpoint, secret = endpoint_secret_rotate(actor=Actor.credential(request.auth), endpoint=endpoint)
+        return Response(_with_secret(endpoint, secret))
+
+
+class EndpointReplayApi(APIView):
+    """Send again every event after `after` (dead letters included) and re-activate the endpoint."""
+
+    required_scope = "monitoring"
+
+    @extend_schema(
+        operation_id="webhook_endpoint_replay",
+        tags=["monitoring"],
+        request={"application/json": openapi_schema(ReplayIn)},
+        responses={
+            202: inline_serializer("ReplayAnswer", {"queued": serializers.IntegerField()}),
+            **problem_responses(404, 415),
+        },
+    )
+    def post(self, request, endpoint_id: int):
+        data = decode(request, ReplayIn)
+        endpoint = endpoint_get(member_id=request.user.pk, endpoint_id=endpoint_id)
+        queued = endpoint_replay(actor=Actor.credential(request.auth), endpoint=endpoint, after=data.after)
+        return Response({"queued": queued}, status=202)
+
+
+class EndpointTestApi(APIView):
+    """Queue a signed `ping` delivery to the endpoint."""
+
+    required_scope = "monitoring"
+
+    @extend_schema(
+        operation_id="webhook_endpoint_test",
+        tags=["monitoring"],
+        request=None,
+        responses={
+            202: inline_serializer("PingAnswer", {"webhook_id": serializers.CharField()}),
+            **problem_responses(404),
+        },
+    )
+    def post(self, request, endpoint_id: int):
+        endpoint = endpoint_get(member_id=request.user.pk, endpoint_id=endpoint_id)
+        delivery = endpoint_test(actor=Actor.credential(request.auth), endpoint=endpoint)
+        return Response({"webhook_id": delivery.message_id}, status=202)

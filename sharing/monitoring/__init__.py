@@ -1,0 +1,1 @@
+"""Post-loan monitoring: events from the matching jobs and disputes, and their delivery."""

@@ -1,0 +1,293 @@
+"""Monitoring events: what other members' changes mean for a member's watches, produced set-based.
+
+The matching jobs call ``watch_events_produce`` with the tokens of every chunk they recompute, in the
+chunk's transaction (after the records it reads are settled by the range lock); disputes call
+``dispute_events_produce``; a periodic job calls ``inquiry_events_produce``. Every event names the
+fact it tells (``fact``), and ``(watch, fact)`` is unique: a re-run job, a re-sent batch or a job
+whose worker was killed inserts nothing twice (ON CONFLICT DO NOTHING, never a check first).
+
+Event ids are the feed's cursor, so they must be taken in commit order: an event with a smaller id
+committing after one with a larger id would be skipped by a member that already polled past it. Each
+transaction that inserts events therefore first takes one transaction-scoped advisory lock, held to
+its commit; ids are drawn after it. Only transactions that do have events to insert take it, last,
+after their range locks, so lockers never deadlock.
+
+Events never name the reporting member, and never concern the watching member's own records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import orjson
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.clock import business_today
+from core.jobs import job_enqueue
+from core.sql import execute_binary
+from sharing.tokens import TOKEN_AT_N
+
+# Arbitrary fixed keys of the advisory lock that puts event ids in commit order.
+_EVENTS_LOCK = (731_422_722, 0)
+
+INQUIRY_LEVELS = (3, 5, 10)
+MAX_DELIVERY_JOBS = 4
+INQUIRY_WINDOW_DAYS = 30
+# The inquiries job looks this far back each run (it runs every minute): runs overlap, facts are unique.
+INQUIRY_SCAN_MINUTES = 10
+
+_BUCKET = "CASE WHEN {d} >= 180 THEN 180 WHEN {d} >= 90 THEN 90 WHEN {d} >= 60 THEN 60 WHEN {d} >= 30 THEN 30 END"
+
+# Every (watch, record) where a watched token of another member's record is in the chunk; a watch that
+# matches one record through two identifiers counts once, under its first identifier type.
+_HITS = f"""
+    targets AS (
+        SELECT DISTINCT {TOKEN_AT_N} AS token FROM generate_series(0, length(%(tokens)s::bytea) / 32 - 1) n
+    ),
+    hits AS (
+        SELECT DISTINCT ON (w.id, r.id)
+               w.id AS watch_id, w.member_id, w.reference, w.created_at AS watch_created, wt.id_type,
+               r.id AS record_id, r.kind, r.category, r.status, r.overdue_days, r.resolved_date, r.reported_at
+        FROM targets t
+        JOIN sharing_watchtoken wt ON wt.token = t.token
+        JOIN sharing_watch w ON w.id = wt.watch_id AND w.expires_on >= %(today)s
+        JOIN sharing_recordidentifier ri ON ri.token = t.token
+        JOIN sharing_record r ON r.id = ri.record_id AND r.member_id <> w.member_id
+        ORDER BY w.id, r.id, wt.id_type
+    )
+"""  # noqa: S608 - only fixed SQL is formatted in
+
+# The chunk's tokens that some watch holds, as one buffer (NULL when none): the statements below then
+# look at those only, a tenth of a chunk or less, instead of probing every token three times more.
+_WATCHED_TOKENS = f"""
+    SELECT string_agg(DISTINCT t.token, ''::bytea)
+    FROM (SELECT {TOKEN_AT_N} AS token FROM generate_series(0, length(%(tokens)s::bytea) / 32 - 1) n) t
+    WHERE EXISTS (SELECT 1 FROM sharing_watchtoken wt WHERE wt.token = t.token)
+"""  # noqa: S608
+
+_INSERT = """
+    INSERT INTO sharing_monitoringevent
+        (member_id, watch_id, watch_reference, type, identifier_type, data, fact, record_id, created_at)
+"""
+
+# Endpoint deliveries for the events an INSERT … RETURNING id, member_id, type named ``inserted`` wrote.
+_FAN_OUT = """
+    deliveries AS (
+        INSERT INTO sharing_webhookdelivery
+            (endpoint_id, event_id, message_id, status, attempts, next_attempt_at, created_at, last_error)
+        SELECT ep.id, i.id, 'evt_' || i.id, 'pending', 0, %(now)s, %(now)s, ''
+        FROM inserted i
+        JOIN sharing_webhookendpoint ep
+          ON ep.member_id = i.member_id AND ep.deleted_at IS NULL AND ep.status <> 'disabled'
+         AND (cardinality(ep.types) = 0 OR i.type = ANY(ep.types))
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM deliveries)
+"""
+
+# A new active record of another member, reported since the watch began.
+_REPORTED_SQL = f"""
+    WITH {_HITS},
+    inserted AS (
+        {_INSERT}
+        SELECT member_id, watch_id, reference, 'record.reported', id_type,
+               jsonb_strip_nulls(jsonb_build_object('kind', kind, 'category', category,
+                                                    'overdue_days', overdue_days)),
+               'reported:' || record_id, record_id, %(now)s
+        FROM hits
+        WHERE status IN ('active', 'disputed') AND resolved_date IS NULL AND reported_at >= watch_created
+        ORDER BY watch_id, record_id
+        ON CONFLICT (watch_id, fact) DO NOTHING
+        RETURNING id, member_id, type
+    ),
+    {_FAN_OUT}
+"""  # noqa: S608
+
+# A record behind an earlier event crossed a higher bucket of overdue days than any event told of.
+_ESCALATED_SQL = f"""
+    WITH {_HITS},
+    told AS (
+        SELECT h.watch_id, h.record_id, h.member_id, h.reference, h.id_type, h.overdue_days,
+               {_BUCKET.format(d="h.overdue_days")} AS bucket,
+               (SELECT max(CASE WHEN e.type = 'delinquency.escalated' THEN (e.data->>'bucket')::int
+                                ELSE coalesce({_BUCKET.format(d="(e.data->>'overdue_days')::int")}, 0) END)
+                FROM sharing_monitoringevent e
+                WHERE e.watch_id = h.watch_id AND e.record_id = h.record_id
+                  AND e.type IN ('record.reported', 'delinquency.escalated')) AS told_bucket
+        FROM hits h
+        WHERE h.kind = 'delinquency' AND h.status IN ('active', 'disputed') AND h.resolved_date IS NULL
+          AND h.overdue_days >= 30
+    ),
+    inserted AS (
+        {_INSERT}
+        SELECT member_id, watch_id, reference, 'delinquency.escalated', id_type,
+               jsonb_build_object('bucket', bucket, 'overdue_days', overdue_days),
+               'escalated:' || record_id || ':' || bucket, record_id, %(now)s
+        FROM told
+        WHERE told_bucket IS NOT NULL AND bucket > told_bucket
+        ORDER BY watch_id, record_id
+        ON CONFLICT (watch_id, fact) DO NOTHING
+        RETURNING id, member_id, type
+    ),
+    {_FAN_OUT}
+"""  # noqa: S608
+
+# A record that produced an event for the watch was resolved, retracted, or corrected through a dispute.
+_ENDED_SQL = f"""
+    WITH {_HITS},
+    inserted AS (
+        {_INSERT}
+        SELECT h.member_id, h.watch_id, h.reference, 'record.ended', h.id_type,
+               jsonb_build_object(
+                   'kind', h.kind, 'category', h.category,
+                   'how', CASE WHEN EXISTS (SELECT 1 FROM sharing_disputedrecord dr
+                                            JOIN sharing_dispute d ON d.id = dr.dispute_id
+                                            WHERE dr.record_id = h.record_id AND d.status = 'corrected')
+                               THEN 'corrected'
+                               WHEN h.status = 'retracted' THEN 'retracted' ELSE 'resolved' END),
+               'ended:' || h.record_id, h.record_id, %(now)s
+        FROM hits h
+        WHERE (h.status IN ('resolved', 'retracted') OR h.resolved_date IS NOT NULL)
+          AND EXISTS (SELECT 1 FROM sharing_monitoringevent e
+                      WHERE e.watch_id = h.watch_id AND e.record_id = h.record_id)
+        ORDER BY h.watch_id, h.record_id
+        ON CONFLICT (watch_id, fact) DO NOTHING
+        RETURNING id, member_id, type
+    ),
+    {_FAN_OUT}
+"""  # noqa: S608
+
+
+def _events_lock() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", list(_EVENTS_LOCK))
+
+
+def deliveries_enqueue(deliveries: int) -> None:
+    """After commit, enough delivery jobs for the workers to share the rows (each job claims its own)."""
+    if deliveries:
+        jobs = min(MAX_DELIVERY_JOBS, 1 + deliveries // 500)
+
+        def enqueue() -> None:
+            # The delivery rows are the truth; the webhook sweep re-enqueues if these messages are lost.
+            for _ in range(jobs):
+                job_enqueue("sharing.webhooks_deliver")
+
+        transaction.on_commit(enqueue)
+
+
+def watch_events_produce(tokens: bytes, *, now: dt.datetime | None = None) -> int:
+    """Events for the watches on these tokens (32 bytes each), in the caller's transaction. Returns how many."""
+    if not tokens:
+        return 0
+    watched = execute_binary(_WATCHED_TOKENS, {"tokens": tokens}, fetch=True)[0][0]
+    if not watched:
+        return 0
+    params = {"tokens": bytes(watched), "today": business_today(), "now": now or timezone.now()}
+    _events_lock()
+    events = deliveries = 0
+    for sql in (_REPORTED_SQL, _ESCALATED_SQL, _ENDED_SQL):
+        ((inserted, fanned),) = execute_binary(sql, params, fetch=True)
+        events += inserted
+        deliveries += fanned
+    deliveries_enqueue(deliveries)
+    return events
+
+
+# A dispute on records behind watched tokens: one event per watch and dispute.
+_DISPUTE_SQL = f"""
+    WITH hits AS (
+        SELECT DISTINCT ON (w.id) w.id AS watch_id, w.member_id, w.reference, wt.id_type
+        FROM sharing_disputedrecord dr
+        JOIN sharing_record r ON r.id = dr.record_id
+        JOIN sharing_recordidentifier ri ON ri.record_id = r.id
+        JOIN sharing_watchtoken wt ON wt.token = ri.token
+        JOIN sharing_watch w ON w.id = wt.watch_id AND w.expires_on >= %(today)s AND w.member_id <> r.member_id
+        WHERE dr.dispute_id = %(dispute)s
+        ORDER BY w.id, wt.id_type
+    ),
+    inserted AS (
+        {_INSERT}
+        SELECT member_id, watch_id, reference, %(type)s, id_type, %(data)s::jsonb,
+               %(type)s || ':' || %(dispute)s, NULL, %(now)s
+        FROM hits ORDER BY watch_id
+        ON CONFLICT (watch_id, fact) DO NOTHING
+        RETURNING id, member_id, type
+    ),
+    {_FAN_OUT}
+"""  # noqa: S608
+
+
+def dispute_events_produce(*, dispute_id: int, type: str, outcome: str | None = None) -> int:
+    """``dispute.opened`` or ``dispute.settled`` for every other member's watch on the dispute's records."""
+    _events_lock()
+    data = orjson.dumps({} if outcome is None else {"outcome": outcome}).decode()
+    params = {"dispute": dispute_id, "type": type, "data": data, "today": business_today(), "now": timezone.now()}
+    ((inserted, deliveries),) = execute_binary(_DISPUTE_SQL, params, fetch=True)
+    deliveries_enqueue(deliveries)
+    return inserted
+
+
+# Credit inquiries (credit_application, account_opening) by distinct other members on a watched token in
+# the last 30 days; the highest level reached, once per 30 days (the period in the fact, and no event of
+# that level or above in the last 30 days).
+_INQUIRIES_SQL = f"""
+    WITH recent AS (
+        -- The recent credit lookups by their time, then their entries by primary key: the entries have
+        -- no index that starts with the time, and the log is the largest table.
+        SELECT DISTINCT e.token
+        FROM sharing_lookup l
+        JOIN sharing_lookupentry e ON e.lookup_id = l.id
+        WHERE l.created_at >= %(scan_since)s AND l.purpose IN ('credit_application', 'account_opening')
+    ),
+    counted AS (
+        SELECT DISTINCT ON (w.id) w.id AS watch_id, w.member_id, w.reference, wt.id_type,
+               (SELECT count(DISTINCT e.member_id) FROM sharing_lookupentry e
+                WHERE e.token = wt.token AND e.multi_lending AND e.created_at >= %(window_since)s
+                  AND e.member_id <> w.member_id) AS members_30d
+        FROM recent
+        JOIN sharing_watchtoken wt ON wt.token = recent.token
+        JOIN sharing_watch w ON w.id = wt.watch_id AND w.expires_on >= %(today)s
+        ORDER BY w.id, members_30d DESC, wt.id_type
+    ),
+    levelled AS (
+        SELECT c.*, (SELECT max(level) FROM unnest(%(levels)s::int[]) AS level WHERE level <= c.members_30d) AS level
+        FROM counted c
+    ),
+    inserted AS (
+        {_INSERT}
+        SELECT l.member_id, l.watch_id, l.reference, 'inquiries.threshold', l.id_type,
+               jsonb_build_object('members_30d', l.members_30d),
+               'inquiries:' || l.level || ':' || %(period)s, NULL, %(now)s
+        FROM levelled l
+        WHERE l.level IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM sharing_monitoringevent e
+                          WHERE e.watch_id = l.watch_id AND e.type = 'inquiries.threshold'
+                            AND e.created_at >= %(window_since)s
+                            AND split_part(e.fact, ':', 2)::int >= l.level)
+        ORDER BY l.watch_id
+        ON CONFLICT (watch_id, fact) DO NOTHING
+        RETURNING id, member_id, type
+    ),
+    {_FAN_OUT}
+"""  # noqa: S608
+
+
+def inquiry_events_produce(*, now: dt.datetime | None = None) -> int:
+    """``inquiries.threshold`` events for the watched tokens credit lookups touched lately (every minute)."""
+    now = now or timezone.now()
+    params = {
+        "scan_since": now - dt.timedelta(minutes=INQUIRY_SCAN_MINUTES),
+        "window_since": now - dt.timedelta(days=INQUIRY_WINDOW_DAYS),
+        "levels": list(INQUIRY_LEVELS),
+        "period": int(now.timestamp()) // 86_400 // INQUIRY_WINDOW_DAYS,
+        "today": business_today(),
+        "now": now,
+    }
+    with transaction.atomic():
+        _events_lock()
+        ((inserted, deliveries),) = execute_binary(_INQUIRIES_SQL, params, fetch=True)
+        deliveries_enqueue(deliveries)
+    return inserted

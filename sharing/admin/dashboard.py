@@ -74,9 +74,7 @@ def work_panel(request) -> Panel | None:
     return Panel(gettext("Needs an operator"), lines) if lines else None
 
 
-# Monitoring's panels (failing webhook endpoints, dead letters) go here, in the monitoring admin module:
-#     @dashboard_panel(20)
-#     def monitoring_panel(request) -> Panel | None: ...
+# Monitoring's panel (failing webhook endpoints, dead letters) is in sharing.admin.monitoring.
 
 
 def _days() -> list[dt.date]:

@@ -8,8 +8,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from members.admin import EstimatedCountPaginator, ReadOnlyAdminMixin
+from members.admin.dashboard import Line, Panel, changelist_url, dashboard_panel
 from members.audit import Actor
-from sharing.models import Watch, WebhookEndpoint
+from sharing.models import Watch, WebhookDelivery, WebhookEndpoint
 from sharing.monitoring.selectors import endpoints_with_health, watch_counts_by_member
 from sharing.services.webhook_endpoints import endpoint_dead_letters_replay
 
@@ -93,3 +94,24 @@ class WebhookEndpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def has_replay_permission(self, request) -> bool:
         return request.user.has_perm("sharing.replay_webhookendpoint")
+
+
+@dashboard_panel(20)
+def monitoring_panel(request) -> Panel | None:
+    """Members' webhook endpoints that fail, and deliveries that gave up (dead letters), for a replay."""
+    if not request.user.has_perm("sharing.view_webhookendpoint"):
+        return None
+    failing = WebhookEndpoint.objects.filter(status=WebhookEndpoint.Status.FAILING, deleted_at__isnull=True).count()
+    dead = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.DEAD).count()
+    return Panel(
+        gettext("Post-loan monitoring"),
+        [
+            Line(
+                gettext("Webhook endpoints failing"),
+                failing,
+                changelist_url("sharing.webhookendpoint", status=WebhookEndpoint.Status.FAILING),
+                tone="alert",
+            ),
+            Line(gettext("Webhook deliveries dead-lettered"), dead, changelist_url("sharing.webhookendpoint")),
+        ],
+    )

@@ -86,3 +86,25 @@ def test_an_operator_sees_only_the_panels_of_their_permissions(client, db):
     client.force_login(OperatorFactory(groups=["credential_admin"]))
     found = lines(client.get(reverse("admin:index"), headers={"accept-language": "zh-hans"}))
     assert set(found) == {"许可证 60 天内到期的正常会员", "30 天内到期的有效凭证"}
+
+
+def test_failing_webhook_endpoints_and_dead_letters_are_on_the_dashboard(client, chief, member_a, settings):
+    from members.audit import Actor
+    from sharing.models import WebhookDelivery, WebhookEndpoint
+    from sharing.services.webhook_endpoints import endpoint_create, endpoint_test
+
+    settings.RISKSHARE_WEBHOOK_ALLOW_HOSTS = frozenset({"127.0.0.1"})
+    endpoint, _secret = endpoint_create(
+        actor=Actor.system("tests"), member_id=member_a.institution.pk, url="https://127.0.0.1:9/hook", types=[]
+    )
+    delivery = endpoint_test(actor=Actor.system("tests"), endpoint=endpoint)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=WebhookDelivery.Status.DEAD)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(status=WebhookEndpoint.Status.FAILING)
+    client.force_login(chief)
+
+    found = lines(client.get(reverse("admin:index"), headers={"accept-language": "zh-hans"}))
+
+    failing = next(value for label, value in found.items() if "失败" in label and "端点" in label)
+    dead = next(value for label, value in found.items() if "死信" in label)
+    assert failing[0] == 1 and dead[0] == 1
+    assert listed(client, failing[1]) == 1

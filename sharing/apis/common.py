@@ -68,9 +68,11 @@ def contract_components_hook(result, generator, request, public):
     for operations in result["paths"].values():
         for operation in operations.values():
             body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+            if not body:
+                continue
             contract = _DOCUMENTED.get(body.get("schema", {}).get("$ref"))
-            if contract is not None:
-                operation["requestBody"]["required"] = not contract.optional
+            # Monitoring's bodies (sharing/contracts_monitoring.py) are not contracts yet: always required.
+            operation["requestBody"]["required"] = True if contract is None else not contract.optional
     return result
 
 
@@ -81,7 +83,7 @@ def page_response(view, request, queryset, serializer_class, pagination_class) -
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
-class _CheckedCursorPagination(CursorPagination):
+class CheckedCursorPagination(CursorPagination):
     """Cursor pages whose cursor, sent back by the client, is checked before it reaches a query.
 
     DRF decodes the cursor but trusts the position in it; a tampered one would reach the database
@@ -105,6 +107,11 @@ class _CheckedCursorPagination(CursorPagination):
             )
         return cursor
 
+    @staticmethod
+    def position_valid(position: str) -> bool:
+        """By default the list is ordered by id: a position is a whole number."""
+        return re.fullmatch("[0-9]{1,19}", position) is not None
+
     def get_page_size(self, request):
         """The asked page size, 1 to ``max_page_size``; anything else is refused, not silently replaced."""
         asked = request.query_params.get(self.page_size_query_param)
@@ -126,7 +133,7 @@ def _time_position(position: str) -> bool:
         return False
 
 
-class RecordCursorPagination(_CheckedCursorPagination):
+class RecordCursorPagination(CheckedCursorPagination):
     ordering = ("updated_at", "id")
     page_size = 100
     page_size_query_param = "page_size"
@@ -137,7 +144,7 @@ class RecordCursorPagination(_CheckedCursorPagination):
         return _time_position(position)
 
 
-class NewestFirstPagination(_CheckedCursorPagination):
+class NewestFirstPagination(CheckedCursorPagination):
     ordering = ("-id",)
     page_size = 50
     page_size_query_param = "page_size"

@@ -6,14 +6,20 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import problem_responses
 from core.clock import business_today
 from core.errors import DomainError
-from sharing.apis.common import IDEMPOTENCY_KEY, PAGE_PARAMETERS, json_body, page_response, page_schema
+from sharing.apis.common import (
+    IDEMPOTENCY_KEY,
+    CheckedCursorPagination,
+    json_body,
+    page_parameters,
+    page_response,
+    page_schema,
+)
 from sharing.contracts_monitoring import WatchesIn, openapi_schema
 from sharing.monitoring.selectors import event_document, event_feed, watch_get, watch_list
 from sharing.services.watches import watch_delete, watches_put
@@ -21,7 +27,7 @@ from sharing.services.watches import watch_delete, watches_put
 MAX_FEED_PAGE = 1000
 
 
-class WatchCursorPagination(CursorPagination):
+class WatchCursorPagination(CheckedCursorPagination):
     ordering = ("id",)
     page_size = 100
     page_size_query_param = "page_size"
@@ -94,7 +100,7 @@ class WatchesPutApi(APIView):
     @extend_schema(
         operation_id="watch_list",
         tags=["monitoring"],
-        parameters=[FilterSerializer, *PAGE_PARAMETERS],
+        parameters=[FilterSerializer, *page_parameters(WatchCursorPagination)],
         responses=page_schema("WatchPage", WatchOutputSerializer),
     )
     def get(self, request):

@@ -6,14 +6,13 @@ import msgspec
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import problem_responses
 from core.errors import DomainError, MalformedBody
 from members.audit import Actor
-from sharing.apis.common import PAGE_PARAMETERS, json_body, page_response, page_schema
+from sharing.apis.common import CheckedCursorPagination, json_body, page_parameters, page_response, page_schema
 from sharing.contracts_monitoring import ReplayIn, WebhookEndpointIn, openapi_schema, problem_of
 from sharing.monitoring.selectors import endpoint_get, endpoint_list
 from sharing.services.webhook_endpoints import (
@@ -37,7 +36,7 @@ def decode(request, struct: type):
         raise MalformedBody(_("The request body is not valid JSON.")) from None
 
 
-class EndpointPagination(CursorPagination):
+class EndpointPagination(CheckedCursorPagination):
     ordering = ("id",)
     page_size = 100
     page_size_query_param = "page_size"
@@ -82,7 +81,7 @@ class EndpointListApi(APIView):
     @extend_schema(
         operation_id="webhook_endpoint_list",
         tags=["monitoring"],
-        parameters=PAGE_PARAMETERS,
+        parameters=page_parameters(EndpointPagination),
         responses=page_schema("WebhookEndpointPage", EndpointSerializer),
     )
     def get(self, request):

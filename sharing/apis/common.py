@@ -30,6 +30,30 @@ NO_STORE = {"Cache-Control": "no-store"}
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
+def idempotency_parameter(what: str) -> OpenApiParameter:
+    """The Idempotency-Key header of a bulk write, as the schema shows it."""
+    return OpenApiParameter(
+        "Idempotency-Key",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        required=True,
+        description=f"1–255 visible ASCII characters, unique per {what}; kept at least 24 hours.",
+        pattern=r"^[\x21-\x7e]{1,255}$",
+    )
+
+
+def idempotency_key(request) -> str:
+    """The request's Idempotency-Key header, or a problem naming the header."""
+    key = request.headers.get("Idempotency-Key", "")
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise DomainError(
+            _("Send an Idempotency-Key header of 1–255 visible ASCII characters."),
+            code="idempotency_key_required",
+            field="/headers/Idempotency-Key",
+        )
+    return key
+
+
 def json_body(request, *, wrong_type_message: str, optional: bool = False) -> bytes:
     """The raw JSON body, read once, for every endpoint that takes one: 415 for another media type, 413 when too large.
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
     extend_schema,
     inline_serializer,
 )
@@ -15,13 +13,13 @@ from rest_framework.views import APIView
 
 from core.api import problem_responses
 from core.clock import business_today
-from core.errors import DomainError
 from core.gcpause import gc_paused
 from members.audit import Actor
 from sharing.apis.common import (
-    IDEMPOTENCY_KEY,
     RecordCursorPagination,
     contract_schema,
+    idempotency_key,
+    idempotency_parameter,
     json_body,
     page_parameters,
     page_response,
@@ -63,27 +61,12 @@ class BatchSubmitApi(APIView):
     @extend_schema(
         operation_id="batch_submit",
         tags=["records"],
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                required=True,
-                description="1–255 visible ASCII characters, unique per batch; kept at least 24 hours.",
-                pattern=r"^[\x21-\x7e]{1,255}$",
-            )
-        ],
+        parameters=[idempotency_parameter("batch")],
         **contract_schema(BATCH),
         responses={202: BatchOutputSerializer, **problem_responses(409, 413, 415, 422)},
     )
     def post(self, request):
-        key = request.headers.get("Idempotency-Key", "")
-        if not IDEMPOTENCY_KEY.fullmatch(key):
-            raise DomainError(
-                _("Send an Idempotency-Key header of 1–255 visible ASCII characters."),
-                code="idempotency_key_required",
-                field="/headers/Idempotency-Key",
-            )
+        key = idempotency_key(request)
         body = json_body(request, wrong_type_message=_("Send the batch as application/json."))
         current, retired = key_versions()
         with gc_paused():  # 10,000 records' objects, none in a cycle

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import problem_responses
 from core.clock import business_today
-from core.errors import DomainError
 from sharing.apis.common import (
-    IDEMPOTENCY_KEY,
     CheckedCursorPagination,
+    idempotency_key,
+    idempotency_parameter,
     json_body,
     page_parameters,
     page_response,
@@ -72,27 +71,12 @@ class WatchesPutApi(APIView):
     @extend_schema(
         operation_id="watches_put",
         tags=["monitoring"],
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                required=True,
-                description="1–255 visible ASCII characters, unique per request; kept at least 24 hours.",
-                pattern=r"^[\x21-\x7e]{1,255}$",
-            )
-        ],
+        parameters=[idempotency_parameter("request")],
         request={"application/json": openapi_schema(WatchesIn)},
         responses={200: AnswerSerializer, **problem_responses(409, 413, 415, 422)},
     )
     def post(self, request):
-        key = request.headers.get("Idempotency-Key", "")
-        if not IDEMPOTENCY_KEY.fullmatch(key):
-            raise DomainError(
-                _("Send an Idempotency-Key header of 1–255 visible ASCII characters."),
-                code="idempotency_key_required",
-                field="/headers/Idempotency-Key",
-            )
+        key = idempotency_key(request)
         body = json_body(request, wrong_type_message=_("Send the watches as application/json."))
         answer = watches_put(credential=request.auth, idempotency_key=key, body=body)
         return Response(answer, status=200)

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from members.admin import EstimatedCountPaginator, ReadOnlyAdminMixin
 from members.admin.dashboard import Line, Panel, changelist_url, dashboard_panel
 from members.audit import Actor
+from sharing.admin.common import id_type_label
 from sharing.models import Watch, WebhookDelivery, WebhookEndpoint
 from sharing.monitoring.selectors import endpoints_with_health, watch_counts_by_member
 from sharing.services.webhook_endpoints import endpoint_dead_letters_replay
@@ -19,7 +20,7 @@ from sharing.services.webhook_endpoints import endpoint_dead_letters_replay
 class WatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Members' watches, without their tokens (they are not even loaded), and the count per member."""
 
-    list_display = ["reference", "member", "identifier_types", "expires_on", "created_at"]
+    list_display = ["reference", "member", "identifier_types_shown", "expires_on", "created_at"]
     list_filter = ["member"]
     search_fields = ["reference"]
     paginator = EstimatedCountPaginator
@@ -27,7 +28,7 @@ class WatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = [
         "member",
         "reference",
-        "identifier_types",
+        "identifier_types_shown",
         "consent_reference",
         "key_version",
         "expires_on",
@@ -37,6 +38,10 @@ class WatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields
+
+    @admin.display(description=_("identifier types"))
+    def identifier_types_shown(self, watch: Watch) -> str:
+        return "、".join(id_type_label(id_type) for id_type in watch.identifier_types)
 
     def changelist_view(self, request, extra_context=None):
         return super().changelist_view(request, {**(extra_context or {}), "watch_counts": watch_counts_by_member()})

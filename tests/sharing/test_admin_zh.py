@@ -79,7 +79,7 @@ def raw_codes() -> set[str]:
 
 
 @pytest.fixture
-def everything(member_a, member_b, key_v1):
+def everything(member_a, member_b, key_v1, settings):
     """At least one object of every model with an admin page, made the way members and operators make them."""
     token, other = new_token(), new_token()
     reported(member_b, [blacklist([token, other], reference="B-1"), overdue([token], reference="B-2")])
@@ -92,6 +92,12 @@ def everything(member_a, member_b, key_v1):
     audit_event_record(actor=_system(), action="audit.verified", payload={"ok": True})
     MemberFlag.objects.create(member=member_a.institution, kind="enumeration", day=business_today(), detail={"n": 1})
     lookup_quota_set(actor=_system(), member=member_a.institution, requests_per_minute=10, identifiers_per_day=100)
+    from sharing.services.webhook_endpoints import endpoint_create
+    from tests.sharing.test_watches import put_watches, watch
+
+    assert put_watches(member_b, [watch("LOAN-1", [token])]).status_code == 200
+    settings.RISKSHARE_WEBHOOK_ALLOW_HOSTS = frozenset({"127.0.0.1"})
+    endpoint_create(actor=_system(), member_id=member_b.institution.pk, url="https://127.0.0.1:9/hook", types=[])
     return Dispute.objects.get()
 
 

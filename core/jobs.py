@@ -23,15 +23,13 @@ logger = logging.getLogger(__name__)
 def job_enqueue(name: str, *args: int | str) -> bool:
     """Send the job ``name`` with JSON-primitive arguments; False (logged) when the broker refused it.
 
-    Sent by name (``send_task``): a web process never imports the tasks modules, so its registry
-    does not hold them. Eager mode (development, tests) runs the registered task in-process.
+    Sent by name (``send_task``), on the fast-failing connection above. Eager mode (development,
+    tests) runs the registered task in-process: each app registers its tasks when it is ready.
     """
     app = current_app
     timeout = settings.RISKSHARE_ENQUEUE_TIMEOUT
     try:
         if app.conf.task_always_eager:
-            if name not in app.tasks:
-                app.loader.import_default_modules()
             app.tasks[name].apply_async(args)
             return True
         options = {

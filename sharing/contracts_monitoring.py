@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from django.utils.translation import gettext_lazy as _
 
-from sharing.contracts.batches import MAX_IDENTIFIERS, TOKEN
+from sharing.contracts.batches import MAX_IDENTIFIERS, tokens_malformed
 from sharing.contracts.lookups import consent_text
 from sharing.identifiers import ID_TYPES
 
@@ -141,17 +141,6 @@ def consent_reference_clean(value: str) -> str | None:
     return consent_text(value) or None
 
 
-def first_malformed_token(tokens: list[str]) -> int | None:
-    """The index of the first token that is not 64 lowercase hex digits (lengths already checked), or None.
-
-    All at once, as the batches' contract checks its tokens: the joined tokens less the hex digits are empty.
-    """
-    joined = "".join(tokens)
-    if joined.isascii() and not joined.encode("ascii").translate(None, b"0123456789abcdef"):
-        return None
-    return next(index for index, token in enumerate(tokens) if TOKEN.fullmatch(token) is None)
-
-
 _envelope = msgspec.json.Decoder(_WatchesEnvelope)
 _row = msgspec.json.Decoder(WatchIn)
 _whole = msgspec.json.Decoder(WatchesIn)
@@ -185,19 +174,20 @@ def watches_decode(body: bytes) -> tuple[_WatchesEnvelope, list[WatchIn | None],
 
 
 def tokens_check(rows: list[WatchIn | None]) -> list[dict[str, Any]]:
-    """Rows whose tokens are not lowercase hex (lengths already checked) become None, with their error."""
-    tokens = [identifier.token for row in rows if row is not None for identifier in row.identifiers]
-    if first_malformed_token(tokens) is None:
+    """Rows whose tokens are not lowercase hex (lengths already checked) become None, with their error.
+
+    The batches' check (``tokens_malformed``), once over every token of the request, then per row
+    only when something is wrong.
+    """
+    if not tokens_malformed([identifier for row in rows if row is not None for identifier in row.identifiers]):
         return []
     errors = []
     for index, row in enumerate(rows):
-        if row is None:
-            continue
-        for position, identifier in enumerate(row.identifiers):
-            if first_malformed_token([identifier.token]) is not None:
-                errors.append(row_error(index, f"/identifiers/{position}/token", "bad_token"))
-                rows[index] = None
-                break
+        problems = tokens_malformed(row.identifiers) if row is not None else []
+        if problems:
+            field, code = problems[0]
+            errors.append(row_error(index, field, code))
+            rows[index] = None
     return errors
 
 

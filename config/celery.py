@@ -53,6 +53,11 @@ app.conf.update(
         "retention-purge-daily": {"task": "sharing.retention_purge", "schedule": crontab(hour=1, minute=20)},
         # "Due soon" and "overdue" dispute notices, before operators start their day (Asia/Shanghai).
         "disputes-deadlines-daily": {"task": "sharing.disputes_deadlines", "schedule": crontab(hour=7, minute=30)},
+        # Partners' licences, agreements and due diligence falling due within 30 days, alerted to their members.
+        "partner-review-alerts-daily": {
+            "task": "sharing.partner_review_alerts",
+            "schedule": crontab(hour=7, minute=40),
+        },
         # Every active member's self-inspection report for the month just ended (one task per member),
         # after the nightly verifications so the month's last batches are matched and checked.
         "reports-monthly": {"task": "sharing.reports_monthly", "schedule": crontab(day_of_month=1, hour=5, minute=0)},

@@ -110,6 +110,7 @@ class Credential(models.Model):
         REPORTS_READ = "reports:read", _("Read self-inspection reports")
         DISPUTES = "disputes", _("File disputes for data subjects")
         MONITORING = "monitoring", _("Watch own borrowers after lending")
+        PARTNERS = "partners", _("Register third-party partners and flag them")
 
     institution = models.ForeignKey(
         Institution, verbose_name=_("institution"), on_delete=models.PROTECT, related_name="credentials"
@@ -146,7 +147,14 @@ class Credential(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(
-                    scopes__contained_by=["records:write", "lookups", "reports:read", "disputes", "monitoring"]
+                    scopes__contained_by=[
+                        "records:write",
+                        "lookups",
+                        "reports:read",
+                        "disputes",
+                        "monitoring",
+                        "partners",
+                    ]
                 )
                 & ~models.Q(scopes=[]),
                 name="credential_scopes_known",

@@ -19,6 +19,10 @@ class SharingConfig(AppConfig):
             "view_watch",
             "view_webhookendpoint",
             "replay_webhookendpoint",
+            "view_partner",
+            "view_partnerlicence",
+            "view_partnerflag",
+            "review_partnerflag",
         ],
         "credential_admin": ["view_consortiumkey", "retire_consortiumkey"],
         # The dispute queue: settle disputes within the statutory period, read the records they cover.
@@ -42,6 +46,9 @@ class SharingConfig(AppConfig):
             "search_subject",
             "view_watch",
             "view_webhookendpoint",
+            "view_partner",
+            "view_partnerlicence",
+            "view_partnerflag",
         ],
     }
 

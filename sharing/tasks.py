@@ -12,6 +12,7 @@ from sharing.matching import dirty_tokens_drain, dirty_tokens_pending, summaries
 from sharing.monitoring import tasks as monitoring_tasks  # noqa: F401 - registers the monitoring tasks
 from sharing.services.disputes import disputes_deadlines_check
 from sharing.services.idempotency import idempotency_keys_purge
+from sharing.services.partners import partner_review_alerts
 from sharing.services.quotas import enumeration_watch, quota_usage_purge
 from sharing.services.records import batch_enqueue, batches_stale
 from sharing.services.records import batch_process as batch_process_service
@@ -96,6 +97,12 @@ def retention_purge_task() -> dict:
 def disputes_deadlines_task() -> dict:
     notices = disputes_deadlines_check()
     return {"due_soon": notices.due_soon, "overdue": notices.overdue}
+
+
+# No retries: daily, and each alert is written once (a rerun finds the alerts it wrote).
+@shared_task(name="sharing.partner_review_alerts", acks_late=True, max_retries=0)
+def partner_review_alerts_task() -> dict:
+    return {"alerts": partner_review_alerts()}
 
 
 # Retries cover a database that is briefly unreachable (the report is still pending, the next

@@ -1,8 +1,9 @@
 from django.urls import path
 
-from sharing.apis import disputes, lookups, records, reports, watches, webhooks
+from sharing.apis import disputes, lookups, partners, records, reports, watches, webhooks
 
 REFERENCE = "<str:reference>"
+USCC = "<str:uscc>"
 
 urlpatterns = [
     path("batches", records.BatchSubmitApi.as_view(), name="batch-submit"),
@@ -33,6 +34,12 @@ urlpatterns = [
         name="webhook-endpoint-replay",
     ),
     path("webhook-endpoints/<int:endpoint_id>/test", webhooks.EndpointTestApi.as_view(), name="webhook-endpoint-test"),
+    path("partners", partners.PartnerListApi.as_view(), name="partner-list"),
+    path(f"partners/{USCC}", partners.PartnerDetailApi.as_view(), name="partner-detail"),
+    path(f"partners/{USCC}/exit", partners.PartnerExitApi.as_view(), name="partner-exit"),
+    path(f"partners/{USCC}/flags", partners.PartnerFlagListApi.as_view(), name="partner-flag-list"),
+    path(f"partners/{USCC}/profile", partners.PartnerProfileApi.as_view(), name="partner-profile"),
+    path("partner-flags/<int:flag_id>/answer", partners.PartnerFlagAnswerApi.as_view(), name="partner-flag-answer"),
     path("reports", reports.ReportListApi.as_view(), name="report-list"),
     path("reports/public-key", reports.ReportPublicKeyApi.as_view(), name="report-public-key"),
     path("reports/<int:report_id>/download", reports.ReportDownloadApi.as_view(), name="report-download"),

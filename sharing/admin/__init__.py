@@ -11,6 +11,7 @@ from sharing.admin import (  # noqa: F401  (importing registers the admins and t
     labels,
     lookups,
     monitoring,
+    partners,
     records,
     reports,
     subjects,

@@ -47,6 +47,12 @@ MESSAGES = {
     "bad_text": gettext_lazy(
         "Give a text that is not only white space, within the length limit and without control characters."
     ),
+    "bad_uscc": gettext_lazy(
+        "A USCC is 18 characters of 0-9 and A-Y (no I, O, S, V, Z) ending in its check character."
+    ),
+    "duplicate_value": gettext_lazy("This value appears earlier in the same list."),
+    "bad_url": gettext_lazy("Give an https:// address of at most 500 characters."),
+    "bad_digest": gettext_lazy("A SHA-256 digest is 64 lowercase hexadecimal characters."),
     "consent_required": gettext_lazy(
         "This purpose needs the subject's consent: send consent_reference, at least 4 visible characters "
         "(at most 200, no control characters)."

@@ -1,4 +1,5 @@
-"""What is shared: consortium keys, records and their summaries, lookups, disputes, alerts, reports.
+"""What is shared: consortium keys, records and their summaries, lookups, disputes, alerts, reports,
+monitoring, partners.
 
 One module per concern; every model is importable from ``sharing.models`` as Django expects.
 """
@@ -17,6 +18,7 @@ from sharing.models.lookups import (
     QuotaUsage,
 )
 from sharing.models.monitoring import MonitoringEvent, Watch, WatchToken, WebhookDelivery, WebhookEndpoint
+from sharing.models.partners import LicenceType, Partner, PartnerFlag, PartnerLicence, PartnerRole
 from sharing.models.records import (
     CATEGORIES_BY_KIND,
     Batch,
@@ -43,6 +45,7 @@ __all__ = [
     "DisputeToken",
     "DisputedRecord",
     "IdempotencyKey",
+    "LicenceType",
     "LoanProduct",
     "Lookup",
     "LookupEntry",
@@ -51,6 +54,10 @@ __all__ = [
     "LookupTally",
     "MemberFlag",
     "MonitoringEvent",
+    "Partner",
+    "PartnerFlag",
+    "PartnerLicence",
+    "PartnerRole",
     "QuotaRefusal",
     "QuotaUsage",
     "Record",

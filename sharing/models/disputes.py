@@ -127,6 +127,8 @@ class Alert(models.Model):
         DISPUTE_RESOLVED = "dispute_resolved", _("A dispute you filed was settled")
         RECORD_CORRECTED = "record_corrected", _("Data your lookups relied on was corrected")
         WEBHOOK_FAILING = "webhook_failing", _("A webhook endpoint stopped accepting deliveries")
+        PARTNER_REVIEW_DUE = "partner_review_due", _("A partner's licence, agreement or due diligence needs review")
+        PARTNER_FLAGGED = "partner_flagged", _("A partner you registered was flagged")
 
     member = models.ForeignKey(
         "members.Institution", verbose_name=_("member"), on_delete=models.PROTECT, related_name="+"

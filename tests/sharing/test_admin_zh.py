@@ -98,6 +98,9 @@ def everything(member_a, member_b, key_v1, settings):
     assert put_watches(member_b, [watch("LOAN-1", [token])]).status_code == 200
     settings.RISKSHARE_WEBHOOK_ALLOW_HOSTS = frozenset({"127.0.0.1"})
     endpoint_create(actor=_system(), member_id=member_b.institution.pk, url="https://127.0.0.1:9/hook", types=[])
+    from tests.sharing.test_partners import flag, register
+
+    assert register(member_a).status_code == 201 and flag(member_b).status_code == 201
     return Dispute.objects.get()
 
 

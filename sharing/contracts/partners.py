@@ -1,0 +1,182 @@
+"""The partner registry's bodies: a partner entry, its exit, a flag on a partner and the partner's answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+
+from members.validators import uscc_problem
+from sharing.contracts.base import REQUIRED_TEXT, Contract, Problem, date_problem, whole
+from sharing.models.partners import LicenceType, PartnerFlag, PartnerRole
+
+MAX_LICENCES = 20
+MAX_TEXT = 4_000
+USCC_PATTERN = "[0-9A-HJ-NPQRTUWXY]{18}"
+
+Uscc = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=18,
+        max_length=18,
+        pattern=whole(USCC_PATTERN),
+        description="The partner's unified social credit code (GB 32100-2015, check character included).",
+        extra={"code": "bad_uscc"},
+    ),
+]
+
+
+def _text(max_length: int, description: str):
+    return Annotated[
+        str,
+        msgspec.Meta(max_length=max_length, pattern=REQUIRED_TEXT, description=description, extra={"code": "bad_text"}),
+    ]
+
+
+LicenceNumber = _text(100, "The licence's number.")
+Issuer = _text(200, "The authority that issued it.")
+Name = _text(200, "The partner's registered name.")
+ExitReason = _text(2_000, "Why the cooperation ended.")
+FlagDescription = _text(MAX_TEXT, "What happened, without personal data of borrowers.")
+FlagAnswer = _text(MAX_TEXT, "The partner's own account.")
+
+
+class Licence(msgspec.Struct, forbid_unknown_fields=True):
+    """A licence of the partner, as your due diligence found it."""
+
+    type: Annotated[Literal[tuple(LicenceType.values)], msgspec.Meta(description="The kind of licence.")]
+    number: LicenceNumber
+    issuer: Issuer
+    valid_to: Annotated[dt.date, msgspec.Meta(description="The last day it is valid.")]
+
+
+class PartnerFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What you know of a partner you work with; sending it again replaces the entry."""
+
+    name: Name
+    roles: Annotated[
+        list[Literal[tuple(PartnerRole.values)]],
+        msgspec.Meta(
+            min_length=1,
+            max_length=len(PartnerRole.values),
+            description="What it does for you; each once.",
+            extra_json_schema={"uniqueItems": True},
+        ),
+    ]
+    licences: Annotated[
+        list[Licence], msgspec.Meta(max_length=MAX_LICENCES, description="Its licences; [] when it needs none.")
+    ]
+    due_diligence_on: Annotated[
+        dt.date, msgspec.Meta(description="The day your latest due diligence on it ended; not in the future.")
+    ]
+    agreement_expires_on: Annotated[dt.date, msgspec.Meta(description="The last day of your cooperation agreement.")]
+    public_list_url: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=500,
+            pattern=whole(r"https://[^\s/?#]+\.[^\s/?#]+(?:[/?#]\S*)?"),
+            description="Where you publish your list of partners (https).",
+            extra={"code": "bad_url"},
+        ),
+    ] = msgspec.UNSET
+
+
+class PartnerRequest(PartnerFields, kw_only=True):
+    """POST /api/v1/partners: register a partner."""
+
+    uscc: Uscc
+
+
+class PartnerExitRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """You stopped working with the partner on this day."""
+
+    date: Annotated[dt.date, msgspec.Meta(description="The day the cooperation ended; not in the future.")]
+    reason: ExitReason
+
+
+class PartnerFlagRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """A report of a partner's misconduct, for an operator to review."""
+
+    category: Annotated[Literal[tuple(PartnerFlag.Category.values)], msgspec.Meta(description="What it did.")]
+    description: FlagDescription
+    evidence_sha256: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=whole("[0-9a-f]{64}"),
+            description="SHA-256 (lowercase hex) of the evidence file you keep; the file itself stays with you.",
+            extra={"code": "bad_digest"},
+        ),
+    ]
+
+
+class PartnerFlagAnswerRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """The partner's answer to a flag, relayed by a member that registered it."""
+
+    answer: FlagAnswer
+
+
+def uscc_rules(uscc: str, pointer: str = "/uscc") -> list[Problem]:
+    return [(pointer, "bad_uscc")] if uscc_problem(uscc) else []
+
+
+def partner_fields_rules(body: PartnerFields, *, today: dt.date) -> list[Problem]:
+    found: list[Problem] = []
+    if len(set(body.roles)) != len(body.roles):
+        found.append(("/roles", "duplicate_value"))
+    seen = set()
+    for index, licence in enumerate(body.licences):
+        if (licence.type, licence.number) in seen:
+            found.append((f"/licences/{index}", "duplicate_value"))
+        seen.add((licence.type, licence.number))
+    code = date_problem(body.due_diligence_on, today=today)
+    if code:
+        found.append(("/due_diligence_on", code))
+    return found
+
+
+def partner_rules(body: PartnerRequest, *, today: dt.date) -> list[Problem]:
+    return uscc_rules(body.uscc) + partner_fields_rules(body, today=today)
+
+
+def exit_rules(body: PartnerExitRequest, *, today: dt.date) -> list[Problem]:
+    code = date_problem(body.date, today=today)
+    return [("/date", code)] if code else []
+
+
+_EXAMPLE_PARTNER = {
+    "name": "示例助贷科技有限公司",
+    "roles": ["origination_platform", "technology"],
+    "licences": [{"type": "icp", "number": "京B2-20260001", "issuer": "北京市通信管理局", "valid_to": "2029-06-30"}],
+    "due_diligence_on": "2026-10-15",
+    "agreement_expires_on": "2027-12-31",
+    "public_list_url": "https://bank.example.cn/partners",
+}
+
+PARTNER = Contract(
+    PartnerRequest,
+    rules=partner_rules,
+    examples={"An origination platform": {"uscc": "91350100M000100Y43", **_EXAMPLE_PARTNER}},
+)
+PARTNER_UPDATE = Contract(
+    PartnerFields, rules=partner_fields_rules, examples={"The agreement renewed": _EXAMPLE_PARTNER}
+)
+PARTNER_EXIT = Contract(
+    PartnerExitRequest,
+    rules=exit_rules,
+    examples={"Agreement ended": {"date": "2026-11-30", "reason": "合作协议到期不再续签。"}},
+)
+PARTNER_FLAG = Contract(
+    PartnerFlagRequest,
+    examples={
+        "Packaged applications": {
+            "category": "fraud_packaging",
+            "description": "2026年10月经该平台进件的申请中，多笔收入证明为同一模板伪造。",
+            "evidence_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        }
+    },
+)
+PARTNER_FLAG_ANSWER = Contract(
+    PartnerFlagAnswerRequest,
+    examples={"The partner's account": {"answer": "相关进件已于11月停止，涉事渠道已终止合作。"}},
+)

@@ -1,0 +1,1 @@
+"""The partner registry's reads; its writes are sharing.services.partners."""

@@ -1,0 +1,77 @@
+"""Reads of the partner registry: a member's own entries and flags, and any partner's profile.
+
+The profile counts and never names a member: how many members register the partner and in which
+roles, its accepted flags by category (only once flags of at least two distinct members count, so
+that no single member's flag can be read off it), and the licences members recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+from django.db.models import Count, QuerySet
+from django.utils.translation import gettext as _
+
+from core.errors import NotFoundError
+from sharing.models import Partner, PartnerFlag, PartnerLicence
+from sharing.partners.review import review_state
+
+FLAGS_SHOWN_FROM_MEMBERS = 2
+
+
+def partner_list(*, member_id: int, needs_review: bool | None = None, today: dt.date) -> list[Partner]:
+    partners = list(Partner.objects.filter(member_id=member_id).prefetch_related("licences").order_by("uscc"))
+    if needs_review is not None:
+        partners = [p for p in partners if _needs_review(p, today) is needs_review]
+    return partners
+
+
+def _needs_review(partner: Partner, today: dt.date) -> bool:
+    return partner.exited_on is None and review_state(partner, today=today)["needed"]
+
+
+def partner_get(*, member_id: int, uscc: str) -> Partner:
+    partner = Partner.objects.filter(member_id=member_id, uscc=uscc).prefetch_related("licences").first()
+    if partner is None:
+        raise NotFoundError(_("You have not registered a partner with this USCC."))
+    return partner
+
+
+def flag_list(*, member_id: int, uscc: str) -> QuerySet[PartnerFlag]:
+    """The flags this member filed on the partner, newest first."""
+    return PartnerFlag.objects.filter(member_id=member_id, uscc=uscc).order_by("-id")
+
+
+def partner_profile(*, uscc: str, today: dt.date) -> dict:
+    """What any member may know of a partner; 404 when no member ever registered it."""
+    entries = list(Partner.objects.filter(uscc=uscc).values("id", "member_id", "roles", "exited_on"))
+    if not entries:
+        raise NotFoundError(_("No member registered a partner with this USCC."))
+    active = [entry for entry in entries if entry["exited_on"] is None]
+    roles = Counter(role for entry in active for role in entry["roles"])
+    accepted = PartnerFlag.objects.filter(uscc=uscc, status=PartnerFlag.Status.ACCEPTED, expires_on__gte=today)
+    flagging_members = accepted.values("member_id").distinct().count()
+    flags = None
+    if flagging_members >= FLAGS_SHOWN_FROM_MEMBERS:
+        flags = {
+            row["category"]: row["n"]
+            for row in accepted.values("category").annotate(n=Count("id")).order_by("category")
+        }
+    # Each licence once (type and number), with the latest validity any active entry recorded.
+    licences: dict[tuple[str, str], dict] = {}
+    for licence in PartnerLicence.objects.filter(partner_id__in=[entry["id"] for entry in active]).order_by("valid_to"):
+        licences[(licence.type, licence.number)] = {
+            "type": licence.type,
+            "number": licence.number,
+            "issuer": licence.issuer,
+            "valid_to": licence.valid_to,
+            "valid": licence.valid_to >= today,
+        }
+    return {
+        "uscc": uscc,
+        "members": len(active),
+        "roles": dict(sorted(roles.items())),
+        "flags": flags,
+        "licences": sorted(licences.values(), key=lambda item: (item["type"], item["number"])),
+    }

@@ -1,0 +1,261 @@
+"""The partner registry: members register the partners they work with, flag misconduct, relay answers.
+
+Rules (docs/api.md, "Partners"):
+- an entry is the member's own; re-sending it (PUT) replaces its fields and licences;
+- an entry needs review when a licence or the agreement has lapsed or the due diligence is older than
+  12 months; members are alerted 30 days before any of these dates (``partner_review_alerts``);
+- a flag is about a USCC some member registered; the members with an active entry for it are alerted
+  (never told who flagged) and may relay the partner's answer within 20 days; an operator accepts or
+  rejects the flag with a note once the partner answered or the 20 days passed; accepted flags count
+  in the profile for 24 months.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.clock import business_today
+from core.errors import ConflictError, NotFoundError
+from members.audit import Actor, audit_event_record
+from sharing.contracts.partners import PartnerExitRequest, PartnerFields, PartnerFlagRequest, PartnerRequest
+from sharing.models import Alert, Partner, PartnerFlag, PartnerLicence
+from sharing.partners.review import review_dates, years_later
+from sharing.partners.selectors import partner_profile
+from sharing.services.alerts import alerts_create
+
+ANSWER_DAYS = 20
+FLAG_COUNTS_YEARS = 2
+ALERT_DAYS_BEFORE = 30
+
+
+def _fields(body: PartnerFields) -> dict:
+    return {
+        "name": body.name.strip(),
+        "roles": list(body.roles),
+        "due_diligence_on": body.due_diligence_on,
+        "agreement_expires_on": body.agreement_expires_on,
+        "public_list_url": "" if body.public_list_url is msgspec.UNSET else body.public_list_url,
+    }
+
+
+def _licences_replace(partner: Partner, body: PartnerFields) -> None:
+    PartnerLicence.objects.filter(partner=partner).delete()
+    PartnerLicence.objects.bulk_create(
+        PartnerLicence(
+            partner=partner,
+            type=licence.type,
+            number=licence.number.strip(),
+            issuer=licence.issuer.strip(),
+            valid_to=licence.valid_to,
+        )
+        for licence in body.licences
+    )
+
+
+def _audit_payload(partner: Partner, body: PartnerFields) -> dict:
+    return {
+        "uscc": partner.uscc,
+        "roles": partner.roles,
+        "licences": len(body.licences),
+        "due_diligence_on": partner.due_diligence_on.isoformat(),
+        "agreement_expires_on": partner.agreement_expires_on.isoformat(),
+    }
+
+
+def partner_register(*, actor: Actor, member_id: int, body: PartnerRequest) -> Partner:
+    """A new entry; an entry the member ended earlier is taken up again. An active one is a conflict."""
+    now = timezone.now()
+    with transaction.atomic():
+        existing = Partner.objects.select_for_update().filter(member_id=member_id, uscc=body.uscc).first()
+        if existing is not None and existing.exited_on is None:
+            raise ConflictError(
+                _("You already registered this partner; send PUT to change the entry."), code="partner_exists"
+            )
+        if existing is None:
+            try:
+                with transaction.atomic():
+                    partner = Partner.objects.create(
+                        member_id=member_id, uscc=body.uscc, created_at=now, **_fields(body)
+                    )
+            except IntegrityError:  # the same USCC registered by a concurrent request of this member
+                raise ConflictError(
+                    _("You already registered this partner; send PUT to change the entry."), code="partner_exists"
+                ) from None
+        else:
+            partner = existing
+            for name, value in _fields(body).items():
+                setattr(partner, name, value)
+            partner.exited_on, partner.exit_reason, partner.updated_at = None, "", now
+            partner.save()
+        _licences_replace(partner, body)
+        audit_event_record(actor=actor, action="partner.registered", obj=partner, payload=_audit_payload(partner, body))
+    return partner
+
+
+def partner_update(*, actor: Actor, partner: Partner, body: PartnerFields) -> Partner:
+    with transaction.atomic():
+        partner = Partner.objects.select_for_update().get(pk=partner.pk)
+        if partner.exited_on is not None:
+            raise ConflictError(
+                _("This partnership ended; register the partner again with POST."), code="partner_exited"
+            )
+        for name, value in _fields(body).items():
+            setattr(partner, name, value)
+        partner.updated_at = timezone.now()
+        partner.save()
+        _licences_replace(partner, body)
+        audit_event_record(actor=actor, action="partner.updated", obj=partner, payload=_audit_payload(partner, body))
+    return partner
+
+
+def partner_exit(*, actor: Actor, partner: Partner, body: PartnerExitRequest) -> Partner:
+    with transaction.atomic():
+        partner = Partner.objects.select_for_update().get(pk=partner.pk)
+        if partner.exited_on is not None:
+            raise ConflictError(_("This partnership already ended."), code="partner_exited")
+        partner.exited_on, partner.exit_reason, partner.updated_at = body.date, body.reason.strip(), timezone.now()
+        partner.save(update_fields=["exited_on", "exit_reason", "updated_at"])
+        audit_event_record(
+            actor=actor,
+            action="partner.exited",
+            obj=partner,
+            payload={"uscc": partner.uscc, "date": body.date.isoformat(), "reason": partner.exit_reason},
+        )
+    return partner
+
+
+# --- review ------------------------------------------------------------------------------------
+
+
+def partner_review_alerts(*, today: dt.date | None = None) -> int:
+    """Alert members 30 days before a partner's licence, agreement or due diligence falls due (daily job).
+
+    One alert per entry, date and what falls due: a re-run on the same day finds the alert it wrote.
+    """
+    today = today or business_today()
+    horizon = today + dt.timedelta(days=ALERT_DAYS_BEFORE)
+    rows = []
+    partners = Partner.objects.filter(exited_on__isnull=True).prefetch_related("licences")
+    with transaction.atomic():
+        for partner in partners:
+            for what, date in review_dates(partner):
+                if not today <= date <= horizon:
+                    continue
+                payload = {"uscc": partner.uscc, "name": partner.name, "what": what, "due": date.isoformat()}
+                if Alert.objects.filter(
+                    member_id=partner.member_id, kind=Alert.Kind.PARTNER_REVIEW_DUE, payload__contains=payload
+                ).exists():
+                    continue
+                rows.append((partner.member_id, Alert.Kind.PARTNER_REVIEW_DUE, payload))
+        created = alerts_create(rows)
+        if created:
+            audit_event_record(
+                actor=Actor.system("partner review"), action="partners.review_alerted", payload={"alerts": created}
+            )
+    return created
+
+
+# --- flags -------------------------------------------------------------------------------------
+
+
+def flag_file(*, actor: Actor, member_id: int, uscc: str, body: PartnerFlagRequest) -> PartnerFlag:
+    """File a flag on a partner some member registered; its active registrants are alerted."""
+    now = timezone.now()
+    today = business_today()
+    with transaction.atomic():
+        registrants = set(Partner.objects.filter(uscc=uscc, exited_on__isnull=True).values_list("member_id", flat=True))
+        if not registrants and not Partner.objects.filter(uscc=uscc).exists():
+            raise NotFoundError(_("No member registered a partner with this USCC."))
+        flag = PartnerFlag.objects.create(
+            uscc=uscc,
+            member_id=member_id,
+            category=body.category,
+            description=body.description.strip(),
+            evidence_sha256=body.evidence_sha256,
+            created_at=now,
+            answer_due=today + dt.timedelta(days=ANSWER_DAYS),
+        )
+        alert = {
+            "flag": flag.pk,
+            "uscc": uscc,
+            "category": flag.category,
+            "description": flag.description,
+            "answer_due": flag.answer_due.isoformat(),
+        }
+        alerts_create((registrant, Alert.Kind.PARTNER_FLAGGED, alert) for registrant in registrants - {member_id})
+        audit_event_record(
+            actor=actor,
+            action="partner_flag.filed",
+            obj=flag,
+            payload={"uscc": uscc, "category": flag.category, "evidence_sha256": flag.evidence_sha256},
+        )
+    return flag
+
+
+def flag_for_answer(*, member_id: int, flag_id: int) -> PartnerFlag:
+    """A flag the member may relay an answer to: on a partner it registers, filed by someone else."""
+    flag = (
+        PartnerFlag.objects.filter(pk=flag_id)
+        .exclude(member_id=member_id)
+        .filter(uscc__in=Partner.objects.filter(member_id=member_id, exited_on__isnull=True).values("uscc"))
+        .first()
+    )
+    if flag is None:
+        raise NotFoundError(_("No flag with this id is open to your answer."))
+    return flag
+
+
+def flag_answer(*, actor: Actor, member_id: int, flag_id: int, answer: str) -> PartnerFlag:
+    flag = flag_for_answer(member_id=member_id, flag_id=flag_id)
+    with transaction.atomic():
+        flag = PartnerFlag.objects.select_for_update().get(pk=flag.pk)
+        if not flag.answer_window_open(business_today()):
+            raise ConflictError(
+                _("This flag can no longer be answered: it was answered, reviewed or its 20 days passed."),
+                code="answer_closed",
+            )
+        flag.answer, flag.answered_at, flag.answered_by_id = answer.strip(), timezone.now(), member_id
+        flag.save(update_fields=["answer", "answered_at", "answered_by"])
+        audit_event_record(actor=actor, action="partner_flag.answered", obj=flag, payload={"uscc": flag.uscc})
+    return flag
+
+
+def flag_review(*, actor: Actor, flag: PartnerFlag, accept: bool, note: str) -> PartnerFlag:
+    """An operator's decision, once the partner answered or its 20 days passed."""
+    note = note.strip()
+    if not note:
+        raise ConflictError(_("Give a note for the decision."), code="note_required")
+    today = business_today()
+    with transaction.atomic():
+        flag = PartnerFlag.objects.select_for_update().get(pk=flag.pk)
+        if flag.status != PartnerFlag.Status.PENDING:
+            raise ConflictError(_("This flag was already reviewed."), code="already_reviewed")
+        if not flag.answer and today <= flag.answer_due:
+            raise ConflictError(
+                _("The partner may still answer until %(date)s; decide after that or once it answered.")
+                % {"date": flag.answer_due.isoformat()},
+                code="answer_pending",
+            )
+        flag.status = PartnerFlag.Status.ACCEPTED if accept else PartnerFlag.Status.REJECTED
+        flag.reviewed_at, flag.reviewed_by, flag.review_note = timezone.now(), actor.label, note
+        flag.expires_on = years_later(today, FLAG_COUNTS_YEARS) if accept else None
+        flag.save(update_fields=["status", "reviewed_at", "reviewed_by", "review_note", "expires_on"])
+        audit_event_record(
+            actor=actor,
+            action="partner_flag.reviewed",
+            obj=flag,
+            payload={"uscc": flag.uscc, "status": flag.status, "note": note},
+        )
+    return flag
+
+
+def partner_profile_view(*, actor: Actor, uscc: str) -> dict:
+    """A partner's profile for a member, the read audited like other reads."""
+    profile = partner_profile(uscc=uscc, today=business_today())
+    audit_event_record(actor=actor, action="partner.profile_viewed", payload={"uscc": uscc})
+    return profile

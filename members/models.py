@@ -111,6 +111,7 @@ class Credential(models.Model):
         DISPUTES = "disputes", _("File disputes for data subjects")
         MONITORING = "monitoring", _("Watch own borrowers after lending")
         PARTNERS = "partners", _("Register third-party partners and flag them")
+        POLICIES = "policies", _("Publish the risk-policy card")
 
     institution = models.ForeignKey(
         Institution, verbose_name=_("institution"), on_delete=models.PROTECT, related_name="credentials"
@@ -154,6 +155,7 @@ class Credential(models.Model):
                         "disputes",
                         "monitoring",
                         "partners",
+                        "policies",
                     ]
                 )
                 & ~models.Q(scopes=[]),

@@ -23,6 +23,7 @@ class SharingConfig(AppConfig):
             "view_partnerlicence",
             "view_partnerflag",
             "review_partnerflag",
+            "view_policycard",
         ],
         "credential_admin": ["view_consortiumkey", "retire_consortiumkey"],
         # The dispute queue: settle disputes within the statutory period, read the records they cover.
@@ -49,6 +50,7 @@ class SharingConfig(AppConfig):
             "view_partner",
             "view_partnerlicence",
             "view_partnerflag",
+            "view_policycard",
         ],
     }
 

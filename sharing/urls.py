@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sharing.apis import disputes, lookups, partners, records, reports, watches, webhooks
+from sharing.apis import disputes, lookups, partners, policies, records, reports, watches, webhooks
 
 REFERENCE = "<str:reference>"
 USCC = "<str:uscc>"
@@ -40,6 +40,8 @@ urlpatterns = [
     path(f"partners/{USCC}/flags", partners.PartnerFlagListApi.as_view(), name="partner-flag-list"),
     path(f"partners/{USCC}/profile", partners.PartnerProfileApi.as_view(), name="partner-profile"),
     path("partner-flags/<int:flag_id>/answer", partners.PartnerFlagAnswerApi.as_view(), name="partner-flag-answer"),
+    path("policies", policies.PolicyListApi.as_view(), name="policy-list"),
+    path(f"policies/{USCC}/versions", policies.PolicyVersionsApi.as_view(), name="policy-versions"),
     path("reports", reports.ReportListApi.as_view(), name="report-list"),
     path("reports/public-key", reports.ReportPublicKeyApi.as_view(), name="report-public-key"),
     path("reports/<int:report_id>/download", reports.ReportDownloadApi.as_view(), name="report-download"),

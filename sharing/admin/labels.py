@@ -38,6 +38,7 @@ audit_labels_register(
         "partner_flag.filed": _("Partner flagged"),
         "partner_flag.reviewed": _("Partner flag reviewed"),
         "partners.review_alerted": _("Partner review alerts sent"),
+        "policy_card.published": _("Risk-policy card published"),
         "record.resolved": _("Record resolved"),
         "record.retracted": _("Record retracted"),
         "record.viewed": _("Record viewed by an operator"),

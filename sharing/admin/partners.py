@@ -1,5 +1,5 @@
 """Partners for operators: every member's entries with the consortium's view of each partner, the flag
-queue with its 20-day answer clock, and the licences by expiry."""
+queue with its 20-day answer clock, the licences by expiry; and the members' risk-policy cards."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from core.clock import business_today
 from members.admin.common import ActorLabelsMixin, AuditLinkMixin, ReadOnlyAdminMixin, reason_action
 from members.audit import Actor
-from sharing.models import Partner, PartnerFlag, PartnerLicence
+from sharing.models import Partner, PartnerFlag, PartnerLicence, PolicyCard
 from sharing.partners.review import review_state
 from sharing.partners.selectors import partner_profile
 from sharing.services.partners import ALERT_DAYS_BEFORE, flag_review
@@ -227,3 +227,14 @@ class PartnerLicenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if days < 0:
             return format_html("<strong>{}</strong>", gettext("LAPSED %(days)d day(s) ago") % {"days": -days})
         return gettext("%(days)d day(s) left") % {"days": days}
+
+
+@admin.register(PolicyCard)
+class PolicyCardAdmin(AuditLinkMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Published risk-policy cards, every version (immutable, signed)."""
+
+    list_display = ["member", "version", "effective_from", "max_credit_line", "max_annual_rate", "published_at"]
+    search_fields = ["=member__uscc", "member__name"]
+    list_select_related = ["member"]
+    ordering = ["member__name", "-version"]
+    exclude = ["document", "signature"]

@@ -52,6 +52,9 @@ MESSAGES = {
     ),
     "duplicate_value": gettext_lazy("This value appears earlier in the same list."),
     "bad_url": gettext_lazy("Give an https:// address of at most 500 characters."),
+    "bad_rate": gettext_lazy('An annual rate is a decimal string from "0" to "1" with at most 4 places, e.g. "0.24".'),
+    "past_date": gettext_lazy("This date is in the past."),
+    "too_far_ahead": gettext_lazy("This date is more than a year ahead."),
     "bad_digest": gettext_lazy("A SHA-256 digest is 64 lowercase hexadecimal characters."),
     "consent_required": gettext_lazy(
         "This purpose needs the subject's consent: send consent_reference, at least 4 visible characters "
@@ -153,6 +156,9 @@ def _walk(value: Any, t: mi.Type, pointer: str, found: list[Problem], code: str 
             found.append((pointer, "min_value"))
         elif t.le is not None and value > t.le:
             found.append((pointer, "max_value"))
+    elif isinstance(t, mi.BoolType):
+        if type(value) is not bool:
+            found.append((pointer, "invalid_type"))
     elif isinstance(t, mi.DateType):
         if type(value) is not str:
             found.append((pointer, "invalid_type"))

@@ -42,6 +42,17 @@ FlagDescription = _text(MAX_TEXT, "What happened, without personal data of borro
 FlagAnswer = _text(MAX_TEXT, "The partner's own account.")
 
 
+PublicUrl = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=500,
+        pattern=whole(r"https://[^\s/?#]+\.[^\s/?#]+(?:[/?#]\S*)?"),
+        description="Where you publish your list of partners (https).",
+        extra={"code": "bad_url"},
+    ),
+]
+
+
 class Licence(msgspec.Struct, forbid_unknown_fields=True):
     """A licence of the partner, as your due diligence found it."""
 
@@ -71,15 +82,7 @@ class PartnerFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         dt.date, msgspec.Meta(description="The day your latest due diligence on it ended; not in the future.")
     ]
     agreement_expires_on: Annotated[dt.date, msgspec.Meta(description="The last day of your cooperation agreement.")]
-    public_list_url: Annotated[
-        str,
-        msgspec.Meta(
-            max_length=500,
-            pattern=whole(r"https://[^\s/?#]+\.[^\s/?#]+(?:[/?#]\S*)?"),
-            description="Where you publish your list of partners (https).",
-            extra={"code": "bad_url"},
-        ),
-    ] = msgspec.UNSET
+    public_list_url: PublicUrl = msgspec.UNSET
 
 
 class PartnerRequest(PartnerFields, kw_only=True):

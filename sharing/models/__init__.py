@@ -18,7 +18,7 @@ from sharing.models.lookups import (
     QuotaUsage,
 )
 from sharing.models.monitoring import MonitoringEvent, Watch, WatchToken, WebhookDelivery, WebhookEndpoint
-from sharing.models.partners import LicenceType, Partner, PartnerFlag, PartnerLicence, PartnerRole
+from sharing.models.partners import LicenceType, Partner, PartnerFlag, PartnerLicence, PartnerRole, PolicyCard
 from sharing.models.records import (
     CATEGORIES_BY_KIND,
     Batch,
@@ -58,6 +58,7 @@ __all__ = [
     "PartnerFlag",
     "PartnerLicence",
     "PartnerRole",
+    "PolicyCard",
     "QuotaRefusal",
     "QuotaUsage",
     "Record",

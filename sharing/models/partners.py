@@ -147,3 +147,37 @@ class PartnerFlag(models.Model):
 
     def answer_window_open(self, today: dt.date) -> bool:
         return self.status == self.Status.PENDING and not self.answer and today <= self.answer_due
+
+
+class PolicyCard(models.Model):
+    """One published version of a member's risk-policy disclosure card (定期披露风控政策). Immutable.
+
+    ``document`` is the canonical JSON the platform signed (``signature``, Ed25519 with the report key):
+    what anyone can check against the platform's public key.
+    """
+
+    member = models.ForeignKey(
+        "members.Institution", verbose_name=_("member"), on_delete=models.PROTECT, related_name="+"
+    )
+    version = models.PositiveIntegerField(pgettext_lazy("policy card", "version"))
+    max_credit_line = models.DecimalField(_("maximum credit line per borrower"), max_digits=14, decimal_places=2)
+    max_annual_rate = models.DecimalField(_("maximum annual rate"), max_digits=5, decimal_places=4)
+    decline_at_lenders = models.PositiveIntegerField(
+        _("declines at this many other lenders"), help_text=_("Other lenders with open loans at which it declines.")
+    )
+    watch_all_loans = models.BooleanField(_("watches all its loans"))
+    review_days = models.PositiveIntegerField(_("post-loan review every (days)"))
+    collection_policy = models.TextField(_("collection policy"))
+    partner_list_url = models.URLField(_("partner list URL"), max_length=500, blank=True)
+    effective_from = models.DateField(_("effective from"))
+    published_at = models.DateTimeField(_("published at"), default=timezone.now)
+    document = models.BinaryField(_("signed document"))
+    signature = models.BinaryField(_("signature"))
+
+    class Meta:
+        verbose_name = _("risk-policy card")
+        verbose_name_plural = _("risk-policy cards")
+        constraints = [models.UniqueConstraint(fields=["member", "version"], name="policy_card_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} v{self.version}"

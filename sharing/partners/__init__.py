@@ -1,1 +1,1 @@
-"""The partner registry's reads; its writes are sharing.services.partners."""
+"""The partner registry's and the policy cards' reads; their writes are sharing.services.partners and .policies."""

@@ -1,4 +1,5 @@
-"""Reads of the partner registry: a member's own entries and flags, and any partner's profile.
+"""Reads of the partner registry (a member's own entries and flags, any partner's profile) and the
+risk-policy cards.
 
 The profile counts and never names a member: how many members register the partner and in which
 roles, its accepted flags by category (only once flags of at least two distinct members count, so
@@ -14,7 +15,8 @@ from django.db.models import Count, QuerySet
 from django.utils.translation import gettext as _
 
 from core.errors import NotFoundError
-from sharing.models import Partner, PartnerFlag, PartnerLicence
+from members.models import Institution
+from sharing.models import Partner, PartnerFlag, PartnerLicence, PolicyCard
 from sharing.partners.review import review_state
 
 FLAGS_SHOWN_FROM_MEMBERS = 2
@@ -75,3 +77,22 @@ def partner_profile(*, uscc: str, today: dt.date) -> dict:
         "flags": flags,
         "licences": sorted(licences.values(), key=lambda item: (item["type"], item["number"])),
     }
+
+
+def policies_current(*, today: dt.date) -> list[PolicyCard]:
+    """Every active member's card in effect today (its latest version effective by today), by member name."""
+    cards = (
+        PolicyCard.objects.filter(member__status=Institution.Status.ACTIVE, effective_from__lte=today)
+        .order_by("member_id", "-version")
+        .distinct("member_id")
+        .select_related("member")
+    )
+    return sorted(cards, key=lambda card: (card.member.name, card.member.uscc))
+
+
+def policy_versions(*, uscc: str) -> QuerySet[PolicyCard]:
+    """A member's card history, newest first; 404 when it published none."""
+    cards = PolicyCard.objects.filter(member__uscc=uscc).select_related("member").order_by("-version")
+    if not cards.exists():
+        raise NotFoundError(_("No member with this USCC published a risk-policy card."))
+    return cards

@@ -99,8 +99,10 @@ def everything(member_a, member_b, key_v1, settings):
     settings.RISKSHARE_WEBHOOK_ALLOW_HOSTS = frozenset({"127.0.0.1"})
     endpoint_create(actor=_system(), member_id=member_b.institution.pk, url="https://127.0.0.1:9/hook", types=[])
     from tests.sharing.test_partners import flag, register
+    from tests.sharing.test_policies import publish
 
     assert register(member_a).status_code == 201 and flag(member_b).status_code == 201
+    assert publish(member_a).status_code == 201
     return Dispute.objects.get()
 
 

@@ -14,6 +14,8 @@ from sharing.contracts.base import problems
 from sharing.contracts.batches import BATCH, RECORD_VARIANTS, batch_parse
 from sharing.contracts.disputes import DISPUTE
 from sharing.contracts.lookups import LOOKUP
+from sharing.contracts.partners import PARTNER, PARTNER_EXIT, PARTNER_FLAG, PARTNER_FLAG_ANSWER, PARTNER_UPDATE
+from sharing.contracts.policies import POLICY_CARD
 from sharing.contracts.records import ACKNOWLEDGE, RESOLVE, RETRACT
 from sharing.identifiers import ID_TYPES
 from sharing.models import CATEGORIES_BY_KIND, LoanProduct, LookupPurpose, RecordCategory, RecordKind
@@ -27,6 +29,12 @@ OPERATIONS = {
     ("/api/v1/records/{reference}/resolve", "post"): (RESOLVE, {"today": CONTEXT["today"]}),
     ("/api/v1/records/{reference}/retract", "post"): (RETRACT, {}),
     ("/api/v1/alerts/{alert_id}/ack", "post"): (ACKNOWLEDGE, {}),
+    ("/api/v1/partners", "post"): (PARTNER, {"today": CONTEXT["today"]}),
+    ("/api/v1/partners/{uscc}", "put"): (PARTNER_UPDATE, {"today": CONTEXT["today"]}),
+    ("/api/v1/partners/{uscc}/exit", "post"): (PARTNER_EXIT, {"today": CONTEXT["today"]}),
+    ("/api/v1/partners/{uscc}/flags", "post"): (PARTNER_FLAG, {}),
+    ("/api/v1/partner-flags/{flag_id}/answer", "post"): (PARTNER_FLAG_ANSWER, {}),
+    ("/api/v1/policies", "post"): (POLICY_CARD, {"today": CONTEXT["today"]}),
 }
 
 

@@ -14,7 +14,7 @@ from sharing.models import LookupEntry, Watch, WatchToken
 from sharing.services.watches import watches_purge
 from sharing.tokens import pepper_token
 from tests.conftest import issue
-from tests.sharing.conftest import new_token
+from tests.sharing.conftest import lookup, new_token
 
 TODAY = dt.date.today()
 
@@ -78,7 +78,7 @@ def test_watches_are_stored_peppered_and_answered_with_counts(member_a, key_v1):
         (watch(identifiers=[]), "/identifiers", "bad_count"),
         (
             watch(tokens=[new_token()], identifiers=[{"type": "cn_mobile", "token": new_token()}] * 2),
-            "/identifiers",
+            "/identifiers/1/type",
             "duplicate_type",
         ),
     ],
@@ -91,11 +91,39 @@ def test_invalid_rows_are_listed_and_nothing_of_them_is_written(member_a, key_v1
     assert list(Watch.objects.values_list("reference", flat=True)) == ["GOOD-1"]
 
 
-@pytest.mark.parametrize("consent", ["", "   ab  ", "abc\x07def", "x" * 201])
-def test_consent_reference_is_required_and_checked(member_a, key_v1, consent):
+@pytest.mark.parametrize("consent", ["", "   ab  ", "abc\x07def", "x" * 201, "\u200b\u200bab\u3000"])
+def test_a_weak_consent_reference_is_refused_as_lookups_refuse_it(member_a, key_v1, consent):
     response = put_watches(member_a, [watch()], consent_reference=consent)
     assert response.status_code == 400
-    assert response.json()["code"] == "bad_consent_reference"
+    assert response.json()["code"] == "consent_required"
+    assert [e["field"] for e in response.json()["errors"]] == ["/consent_reference"]
+    assert Watch.objects.count() == 0
+    # The same reference, the same answer from a lookup that needs consent.
+    assert lookup(member_a, [new_token()], consent=consent).json()["code"] == "consent_required"
+
+
+def test_the_consent_reference_is_required(member_a, key_v1):
+    body = {"key_version": 1, "watches": [watch()]}
+    response = member_a.client().generic(
+        "POST", "/api/v1/watches", orjson.dumps(body), content_type="application/json", HTTP_IDEMPOTENCY_KEY="k"
+    )
+    assert response.status_code == 400
+    assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [("/consent_reference", "required")]
+
+
+@pytest.mark.parametrize(("version", "code"), [(2, "unknown_key_version"), ("1", "invalid_type"), (0, "min_value")])
+def test_the_key_version_refuses_the_whole_request(member_a, key_v1, version, code):
+    response = put_watches(member_a, [watch(), watch(reference="bad ref")], key_version=version)
+    assert response.status_code == 400
+    assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [("/key_version", code)]
+    assert Watch.objects.count() == 0
+
+
+def test_more_than_10000_watches_is_too_large(member_a, key_v1):
+    rows = [watch(f"L-{n}", expires_on=in_days(30)) for n in range(10_001)]
+    assert put_watches(member_a, rows).status_code == 413
+    rows[0]["colour"] = "red"  # a body that does not decode whole is refused the same way
+    assert put_watches(member_a, rows).status_code == 413
     assert Watch.objects.count() == 0
 
 

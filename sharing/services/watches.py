@@ -1,7 +1,8 @@
 """Watches: a member's own borrowers, registered after lending. Watching is never an inquiry.
 
-Written set-based like batches: a checked request (sharing.contracts.watches) goes to PostgreSQL as
-one JSON array of rows and one buffer of peppered tokens; the whole request commits or nothing does.
+Written set-based like batches (sharing.services.submission): a checked request
+(sharing.contracts.watches) goes to PostgreSQL in pipelined slices, each slice's rows as one JSON
+array and its identifiers as one buffer of peppered tokens; the whole request commits or nothing does.
 """
 
 from __future__ import annotations
@@ -11,24 +12,25 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.clock import business_today
 from core.errors import ConflictError
 from core.gcpause import gc_paused
-from core.sql import execute_binary
+from core.sql import pipeline
 from members.audit import Actor, audit_event_record
 from members.models import Credential
 from sharing.contracts.batches import record_error
-from sharing.contracts.watches import WatchesCheck
+from sharing.contracts.watches import ValidWatch, WatchesCheck
 from sharing.models import Watch
 from sharing.services.idempotency import idempotency_claim, idempotency_complete, idempotency_release
 from sharing.tokens import TOKEN_AT_N, pepper_tokens
 
 # Arbitrary fixed first key of the advisory lock that serializes one member's watch writes (the limit).
 _WATCH_LOCK_CLASS = 731_422_721
+WRITE_SLICE = 2_500
 
 _UPSERT_SQL = """
     INSERT INTO sharing_watch (member_id, reference, consent_reference, key_version, expires_on,
@@ -55,6 +57,9 @@ _TOKENS_SQL = f"""
     ) AS u
 """  # noqa: S608 - only the fixed TOKEN_AT_N is formatted in
 
+# Kept by the watch table's triggers (MemberWatchCount): no count(*) over the member's watches.
+_COUNT_SQL = "SELECT coalesce((SELECT watches FROM sharing_memberwatchcount WHERE member_id = %s), 0)"
+
 
 def watches_put(*, credential: Credential, idempotency_key: str, body_hash: str, check: WatchesCheck) -> dict[str, Any]:
     """Register or replace checked watches: the answer lists invalid rows; valid ones are written, all or none."""
@@ -77,52 +82,50 @@ def _watches_write(*, credential: Credential, check: WatchesCheck) -> dict[str, 
     errors = list(check.errors)
     # Lock order is reference order: two requests of one member cannot deadlock.
     valid = sorted(check.valid, key=lambda watch: watch.reference)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_WATCH_LOCK_CLASS, member_id])
-        cursor.execute("SELECT count(*) FROM sharing_watch WHERE member_id = %s", [member_id])
-        existing = cursor.fetchone()[0]
-        cursor.execute(
-            "SELECT reference FROM sharing_watch WHERE member_id = %s AND reference = ANY(%s)",
-            [member_id, [watch.reference for watch in valid]],
-        )
-        known = {reference for (reference,) in cursor.fetchall()}
-    room = settings.RISKSHARE_WATCHES_PER_MEMBER - existing
-    kept = []
-    for watch in valid:
-        if watch.reference not in known:
-            if room <= 0:
-                errors.append(record_error(watch.index, "", "watch_limit"))
-                continue
-            room -= 1
-        kept.append(watch)
+    kept: list[ValidWatch] = []
+    # In slices, so that PostgreSQL writes one slice while Python peppers the next (as batches do).
+    with pipeline() as pipe:
+        pipe.send([("SELECT pg_advisory_xact_lock(%s, %s)", [_WATCH_LOCK_CLASS, member_id])], answered=False)
+        ((existing,),) = pipe.fetch(_COUNT_SQL, [member_id])
+        kept = _within_limit(pipe, member_id, valid, room=settings.RISKSHARE_WATCHES_PER_MEMBER - existing)
+        if len(kept) < len(valid):
+            fitting = {watch.index for watch in kept}
+            errors.extend(record_error(w.index, "", "watch_limit") for w in valid if w.index not in fitting)
+        for start in range(0, len(kept), WRITE_SLICE):
+            part = kept[start : start + WRITE_SLICE]
+            rows = orjson.dumps(
+                [(w.reference, w.expires_on, ",".join([t for t, _token in w.identifiers])) for w in part]
+            ).decode()
+            peppered = pepper_tokens(token for w in part for _type, token in w.identifiers)
+            written = pipe.fetch(
+                _UPSERT_SQL,
+                {
+                    "member": member_id,
+                    "consent": check.consent_reference,
+                    "key_version": check.key_version,
+                    "now": now,
+                    "rows": rows,
+                },
+            )
+            ids = {reference: watch_id for watch_id, reference, _inserted in written}
+            replaced = [watch_id for watch_id, _reference, inserted in written if not inserted]
+            if replaced:  # a new watch has no tokens yet
+                pipe.send([("DELETE FROM sharing_watchtoken WHERE watch_id = ANY(%s)", [replaced])], answered=False)
+            pipe.send(
+                [
+                    (
+                        _TOKENS_SQL,
+                        {
+                            "ids": ",".join([str(ids[w.reference]) for w in part for _pair in w.identifiers]),
+                            "types": ",".join([t for w in part for t, _token in w.identifiers]),
+                            "tokens": b"".join(peppered),
+                        },
+                    )
+                ],
+                answered=False,
+            )
     if valid and not kept:
         raise ConflictError(_("This member has reached its limit of watches."), code="watch_limit")
-    if kept:
-        rows = orjson.dumps([(w.reference, w.expires_on, ",".join([t for t, _token in w.identifiers])) for w in kept])
-        written = execute_binary(
-            _UPSERT_SQL,
-            {
-                "member": member_id,
-                "consent": check.consent_reference,
-                "key_version": check.key_version,
-                "now": now,
-                "rows": rows.decode(),
-            },
-            fetch=True,
-        )
-        ids = {reference: watch_id for watch_id, reference, _inserted in written}
-        replaced = [watch_id for watch_id, _reference, inserted in written if not inserted]
-        if replaced:  # a new watch has no tokens yet
-            execute_binary("DELETE FROM sharing_watchtoken WHERE watch_id = ANY(%s)", [replaced])
-        peppered = pepper_tokens(token for w in kept for _type, token in w.identifiers)
-        execute_binary(
-            _TOKENS_SQL,
-            {
-                "ids": ",".join([str(ids[w.reference]) for w in kept for _pair in w.identifiers]),
-                "types": ",".join([t for w in kept for t, _token in w.identifiers]),
-                "tokens": b"".join(peppered),
-            },
-        )
     errors.sort(key=lambda entry: entry["index"])
     rejected = len({entry["index"] for entry in errors})
     answer = {"accepted": check.received - rejected, "rejected": rejected, "errors": errors}
@@ -132,6 +135,30 @@ def _watches_write(*, credential: Credential, check: WatchesCheck) -> dict[str, 
         payload={"received": check.received, "accepted": answer["accepted"], "rejected": rejected},
     )
     return answer
+
+
+def _within_limit(pipe, member_id: int, valid: list[ValidWatch], *, room: int) -> list[ValidWatch]:
+    """The watches that fit the member's limit: all of them unless the request could cross it.
+
+    Only then are the known references looked up, since replacing a watch takes no room.
+    """
+    if len(valid) <= room:
+        return valid
+    known = {
+        reference
+        for (reference,) in pipe.fetch(
+            "SELECT reference FROM sharing_watch WHERE member_id = %s AND reference = ANY(%s)",
+            [member_id, [watch.reference for watch in valid]],
+        )
+    }
+    kept = []
+    for watch in valid:
+        if watch.reference not in known:
+            if room <= 0:
+                continue
+            room -= 1
+        kept.append(watch)
+    return kept
 
 
 def watch_delete(*, credential: Credential, watch: Watch) -> None:

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from sharing.models import LookupEntry, Watch, WatchToken
+from sharing.models import LookupEntry, MemberWatchCount, Watch, WatchToken
 from sharing.services.watches import watches_purge
 from sharing.tokens import pepper_token
 from tests.conftest import issue
@@ -214,3 +214,36 @@ def test_retention_purges_watches_90_days_after_expiry(member_a, key_v1):
     assert watches_purge(today=TODAY) == 1
     assert set(Watch.objects.values_list("reference", flat=True)) == {"RECENT", "LIVE"}
     assert WatchToken.objects.count() == 2
+
+
+def counted(member) -> int:
+    row = MemberWatchCount.objects.filter(member=member.institution).first()
+    return row.watches if row else 0
+
+
+def test_the_member_count_follows_every_insert_replacement_and_delete(member_a, member_b, key_v1):
+    put_watches(member_a, [watch("LOAN-1"), watch("LOAN-2"), watch("LOAN-3")])
+    put_watches(member_a, [watch("LOAN-1"), watch("LOAN-4")])  # one replaced, one new
+    put_watches(member_b, [watch("LOAN-1")])
+    assert (counted(member_a), counted(member_b)) == (4, 1)
+    member_a.client().delete("/api/v1/watches/LOAN-2")
+    Watch.objects.filter(reference="LOAN-3").delete()  # any other path too (the triggers keep it)
+    Watch.objects.filter(reference="LOAN-4").update(expires_on=TODAY - dt.timedelta(days=91))
+    watches_purge(today=TODAY)
+    assert (counted(member_a), counted(member_b)) == (1, 1)
+    assert counted(member_a) == Watch.objects.filter(member=member_a.institution).count()
+
+
+def test_the_limit_is_read_from_the_count_and_references_probed_only_near_it(member_a, key_v1, settings):
+    put_watches(member_a, [watch("LOAN-1"), watch("LOAN-2")])
+    settings.RISKSHARE_WATCHES_PER_MEMBER = 10
+    with CaptureQueriesContext(connection) as far:
+        assert put_watches(member_a, [watch("LOAN-1"), watch("LOAN-3")]).json()["accepted"] == 2
+    assert not [q for q in far.captured_queries if "count(*)" in q["sql"].lower()]
+    assert not [q for q in far.captured_queries if "reference = ANY" in q["sql"]]
+    settings.RISKSHARE_WATCHES_PER_MEMBER = 4
+    with CaptureQueriesContext(connection) as near:
+        body = put_watches(member_a, [watch("LOAN-1"), watch("LOAN-4"), watch("LOAN-5"), watch("LOAN-2")]).json()
+    assert [q for q in near.captured_queries if "reference = ANY" in q["sql"]]
+    assert [(e["index"], e["code"]) for e in body["errors"]] == [(2, "watch_limit")]
+    assert counted(member_a) == 4

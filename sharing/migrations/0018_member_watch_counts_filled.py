@@ -12,6 +12,6 @@ def counts_fill(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("sharing", "0017_member_watch_counts")]
+    dependencies = [("sharing", "0017_member_watch_counts_retention_indexes")]
 
     operations = [migrations.RunPython(counts_fill, migrations.RunPython.noop)]

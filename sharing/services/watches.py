@@ -7,7 +7,6 @@ array and its identifiers as one buffer of peppered tokens; the whole request co
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import orjson
@@ -16,7 +15,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.clock import business_today
 from core.errors import ConflictError
 from core.gcpause import gc_paused
 from core.sql import pipeline
@@ -171,20 +169,3 @@ def watch_delete(*, credential: Credential, watch: Watch) -> None:
                 action="watch.deleted",
                 payload={"watch": watch.pk, "reference": watch.reference},
             )
-
-
-def watches_purge(*, today: dt.date | None = None) -> int:
-    """Watches whose expiry is more than 90 days past (the daily retention job)."""
-    cutoff = (today or business_today()) - dt.timedelta(days=settings.RISKSHARE_WATCH_RETENTION_DAYS)
-    deleted = 0
-    while True:
-        with transaction.atomic():
-            ids = list(Watch.objects.filter(expires_on__lt=cutoff).values_list("pk", flat=True)[:5000])
-            if not ids:
-                break
-            deleted += Watch.objects.filter(pk__in=ids).delete()[1].get("sharing.Watch", 0)
-    if deleted:
-        audit_event_record(
-            actor=Actor.system("retention"), action="watches.purged", payload={"watches": deleted, "before": cutoff}
-        )
-    return deleted

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from sharing.models import LookupEntry, MemberWatchCount, Watch, WatchToken
-from sharing.services.watches import watches_purge
+from sharing.services.retention import watches_purge
 from sharing.tokens import pepper_token
 from tests.conftest import issue
 from tests.sharing.conftest import lookup, new_token

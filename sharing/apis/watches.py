@@ -22,6 +22,7 @@ from sharing.apis.common import (
     page_schema,
 )
 from sharing.contracts.watches import WATCHES, watches_parse
+from sharing.contracts.webhooks import MAX_EVENT_ID
 from sharing.monitoring.selectors import event_document, event_feed, watch_get, watch_list
 from sharing.selectors import key_versions
 from sharing.services.idempotency import request_hash
@@ -122,7 +123,7 @@ class EventFeedApi(APIView):
     required_scope = "monitoring"
 
     class FeedFilterSerializer(serializers.Serializer):
-        after = serializers.IntegerField(min_value=0, required=False, default=0)
+        after = serializers.IntegerField(min_value=0, max_value=MAX_EVENT_ID, required=False, default=0)
         page_size = serializers.IntegerField(min_value=1, max_value=MAX_FEED_PAGE, required=False, default=100)
 
     class EventSerializer(serializers.Serializer):

@@ -247,3 +247,36 @@ def test_the_limit_is_read_from_the_count_and_references_probed_only_near_it(mem
     assert [q for q in near.captured_queries if "reference = ANY" in q["sql"]]
     assert [(e["index"], e["code"]) for e in body["errors"]] == [(2, "watch_limit")]
     assert counted(member_a) == 4
+
+
+def _statements(queries) -> list[str]:
+    statements = [" ".join(q["sql"].split())[:60] for q in queries.captured_queries]
+    return [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]  # the test's own
+
+
+def test_a_post_runs_the_same_statements_for_3_watches_or_300(member_a, key_v1):
+    put_watches(member_a, [watch("KNOWN")])
+    runs = []
+    for count in (3, 300):
+        with CaptureQueriesContext(connection) as queries:
+            assert (
+                put_watches(member_a, [watch(f"N{count}-{i}") for i in range(count)] + [watch("KNOWN")]).status_code
+                == 200
+            )
+        runs.append(_statements(queries))
+    assert runs[0] == runs[1]
+    expected = [
+        'SELECT c."id", c."institution_id"',  # the credential
+        'SELECT "sharing_consortiumkey"."version" A',  # key versions
+        "WITH claimed AS ( INSERT INTO sharing_idem",  # the Idempotency-Key
+        "SELECT pg_advisory_xact_lock(%s, %s)",  # the member's watch writes, one at a time
+        "SELECT coalesce((SELECT watches FROM shari",  # the member's count (no count(*), no probe)
+        "INSERT INTO sharing_watch (member_id, refe",
+        "DELETE FROM sharing_watchtoken WHERE watch",  # the replaced watch's old tokens
+        "INSERT INTO sharing_watchtoken (watch_id, ",
+        "SELECT pg_advisory_xact_lock(%s)",  # the audit chain
+        "INSERT INTO members_auditevent (seq, occur",
+        'UPDATE "sharing_idempotencykey" SET "state',
+    ]
+    assert len(runs[0]) == len(expected)
+    assert all(statement.startswith(start) for statement, start in zip(runs[0], expected, strict=True)), runs[0]

@@ -1,0 +1,170 @@
+"""Exposure (共债): open loans reported as records of kind loan, summed per token by matching."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from sharing.matching import summaries_drift_check
+from sharing.models import Record, TokenSummary
+from sharing.tokens import pepper_token
+from tests.conftest import issue
+from tests.factories import InstitutionFactory
+from tests.sharing.conftest import blacklist, days_ago, loan, new_token, overdue, reported, submit
+
+TODAY = dt.date.today()
+
+
+def summary(token: str) -> TokenSummary | None:
+    return TokenSummary.objects.filter(token=pepper_token(token)).first()
+
+
+# --- the record kind ---------------------------------------------------------------------------
+
+
+def test_a_loan_is_stored_with_decimal_money(member_a, key_v1):
+    body = submit(member_a, [loan(reference="L1", maturity_date="2027-06-09")]).json()
+    assert (body["accepted"], body["errors"]) == (1, [])
+    record = Record.objects.get(reference="L1")
+    assert (record.kind, record.category, record.status) == ("loan", "open", "active")
+    assert record.credit_limit == Decimal("50000.00") and isinstance(record.credit_limit, Decimal)
+    assert record.outstanding_balance == Decimal("20000.00")
+    assert (record.currency, record.product) == ("CNY", "credit_line")
+    assert record.maturity_date == dt.date(2027, 6, 9)
+    assert record.overdue_days is None and record.overdue_amount is None
+
+
+def test_a_closed_loan_is_resolved(member_a, key_v1):
+    submit(member_a, [loan(reference="L1", resolved_date=days_ago(1))])
+    assert Record.objects.get(reference="L1").status == "resolved"
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "code"),
+    [
+        (loan(overdue_days=3), "/overdue_days", "not_allowed"),
+        (loan(overdue_amount="1.00"), "/overdue_amount", "not_allowed"),
+        (overdue(credit_limit="1.00"), "/credit_limit", "not_allowed"),
+        (overdue(outstanding_balance="1.00"), "/outstanding_balance", "not_allowed"),
+        (blacklist(maturity_date="2030-01-01"), "/maturity_date", "not_allowed"),
+        (loan(category="overdue"), "/overdue_days", "required"),
+        (loan(kind="delinquency"), "/category", "invalid_choice"),
+        (loan(credit_limit="-1"), "/credit_limit", "bad_decimal"),
+        (loan(credit_limit="1.005"), "/credit_limit", "bad_decimal"),
+        (loan(credit_limit=100), "/credit_limit", "invalid_type"),
+        (loan(outstanding_balance="1e5"), "/outstanding_balance", "bad_decimal"),
+        (loan(currency="USD"), "/currency", "invalid_choice"),
+        (loan(product="payday"), "/product", "invalid_choice"),
+        ({k: v for k, v in loan().items() if k != "credit_limit"}, "/credit_limit", "required"),
+        ({k: v for k, v in loan().items() if k != "outstanding_balance"}, "/outstanding_balance", "required"),
+        ({k: v for k, v in loan().items() if k != "product"}, "/product", "required"),
+        (loan(event_date=(TODAY + dt.timedelta(days=1)).isoformat()), "/event_date", "future_date"),
+        (loan(maturity_date="2025-06-09"), "/maturity_date", "maturity_order"),
+        (loan(maturity_date="1980-01-01"), "/maturity_date", "bad_date"),
+        (loan(maturity_date="2025-13-01"), "/maturity_date", "bad_date"),
+        (loan(resolved_date="2025-06-01"), "/resolved_date", "date_order"),
+    ],
+)
+def test_each_loan_rule_has_a_stable_code(member_a, key_v1, record, field, code):
+    body = submit(member_a, [record, blacklist()]).json()
+    assert body["rejected"] == 1 and body["accepted"] == 1  # the valid one is still stored
+    assert (field, code) in [(e["field"], e["code"]) for e in body["errors"]], body["errors"]
+    assert not Record.objects.filter(kind="loan").exists()
+
+
+def test_a_maturity_in_the_future_and_a_balance_over_the_limit_are_fine(member_a, key_v1):
+    future = (TODAY + dt.timedelta(days=700)).isoformat()
+    body = submit(member_a, [loan(maturity_date=future, credit_limit="100.00", outstanding_balance="130.55")]).json()
+    assert body["errors"] == []
+
+
+def test_a_re_sent_reference_replaces_the_loan(member_a, key_v1):
+    token = new_token()
+    reported(member_a, [loan([token], reference="L1")])
+    first = Record.objects.get(reference="L1")
+    reported(member_a, [loan([token], reference="L1", outstanding_balance="15000.00")])
+    record = Record.objects.get(reference="L1")
+    assert Record.objects.filter(kind="loan").count() == 1
+    assert record.outstanding_balance == Decimal("15000.00")
+    assert record.reported_at > first.reported_at
+    s = summary(token)
+    assert (s.open_loans, s.total_outstanding) == (1, Decimal("15000.00"))
+
+
+def test_an_unchanged_re_send_is_a_report(member_a, key_v1):
+    """The monthly re-send with the same balance refreshes the report date (staleness), not the facts."""
+    token = new_token()
+    reported(member_a, [loan([token], reference="L1")])
+    first = Record.objects.get(reference="L1")
+    reported(member_a, [loan([token], reference="L1")])
+    record = Record.objects.get(reference="L1")
+    assert record.reported_at > first.reported_at
+    assert record.updated_at == first.updated_at
+    assert record.batch_id != first.batch_id
+    assert summary(token).loan_reported == [record.reported_at]
+
+
+# --- the summary -------------------------------------------------------------------------------
+
+
+def test_exposure_sums_open_loans_across_lenders(member_a, member_b, key_v1):
+    token, mobile = new_token(), new_token()
+    member_c = issue(InstitutionFactory())
+    reported(
+        member_a,
+        [
+            loan([token, mobile], reference="A1", credit_limit="50000.00", outstanding_balance="20000.00"),
+            loan([token], reference="A2", credit_limit="30000", outstanding_balance="28000.5", event_date="2025-09-01"),
+            # the same facts under another reference: another facility, not a duplicate
+            loan([token], reference="A3", credit_limit="30000", outstanding_balance="28000.5", event_date="2025-09-01"),
+        ],
+    )
+    reported(member_b, [loan([token], reference="B1", credit_limit="40000", outstanding_balance="0")])
+    reported(member_c, [loan([token], reference="C1", resolved_date=days_ago(1)), overdue([token])])
+    s = summary(token)
+    assert (s.loan_lenders, s.open_loans) == (2, 4)
+    assert s.total_credit_limit == Decimal("150000.00")
+    assert s.total_outstanding == Decimal("76001.00")
+    assert s.latest_loan_opened == dt.date(2025, 9, 1)
+    a, b = member_a.institution.pk, member_b.institution.pk
+    assert s.loan_member_ids == [a, a, a, b]
+    assert s.loan_outstanding == [Decimal("20000.00"), Decimal("28000.50"), Decimal("28000.50"), Decimal("0.00")]
+    # Loans are not adverse: only C's delinquency makes a reporting member.
+    assert s.member_ids == [member_c.institution.pk]
+    assert s.active_delinquencies == 1
+    assert (summary(mobile).open_loans, summary(mobile).member_ids) == (1, [])
+    assert summaries_drift_check(fix=False).drift == 0
+
+
+def test_closing_a_loan_takes_it_out(member_a, key_v1):
+    token = new_token()
+    reported(member_a, [loan([token], reference="L1")])
+    response = member_a.client().post("/api/v1/records/L1/resolve", {"resolved_date": days_ago(0)}, format="json")
+    assert response.status_code == 200
+    assert summary(token) is None
+    reported(member_a, [loan([token], reference="L2"), loan([token], reference="L3", resolved_date=days_ago(0))])
+    assert summary(token).open_loans == 1
+
+
+def test_exposure_drift_is_detected(member_a, key_v1):
+    token = new_token()
+    reported(member_a, [loan([token])])
+    TokenSummary.objects.filter(token=pepper_token(token)).update(total_outstanding=1)
+    assert summaries_drift_check(fix=True).stale == 1
+    assert summary(token).total_outstanding == Decimal("20000.00")
+    TokenSummary.objects.filter(token=pepper_token(token)).update(loan_reported=[])
+    assert summaries_drift_check(fix=False).stale == 1
+
+
+def test_changing_a_loans_identifiers_moves_its_exposure(member_a, key_v1):
+    old, new, kept = new_token(), new_token(), new_token()
+    reported(member_a, [loan([old, kept], reference="L1")])
+    reported(member_a, [loan([new, kept], reference="L1", outstanding_balance="1.00")])
+    from sharing.matching import dirty_tokens_drain
+
+    dirty_tokens_drain()
+    assert summary(old) is None
+    assert summary(new).total_outstanding == summary(kept).total_outstanding == Decimal("1.00")
+    assert summaries_drift_check(fix=False).drift == 0

@@ -6,13 +6,14 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from sharing.matching import summaries_drift_check
 from sharing.models import Record, TokenSummary
 from sharing.tokens import pepper_token
 from tests.conftest import issue
 from tests.factories import InstitutionFactory
-from tests.sharing.conftest import blacklist, days_ago, loan, new_token, overdue, reported, submit
+from tests.sharing.conftest import blacklist, days_ago, loan, lookup, new_token, overdue, reported, submit
 
 TODAY = dt.date.today()
 
@@ -168,3 +169,69 @@ def test_changing_a_loans_identifiers_moves_its_exposure(member_a, key_v1):
     assert summary(old) is None
     assert summary(new).total_outstanding == summary(kept).total_outstanding == Decimal("1.00")
     assert summaries_drift_check(fix=False).drift == 0
+
+
+# --- the lookup answer -------------------------------------------------------------------------
+
+
+def test_the_answer_counts_lenders_and_totals_with_yours(member_a, member_b, key_v1):
+    token, loans_only, nothing = new_token(), new_token(), new_token()
+    member_c = issue(InstitutionFactory())
+    reported(member_a, [loan([token], reference="A1", credit_limit="50000", outstanding_balance="20000")])
+    reported(
+        member_b,
+        [
+            loan([token], reference="B1", credit_limit="40000", outstanding_balance="38000", event_date="2026-01-05"),
+            loan([token], reference="B2", credit_limit="30000", outstanding_balance="25000"),
+            loan([loans_only], reference="B3"),
+        ],
+    )
+    reported(member_c, [loan([token], reference="C1", credit_limit="30000", outstanding_balance="15000")])
+    reported(member_c, [overdue([token])])
+    response = lookup(member_a, [token, loans_only, nothing])
+    assert response.status_code == 200, response.content
+    both, only, miss = response.json()["results"]
+    assert both["exposure"] == {
+        "lenders": 3,
+        "open_loans": 4,
+        "total_credit_limit": "150000.00",
+        "total_outstanding": "98000.00",
+        "latest_opened": "2026-01-05",
+        "stale_loans": 0,
+        "yours": {"open_loans": 1, "total_outstanding": "20000.00"},
+    }
+    assert both["hit"] is True and both["reporting_members"] == 1  # C's delinquency; loans are not reports
+    # Open loans alone are exposure, not a hit: the lookup log counts no hit for them.
+    assert only["hit"] is False and only["reporting_members"] == 0
+    assert only["exposure"]["open_loans"] == 1
+    assert only["exposure"]["yours"] == {"open_loans": 0, "total_outstanding": "0.00"}
+    assert miss["exposure"] is None
+    from sharing.models import Lookup, LookupEntry
+
+    lookup_row = Lookup.objects.get()
+    assert lookup_row.hits == 1
+    assert list(LookupEntry.objects.order_by("position").values_list("hit", flat=True)) == [True, False, False]
+    # The stored answer is the same answer.
+    detail = member_a.client().get(f"/api/v1/lookups/{lookup_row.pk}").json()
+    assert detail["results"] == response.json()["results"]
+    # Never a lender's name or id.
+    text = response.content.decode()
+    for member in (member_a, member_b, member_c):
+        assert member.institution.name not in text and member.institution.uscc not in text
+
+
+def test_stale_loans_are_counted_as_of_the_lookup(member_a, member_b, key_v1, settings):
+    token = new_token()
+    reported(member_b, [loan([token], reference="B1"), loan([token], reference="B2")])
+    old = timezone.now() - dt.timedelta(days=46)
+    Record.objects.filter(reference="B1").update(reported_at=old)
+    from sharing.matching import summaries_refresh
+
+    summaries_refresh([pepper_token(token)])
+    assert lookup(member_a, [token]).json()["results"][0]["exposure"]["stale_loans"] == 1
+    settings.RISKSHARE_EXPOSURE_STALE_DAYS = 60
+    assert lookup(member_a, [token]).json()["results"][0]["exposure"]["stale_loans"] == 0
+    # The re-send is the monthly report: no longer stale.
+    settings.RISKSHARE_EXPOSURE_STALE_DAYS = 45
+    reported(member_b, [loan([token], reference="B1")])
+    assert lookup(member_a, [token]).json()["results"][0]["exposure"]["stale_loans"] == 0

@@ -31,6 +31,8 @@ EVENT_TYPES = (
     "record.ended",
     "dispute.opened",
     "dispute.settled",
+    "loan.opened",
+    "exposure.increased",
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import orjson
 import pytest
 from django.utils import timezone
 
@@ -235,3 +236,106 @@ def test_stale_loans_are_counted_as_of_the_lookup(member_a, member_b, key_v1, se
     settings.RISKSHARE_EXPOSURE_STALE_DAYS = 45
     reported(member_b, [loan([token], reference="B1")])
     assert lookup(member_a, [token]).json()["results"][0]["exposure"]["stale_loans"] == 0
+
+
+# --- monitoring events -------------------------------------------------------------------------
+
+
+def _monitoring_events(member) -> list[dict]:
+    return member.client().get("/api/v1/monitoring/events?page_size=1000").json()["results"]
+
+
+@pytest.fixture
+def watched(member_a, key_v1):
+    """A token member A watches (LOAN-1) through its resident id; its mobile is watched too."""
+    from tests.sharing.test_watches import put_watches, watch
+
+    token, mobile = new_token(), new_token()
+    assert put_watches(member_a, [watch("LOAN-1", [token, mobile])]).json()["accepted"] == 1
+    return token, mobile
+
+
+def test_another_lenders_new_loan_is_told_once(member_a, member_b, watched):
+    token, mobile = watched
+    opened = days_ago(2)
+    reported(
+        member_b,
+        [loan([token, mobile], reference="B1", credit_limit="8000", outstanding_balance="500", event_date=opened)],
+    )
+    reported(member_a, [loan([token], reference="OWN")])  # its own loans: never an event
+    (event,) = _monitoring_events(member_a)
+    assert event["type"] == "loan.opened" and event["watch"] == "LOAN-1"
+    assert event["data"] == {"credit_limit": "8000.00", "product": "credit_line"}
+    assert event["identifier_type"] in {"cn_mobile", "cn_resident_id"}  # one event, whichever chunk first
+    # The monthly re-sends are the same loan: no new event, and no record.reported for a loan.
+    reported(
+        member_b,
+        [loan([token, mobile], reference="B1", credit_limit="8000", outstanding_balance="700", event_date=opened)],
+    )
+    assert [e["type"] for e in _monitoring_events(member_a)] == ["loan.opened"]
+    text = orjson.dumps(_monitoring_events(member_a)).decode()
+    assert member_b.institution.name not in text and member_b.institution.uscc not in text
+
+
+def test_a_loan_opened_long_before_the_watch_is_no_opening(member_a, member_b, watched):
+    token, _mobile = watched
+    reported(member_b, [loan([token], reference="OLD", event_date="2024-01-01", outstanding_balance="100")])
+    assert _monitoring_events(member_a) == []
+
+
+def test_exposure_increased_by_a_fifth_and_ten_thousand(member_a, member_b, key_v1):
+    from tests.sharing.test_watches import put_watches, watch
+
+    token, mobile = new_token(), new_token()
+    member_c = issue(InstitutionFactory())
+    # Before the watch: 50,000 outstanding elsewhere, what member A saw when it lent.
+    reported(member_b, [loan([token], reference="B1", outstanding_balance="50000")])
+    assert put_watches(member_a, [watch("LOAN-1", [token, mobile])]).json()["accepted"] == 1
+
+    def increased():
+        return [e["data"] for e in _monitoring_events(member_a) if e["type"] == "exposure.increased"]
+
+    # Another lender, on the mobile: 59,000 is +18 %, not yet; 61,000 is +22 % and +11,000.
+    c1 = {"reference": "C1", "event_date": days_ago(3)}
+    reported(member_c, [loan([mobile], outstanding_balance="9000", **c1)])
+    assert increased() == []
+    reported(member_c, [loan([mobile], outstanding_balance="11000", **c1)])
+    assert increased() == [{"total_outstanding": "61000.00", "previous": "50000.00", "open_loans": 2, "lenders": 2}]
+    assert [e["type"] for e in _monitoring_events(member_a)].count("loan.opened") == 1
+    # Since the last such event: 61,000 → 68,000 is +11 %; → 73,200 is +20 % and +12,200.
+    reported(member_b, [loan([token], reference="B1", outstanding_balance="57000")])
+    assert len(increased()) == 1
+    reported(member_b, [loan([token], reference="B1", outstanding_balance="62200")])
+    assert increased()[-1]["total_outstanding"] == "73200.00" and len(increased()) == 2
+    # A loan on both watched identifiers counts once.
+    reported(member_c, [loan([mobile, token], outstanding_balance="11000", **c1)])
+    assert len(increased()) == 2
+    # Its own loans never count.
+    reported(member_a, [loan([token], reference="OWN", outstanding_balance="90000")])
+    assert len(increased()) == 2
+
+
+def test_exposure_events_are_told_once_when_matching_runs_again(member_a, member_b, watched):
+    from sharing.matching import batch_match
+    from sharing.models import Batch, MonitoringEvent
+
+    token, _mobile = watched
+    reported(member_b, [loan([token], reference="B1", outstanding_balance="30000", event_date=days_ago(1))])
+    assert sorted(MonitoringEvent.objects.values_list("type", flat=True)) == ["exposure.increased", "loan.opened"]
+    for batch_id in Batch.objects.values_list("pk", flat=True):
+        batch_match(batch_id)
+    assert MonitoringEvent.objects.count() == 2
+    # The fact names the total: the constraint, not a check, keeps a second one out.
+    from django.db import IntegrityError, transaction
+
+    event = MonitoringEvent.objects.get(type="exposure.increased")
+    assert event.fact == "exposure:30000.00"
+    with pytest.raises(IntegrityError), transaction.atomic():
+        MonitoringEvent.objects.create(
+            member_id=event.member_id,
+            watch_id=event.watch_id,
+            watch_reference="LOAN-1",
+            type=event.type,
+            identifier_type="cn_resident_id",
+            fact=event.fact,
+        )

@@ -339,3 +339,54 @@ def test_exposure_events_are_told_once_when_matching_runs_again(member_a, member
             identifier_type="cn_resident_id",
             fact=event.fact,
         )
+
+
+# --- retention, disputes -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("today", "purged"),
+    [(dt.date(2026, 3, 9), False), (dt.date(2026, 3, 10), True)],
+    ids=["day-before", "day-of"],
+)
+def test_a_closed_loan_is_purged_five_years_after_it_closed(member_a, key_v1, today, purged):
+    from members.models import AuditEvent
+    from tests.sharing.test_retention import at, purge_on, references
+
+    with at(dt.date(2021, 4, 1)):
+        reported(member_a, [loan(reference="CLOSED", event_date="2019-01-15", resolved_date="2021-03-10")])
+        reported(member_a, [loan(reference="OPEN", event_date="2010-01-15")])  # open: never purged
+    purge_on(today)
+    assert references() == ({"OPEN"} if purged else {"CLOSED", "OPEN"})
+    if purged:
+        tombstone = AuditEvent.objects.filter(action="retention.records_purged").get()
+        assert tombstone.payload["loans_closed"] == 1 and tombstone.payload["adverse_ended"] == 0
+        assert tombstone.payload["loans_closed_on_or_before"] == "2021-03-10"
+
+
+def test_the_loan_retention_is_a_setting(member_a, key_v1, settings):
+    from tests.sharing.test_retention import at, purge_on, references
+
+    settings.RISKSHARE_LOAN_RETENTION_YEARS = 2
+    with at(dt.date(2021, 4, 1)):
+        reported(member_a, [loan(reference="CLOSED", event_date="2019-01-15", resolved_date="2021-03-10")])
+    purge_on(dt.date(2023, 3, 10))
+    assert references() == set()
+
+
+def test_a_dispute_marks_a_loan_and_the_answer_says_so(member_a, member_b, key_v1):
+    token = new_token()
+    reported(member_b, [loan([token], reference="B1")])
+    response = member_a.client().post(
+        "/api/v1/disputes",
+        {
+            "identifiers": [{"type": "cn_resident_id", "token": token}],
+            "key_version": 1,
+            "reason": "本人未申请该笔贷款。",
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert Record.objects.get(reference="B1").status == "disputed"
+    result = lookup(member_a, [token]).json()["results"][0]
+    assert result["disputed"] is True and result["exposure"]["open_loans"] == 1  # still counted, flagged

@@ -408,14 +408,17 @@ def start_worker(env: dict[str, str], queue: str, workers: int) -> subprocess.Po
     )
 
 
-def match_queued(env: dict[str, str], queue: str, workers: int) -> float:
-    """Seconds from the first queued batch taken by a worker to the last one done (worker start-up excluded)."""
+def match_queued(env: dict[str, str], queue: str, workers: int, after_batch: int) -> float:
+    """Seconds from the first batch after ``after_batch`` taken by a worker to the last one done (worker
+    start-up excluded)."""
     import psycopg
 
     worker = start_worker(env, queue, workers)
     try:
         with psycopg.connect(server_url(), autocommit=True) as conn:
-            while not conn.execute("SELECT count(*) FROM sharing_batch WHERE status <> 'received'").fetchone()[0]:
+            while not conn.execute(
+                "SELECT count(*) FROM sharing_batch WHERE id > %s AND status <> 'received'", [after_batch]
+            ).fetchone()[0]:
                 time.sleep(0.05)
             started = time.perf_counter()
             while conn.execute(
@@ -426,6 +429,13 @@ def match_queued(env: dict[str, str], queue: str, workers: int) -> float:
     finally:
         worker.terminate()
         worker.wait()
+
+
+def last_batch() -> int:
+    import psycopg
+
+    with psycopg.connect(server_url(), autocommit=True) as conn:
+        return conn.execute("SELECT coalesce(max(id), 0) FROM sharing_batch").fetchone()[0]
 
 
 def exposure_main(args: argparse.Namespace) -> None:
@@ -456,16 +466,17 @@ def exposure_main(args: argparse.Namespace) -> None:
             for kind in kinds:
                 truncate()
                 ingest, _latencies = http_ingest(bodies[kind], key, args.port, args.clients, f"{kind}-{round_number}")
-                matched = match_queued(env, queue, args.match_workers)
+                matched = match_queued(env, queue, args.match_workers, 0)  # truncated: every batch is this phase's
                 figures[kind].append((ingest, matched))
                 print(f"round {round_number + 1} {kind}: ingest {ingest:.1f}s, matching {matched:.1f}s", flush=True)
                 if kind == "loan":
                     with psycopg.connect(server_url(), autocommit=True) as conn:
                         conn.execute("VACUUM ANALYZE sharing_record, sharing_recordidentifier, sharing_tokensummary")
+                    before = last_batch()
                     ingest, _latencies = http_ingest(
                         bodies["refresh"], key, args.port, args.clients, f"refresh-{round_number}"
                     )
-                    matched = match_queued(env, queue, args.match_workers)
+                    matched = match_queued(env, queue, args.match_workers, before)
                     figures["refresh"].append((ingest, matched))
                     print(
                         f"round {round_number + 1} refresh: ingest {ingest:.1f}s, matching {matched:.1f}s", flush=True

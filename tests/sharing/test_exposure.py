@@ -390,3 +390,49 @@ def test_a_dispute_marks_a_loan_and_the_answer_says_so(member_a, member_b, key_v
     assert Record.objects.get(reference="B1").status == "disputed"
     result = lookup(member_a, [token]).json()["results"][0]
     assert result["disputed"] is True and result["exposure"]["open_loans"] == 1  # still counted, flagged
+
+
+# --- the self-inspection report ----------------------------------------------------------------
+
+
+def test_the_report_counts_open_loans_their_timeliness_and_the_peer_place(member_a, member_b, key_v1):
+    from sharing.reports.base import ReportContext
+    from sharing.reports.exposure import exposure
+    from sharing.reports.peers import peers
+    from tests.sharing.test_reports import today_period
+
+    reported(
+        member_a,
+        [
+            loan(reference="FRESH"),
+            loan(reference="OLD"),
+            loan(reference="BNPL", product="bnpl"),
+            loan(reference="CLOSED", resolved_date="2025-07-01"),  # closed before the period: not counted
+        ],
+    )
+    reported(member_b, [loan(reference="B1")])
+    # OLD's latest report, and its every version, is 60 days before the period's end.
+    stale = timezone.now() - dt.timedelta(days=60)
+    Record.objects.filter(reference__in=["OLD", "B1"]).update(reported_at=stale, created_at=stale)
+    period = today_period()
+    sections = exposure(ReportContext(period, [member_a.institution.pk, member_b.institution.pk]))
+    mine, theirs = sections[member_a.institution.pk], sections[member_b.institution.pk]
+    assert mine.rows == [["bnpl", 1, 1, 0, 1.0], ["credit_line", 2, 1, 1, 0.5]]
+    assert mine.summary == {"open_loans": 3, "rereported_in_time": 2, "stale_loans": 1, "timeliness": round(2 / 3, 6)}
+    assert theirs.summary["timeliness"] == 0.0
+    # The peer measure: a value of its own, no percentile under five members with loans.
+    (row,) = [
+        r
+        for r in peers(ReportContext(period, [member_a.institution.pk]))[member_a.institution.pk].rows
+        if r[0] == "loan_timeliness"
+    ]
+    assert row == ["loan_timeliness", "higher", round(2 / 3, 6), None]
+    for n in range(3):
+        reported(issue(InstitutionFactory()), [loan(reference=f"P{n}")])
+    (row,) = [
+        r
+        for r in peers(ReportContext(period, [member_a.institution.pk]))[member_a.institution.pk].rows
+        if r[0] == "loan_timeliness"
+    ]
+    # Values 2/3 (A), 0 (B), 1, 1, 1: A is second lowest of five.
+    assert row[3] == 30.0

@@ -92,7 +92,9 @@ _SUMMARY_SELECT = """
                         FILTER (WHERE kind = 'loan'), '{}') AS loan_member_ids,
                coalesce(array_agg(outstanding_balance ORDER BY member_id, loan_id)
                         FILTER (WHERE kind = 'loan'), '{}') AS loan_outstanding,
-               coalesce(array_agg(last_reported ORDER BY member_id, loan_id)
+               -- In time order (not parallel to the two above): a lookup counts the stale ones with
+               -- width_bucket, a binary search, instead of unnesting the array.
+               coalesce(array_agg(last_reported ORDER BY last_reported)
                         FILTER (WHERE kind = 'loan'), '{}') AS loan_reported,
                bool_or(disputed) AS disputed,
                EXISTS (SELECT 1 FROM sharing_disputetoken dt

@@ -42,18 +42,20 @@ class LookupAnswer:
 # distinct other members whose credit lookups of it fall in the last 30 and 90 days. Only credit
 # lookups' entries are read (a partial index, read index-only).
 # The exposure columns (NULL without open loans) count the stale loans and the asker's own ("yours")
-# from the summary's one-entry-per-loan arrays, as of now: staleness moves with the clock.
+# from the summary's one-entry-per-loan arrays, as of now (staleness moves with the clock), with
+# array functions rather than subqueries: the report times are sorted, so width_bucket counts those
+# before the stale cutoff by binary search; the asker's one loan is read by its position.
 _READ_SQL = f"""
     SELECT n, cardinality(member_ids), %(member)s = ANY(member_ids), blacklist_categories,
         to_char(blacklist_last_reported, 'YYYY-MM-DD'), active_delinquencies, max_overdue_days,
         total_overdue_amount::text, to_char(latest_delinquency_date, 'YYYY-MM-DD'), disputed, statement,
         NULLIF(open_loans, 0), loan_lenders, total_credit_limit::text, total_outstanding::text,
         to_char(latest_loan_opened, 'YYYY-MM-DD'),
-        CASE WHEN open_loans > 0
-             THEN (SELECT count(*) FROM unnest(loan_reported) AS d WHERE d < %(stale_before)s) END,
-        CASE WHEN %(member)s = ANY(loan_member_ids)
-             THEN (SELECT count(*) FROM unnest(loan_member_ids) AS m WHERE m = %(member)s) END,
-        CASE WHEN %(member)s = ANY(loan_member_ids)
+        CASE WHEN open_loans > 0 THEN width_bucket(%(stale_before)s::timestamptz, loan_reported) END,
+        NULLIF(cardinality(array_positions(loan_member_ids, %(member)s::bigint)), 0),
+        CASE WHEN cardinality(array_positions(loan_member_ids, %(member)s::bigint)) = 1
+             THEN loan_outstanding[array_position(loan_member_ids, %(member)s::bigint)]::text
+             WHEN %(member)s = ANY(loan_member_ids)
              THEN (SELECT sum(o)::text FROM unnest(loan_member_ids, loan_outstanding) AS u(m, o)
                    WHERE m = %(member)s) END,
         NULL::bytea, NULL::bigint, NULL::bigint

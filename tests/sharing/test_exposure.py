@@ -207,11 +207,15 @@ def test_the_answer_counts_lenders_and_totals_with_yours(member_a, member_b, key
     assert only["exposure"]["open_loans"] == 1
     assert only["exposure"]["yours"] == {"open_loans": 0, "total_outstanding": "0.00"}
     assert miss["exposure"] is None
+    # Two loans of the asker's own: both in "yours".
+    theirs = lookup(member_b, [token]).json()["results"][0]["exposure"]
+    assert theirs["yours"] == {"open_loans": 2, "total_outstanding": "63000.00"}
     from sharing.models import Lookup, LookupEntry
 
-    lookup_row = Lookup.objects.get()
+    lookup_row = Lookup.objects.filter(member_id=member_a.institution.pk).get()
     assert lookup_row.hits == 1
-    assert list(LookupEntry.objects.order_by("position").values_list("hit", flat=True)) == [True, False, False]
+    entries = LookupEntry.objects.filter(lookup=lookup_row).order_by("position")
+    assert list(entries.values_list("hit", flat=True)) == [True, False, False]
     # The stored answer is the same answer.
     detail = member_a.client().get(f"/api/v1/lookups/{lookup_row.pk}").json()
     assert detail["results"] == response.json()["results"]

@@ -319,6 +319,11 @@ RISKSHARE_CORRECTION_LOOKBACK_DAYS = 365
 RISKSHARE_RECORD_RETENTION_YEARS = 5
 RISKSHARE_RETRACTED_RETENTION_DAYS = 90
 RISKSHARE_LOOKUP_LOG_RETENTION_YEARS = int(os.environ.get("RISKSHARE_LOOKUP_LOG_RETENTION_YEARS", "5"))
+# Closed loans (kind loan, with a resolved date) are purged this many years after it; open ones never.
+RISKSHARE_LOAN_RETENTION_YEARS = int(os.environ.get("RISKSHARE_LOAN_RETENTION_YEARS", "5"))
+
+# Exposure (共债): an open loan whose latest report is older than this many days still counts, as stale.
+RISKSHARE_EXPOSURE_STALE_DAYS = int(os.environ.get("RISKSHARE_EXPOSURE_STALE_DAYS", "45"))
 
 # Post-loan monitoring (docs/monitoring.md).
 RISKSHARE_WATCHES_PER_MEMBER = int(os.environ.get("RISKSHARE_WATCHES_PER_MEMBER", "5000000"))

@@ -33,6 +33,9 @@ RECORD_COLUMNS = (
     "currency",
     "product",
     "resolved_date",
+    "credit_limit",
+    "outstanding_balance",
+    "maturity_date",
 )
 INTEGER_COLUMNS = {"key_version", "overdue_days"}
 

@@ -122,6 +122,8 @@ class MonitoringEvent(models.Model):
         RECORD_ENDED = "record.ended", _("A record behind an earlier event ended")
         DISPUTE_OPENED = "dispute.opened", _("A dispute was opened")
         DISPUTE_SETTLED = "dispute.settled", _("A dispute was settled")
+        LOAN_OPENED = "loan.opened", _("Another lender opened a loan")
+        EXPOSURE_INCREASED = "exposure.increased", _("Outstanding loans elsewhere increased")
 
     member = models.ForeignKey(
         "members.Institution", verbose_name=_("member"), on_delete=models.PROTECT, related_name="+"

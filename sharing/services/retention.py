@@ -1,4 +1,5 @@
-"""Retention: adverse records five years after the adverse event ends, retracted records after 90 days,
+"""Retention: adverse records five years after the adverse event ends, closed loans five years after
+they closed (``RISKSHARE_LOAN_RETENTION_YEARS``; open loans never), retracted records after 90 days,
 the lookup log after its configured period; expired watches 90 days after their expiry, monitoring
 events and webhook deliveries after ``RISKSHARE_MONITORING_EVENT_DAYS``.
 
@@ -27,7 +28,7 @@ from core.sql import execute_binary
 from members.audit import Actor, audit_event_record
 from sharing.matching import summaries_refresh
 from sharing.models import Watch
-from sharing.selectors import RECORD_DUE_CONDITION, lookup_log_before, record_purge_due
+from sharing.selectors import RECORD_DUE_CONDITION, loan_purge_due, lookup_log_before, record_purge_due
 
 PURGE_CHUNK = 5000
 
@@ -48,10 +49,10 @@ _PURGE_SQL = f"""
         UPDATE sharing_dispute d SET record_id = NULL FROM due WHERE d.record_id = due.id RETURNING 1
     ),
     records AS (
-        DELETE FROM sharing_record r USING due WHERE r.id = due.id RETURNING r.member_id, r.status
+        DELETE FROM sharing_record r USING due WHERE r.id = due.id RETURNING r.member_id, r.status, r.kind
     )
-    SELECT 'record', member_id, status, NULL::bytea FROM records
-    UNION ALL SELECT 'token', NULL, NULL, token FROM (SELECT DISTINCT token FROM identifiers) t
+    SELECT 'record', member_id, status, kind, NULL::bytea FROM records
+    UNION ALL SELECT 'token', NULL, NULL, NULL, token FROM (SELECT DISTINCT token FROM identifiers) t
 """
 
 
@@ -72,18 +73,22 @@ def records_purge(*, today: dt.date | None = None, chunk: int = PURGE_CHUNK) -> 
     """Purge every record whose retention is over on ``today``, one committed chunk at a time."""
     today = today or business_today()
     adverse, retracted_before = record_purge_due(today)
+    loans = loan_purge_due(today)
     result = PurgeResult()
     while True:
         with transaction.atomic():
             rows = execute_binary(
                 _PURGE_SQL,
-                {"adverse": adverse, "retracted_before": retracted_before, "limit": chunk},
+                {"adverse": adverse, "retracted_before": retracted_before, "loans": loans, "limit": chunk},
                 fetch=True,
             )
-            records = [(member_id, status) for kind, member_id, status, _token in rows if kind == "record"]
+            records = [(member_id, status) for row, member_id, status, _kind, _token in rows if row == "record"]
             if not records:
                 return result
-            tokens = [bytes(token) for kind, _m, _s, token in rows if kind == "token"]
+            loans_closed = sum(
+                1 for row, _m, status, kind, _t in rows if row == "record" and kind == "loan" and status != "retracted"
+            )
+            tokens = [bytes(token) for row, _m, _s, _kind, token in rows if row == "token"]
             summaries_refresh(tokens)
             by_member = Counter(member_id for member_id, _status in records)
             retracted = sum(1 for _member_id, status in records if status == "retracted")
@@ -94,10 +99,12 @@ def records_purge(*, today: dt.date | None = None, chunk: int = PURGE_CHUNK) -> 
                 payload={
                     "records": len(records),
                     "retracted": retracted,
-                    "adverse_ended": len(records) - retracted,
+                    "adverse_ended": len(records) - retracted - loans_closed,
+                    "loans_closed": loans_closed,
                     "tokens": len(tokens),
                     "by_member": {str(member_id): count for member_id, count in sorted(by_member.items())},
                     "adverse_ended_on_or_before": adverse,
+                    "loans_closed_on_or_before": loans,
                     "retracted_before": retracted_before,
                 },
             )

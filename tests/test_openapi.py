@@ -38,7 +38,11 @@ def test_schema_validates_without_warnings(tmp_path):
     assert "429" in paths["/api/v1/lookups"]["post"]["responses"]
     assert {"201", "400", "401", "403", "404"} <= set(paths["/api/v1/disputes"]["post"]["responses"])
     result = schema["components"]["schemas"]["LookupResult"]["properties"]
-    assert {"disputed", "statement"} <= set(result)
+    assert {"disputed", "statement", "exposure"} <= set(result)
+    # The loan variant of a record, from the batch contract: its fields, required as the contract says.
+    loan = schema["components"]["schemas"]["OpenRecord"]
+    assert {"credit_limit", "outstanding_balance", "currency", "product"} <= set(loan["required"])
+    assert "maturity_date" in loan["properties"] and "overdue_days" not in loan["properties"]
     download = paths["/api/v1/reports/{report_id}/download"]["get"]["responses"]
     assert download["200"]["content"]["application/zip"]["schema"] == {"type": "string", "format": "binary"}
     assert {"401", "403", "404"} <= set(download)

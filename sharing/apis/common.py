@@ -95,8 +95,8 @@ def contract_components_hook(result, generator, request, public):
             if not body:
                 continue
             contract = _DOCUMENTED.get(body.get("schema", {}).get("$ref"))
-            # Monitoring's bodies (sharing/contracts_monitoring.py) are not contracts yet: always required.
-            operation["requestBody"]["required"] = True if contract is None else not contract.optional
+            if contract is not None:
+                operation["requestBody"]["required"] = not contract.optional
     return result
 
 

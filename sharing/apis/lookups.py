@@ -36,6 +36,19 @@ class LookupResultSerializer(serializers.Serializer):
         total_overdue_amount = serializers.CharField(help_text="Decimal string, CNY.")
         latest_event_date = serializers.DateField(allow_null=True)
 
+    class ExposureSerializer(serializers.Serializer):
+        class YoursSerializer(serializers.Serializer):
+            open_loans = serializers.IntegerField()
+            total_outstanding = serializers.CharField(help_text="Decimal string, CNY.")
+
+        lenders = serializers.IntegerField(help_text="Distinct members with an open loan (you included).")
+        open_loans = serializers.IntegerField()
+        total_credit_limit = serializers.CharField(help_text="Decimal string, CNY.")
+        total_outstanding = serializers.CharField(help_text="Decimal string, CNY.")
+        latest_opened = serializers.DateField(help_text="The latest opening date among the open loans.")
+        stale_loans = serializers.IntegerField(help_text="Open loans whose latest report is older than 45 days.")
+        yours = YoursSerializer(help_text="Your own share of the totals, to subtract them.")
+
     class InquiriesSerializer(serializers.Serializer):
         members_30d = serializers.IntegerField()
         members_90d = serializers.IntegerField()
@@ -47,6 +60,9 @@ class LookupResultSerializer(serializers.Serializer):
     reported_by_you = serializers.BooleanField()
     blacklist = BlacklistSerializer()
     delinquency = DelinquencySerializer()
+    exposure = ExposureSerializer(
+        allow_null=True, help_text="Open loans (共债) at every member, yours included; null when nobody reports one."
+    )
     inquiries = InquiriesSerializer(
         help_text="Distinct other members whose credit_application/account_opening lookups named the token."
     )

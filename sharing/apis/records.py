@@ -109,6 +109,9 @@ class RecordOutputSerializer(serializers.Serializer):
     overdue_amount = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
     currency = serializers.CharField()
     product = serializers.CharField()
+    credit_limit = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    outstanding_balance = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    maturity_date = serializers.DateField(allow_null=True)
     key_version = serializers.IntegerField()
     identifier_types = serializers.ListField(
         child=serializers.CharField(), help_text="Tokens are stored only keyed with the platform pepper."

@@ -10,8 +10,10 @@ from rest_framework.views import APIView
 
 from core.api import problem_responses
 from core.clock import business_today
+from core.gcpause import gc_paused
 from sharing.apis.common import (
     CheckedCursorPagination,
+    contract_schema,
     idempotency_key,
     idempotency_parameter,
     json_body,
@@ -19,8 +21,11 @@ from sharing.apis.common import (
     page_response,
     page_schema,
 )
-from sharing.contracts_monitoring import WatchesIn, openapi_schema
+from sharing.contracts.watches import WATCHES, watches_parse
+from sharing.contracts.webhooks import MAX_EVENT_ID
 from sharing.monitoring.selectors import event_document, event_feed, watch_get, watch_list
+from sharing.selectors import key_versions
+from sharing.services.idempotency import request_hash
 from sharing.services.watches import watch_delete, watches_put
 
 MAX_FEED_PAGE = 1000
@@ -72,13 +77,16 @@ class WatchesPutApi(APIView):
         operation_id="watches_put",
         tags=["monitoring"],
         parameters=[idempotency_parameter("request")],
-        request={"application/json": openapi_schema(WatchesIn)},
+        **contract_schema(WATCHES),
         responses={200: AnswerSerializer, **problem_responses(409, 413, 415, 422)},
     )
     def post(self, request):
         key = idempotency_key(request)
         body = json_body(request, wrong_type_message=_("Send the watches as application/json."))
-        answer = watches_put(credential=request.auth, idempotency_key=key, body=body)
+        current, retired = key_versions()
+        with gc_paused():  # 10,000 watches' objects, none in a cycle
+            check = watches_parse(body, today=business_today(), current_versions=current, retired_versions=retired)
+        answer = watches_put(credential=request.auth, idempotency_key=key, body_hash=request_hash(body), check=check)
         return Response(answer, status=200)
 
     @extend_schema(
@@ -115,7 +123,7 @@ class EventFeedApi(APIView):
     required_scope = "monitoring"
 
     class FeedFilterSerializer(serializers.Serializer):
-        after = serializers.IntegerField(min_value=0, required=False, default=0)
+        after = serializers.IntegerField(min_value=0, max_value=MAX_EVENT_ID, required=False, default=0)
         page_size = serializers.IntegerField(min_value=1, max_value=MAX_FEED_PAGE, required=False, default=100)
 
     class EventSerializer(serializers.Serializer):

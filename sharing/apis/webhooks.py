@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import msgspec
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -10,10 +9,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import problem_responses
-from core.errors import DomainError, MalformedBody
 from members.audit import Actor
-from sharing.apis.common import CheckedCursorPagination, json_body, page_parameters, page_response, page_schema
-from sharing.contracts_monitoring import ReplayIn, WebhookEndpointIn, openapi_schema, problem_of
+from sharing.apis.common import (
+    CheckedCursorPagination,
+    contract_schema,
+    json_body,
+    page_parameters,
+    page_response,
+    page_schema,
+)
+from sharing.contracts.webhooks import REPLAY, WEBHOOK_ENDPOINT, endpoint_types
 from sharing.monitoring.selectors import endpoint_get, endpoint_list
 from sharing.services.webhook_endpoints import (
     endpoint_create,
@@ -22,18 +27,6 @@ from sharing.services.webhook_endpoints import (
     endpoint_secret_rotate,
     endpoint_test,
 )
-
-
-def decode(request, struct: type):
-    """The body as ``struct``; its first problem as a 400 with the field and code it names."""
-    body = json_body(request, wrong_type_message=_("Send the body as application/json."))
-    try:
-        return msgspec.json.decode(body, type=struct)
-    except msgspec.ValidationError as exc:
-        field, code = problem_of(exc)
-        raise DomainError(str(exc).split(" - at `")[0], code=code, field=field) from None
-    except msgspec.DecodeError:
-        raise MalformedBody(_("The request body is not valid JSON.")) from None
 
 
 class EndpointPagination(CheckedCursorPagination):
@@ -68,13 +61,14 @@ class EndpointListApi(APIView):
     @extend_schema(
         operation_id="webhook_endpoint_create",
         tags=["monitoring"],
-        request={"application/json": openapi_schema(WebhookEndpointIn)},
-        responses={201: SecretSerializer, **problem_responses(415)},
+        **contract_schema(WEBHOOK_ENDPOINT),
+        responses={201: SecretSerializer, **problem_responses(413, 415)},
     )
     def post(self, request):
-        data = decode(request, WebhookEndpointIn)
+        body = json_body(request, wrong_type_message=_("Send the endpoint as application/json."))
+        data = WEBHOOK_ENDPOINT.parse(body)
         endpoint, secret = endpoint_create(
-            actor=Actor.credential(request.auth), member_id=request.user.pk, url=data.url, types=list(data.types)
+            actor=Actor.credential(request.auth), member_id=request.user.pk, url=data.url, types=endpoint_types(data)
         )
         return Response(_with_secret(endpoint, secret), status=201)
 
@@ -134,14 +128,15 @@ class EndpointReplayApi(APIView):
     @extend_schema(
         operation_id="webhook_endpoint_replay",
         tags=["monitoring"],
-        request={"application/json": openapi_schema(ReplayIn)},
+        **contract_schema(REPLAY),
         responses={
             202: inline_serializer("ReplayAnswer", {"queued": serializers.IntegerField()}),
-            **problem_responses(404, 415),
+            **problem_responses(404, 413, 415),
         },
     )
     def post(self, request, endpoint_id: int):
-        data = decode(request, ReplayIn)
+        body = json_body(request, wrong_type_message=_("Send the replay as application/json."))
+        data = REPLAY.parse(body)
         endpoint = endpoint_get(member_id=request.user.pk, endpoint_id=endpoint_id)
         queued = endpoint_replay(actor=Actor.credential(request.auth), endpoint=endpoint, after=data.after)
         return Response({"queued": queued}, status=202)

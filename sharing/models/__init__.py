@@ -17,7 +17,14 @@ from sharing.models.lookups import (
     QuotaRefusal,
     QuotaUsage,
 )
-from sharing.models.monitoring import MonitoringEvent, Watch, WatchToken, WebhookDelivery, WebhookEndpoint
+from sharing.models.monitoring import (
+    MemberWatchCount,
+    MonitoringEvent,
+    Watch,
+    WatchToken,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from sharing.models.partners import LicenceType, Partner, PartnerFlag, PartnerLicence, PartnerRole, PolicyCard
 from sharing.models.records import (
     CATEGORIES_BY_KIND,
@@ -53,6 +60,7 @@ __all__ = [
     "LookupQuota",
     "LookupTally",
     "MemberFlag",
+    "MemberWatchCount",
     "MonitoringEvent",
     "Partner",
     "PartnerFlag",

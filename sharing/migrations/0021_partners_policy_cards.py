@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("members", "0007_credential_scopes_partners_policies"),
-        ("sharing", "0016_monitoring_watches_events_webhooks"),
+        ("sharing", "0019_loans_exposure"),
     ]
 
     operations = [

@@ -255,6 +255,17 @@ class PartnerFlagAnswerApi(APIView):
         return Response(self.FlagAnsweredSerializer(flag).data)
 
 
+class OriginatedSerializer(serializers.Serializer):
+    loans = serializers.IntegerField(help_text="Loan records naming the partner as their origination platform.")
+    adverse = serializers.IntegerField(
+        help_text="Blacklist, 90-day-delinquent or written-off records naming it as their origination platform."
+    )
+    adverse_share = serializers.CharField(allow_null=True, help_text="adverse / loans (at most 1); null without loans.")
+    consortium_median = serializers.CharField(
+        allow_null=True, help_text="The median share over every origination platform records of 2 members name."
+    )
+
+
 class ProfileSerializer(serializers.Serializer):
     class ProfileLicenceSerializer(LicenceSerializer):
         valid = serializers.BooleanField(help_text="valid_to is today or later.")
@@ -270,6 +281,9 @@ class ProfileSerializer(serializers.Serializer):
         help_text="Accepted flags of the last 24 months by category; null until flags of 2 distinct members count.",
     )
     licences = ProfileLicenceSerializer(many=True)
+    originated = OriginatedSerializer(
+        allow_null=True, help_text="Its channel's record; null until records of 2 distinct members name it."
+    )
 
 
 class PartnerProfileApi(APIView):

@@ -27,6 +27,7 @@ from sharing.apis.common import (
 from sharing.contracts.batches import BATCH, batch_parse
 from sharing.contracts.records import RESOLVE, RETRACT
 from sharing.models import RecordKind, RecordStatus
+from sharing.partners.selectors import origination_partners
 from sharing.selectors import (
     batch_get,
     key_versions,
@@ -70,7 +71,13 @@ class BatchSubmitApi(APIView):
         body = json_body(request, wrong_type_message=_("Send the batch as application/json."))
         current, retired = key_versions()
         with gc_paused():  # 10,000 records' objects, none in a cycle
-            check = batch_parse(body, today=business_today(), current_versions=current, retired_versions=retired)
+            check = batch_parse(
+                body,
+                today=business_today(),
+                current_versions=current,
+                retired_versions=retired,
+                origination_partners=lambda: origination_partners(member_id=request.user.pk),
+            )
         receipt = batch_submit(credential=request.auth, idempotency_key=key, body_hash=request_hash(body), check=check)
         return Response(receipt.answer, status=202)
 

@@ -57,6 +57,9 @@ MESSAGES = {
     "duplicate_value": gettext_lazy("This value appears earlier in the same list."),
     "bad_url": gettext_lazy("Give an https:// address of at most 500 characters."),
     "bad_rate": gettext_lazy('An annual rate is a decimal string from "0" to "1" with at most 4 places, e.g. "0.24".'),
+    "unknown_partner": gettext_lazy(
+        "Name a partner you registered with the role origination_platform (POST /api/v1/partners)."
+    ),
     "too_far_ahead": gettext_lazy("This date is more than a year ahead."),
     "bad_digest": gettext_lazy("A SHA-256 digest is 64 lowercase hexadecimal characters."),
     "consent_required": gettext_lazy(

@@ -13,7 +13,9 @@ valid ones are still stored.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, NamedTuple, Union
 
 import msgspec
@@ -33,6 +35,7 @@ from sharing.contracts.base import (
     problems,
     whole,
 )
+from sharing.contracts.partners import USCC_PATTERN
 from sharing.identifiers import ID_TYPES
 from sharing.models import CATEGORIES_BY_KIND, LoanProduct, RecordCategory
 
@@ -99,6 +102,17 @@ class RecordFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag
     event_date: Annotated[dt.date, msgspec.Meta(description="Not in the future (China's calendar day).")]
     resolved_date: Annotated[
         dt.date, msgspec.Meta(description="Not in the future, not before event_date; makes the record resolved.")
+    ] = msgspec.UNSET
+    origination_partner: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=18,
+            max_length=18,
+            pattern=whole(USCC_PATTERN),
+            description="The USCC of the origination platform (助贷平台) the loan came through: a partner you "
+            "registered with the role origination_platform.",
+            extra={"code": "bad_uscc"},
+        ),
     ] = msgspec.UNSET
 
 
@@ -186,6 +200,7 @@ class ValidRecord(NamedTuple):
     credit_limit: str | None = None
     outstanding_balance: str | None = None
     maturity_date: dt.date | None = None
+    origination_partner: str = ""
 
 
 def record_rules(
@@ -196,6 +211,7 @@ def record_rules(
     current_versions: frozenset[int],
     retired_versions: frozenset[int],
     characters_checked: bool = False,
+    origination_partners: Callable[[], frozenset[str]] = frozenset,
 ) -> list[Problem]:
     """What the types alone cannot say about one record (with its reference's and tokens' characters, unless
     ``characters_checked`` for the whole batch already)."""
@@ -215,6 +231,8 @@ def record_rules(
             code = "date_order"
         if code:
             found.append(("/resolved_date", code))
+    if record.origination_partner is not msgspec.UNSET and record.origination_partner not in origination_partners():
+        found.append(("/origination_partner", "unknown_partner"))
     if isinstance(record, LoanFields) and record.maturity_date is not msgspec.UNSET:
         if record.maturity_date < min_date:
             found.append(("/maturity_date", "bad_date"))
@@ -269,7 +287,8 @@ def _valid(index: int, record: RecordFields) -> ValidRecord:
         *overdue,
         record.key_version,
         [(identifier.type, identifier.token) for identifier in record.identifiers],
-        *loan,
+        *(loan or (None, None, None)),
+        "" if record.origination_partner is msgspec.UNSET else record.origination_partner,
     )
 
 
@@ -286,9 +305,17 @@ _NOT_DECODED = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 
 def batch_parse(
-    body: bytes, *, today: dt.date, current_versions: frozenset[int], retired_versions: frozenset[int]
+    body: bytes,
+    *,
+    today: dt.date,
+    current_versions: frozenset[int],
+    retired_versions: frozenset[int],
+    origination_partners: Callable[[], frozenset[str]] = frozenset,
 ) -> BatchCheck:
     """Every record checked: the valid ones, and every problem of the others.
+
+    ``origination_partners``: the USCCs a record may name as its ``origination_partner`` (the member's
+    active partners with the role origination_platform), asked for once, and only if a record names one.
 
     A body that is not a batch at all (not JSON, not an object, no ``records`` list, none or more
     than 10,000 records) raises instead: ``MalformedBody``, ``InvalidBody``, ``BodyTooLarge``.
@@ -312,6 +339,7 @@ def batch_parse(
         "min_date": settings.RISKSHARE_MIN_DATE,
         "current_versions": current_versions,
         "retired_versions": retired_versions,
+        "origination_partners": functools.cache(origination_partners),
     }
     valid: list[ValidRecord] = []
     errors: list[dict[str, Any]] = []

@@ -145,6 +145,13 @@ class Record(models.Model):
         help_text=_("Loans only, CNY, as of the latest report; may exceed the limit."),
     )
     maturity_date = models.DateField(_("maturity date"), null=True, blank=True, help_text=_("Loans only, optional."))
+    origination_partner = models.CharField(
+        _("origination partner"),
+        max_length=18,
+        blank=True,
+        default="",
+        help_text=_("USCC of the origination platform the loan came through; empty when none was named."),
+    )
     key_version = models.PositiveIntegerField(_("key version"))
     identifiers_digest = models.BinaryField(
         _("identifiers digest"), max_length=32, help_text=_("Digest of the peppered tokens, to skip no-op updates.")
@@ -183,6 +190,12 @@ class Record(models.Model):
         ]
         indexes = [
             models.Index(fields=["member", "updated_at", "id"], name="record_member_updated_idx"),
+            # A partner's profile counts the records that name it as their origination platform.
+            models.Index(
+                fields=["origination_partner", "kind"],
+                name="record_origination_idx",
+                condition=~models.Q(origination_partner=""),
+            ),
             # Self-inspection reports: delinquencies first reported in a period, one member's (timeliness)
             # or every member's (peer comparison, index-only). A (member, created_at) index measured no
             # faster for one member, and this table is the ingest hot path: one index, not two.

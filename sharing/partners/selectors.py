@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, QuerySet
 from django.utils.translation import gettext as _
 
 from core.errors import NotFoundError
 from members.models import Institution
-from sharing.models import Partner, PartnerFlag, PartnerLicence, PolicyCard
+from sharing.models import Partner, PartnerFlag, PartnerLicence, PartnerRole, PolicyCard
 from sharing.partners.review import review_state
 
 FLAGS_SHOWN_FROM_MEMBERS = 2
@@ -31,6 +33,15 @@ def partner_list(*, member_id: int, needs_review: bool | None = None, today: dt.
 
 def _needs_review(partner: Partner, today: dt.date) -> bool:
     return partner.exited_on is None and review_state(partner, today=today)["needed"]
+
+
+def origination_partners(*, member_id: int) -> frozenset[str]:
+    """The USCCs the member's records may name as ``origination_partner``: its active origination platforms."""
+    return frozenset(
+        Partner.objects.filter(
+            member_id=member_id, exited_on__isnull=True, roles__contains=[PartnerRole.ORIGINATION_PLATFORM]
+        ).values_list("uscc", flat=True)
+    )
 
 
 def partner_get(*, member_id: int, uscc: str) -> Partner:
@@ -72,11 +83,51 @@ def partner_profile(*, uscc: str, today: dt.date) -> dict:
         }
     return {
         "uscc": uscc,
+        "originated": originated(uscc),
         "members": len(active),
         "roles": dict(sorted(roles.items())),
         "flags": flags,
         "licences": sorted(licences.values(), key=lambda item: (item["type"], item["number"])),
     }
+
+
+# Per partner named as origination platform: its loans, the adverse records of that channel (blacklist, or
+# delinquency of 90 days or written off), and how many members' records name it.
+_ORIGINATED_SQL = """
+    WITH per AS (
+        SELECT origination_partner AS uscc,
+               count(*) FILTER (WHERE kind = 'loan') AS loans,
+               count(*) FILTER (WHERE kind = 'blacklist' OR (kind = 'delinquency'
+                                AND (category = 'written_off' OR overdue_days >= 90))) AS adverse,
+               count(DISTINCT member_id) AS members
+        FROM sharing_record
+        WHERE origination_partner <> '' AND status <> 'retracted'
+        GROUP BY origination_partner
+    )
+    SELECT (SELECT loans FROM per WHERE uscc = %(uscc)s),
+           (SELECT adverse FROM per WHERE uscc = %(uscc)s),
+           (SELECT members FROM per WHERE uscc = %(uscc)s),
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY least(adverse::numeric / loans, 1))
+               FILTER (WHERE loans > 0 AND members >= %(k)s)
+    FROM per
+"""
+
+
+def _share(value) -> str | None:
+    return None if value is None else str(Decimal(value).quantize(Decimal("0.0001")))
+
+
+def originated(uscc: str) -> dict | None:
+    """The channel's record: of the loans that name the partner as origination platform, the share that
+    became blacklist or 90-day-delinquent records, beside the median of every channel. ``None`` until
+    records of two distinct members name it (one member's volume is not shown)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ORIGINATED_SQL, {"uscc": uscc, "k": FLAGS_SHOWN_FROM_MEMBERS})
+        loans, adverse, members, median = cursor.fetchone()
+    if not members or members < FLAGS_SHOWN_FROM_MEMBERS:
+        return None
+    share = min(Decimal(adverse) / loans, Decimal(1)) if loans else None
+    return {"loans": loans, "adverse": adverse, "adverse_share": _share(share), "consortium_median": _share(median)}
 
 
 def policies_current(*, today: dt.date) -> list[PolicyCard]:

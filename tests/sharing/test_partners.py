@@ -11,7 +11,7 @@ from django.urls import reverse
 from core.clock import business_today
 from members.audit import Actor
 from members.models import AuditEvent
-from sharing.models import Alert, Partner, PartnerFlag
+from sharing.models import Alert, Partner, PartnerFlag, Record
 from sharing.services.partners import flag_review, partner_review_alerts
 from tests.conftest import issue
 from tests.factories import InstitutionFactory, OperatorFactory
@@ -285,3 +285,37 @@ def test_operators_see_the_registry_the_flag_queue_and_the_licence_expiry_list(c
     assert response.status_code == 200
     assert PartnerFlag.objects.get().status == "pending"
     assert "answer_pending" not in response.content.decode()
+
+
+def test_records_name_their_origination_platform_and_the_profile_shows_the_channel_beside_the_median(
+    member_a, member_b, member_c, key_v1
+):
+    from tests.sharing.conftest import blacklist, loan, overdue, reported, submit
+
+    register(member_a)
+    register(member_b, roles=["technology"])
+    # Only a registered origination platform of the member's may be named; per-row errors otherwise.
+    refused = submit(member_b, [loan(origination_partner=USCC), loan(origination_partner="9135O100M000100Y43")])
+    assert refused.status_code == 202, refused.content
+    codes = [(e["index"], e["field"], e["code"]) for e in refused.json()["errors"]]
+    assert codes == [(0, "/origination_partner", "unknown_partner"), (1, "/origination_partner", "bad_uscc")]
+
+    reported(member_a, [loan(origination_partner=USCC) for _ in range(3)] + [blacklist(origination_partner=USCC)])
+    assert Record.objects.filter(origination_partner=USCC).count() == 4
+    # One member's records alone are not shown: they would tell that member's volume.
+    assert member_c.client().get(f"/api/v1/partners/{USCC}/profile").json()["originated"] is None
+
+    member_b.client().put(
+        f"/api/v1/partners/{USCC}",
+        {k: v for k, v in entry(roles=["origination_platform"]).items() if k != "uscc"},
+        format="json",
+    )
+    reported(member_b, [loan(origination_partner=USCC), overdue(origination_partner=USCC, overdue_days=95)])
+    reported(member_b, [overdue(origination_partner=USCC, overdue_days=30)])  # not yet 90 days: not adverse
+    profile = member_c.client().get(f"/api/v1/partners/{USCC}/profile").json()
+    assert profile["originated"] == {
+        "loans": 4,
+        "adverse": 2,
+        "adverse_share": "0.5000",
+        "consortium_median": "0.5000",
+    }

@@ -19,6 +19,7 @@ from members.models import Institution
 from sharing.models import CONSENT_PURPOSES, RecordKind
 from sharing.reports.base import LATE_REPORTING_DAYS, Column, Period, ReportContext, Section, SectionData
 from sharing.reports.exposure import loan_timeliness
+from sharing.reports.policies import decline_breaches, lookups_per_new_loan, watched_share
 
 MIN_PEERS = 5
 
@@ -85,6 +86,9 @@ PEER_MEASURES: list[PeerMeasure] = [
     PeerMeasure("late_reporting_share", _("Late-reporting share"), "lower", late_reporting_share),
     PeerMeasure("consent_compliance", _("Consent compliance"), "higher", consent_compliance),
     PeerMeasure("loan_timeliness", _("Open loans re-reported within 45 days"), "higher", loan_timeliness),
+    PeerMeasure("decline_breaches", _("New loans made against the own risk-policy card"), "lower", decline_breaches),
+    PeerMeasure("watched_share", _("Open loans under a watch"), "higher", watched_share),
+    PeerMeasure("lookups_per_new_loan", _("Credit lookups per new loan"), "higher", lookups_per_new_loan),
 ]
 
 

@@ -31,6 +31,7 @@ from sharing.reports.base import (
 from sharing.reports.exposure import EXPOSURE_SECTION
 from sharing.reports.monitoring import MONITORING_SECTION
 from sharing.reports.peers import PEERS_SECTION
+from sharing.reports.policies import POLICY_SECTION
 from sharing.selectors import records_past_retention
 
 CREDENTIAL_UNUSED_DAYS = 90
@@ -476,5 +477,6 @@ SECTIONS: list[Section] = [
     ),
     MONITORING_SECTION,
     EXPOSURE_SECTION,
+    POLICY_SECTION,
     PEERS_SECTION,
 ]

@@ -101,3 +101,64 @@ def test_publishing_needs_the_scope_reading_does_not_and_inactive_members_are_no
     listed = member_a.client().get("/api/v1/policies").json()
     assert [c["member"]["uscc"] for c in listed] == [member_a.institution.uscc]
     assert member_a.client().get("/api/v1/policies/91110108MA01C0DE15/versions").status_code == 404
+
+
+def test_the_report_sets_the_card_beside_its_execution_measured_on_a_seeded_month(member_a, member_b, key_v1, db):
+    from django.db import connection
+
+    from sharing.reports.base import ReportContext
+    from sharing.reports.policies import policy
+    from tests.factories import InstitutionFactory
+    from tests.sharing.conftest import loan, lookup, new_token, reported
+    from tests.sharing.test_reports import today_period
+    from tests.sharing.test_watches import put_watches, watch
+
+    assert publish(member_a, max_credit_line="100000.00", multi_lending_decline={"lenders": 2}).status_code == 201
+    crowded, large, plain = new_token(), new_token(), new_token()
+    member_c = issue(InstitutionFactory())
+    reported(member_b, [loan([crowded])])
+    reported(member_c, [loan([crowded]), loan([crowded])])  # two loans, one lender
+    reported(
+        member_a,
+        [
+            loan([crowded], reference="CROWDED"),  # 2 other lenders: at the card's decline line
+            loan([large], reference="LARGE", credit_limit="150000.00"),  # over the card's credit line
+            loan([plain], reference="PLAIN"),
+        ],
+    )
+    assert put_watches(member_a, [watch("W-PLAIN", [plain])]).status_code == 200
+    assert lookup(member_a, [new_token() for _ in range(6)]).status_code == 200
+    me = member_a.institution.pk
+
+    period = today_period()
+    section = policy(ReportContext(period, [me, member_b.institution.pk]))[me]
+    rows = {row[0]: row[1:] for row in section.rows}
+    assert section.summary == {"card_version": 1, "effective_from": business_today(), "new_open_loans": 3}
+    # The same measures straight from the tables.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM sharing_record WHERE member_id = %s AND kind = 'loan' AND created_at >= %s",
+            [me, period.start_at],
+        )
+        (new_loans,) = cursor.fetchone()
+        cursor.execute(
+            "SELECT count(DISTINCT r.id) FROM sharing_record r JOIN sharing_recordidentifier ri ON ri.record_id = r.id "
+            "JOIN sharing_watchtoken wt ON wt.token = ri.token JOIN sharing_watch w ON w.id = wt.watch_id "
+            "WHERE r.member_id = %s AND w.member_id = %s AND r.kind = 'loan'",
+            [me, me],
+        )
+        (watched,) = cursor.fetchone()
+        cursor.execute(
+            "SELECT sum(identifiers) FROM sharing_lookup WHERE member_id = %s AND purpose = 'credit_application'", [me]
+        )
+        (looked_up,) = cursor.fetchone()
+    assert new_loans == 3 and watched == 1 and looked_up == 6
+    assert rows["decline_breaches"] == ["2 / 100000.00", 3, 2 / 3]
+    assert rows["watched_share"] == ["true", 3, round(watched / new_loans, 6)]
+    assert rows["lookups_per_new_loan"] == ["", 3, looked_up / new_loans]
+    assert rows["dispute_upheld_rate"] == ["", None, None]
+    # A member without a card has no policy to measure against.
+    theirs = policy(ReportContext(period, [member_b.institution.pk]))[member_b.institution.pk]
+    assert (
+        theirs.summary["card_version"] is None and dict((r[0], r[3]) for r in theirs.rows)["decline_breaches"] is None
+    )

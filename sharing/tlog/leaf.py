@@ -62,10 +62,15 @@ def state_change(reference: str, **state: Any) -> bytes:
     return canonical_json({"reference": reference, **state})
 
 
+def time_millis(time: dt.datetime) -> int:
+    return (time - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)
+
+
 def leaf_encode(
-    *, seq: int, kind: str, member: int | None, reference_digest: bytes, record_digest: bytes, time: dt.datetime
+    *, seq: int, kind: str, member: int | None, reference_digest: bytes, record_digest: bytes, time: dt.datetime | int
 ) -> bytes:
-    millis = (time - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)
+    """The leaf; ``time`` as a moment, or already in milliseconds (as a receipt gives it)."""
+    millis = time if isinstance(time, int) else time_millis(time)
     return canonical_json(
         {
             "kind": kind,

@@ -19,7 +19,7 @@ from core.sql import execute_binary
 from members.audit import Actor, audit_event_record
 from sharing.models import LogCheckpoint, LogState
 from sharing.tlog import leaf, merkle, note, tiles
-from sharing.tlog.signing import checkpoint_sign, log_name
+from sharing.tlog.signing import checkpoint_sign, log_name, log_verifier_key
 
 SEQUENCE_CHUNK = 50_000
 
@@ -212,3 +212,90 @@ def _checkpoint_sign(state: LogState) -> int | None:
         payload={"size": state.size, "root": root.hex(), "previous": latest.size if latest else 0},
     )
     return state.size
+
+
+def log_read_audit(*, actor: Actor, what: str, **parameters: int | str) -> None:
+    """A member read the log (a checkpoint, a proof, a tile, a receipt): in the audit trail like other reads."""
+    audit_event_record(actor=actor, action="log.read", payload={"what": what, **parameters})
+
+
+@dataclass
+class LogVerification:
+    size: int = 0
+    problems: list[str] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+_LEAVES_SQL = """
+    SELECT index, kind, member_id, reference_digest, record_digest, created_at, leaf_hash
+    FROM sharing_logleaf WHERE index IS NOT NULL AND index >= %(start)s ORDER BY index LIMIT %(limit)s
+"""
+
+
+def log_verify(*, actor: Actor | None = None, chunk: int = 50_000) -> LogVerification:
+    """Recompute the tree from the leaves themselves and compare: every leaf's hash, the indices, the stored
+    tiles, the state's root and every checkpoint's root (each checkpoint's signature too).
+
+    What an operator's "verify log" runs; it reads the whole log, in chunks.
+    """
+    result = LogVerification(problems=[])
+    problems = result.problems
+    hashes: list[bytes] = []
+    expected = 0
+    while True:
+        rows = execute_binary(_LEAVES_SQL, {"start": expected, "limit": chunk}, fetch=True)
+        for index, kind, member_id, reference_digest, record_digest, created_at, stored in rows:
+            if index != expected:
+                problems.append(f"leaf {expected} is missing (next is {index})")
+                expected = index
+            computed = merkle.leaf_hash(
+                leaf.leaf_encode(
+                    seq=index,
+                    kind=kind,
+                    member=member_id,
+                    reference_digest=bytes(reference_digest),
+                    record_digest=bytes(record_digest),
+                    time=created_at,
+                )
+            )
+            if computed != bytes(stored or b""):
+                problems.append(f"leaf {index}: its content does not give its stored hash")
+            hashes.append(computed)
+            expected += 1
+        if len(rows) < chunk:
+            break
+    state = LogState.objects.filter(pk=1).first()
+    size = state.size if state else 0
+    result.size = len(hashes)
+    if len(hashes) != size:
+        problems.append(f"the log state says {size} leaves, the table holds {len(hashes)}")
+    tree = merkle.MemoryTree(hashes)
+    if state is not None and size <= len(hashes) and tree.root(size) != bytes(state.root):
+        problems.append("the state's root is not the root of the leaves")
+    stored_tiles = tiles.tiles_append(0, {}, hashes) if hashes else {}
+    on_disk = tiles_read(stored_tiles.keys())
+    for key, content in stored_tiles.items():
+        if on_disk.get(key, b"")[: len(content)] != content:
+            problems.append(f"tile {tiles.tile_path(*key)} does not hold the leaves' hashes")
+    verifier = note.verifier_parse(log_verifier_key())
+    for checkpoint in LogCheckpoint.objects.order_by("size"):
+        if checkpoint.size > len(hashes):
+            problems.append(f"checkpoint {checkpoint.size} is beyond the leaves")
+            continue
+        try:
+            opened = note.checkpoint_open(checkpoint.note, verifier, origin=log_name())
+        except note.NoteError as exc:
+            problems.append(f"checkpoint {checkpoint.size}: {exc}")
+            continue
+        if opened.size != checkpoint.size or opened.root != tree.root(checkpoint.size):
+            problems.append(f"checkpoint {checkpoint.size}: its root is not the root of the leaves")
+    if actor is not None:
+        audit_event_record(
+            actor=actor,
+            action="log.verified",
+            payload={"size": result.size, "ok": result.ok, "problems": problems[:20]},
+        )
+    return result

@@ -160,6 +160,7 @@ class BatchReceiptApi(APIView):
             reference = serializers.CharField(allow_null=True, help_text="Empty once the record is purged.")
             index = serializers.IntegerField()
             kind = serializers.CharField(help_text="The change: reported or updated.")
+            member = serializers.IntegerField(help_text="Your member id, as the leaf names it.")
             time = serializers.IntegerField(help_text="The leaf's time, milliseconds since the epoch.")
             leaf_hash = serializers.CharField(help_text="Base64.")
             salt = serializers.CharField(allow_null=True, help_text="Base64 16 bytes; gone once the record is purged.")

@@ -46,7 +46,7 @@ class _Formatter(argparse.HelpFormatter):
 
 # Commands that live in a module of their own, each with ``register(commands, formatter)``: a new
 # command is a new module and a line here.
-COMMAND_MODULES = ("sharing.cli.alerts", "sharing.cli.batches")
+COMMAND_MODULES = ("sharing.cli.alerts", "sharing.cli.batches", "sharing.cli.log")
 
 
 def build_parser() -> argparse.ArgumentParser:

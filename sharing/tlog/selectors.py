@@ -94,7 +94,7 @@ class Receipt:
 
 
 _RECEIPT_SQL = """
-    SELECT l.index, l.leaf_hash, r.reference, r.log_salt, l.kind, l.created_at
+    SELECT l.index, l.leaf_hash, r.reference, r.log_salt, l.kind, l.created_at, l.member_id
     FROM sharing_logleaf l LEFT JOIN sharing_record r ON r.id = l.record_id
     WHERE l.batch_id = %(batch)s ORDER BY l.id
 """
@@ -122,11 +122,12 @@ def batch_receipt(*, member_id: int, batch_id: int) -> Receipt:
             "reference": reference,
             "index": index,
             "kind": kind,
+            "member": member,
             "time": leaf.time_millis(created_at),
             "leaf_hash": b64(bytes(leaf_hash)),
             "salt": None if salt is None else b64(bytes(salt)),
         }
-        for index, leaf_hash, reference, salt, kind, created_at in rows
+        for index, leaf_hash, reference, salt, kind, created_at, member in rows
     ]
     if checkpoint is None:  # a batch that changed nothing
         return Receipt(checkpoint="", tree_size=0, leaves=[])

@@ -165,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--base-url", help="riskshare base URL to fetch the public key from")
     ver.add_argument("--fingerprint", help="expected key fingerprint (hex), checked when fetching")
     ver.add_argument("--timeout", type=float, default=30.0, help="seconds for the key request")
+    ver.add_argument(
+        "--log-key",
+        default=os.environ.get("RISKSHARE_LOG_KEY") or None,
+        help="the log's verifier key, to check the report's log checkpoint with (default: $RISKSHARE_LOG_KEY, "
+        "else the key the report names)",
+    )
     ver.set_defaults(handler=verify_report)
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(commands, _Formatter)

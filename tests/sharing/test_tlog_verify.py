@@ -144,3 +144,75 @@ def test_a_history_rebuilt_from_edited_leaves_fails_the_operators_check_of_old_c
     rewrite_history(lambda: LogLeaf.objects.filter(index=0).update(record_digest=b"\x02" * 32), keep_checkpoints=True)
     problems = log_verify().problems
     assert any("checkpoint 3" in problem for problem in problems), problems
+
+
+def test_the_admin_shows_the_log_and_its_verify_action_finds_a_tampered_leaf(admin_client_for, member_a, key_v1):
+    from django.contrib.auth import get_user_model
+
+    submit(member_a, [blacklist() for _ in range(3)])
+    log_sequence()
+    operator = get_user_model().objects.create_superuser("logop", "logop@example.test", "pw-Xy7!secret")
+    client = admin_client_for(operator)
+    page = client.get("/admin/sharing/logcheckpoint/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "3" in text and LogCheckpoint.objects.get().note.splitlines()[2] in text
+    ok = client.post("/admin/sharing/logcheckpoint/verify/", follow=True)
+    assert "problem" not in ok.content.decode() and ok.status_code == 200
+    with transaction.atomic(), pgtrigger.ignore(*IGNORED):
+        LogLeaf.objects.filter(index=1).update(record_digest=b"\x03" * 32)
+    bad = client.post("/admin/sharing/logcheckpoint/verify/", follow=True).content.decode()
+    assert "leaf 1: its content does not give its stored hash" in bad.lower()
+
+
+def test_the_report_embeds_the_checkpoint_and_proofs_that_verify_report_checks(member_a, key_v1, tmp_path, capsys):
+    import datetime as dt
+    import io
+    import zipfile
+
+    from core.clock import business_today
+    from sharing.cli import main
+    from sharing.reports.signing import public_key_pem
+    from sharing.reports.verify import report_verify
+    from sharing.services.reports import report_generate
+
+    submit(member_a, [blacklist() for _ in range(3)])
+    log_sequence()
+    today = business_today()
+    report = report_generate(
+        member=member_a.institution,
+        period_start=today,
+        period_end=today + dt.timedelta(days=1),
+        actor=Actor.system("t"),
+    )
+    content = bytes(report.content)
+    files = {
+        name: zipfile.ZipFile(io.BytesIO(content)).read(name)
+        for name in zipfile.ZipFile(io.BytesIO(content)).namelist()
+    }
+    log = json.loads(files["log.json"])
+    assert log["leaves_in_period"] == 3 and [entry["index"] for entry in log["leaves"]] == [0, 1, 2]
+    result = report_verify(content, public_key_pem(), log_key=log_verifier_key())
+    assert result.ok and result.log_leaves_checked == 3
+    path = tmp_path / "report.zip"
+    path.write_bytes(content)
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(public_key_pem())
+    assert main(["verify-report", str(path), "--public-key", str(pem), "--log-key", log_verifier_key()]) == 0
+    assert "3 log leaves included" in capsys.readouterr().out
+    # A report whose log part claims a leaf the checkpoint does not hold fails, even re-signed by the platform.
+    from sharing.reports.verify import Verification, _log_check
+
+    log["leaves"][1]["leaf_hash"] = log["leaves"][0]["leaf_hash"]
+    checked = Verification()
+    _log_check(checked, json.dumps(log).encode(), log_verifier_key())
+    assert [m.problem for m in checked.mismatches] == ["leaf 1 is not included under the checkpoint"]
+    other = note.verifier_key(
+        "riskshare.local/log",
+        __import__("cryptography.hazmat.primitives.asymmetric.ed25519", fromlist=["x"])
+        .Ed25519PrivateKey.generate()
+        .public_key(),
+    )
+    checked = Verification()
+    _log_check(checked, files["log.json"], other)
+    assert checked.mismatches and "does not verify" in checked.mismatches[-1].problem

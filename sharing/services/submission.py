@@ -225,11 +225,13 @@ def _batch_write(
                     (
                         _IDENTIFIERS_SQL,
                         {"ids": ",".join(map(str, record_ids)), "types": ",".join(types), "tokens": b"".join(tokens)},
-                    ),
-                    (APPEND_SQL, append_params(_log_changes(member_id, batch.pk, valid, start, rows), now=now)),
+                    )
                 ],
                 answered=False,
             )
+            # The log's leaves are built while PostgreSQL inserts the identifiers (sent just above).
+            leaves = append_params(_log_changes(member_id, batch.pk, valid, start, rows), now=now)
+            pipe.send([(APPEND_SQL, leaves)], answered=False)
     dirty = [bytes(token) for removed in pipe.results for (token,) in removed]
     if len(changed) < len(valid):
         # Not written: unchanged re-sends (fine) and retracted records (refused).

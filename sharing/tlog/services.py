@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.sql import execute_binary
 from members.audit import Actor, audit_event_record
@@ -249,7 +250,7 @@ def log_verify(*, actor: Actor | None = None, chunk: int = 50_000) -> LogVerific
         rows = execute_binary(_LEAVES_SQL, {"start": expected, "limit": chunk}, fetch=True)
         for index, kind, member_id, reference_digest, record_digest, created_at, stored in rows:
             if index != expected:
-                problems.append(f"leaf {expected} is missing (next is {index})")
+                problems.append(_("leaf %(index)s is missing (next is %(next)s)") % {"index": expected, "next": index})
                 expected = index
             computed = merkle.leaf_hash(
                 leaf.leaf_encode(
@@ -262,7 +263,7 @@ def log_verify(*, actor: Actor | None = None, chunk: int = 50_000) -> LogVerific
                 )
             )
             if computed != bytes(stored or b""):
-                problems.append(f"leaf {index}: its content does not give its stored hash")
+                problems.append(_("leaf %(index)s: its content does not give its stored hash") % {"index": index})
             hashes.append(computed)
             expected += 1
         if len(rows) < chunk:
@@ -271,27 +272,31 @@ def log_verify(*, actor: Actor | None = None, chunk: int = 50_000) -> LogVerific
     size = state.size if state else 0
     result.size = len(hashes)
     if len(hashes) != size:
-        problems.append(f"the log state says {size} leaves, the table holds {len(hashes)}")
+        problems.append(
+            _("the log state says %(size)s leaves, the table holds %(held)s") % {"size": size, "held": len(hashes)}
+        )
     tree = merkle.MemoryTree(hashes)
     if state is not None and size <= len(hashes) and tree.root(size) != bytes(state.root):
-        problems.append("the state's root is not the root of the leaves")
+        problems.append(_("the state's root is not the root of the leaves"))
     stored_tiles = tiles.tiles_append(0, {}, hashes) if hashes else {}
     on_disk = tiles_read(stored_tiles.keys())
     for key, content in stored_tiles.items():
         if on_disk.get(key, b"")[: len(content)] != content:
-            problems.append(f"tile {tiles.tile_path(*key)} does not hold the leaves' hashes")
+            problems.append(_("tile %(tile)s does not hold the leaves' hashes") % {"tile": tiles.tile_path(*key)})
     verifier = note.verifier_parse(log_verifier_key())
     for checkpoint in LogCheckpoint.objects.order_by("size"):
         if checkpoint.size > len(hashes):
-            problems.append(f"checkpoint {checkpoint.size} is beyond the leaves")
+            problems.append(_("checkpoint %(size)s is beyond the leaves") % {"size": checkpoint.size})
             continue
         try:
             opened = note.checkpoint_open(checkpoint.note, verifier, origin=log_name())
         except note.NoteError as exc:
-            problems.append(f"checkpoint {checkpoint.size}: {exc}")
+            problems.append(_("checkpoint %(size)s: %(problem)s") % {"size": checkpoint.size, "problem": exc})
             continue
         if opened.size != checkpoint.size or opened.root != tree.root(checkpoint.size):
-            problems.append(f"checkpoint {checkpoint.size}: its root is not the root of the leaves")
+            problems.append(
+                _("checkpoint %(size)s: its root is not the root of the leaves") % {"size": checkpoint.size}
+            )
     if actor is not None:
         audit_event_record(
             actor=actor,

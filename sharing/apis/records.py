@@ -37,6 +37,7 @@ from sharing.selectors import (
 from sharing.services.idempotency import request_hash
 from sharing.services.records import record_resolve, record_retract
 from sharing.services.submission import batch_submit
+from sharing.tlog.selectors import b64, record_log_position
 
 
 class BatchOutputSerializer(serializers.Serializer):
@@ -174,11 +175,20 @@ class RecordListApi(APIView):
 class RecordDetailApi(APIView):
     required_scope = "records:write"
 
+    class DetailSerializer(RecordOutputSerializer):
+        log_index = serializers.IntegerField(
+            allow_null=True, help_text="The index of the record's latest change in the log; null until sequenced."
+        )
+        leaf_hash = serializers.CharField(allow_null=True, help_text="That leaf's hash, base64.")
+
     @extend_schema(
-        operation_id="record_get", tags=["records"], responses={200: RecordOutputSerializer, **problem_responses(404)}
+        operation_id="record_get", tags=["records"], responses={200: DetailSerializer, **problem_responses(404)}
     )
     def get(self, request, reference: str):
-        return Response(RecordOutputSerializer(record_get(member_id=request.user.pk, reference=reference)).data)
+        record = record_get(member_id=request.user.pk, reference=reference)
+        position = record_log_position(record_id=record.pk)
+        record.log_index, record.leaf_hash = (None, None) if position is None else (position[0], b64(position[1]))
+        return Response(self.DetailSerializer(record).data)
 
 
 class RecordResolveApi(APIView):

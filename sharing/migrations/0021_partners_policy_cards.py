@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("members", "0007_credential_scopes_partners_policies"),
-        ("sharing", "0019_loans_exposure"),
+        ("sharing", "0020_log_leaves_tiles_checkpoints_record_salt"),
     ]
 
     operations = [

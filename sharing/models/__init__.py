@@ -6,6 +6,7 @@ One module per concern; every model is importable from ``sharing.models`` as Dja
 
 from sharing.models.disputes import Alert, Dispute, DisputedRecord, DisputeToken
 from sharing.models.keys import ConsortiumKey
+from sharing.models.log import LogChange, LogCheckpoint, LogLeaf, LogState, LogTile
 from sharing.models.lookups import (
     CONSENT_PURPOSES,
     Lookup,
@@ -54,6 +55,11 @@ __all__ = [
     "IdempotencyKey",
     "LicenceType",
     "LoanProduct",
+    "LogChange",
+    "LogCheckpoint",
+    "LogLeaf",
+    "LogState",
+    "LogTile",
     "Lookup",
     "LookupEntry",
     "LookupPurpose",

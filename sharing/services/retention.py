@@ -29,6 +29,8 @@ from members.audit import Actor, audit_event_record
 from sharing.matching import summaries_refresh
 from sharing.models import Watch
 from sharing.selectors import RECORD_DUE_CONDITION, loan_purge_due, lookup_log_before, record_purge_due
+from sharing.tlog import leaf
+from sharing.tlog.services import Change, log_append
 
 PURGE_CHUNK = 5000
 
@@ -49,10 +51,11 @@ _PURGE_SQL = f"""
         UPDATE sharing_dispute d SET record_id = NULL FROM due WHERE d.record_id = due.id RETURNING 1
     ),
     records AS (
-        DELETE FROM sharing_record r USING due WHERE r.id = due.id RETURNING r.member_id, r.status, r.kind
+        DELETE FROM sharing_record r USING due WHERE r.id = due.id
+        RETURNING r.member_id, r.status, r.kind, r.id, r.reference, r.log_salt
     )
-    SELECT 'record', member_id, status, kind, NULL::bytea FROM records
-    UNION ALL SELECT 'token', NULL, NULL, NULL, token FROM (SELECT DISTINCT token FROM identifiers) t
+    SELECT 'record', member_id, status, kind, NULL::bytea, id, reference, log_salt FROM records
+    UNION ALL SELECT 'token', NULL, NULL, NULL, token, NULL, NULL, NULL FROM (SELECT DISTINCT token FROM identifiers) t
 """
 
 
@@ -82,13 +85,30 @@ def records_purge(*, today: dt.date | None = None, chunk: int = PURGE_CHUNK) -> 
                 {"adverse": adverse, "retracted_before": retracted_before, "loans": loans, "limit": chunk},
                 fetch=True,
             )
-            records = [(member_id, status) for row, member_id, status, _kind, _token in rows if row == "record"]
+            records = [(member_id, status) for row, member_id, status, *_rest in rows if row == "record"]
             if not records:
                 return result
             loans_closed = sum(
-                1 for row, _m, status, kind, _t in rows if row == "record" and kind == "loan" and status != "retracted"
+                1
+                for row, _m, status, kind, *_rest in rows
+                if row == "record" and kind == "loan" and status != "retracted"
             )
-            tokens = [bytes(token) for row, _m, _s, _kind, token in rows if row == "token"]
+            tokens = [bytes(token) for row, _m, _s, _kind, token, *_rest in rows if row == "token"]
+            # The purge's own leaf is the last the salt keys; the salt goes with the row.
+            log_append(
+                [
+                    Change(
+                        kind=leaf.PURGED,
+                        member_id=None,
+                        record_id=record_id,
+                        reference=reference,
+                        salt=bytes(salt),
+                        change=leaf.state_change(reference, event="purged"),
+                    )
+                    for row, _m, _s, _k, _t, record_id, reference, salt in rows
+                    if row == "record"
+                ]
+            )
             summaries_refresh(tokens)
             by_member = Counter(member_id for member_id, _status in records)
             retracted = sum(1 for _member_id, status in records if status == "retracted")

@@ -22,6 +22,13 @@ class LogChange(models.TextChoices):
     DISPUTED = leaf.DISPUTED, _("Disputed")
     DISPUTE_SETTLED = leaf.DISPUTE_SETTLED, _("Dispute settled")
     PURGED = leaf.PURGED, _("Purged")
+    PARTNER_ADDED = leaf.PARTNER_ADDED, _("Partner registered")
+    PARTNER_UPDATED = leaf.PARTNER_UPDATED, _("Partner entry updated")
+    PARTNER_EXITED = leaf.PARTNER_EXITED, _("Partnership ended")
+    FLAG_FILED = leaf.FLAG_FILED, _("Partner flagged")
+    FLAG_ANSWERED = leaf.FLAG_ANSWERED, _("Partner's answer to a flag relayed")
+    FLAG_REVIEWED = leaf.FLAG_REVIEWED, _("Partner flag reviewed")
+    POLICY_PUBLISHED = leaf.POLICY_PUBLISHED, _("Risk-policy card published")
 
 
 class LogLeaf(models.Model):

@@ -50,6 +50,13 @@ class Partner(models.Model):
     exit_reason = models.TextField(_("exit reason"), blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+    # Keys this entry's digests in the verifiable log (sharing.tlog), as a record's log_salt does.
+    log_salt = models.BinaryField(
+        _("log salt"),
+        max_length=16,
+        db_default=models.Func(models.Func(function="gen_random_uuid"), function="uuid_send"),
+        editable=False,
+    )
 
     class Meta:
         verbose_name = _("partner")
@@ -127,6 +134,13 @@ class PartnerFlag(models.Model):
     reviewed_by = models.CharField(_("reviewed by"), max_length=200, blank=True)
     review_note = models.TextField(_("review note"), blank=True)
     expires_on = models.DateField(_("counts until"), null=True, blank=True)
+    # Keys this entry's digests in the verifiable log (sharing.tlog), as a record's log_salt does.
+    log_salt = models.BinaryField(
+        _("log salt"),
+        max_length=16,
+        db_default=models.Func(models.Func(function="gen_random_uuid"), function="uuid_send"),
+        editable=False,
+    )
 
     class Meta:
         verbose_name = _("partner flag")
@@ -173,6 +187,13 @@ class PolicyCard(models.Model):
     published_at = models.DateTimeField(_("published at"), default=timezone.now)
     document = models.BinaryField(_("signed document"))
     signature = models.BinaryField(_("signature"))
+    # Keys this entry's digests in the verifiable log (sharing.tlog), as a record's log_salt does.
+    log_salt = models.BinaryField(
+        _("log salt"),
+        max_length=16,
+        db_default=models.Func(models.Func(function="gen_random_uuid"), function="uuid_send"),
+        editable=False,
+    )
 
     class Meta:
         verbose_name = _("risk-policy card")

@@ -27,6 +27,8 @@ from sharing.models import Alert, Partner, PartnerFlag, PartnerLicence
 from sharing.partners.review import review_dates, years_later
 from sharing.partners.selectors import partner_profile
 from sharing.services.alerts import alerts_create
+from sharing.tlog import leaf
+from sharing.tlog.services import register_change_log
 
 ANSWER_DAYS = 20
 FLAG_COUNTS_YEARS = 2
@@ -67,6 +69,26 @@ def _audit_payload(partner: Partner, body: PartnerFields) -> dict:
     }
 
 
+def _partner_logged(partner: Partner, kind: str, change: dict) -> None:
+    register_change_log(
+        kind=kind,
+        member_id=partner.member_id,
+        reference=f"partner:{partner.uscc}",
+        salt=bytes(partner.log_salt),
+        change={"uscc": partner.uscc, **change},
+    )
+
+
+def _flag_logged(flag: PartnerFlag, kind: str, member_id: int | None, change: dict) -> None:
+    register_change_log(
+        kind=kind,
+        member_id=member_id,
+        reference=f"flag:{flag.pk}",
+        salt=bytes(flag.log_salt),
+        change={"uscc": flag.uscc, **change},
+    )
+
+
 def partner_register(*, actor: Actor, member_id: int, body: PartnerRequest) -> Partner:
     """A new entry; an entry the member ended earlier is taken up again. An active one is a conflict."""
     now = timezone.now()
@@ -93,6 +115,7 @@ def partner_register(*, actor: Actor, member_id: int, body: PartnerRequest) -> P
             partner.exited_on, partner.exit_reason, partner.updated_at = None, "", now
             partner.save()
         _licences_replace(partner, body)
+        _partner_logged(partner, leaf.PARTNER_ADDED, msgspec.to_builtins(body))
         audit_event_record(actor=actor, action="partner.registered", obj=partner, payload=_audit_payload(partner, body))
     return partner
 
@@ -109,6 +132,7 @@ def partner_update(*, actor: Actor, partner: Partner, body: PartnerFields) -> Pa
         partner.updated_at = timezone.now()
         partner.save()
         _licences_replace(partner, body)
+        _partner_logged(partner, leaf.PARTNER_UPDATED, msgspec.to_builtins(body))
         audit_event_record(actor=actor, action="partner.updated", obj=partner, payload=_audit_payload(partner, body))
     return partner
 
@@ -120,6 +144,7 @@ def partner_exit(*, actor: Actor, partner: Partner, body: PartnerExitRequest) ->
             raise ConflictError(_("This partnership already ended."), code="partner_exited")
         partner.exited_on, partner.exit_reason, partner.updated_at = body.date, body.reason.strip(), timezone.now()
         partner.save(update_fields=["exited_on", "exit_reason", "updated_at"])
+        _partner_logged(partner, leaf.PARTNER_EXITED, msgspec.to_builtins(body))
         audit_event_record(
             actor=actor,
             action="partner.exited",
@@ -180,6 +205,7 @@ def flag_file(*, actor: Actor, member_id: int, uscc: str, body: PartnerFlagReque
             created_at=now,
             answer_due=today + dt.timedelta(days=ANSWER_DAYS),
         )
+        _flag_logged(flag, leaf.FLAG_FILED, member_id, msgspec.to_builtins(body))
         alert = {
             "flag": flag.pk,
             "uscc": uscc,
@@ -221,6 +247,7 @@ def flag_answer(*, actor: Actor, member_id: int, flag_id: int, answer: str) -> P
             )
         flag.answer, flag.answered_at, flag.answered_by_id = answer.strip(), timezone.now(), member_id
         flag.save(update_fields=["answer", "answered_at", "answered_by"])
+        _flag_logged(flag, leaf.FLAG_ANSWERED, member_id, {"answer": flag.answer})
         audit_event_record(actor=actor, action="partner_flag.answered", obj=flag, payload={"uscc": flag.uscc})
     return flag
 
@@ -245,6 +272,7 @@ def flag_review(*, actor: Actor, flag: PartnerFlag, accept: bool, note: str) -> 
         flag.reviewed_at, flag.reviewed_by, flag.review_note = timezone.now(), actor.label, note
         flag.expires_on = years_later(today, FLAG_COUNTS_YEARS) if accept else None
         flag.save(update_fields=["status", "reviewed_at", "reviewed_by", "review_note", "expires_on"])
+        _flag_logged(flag, leaf.FLAG_REVIEWED, None, {"status": flag.status, "note": note})
         audit_event_record(
             actor=actor,
             action="partner_flag.reviewed",

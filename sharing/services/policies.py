@@ -22,6 +22,8 @@ from members.models import Institution
 from sharing.contracts.policies import PolicyCardRequest
 from sharing.models import PolicyCard
 from sharing.reports.signing import sign
+from sharing.tlog import leaf
+from sharing.tlog.services import register_change_log
 
 DOCUMENT_TYPE = "riskshare.policy_card.v1"
 
@@ -78,6 +80,13 @@ def policy_publish(*, actor: Actor, member: Institution, body: PolicyCardRequest
             published_at=published_at,
             document=document,
             signature=sign(document),
+        )
+        register_change_log(
+            kind=leaf.POLICY_PUBLISHED,
+            member_id=member.pk,
+            reference=f"policy:{version}",
+            salt=bytes(card.log_salt),
+            change=orjson.loads(document),
         )
         audit_event_record(
             actor=actor,

@@ -35,9 +35,32 @@ RETRACTED = "retracted"
 DISPUTED = "disputed"
 DISPUTE_SETTLED = "dispute_settled"
 PURGED = "purged"
-CHANGES = (REPORTED, UPDATED, RESOLVED, RETRACTED, DISPUTED, DISPUTE_SETTLED, PURGED)
+# The governance registers' changes (issue 26): a partner entry, a flag on a partner, a policy card version.
+PARTNER_ADDED = "partner_added"
+PARTNER_UPDATED = "partner_updated"
+PARTNER_EXITED = "partner_exited"
+FLAG_FILED = "flag_filed"
+FLAG_ANSWERED = "flag_answered"
+FLAG_REVIEWED = "flag_reviewed"
+POLICY_PUBLISHED = "policy_published"
+CHANGES = (
+    REPORTED,
+    UPDATED,
+    RESOLVED,
+    RETRACTED,
+    DISPUTED,
+    DISPUTE_SETTLED,
+    PURGED,
+    PARTNER_ADDED,
+    PARTNER_UPDATED,
+    PARTNER_EXITED,
+    FLAG_FILED,
+    FLAG_ANSWERED,
+    FLAG_REVIEWED,
+    POLICY_PUBLISHED,
+)
 # Changes the platform makes, whose leaves name no member.
-PLATFORM_CHANGES = frozenset({DISPUTED, DISPUTE_SETTLED, PURGED})
+PLATFORM_CHANGES = frozenset({DISPUTED, DISPUTE_SETTLED, PURGED, FLAG_REVIEWED})
 
 
 def canonical_json(value: Any) -> bytes:

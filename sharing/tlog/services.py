@@ -31,7 +31,7 @@ class Change:
 
     kind: str
     member_id: int | None
-    record_id: int
+    record_id: int | None  # None for the governance registers' changes (partners, flags, policy cards)
     reference: str
     salt: bytes
     change: bytes
@@ -42,7 +42,7 @@ class Change:
 # other columns as joined strings, the way the batch write sends identifiers (sharing.tokens).
 APPEND_SQL = """
     INSERT INTO sharing_logleaf (kind, member_id, record_id, batch_id, reference_digest, record_digest, created_at)
-    SELECT u.kind, nullif(u.member, '')::bigint, u.record::bigint, nullif(u.batch, '')::bigint,
+    SELECT u.kind, nullif(u.member, '')::bigint, nullif(u.record, '')::bigint, nullif(u.batch, '')::bigint,
            substring(%(digests)s::bytea FROM n * 64 + 1 FOR 32), substring(%(digests)s::bytea FROM n * 64 + 33 FOR 32),
            %(now)s
     FROM (
@@ -61,7 +61,7 @@ def append_params(changes: Sequence[Change], *, now: dt.datetime) -> dict:
     return {
         "kinds": ",".join([c.kind for c in changes]),
         "members": ",".join(["" if c.member_id is None else str(c.member_id) for c in changes]),
-        "records": ",".join([str(c.record_id) for c in changes]),
+        "records": ",".join(["" if c.record_id is None else str(c.record_id) for c in changes]),
         "batches": ",".join(["" if c.batch_id is None else str(c.batch_id) for c in changes]),
         "digests": digests,
         "now": now,
@@ -88,6 +88,23 @@ def record_change_log(record, *, kind: str, member_id: int | None, now: dt.datet
             )
         ],
         now=now,
+    )
+
+
+def register_change_log(*, kind: str, member_id: int | None, reference: str, salt: bytes, change: dict) -> None:
+    """One leaf for a change of a governance register (a partner entry, a flag, a policy card): ``reference``
+    names the entry (``partner:<uscc>``, ``flag:<id>``, ``policy:<version>``), ``change`` is what was sent."""
+    log_append(
+        [
+            Change(
+                kind=kind,
+                member_id=member_id,
+                record_id=None,
+                reference=reference,
+                salt=salt,
+                change=leaf.canonical_json(change),
+            )
+        ]
     )
 
 

@@ -319,3 +319,37 @@ def test_records_name_their_origination_platform_and_the_profile_shows_the_chann
         "adverse_share": "0.5000",
         "consortium_median": "0.5000",
     }
+
+
+def test_every_change_of_the_registers_appends_a_leaf_to_the_log(member_a, member_b, db):
+    from sharing.models import LogLeaf
+    from sharing.tlog import leaf
+    from sharing.tlog.services import log_sequence
+    from tests.sharing.test_policies import publish
+
+    register(member_a)
+    member_a.client().put(f"/api/v1/partners/{USCC}", {k: v for k, v in entry().items() if k != "uscc"}, format="json")
+    flag_id = flag(member_b).json()["id"]
+    member_a.client().post(f"/api/v1/partner-flags/{flag_id}/answer", {"answer": "否认"}, format="json")
+    flag_review(actor=Actor.operator(OperatorFactory()), flag=PartnerFlag.objects.get(), accept=False, note="证据不足")
+    member_a.client().post(
+        f"/api/v1/partners/{USCC}/exit", {"date": str(business_today()), "reason": "x"}, format="json"
+    )
+    assert publish(member_a).status_code == 201
+    kinds = list(LogLeaf.objects.order_by("id").values_list("kind", "member_id", "record_id"))
+    a, b = member_a.institution.pk, member_b.institution.pk
+    assert kinds == [
+        (leaf.PARTNER_ADDED, a, None),
+        (leaf.PARTNER_UPDATED, a, None),
+        (leaf.FLAG_FILED, b, None),
+        (leaf.FLAG_ANSWERED, a, None),
+        (leaf.FLAG_REVIEWED, None, None),  # the platform's own change names no member
+        (leaf.PARTNER_EXITED, a, None),
+        (leaf.POLICY_PUBLISHED, a, None),
+    ]
+    # The digests are the entry's salted reference and change, so the sequencer numbers them like any leaf.
+    partner = Partner.objects.get()
+    first = LogLeaf.objects.order_by("id").first()
+    assert bytes(first.reference_digest) == leaf.salted(bytes(partner.log_salt), f"partner:{USCC}".encode())
+    log_sequence()
+    assert not LogLeaf.objects.filter(index__isnull=True).exists()

@@ -93,6 +93,8 @@ def make_bodies(
                         "key_version": 1,
                         "event_date": "2025-06-10",
                         "credit_limit": f"{10000 + n % 90000}.00",
+                        # Every loan's balance moves each month; their sum does not (7n mod 10,000 runs
+                        # through every residue), so the printed total stays the same.
                         "outstanding_balance": f"{(n * 7 + month * 1013) % 10000 + 1}.25",
                         "currency": "CNY",
                         "product": "credit_line",

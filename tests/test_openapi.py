@@ -225,3 +225,15 @@ def test_a_problem_code_has_one_status():
 
     with pytest.raises(ValueError, match="statuses 400 and 409"):
         register_problems(problem_code("invalid_cursor", ConflictError, "clash"))
+
+
+def test_the_watches_example_is_a_request_the_api_accepts(member_a):
+    from sharing.models import ConsortiumKey
+
+    ConsortiumKey.objects.create(version=1, check_value="0" * 16, created_by="tests")
+    operation = documented_schema()["paths"]["/api/v1/watches"]["post"]
+    (example,) = operation["requestBody"]["content"]["application/json"]["examples"].values()
+    answer = member_a.client().post(
+        "/api/v1/watches", example["value"], format="json", HTTP_IDEMPOTENCY_KEY="docs-example"
+    )
+    assert answer.status_code == 200 and answer.json() == {"accepted": 1, "rejected": 0, "errors": []}

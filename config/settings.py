@@ -382,8 +382,9 @@ if RISKSHARE_METRICS_TOKEN and len(RISKSHARE_METRICS_TOKEN) < 32:
     raise ImproperlyConfigured("RISKSHARE_METRICS_TOKEN must be at least 32 characters long.")
 # Read from PostgreSQL at each scrape (the figures every worker shares).
 RISKSHARE_METRICS_COLLECTORS = ["sharing.metrics.collect"]
-# More sections of GET /api/v1/me, from apps members does not know: callables (credential) -> dict.
-RISKSHARE_ME_SECTIONS = ["sharing.ratelimit.me_lookup_quota"]
+# More sections of GET /api/v1/me, from apps members does not know: a callable (credential) -> dict,
+# and the serializer whose fields document what it adds.
+RISKSHARE_ME_SECTIONS = {"sharing.ratelimit.me_lookup_quota": "sharing.apis.lookups.MeLookupQuotaSerializer"}
 
 # Production logs are JSON lines (one object a line, for the log pipeline), development logs plain text;
 # both carry the request id. No log line may hold a token, key or identifier: messages name ids and

@@ -13,23 +13,32 @@ from rest_framework.views import APIView
 from core.openapi import response_example
 
 
+class MeOutputSerializer(serializers.Serializer):
+    institution = serializers.CharField(source="institution.name", help_text=_("The member institution's name."))
+    uscc = serializers.CharField(source="institution.uscc", help_text=_("Its unified social credit code."))
+    member_status = serializers.CharField(
+        source="institution.status", help_text=_("Its membership status; only active members may use the API.")
+    )
+    credential_prefix = serializers.CharField(
+        source="prefix", help_text=_("The first characters of the key, to tell your keys apart.")
+    )
+    scopes = serializers.ListField(child=serializers.CharField(), help_text=_("What the key may do."))
+    allowed_ips = serializers.ListField(
+        child=serializers.CharField(), help_text=_("The networks the key may be used from; empty: any.")
+    )
+    expires_at = serializers.DateTimeField(allow_null=True, help_text=_("When the key expires; null: never."))
+
+
+# The sections other apps add (settings.RISKSHARE_ME_SECTIONS), documented by their serializers' fields.
+MeAnswerSerializer = type(
+    "MeAnswerSerializer",
+    (MeOutputSerializer, *(import_string(path) for path in settings.RISKSHARE_ME_SECTIONS.values())),
+    {},
+)
+
+
 class CredentialMeApi(APIView):
     required_scope = None
-
-    class MeOutputSerializer(serializers.Serializer):
-        institution = serializers.CharField(source="institution.name", help_text=_("The member institution's name."))
-        uscc = serializers.CharField(source="institution.uscc", help_text=_("Its unified social credit code."))
-        member_status = serializers.CharField(
-            source="institution.status", help_text=_("Its membership status; only active members may use the API.")
-        )
-        credential_prefix = serializers.CharField(
-            source="prefix", help_text=_("The first characters of the key, to tell your keys apart.")
-        )
-        scopes = serializers.ListField(child=serializers.CharField(), help_text=_("What the key may do."))
-        allowed_ips = serializers.ListField(
-            child=serializers.CharField(), help_text=_("The networks the key may be used from; empty: any.")
-        )
-        expires_at = serializers.DateTimeField(allow_null=True, help_text=_("When the key expires; null: never."))
 
     @extend_schema(
         operation_id="me",
@@ -39,7 +48,7 @@ class CredentialMeApi(APIView):
             "The member and credential behind the presented API key, and what remains of its lookup quota "
             "(`lookup_quota`)."
         ),
-        responses={200: MeOutputSerializer},
+        responses={200: MeAnswerSerializer},
         examples=[
             response_example(
                 {
@@ -59,7 +68,7 @@ class CredentialMeApi(APIView):
         ],
     )
     def get(self, request):
-        data = self.MeOutputSerializer(request.auth).data
+        data = MeOutputSerializer(request.auth).data
         # Sections from the apps that build on members (the remaining lookup quota), which members
         # must not import: they are named in settings.RISKSHARE_ME_SECTIONS.
         for path in settings.RISKSHARE_ME_SECTIONS:

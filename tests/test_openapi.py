@@ -47,6 +47,8 @@ def test_schema_validates_without_warnings(tmp_path):
     assert schema["components"]["securitySchemes"]["memberApiKey"]["scheme"] == "bearer"
     assert "429" in paths["/api/v1/lookups"]["post"]["responses"]
     assert {"201", "400", "401", "403", "404"} <= set(paths["/api/v1/disputes"]["post"]["responses"])
+    # /me documents the sections other apps add (settings.RISKSHARE_ME_SECTIONS).
+    assert "lookup_quota" in schema["components"]["schemas"]["MeAnswer"]["properties"]
     result = schema["components"]["schemas"]["LookupResult"]["properties"]
     assert {"disputed", "statement"} <= set(result)
     download = paths["/api/v1/reports/{report_id}/download"]["get"]["responses"]

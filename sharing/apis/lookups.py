@@ -66,6 +66,21 @@ class LookupResultSerializer(serializers.Serializer):
     statement = serializers.BooleanField(help_text=_("The subject attached a statement (本人声明) through a dispute."))
 
 
+class MeLookupQuotaSerializer(serializers.Serializer):
+    """The ``lookup_quota`` section of ``GET /api/v1/me`` (``sharing.ratelimit.me_lookup_quota``)."""
+
+    class QuotaSerializer(serializers.Serializer):
+        class WindowSerializer(serializers.Serializer):
+            limit = serializers.IntegerField(help_text=_("The window's quota."))
+            remaining = serializers.IntegerField(help_text=_("What remains of it now."))
+            resets_in_seconds = serializers.IntegerField(help_text=_("Seconds until the window starts again."))
+
+        requests_per_minute = WindowSerializer(help_text=_("Lookup requests, per minute."))
+        identifiers_per_day = WindowSerializer(help_text=_("Identifiers looked up, per day (UTC)."))
+
+    lookup_quota = QuotaSerializer(help_text=_("What remains of the key's lookup quota now."))
+
+
 RESULT_EXAMPLE = {
     "type": "cn_resident_id",
     "token": EXAMPLE_TOKENS[0],

@@ -39,6 +39,12 @@ FIGURES = {
         (r"parse \+ validate: ([\d.]+) µs/record.*; ([\d.]+) µs/record", ["validate µs", "detailed µs"]),
         (r"matching:\s+([\d,]+) records/s", ["matching records/s"]),
     ],
+    "monitoring.py": [
+        (
+            r"POST of 10,000 watches p50 (\d+) ms vs 10,000-record batch p50 (\d+) ms: ratio ([\d.]+)",
+            ["watches POST p50 ms", "batch POST p50 ms", "watches/batch POST"],
+        ),
+    ],
 }
 HIGHER = {"HTTP records/s", "COPY records/s", "HTTP/COPY", "matching records/s"}
 # Ratios to the floor measured in the same run.

@@ -16,6 +16,9 @@ own database, riskshare_bench or $RISKSHARE_BENCH_DB (dropped and re-created), a
 4. starts a Celery worker (one process per core unless --match-workers says
    otherwise) and times the matching of the queued batches;
 5. measures parse + validate per record in-process, without the database.
+
+With --exposure it compares instead, in one run, open loans (kind loan) with delinquencies of the
+same shape (ingest and matching), and a monthly refresh of every loan with their first load.
 """
 
 from __future__ import annotations
@@ -53,8 +56,14 @@ def admin_url() -> str:
     return urlunsplit(parts._replace(path="/postgres"))
 
 
-def make_bodies(records: int, batch: int, prefix: str = "LOAN") -> list[bytes]:
-    """The same bodies for the same arguments (bench/lookup.py --skip-load finds its hits again)."""
+def make_bodies(
+    records: int, batch: int, prefix: str = "LOAN", kind: str = "delinquency", month: int = 0
+) -> list[bytes]:
+    """The same bodies for the same arguments (bench/lookup.py --skip-load finds its hits again).
+
+    ``kind="loan"``: the same references and tokens as open loans (exposure), their balances those of
+    ``month`` (a monthly refresh re-sends every reference with month + 1).
+    """
     import orjson
 
     rng = random.Random(f"{prefix}:{records}:{batch}")  # noqa: S311 - benchmark data, not secrets
@@ -71,6 +80,26 @@ def make_bodies(records: int, batch: int, prefix: str = "LOAN") -> list[bytes]:
         rows = []
         for n in range(start, min(start + batch, records)):
             first = shared[n % len(shared)] if n % 20 == 0 else token()
+            if kind == "loan":
+                rows.append(
+                    {
+                        "reference": f"{prefix}-{n:08d}",
+                        "kind": "loan",
+                        "category": "open",
+                        "identifiers": [
+                            {"type": "cn_resident_id", "token": first},
+                            {"type": "cn_mobile", "token": token()},
+                        ],
+                        "key_version": 1,
+                        "event_date": "2025-06-10",
+                        "credit_limit": f"{10000 + n % 90000}.00",
+                        "outstanding_balance": f"{(n * 7 + month * 1013) % 10000 + 1}.25",
+                        "currency": "CNY",
+                        "product": "credit_line",
+                        "maturity_date": "2027-06-09",
+                    }
+                )
+                continue
             record = {
                 "reference": f"{prefix}-{n:08d}",
                 "kind": "delinquency",
@@ -353,9 +382,148 @@ def parse_validate_cost(bodies: list[bytes]) -> tuple[float, float]:
     return costs[0], costs[1]
 
 
+def start_worker(env: dict[str, str], queue: str, workers: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-P",
+            "prefork",
+            "-c",
+            str(workers),
+            "-Q",
+            queue,
+            "-l",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def match_queued(env: dict[str, str], queue: str, workers: int, after_batch: int) -> float:
+    """Seconds from the first batch after ``after_batch`` taken by a worker to the last one done (worker
+    start-up excluded)."""
+    import psycopg
+
+    worker = start_worker(env, queue, workers)
+    try:
+        with psycopg.connect(server_url(), autocommit=True) as conn:
+            while not conn.execute(
+                "SELECT count(*) FROM sharing_batch WHERE id > %s AND status <> 'received'", [after_batch]
+            ).fetchone()[0]:
+                time.sleep(0.05)
+            started = time.perf_counter()
+            while conn.execute(
+                "SELECT count(*) FROM sharing_batch WHERE status <> 'done' OR EXISTS (SELECT 1 FROM sharing_dirtytoken)"
+            ).fetchone()[0]:
+                time.sleep(0.05)
+            return time.perf_counter() - started
+    finally:
+        worker.terminate()
+        worker.wait()
+
+
+def last_batch() -> int:
+    import psycopg
+
+    with psycopg.connect(server_url(), autocommit=True) as conn:
+        return conn.execute("SELECT coalesce(max(id), 0) FROM sharing_batch").fetchone()[0]
+
+
+def exposure_main(args: argparse.Namespace) -> None:
+    """Loans against delinquencies of the same shape, and a monthly refresh against the first load, one run.
+
+    Each round (phases alternating in order between rounds): delinquency records through the API, then
+    matched; the same references and tokens as open loans, then matched; every loan re-sent with new
+    balances (the monthly refresh), then matched. Medians of the rounds' ratios.
+    """
+    import psycopg
+
+    broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
+    queue = f"bench-{secrets.token_hex(4)}"
+    env = django_env({"CELERY_BROKER_URL": broker, "CELERY_TASK_DEFAULT_QUEUE": queue})
+    os.environ.update({k: v for k, v in env.items() if k != "CELERY_BROKER_URL"})
+    print(f"preparing {args.records:,} delinquencies and loans in batches of {args.batch:,} …", flush=True)
+    bodies = {
+        "delinquency": make_bodies(args.records, args.batch, prefix="EXP"),
+        "loan": make_bodies(args.records, args.batch, prefix="EXP", kind="loan"),
+        "refresh": make_bodies(args.records, args.batch, prefix="EXP", kind="loan", month=1),
+    }
+    key = setup_database(env)
+    gunicorn = start_gunicorn(env, args.port)
+    figures: dict[str, list[tuple[float, float]]] = {"delinquency": [], "loan": [], "refresh": []}
+    try:
+        for round_number in range(args.rounds):
+            kinds = ["delinquency", "loan"] if round_number % 2 == 0 else ["loan", "delinquency"]
+            for kind in kinds:
+                truncate()
+                ingest, _latencies = http_ingest(bodies[kind], key, args.port, args.clients, f"{kind}-{round_number}")
+                matched = match_queued(env, queue, args.match_workers, 0)  # truncated: every batch is this phase's
+                figures[kind].append((ingest, matched))
+                print(f"round {round_number + 1} {kind}: ingest {ingest:.1f}s, matching {matched:.1f}s", flush=True)
+                if kind == "loan":
+                    with psycopg.connect(server_url(), autocommit=True) as conn:
+                        conn.execute("VACUUM ANALYZE sharing_record, sharing_recordidentifier, sharing_tokensummary")
+                    before = last_batch()
+                    ingest, _latencies = http_ingest(
+                        bodies["refresh"], key, args.port, args.clients, f"refresh-{round_number}"
+                    )
+                    matched = match_queued(env, queue, args.match_workers, before)
+                    figures["refresh"].append((ingest, matched))
+                    print(
+                        f"round {round_number + 1} refresh: ingest {ingest:.1f}s, matching {matched:.1f}s", flush=True
+                    )
+                    with psycopg.connect(server_url(), autocommit=True) as conn:
+                        loans, total = conn.execute(
+                            "SELECT sum(open_loans), sum(total_outstanding) FROM sharing_tokensummary"
+                        ).fetchone()
+                    print(f"  summaries: {loans:,} open loans counted (two tokens each), {total:,} outstanding")
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait()
+
+    def ratios(of: str, to: str, column: int | None) -> list[float]:
+        def seconds(figure: tuple[float, float]) -> float:
+            return sum(figure) if column is None else figure[column]
+
+        # Rates are records per second: the ratio of rates is the inverse ratio of times.
+        return [seconds(b) / seconds(a) for a, b in zip(figures[of], figures[to], strict=True)]
+
+    n = args.records
+    for label, of, to, column, target in [
+        ("loan ingest / delinquency ingest (records/s)", "loan", "delinquency", 0, ">= 0.9"),
+        ("loan matching / delinquency matching (records/s)", "loan", "delinquency", 1, ">= 0.9"),
+    ]:
+        values = ratios(of, to, column)
+        print(f"{label}: {' / '.join(f'{v:.2f}' for v in values)}, median {statistics.median(values):.2f} ({target})")
+    refresh = [sum(r) / sum(first) for first, r in zip(figures["loan"], figures["refresh"], strict=True)]
+    print(
+        f"monthly refresh / first load of {n:,} open loans (time, ingest + matching): "
+        f"{' / '.join(f'{v:.2f}' for v in refresh)}, median {statistics.median(refresh):.2f} (<= 1.3)"
+    )
+    for kind, rows in figures.items():
+        ingest = statistics.median(n / f[0] for f in rows)
+        matched = statistics.median(n / f[1] for f in rows)
+        print(f"  {kind}: ingest {ingest:,.0f} records/s, matching {matched:,.0f} records/s (medians)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument(
+        "--exposure",
+        action="store_true",
+        help="loans against delinquencies and the monthly refresh against the first load (exposure_main)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="--exposure: rounds, phases alternating")
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--port", type=int, default=8765)
@@ -366,6 +534,9 @@ def main() -> None:
         help="worker processes matching (default: one per core, as `celery worker` runs by default)",
     )
     args = parser.parse_args()
+    if args.exposure:
+        exposure_main(args)
+        return
 
     broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
     queue = f"bench-{secrets.token_hex(4)}"

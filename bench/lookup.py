@@ -13,6 +13,9 @@ full recomputation, then measures in one run:
     again with httpx (~0.7 ms more of the client's Python per call);
   - 10,000-identifier lookups at 10 % and at 100 % hits: median of 5 each.
 Every lookup is logged, as in production.
+
+With --exposure it compares instead 10,000-identifier lookups on summaries with open loans and
+without (exposure_main).
 """
 
 from __future__ import annotations
@@ -120,13 +123,152 @@ def single_lookup_body(token: str) -> bytes:
     )
 
 
+_SUMMARIES_SQL = """
+    INSERT INTO sharing_tokensummary (token, member_ids, blacklist_categories, blacklist_last_reported,
+        active_delinquencies, max_overdue_days, total_overdue_amount, latest_delinquency_date, first_reported,
+        last_reported, disputed, statement, loan_lenders, open_loans, total_credit_limit, total_outstanding,
+        latest_loan_opened, loan_member_ids, loan_outstanding, loan_reported, updated_at)
+    SELECT t, '{1,2}', '{fraud_ring}', '2026-10-02', 1, 45, 1000.00, '2026-09-01', now(), now(), false, false,
+           0, 0, 0, 0, NULL, '{}', '{}', '{}', now()
+    FROM unnest(%s::bytea[]) AS t
+"""
+
+# The same summaries with two open loans at two lenders, one of them the asker's (every column the
+# answer's exposure reads, "yours" and the stale count included), or with none.
+_LOANS_SQL = """
+    UPDATE sharing_tokensummary SET loan_lenders = 2, open_loans = 2, total_credit_limit = 80000.00,
+        total_outstanding = 45000.50, latest_loan_opened = '2026-11-20', loan_member_ids = %(lenders)s,
+        loan_outstanding = '{20000.00,25000.50}', loan_reported = ARRAY[now() - interval '50 days', now()]
+    WHERE token = ANY(%(tokens)s)
+"""
+_NO_LOANS_SQL = """
+    UPDATE sharing_tokensummary SET loan_lenders = 0, open_loans = 0, total_credit_limit = 0,
+        total_outstanding = 0, latest_loan_opened = NULL, loan_member_ids = '{}', loan_outstanding = '{}',
+        loan_reported = '{}'
+    WHERE token = ANY(%(tokens)s)
+"""
+
+
+def exposure_main(args: argparse.Namespace) -> None:
+    """10,000-identifier lookups at 10 % hits whose summaries carry open loans (all three blocks filled)
+    against the same lookups on the same summaries without loans, alternating, in one run.
+
+    Lookups read only the token summaries: they are written directly (--records of them, the asked
+    ones among them), then switched between with and without loans by one UPDATE of the asked ones,
+    vacuumed and prewarmed before each phase.
+    """
+    import hmac
+
+    import httpx
+    import orjson
+    import psycopg
+
+    env = ingest.django_env(
+        {"RISKSHARE_LOOKUP_REQUESTS_PER_MINUTE": "1000000", "RISKSHARE_LOOKUP_IDENTIFIERS_PER_DAY": "1000000000"}
+    )
+    os.environ.update(env)
+    ingest.setup_database(env)
+    from members.validators import uscc_check_character
+
+    uscc = "91110000MA00BENCH" + uscc_check_character("91110000MA00BENCH")
+    out = subprocess.run(
+        [sys.executable, "manage.py", "credential_issue", "--uscc", uscc, "--scopes", "lookups"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    key = out.stdout.strip().splitlines()[-1]
+    pepper = env["RISKSHARE_PEPPER"].encode()
+    rng = random.Random(22)  # noqa: S311 - benchmark inputs
+    known = [rng.randbytes(32).hex() for _ in range(20_000)]
+    peppered = [hmac.digest(pepper, token.encode(), "sha256") for token in known]
+    print(f"writing {args.records:,} summaries …", flush=True)
+    with psycopg.connect(ingest.server_url(), autocommit=True) as conn:
+        member = conn.execute("SELECT id FROM members_institution ORDER BY id LIMIT 1").fetchone()[0]
+        conn.execute(_SUMMARIES_SQL, [peppered])
+        for start in range(0, args.records - len(known), 100_000):
+            count = min(100_000, args.records - len(known) - start)
+            conn.execute(_SUMMARIES_SQL, [[os.urandom(32) for _ in range(count)]])
+    params = {"tokens": peppered, "lenders": [member, member + 1000]}
+
+    def switch(loans: bool) -> None:
+        with psycopg.connect(ingest.server_url(), autocommit=True) as conn:
+            conn.execute(_LOANS_SQL if loans else _NO_LOANS_SQL, params)
+            conn.execute("VACUUM ANALYZE sharing_tokensummary")
+            prewarm(conn)
+
+    gunicorn = ingest.start_gunicorn(env, args.port)
+    figures: dict[bool, list[float]] = {False: [], True: []}
+    try:
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{args.port}", headers=headers, timeout=60) as http:
+
+            def call(tokens: list[str], check: bool) -> float:
+                body = orjson.dumps(
+                    {
+                        "purpose": "post_loan_monitoring",
+                        "key_version": 1,
+                        "identifiers": [{"type": "cn_mobile", "token": t} for t in tokens],
+                    }
+                )
+                t0 = time.perf_counter()
+                response = http.post("/api/v1/lookups", content=body)
+                elapsed = time.perf_counter() - t0
+                if response.status_code != 200:
+                    sys.exit(f"lookup failed: {response.status_code} {response.text[:300]}")
+                if check:
+                    results = response.json()["results"]
+                    assert sum(1 for r in results if r["hit"]) == 1_000
+                    assert sum(1 for r in results if r["exposure"]) == (1_000 if loans else 0)
+                return elapsed
+
+            for phase in range(args.phases):
+                loans = phase % 2 == 1
+                switch(loans)
+                for _ in range(3):  # warm-up
+                    call(rng.sample(known, 1_000) + [os.urandom(32).hex() for _ in range(9_000)], check=False)
+                gc.collect()
+                for run in range(args.runs):
+                    chosen = rng.sample(known, 1_000) + [os.urandom(32).hex() for _ in range(9_000)]
+                    rng.shuffle(chosen)
+                    figures[loans].append(call(chosen, check=run == 0))
+                print(
+                    f"phase {phase + 1} ({'with' if loans else 'without'} loans): "
+                    f"median {statistics.median(figures[loans][-args.runs :]) * 1000:.0f} ms",
+                    flush=True,
+                )
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait()
+    # Each pair of phases (without, then with) gives one ratio of medians.
+    without = [figures[False][n : n + args.runs] for n in range(0, len(figures[False]), args.runs)]
+    with_loans = [figures[True][n : n + args.runs] for n in range(0, len(figures[True]), args.runs)]
+    ratios = [statistics.median(b) / statistics.median(a) for a, b in zip(without, with_loans, strict=False)]
+    print(
+        f"10,000 identifiers, 10% hits (blacklist, delinquency and exposure filled): with loans "
+        f"{statistics.median(figures[True]) * 1000:.0f} ms, without {statistics.median(figures[False]) * 1000:.0f} ms "
+        f"(medians); ratios per pair of phases {' / '.join(f'{r:.2f}' for r in ratios)}, "
+        f"median {statistics.median(ratios):.2f}  (target <= 1.15)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument(
+        "--exposure", action="store_true", help="10,000-identifier lookups with open loans against without"
+    )
+    parser.add_argument("--phases", type=int, default=6, help="--exposure: alternating phases (without first)")
+    parser.add_argument("--runs", type=int, default=9, help="--exposure: lookups per phase")
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--skip-load", action="store_true", help="reuse the database a previous run loaded")
     args = parser.parse_args()
+    if args.exposure:
+        exposure_main(args)
+        return
 
     import httpx
     import orjson

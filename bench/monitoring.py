@@ -1,9 +1,9 @@
 """Post-loan monitoring's targets as ratios and latencies, in one run.
 
-    uv run python bench/monitoring.py [--records 1000000] [--watches 1000000]
+    uv run python bench/monitoring.py [--records 1000000] [--watches 1000000] [--post-only]
 
-Needs PostgreSQL and Redis as bench/ingest.py does (its own database riskshare_bench_monitoring, dropped
-and re-created). In one run:
+Needs PostgreSQL and Redis as bench/ingest.py does (its own database riskshare_bench_monitoring, or
+$RISKSHARE_BENCH_DB, dropped and re-created). In one run:
 
 1. matching without watches: the records POSTed (gunicorn, 2 workers, no Celery worker running), then
    a Celery worker (one process per core) matches the queued batches: records/s;
@@ -16,6 +16,9 @@ and re-created). In one run:
    <= 5 s);
 5. delivery throughput: every event replayed to the endpoint, two worker processes: deliveries/s
    (target >= 500).
+
+``--post-only`` stops after step 2 (the POST ratio alone), for alternating runs of two checkouts
+(``bench/ab.py … -- monitoring.py --post-only``).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ _spec = importlib.util.spec_from_file_location("bench_ingest", ROOT / "bench" / 
 ingest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ingest)
 # Its own database, not bench/ingest.py's: the two may run at the same time on a shared machine.
-ingest.BENCH_DB = "riskshare_bench_monitoring"
+ingest.BENCH_DB = os.environ.get("RISKSHARE_BENCH_DB", "riskshare_bench_monitoring")
 
 
 def manage(env, *args) -> str:
@@ -206,6 +209,15 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
 
 
+def post_ratio(batch_latencies: list[float], watch_latencies: list[float]) -> None:
+    batch_p50, watch_p50 = statistics.median(batch_latencies), statistics.median(watch_latencies)
+    print(
+        f"POST of 10,000 watches p50 {watch_p50 * 1000:.0f} ms vs 10,000-record batch p50 {batch_p50 * 1000:.0f} ms: "
+        f"ratio {watch_p50 / batch_p50:.3f} (target <= 1.5)",
+        flush=True,
+    )
+
+
 def main() -> None:
     import httpx
 
@@ -214,6 +226,7 @@ def main() -> None:
     parser.add_argument("--watches", type=int, default=1_000_000)
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--latency-batches", type=int, default=10)
+    parser.add_argument("--post-only", action="store_true", help="stop after the watches POST (step 2)")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
 
@@ -233,6 +246,10 @@ def main() -> None:
     gunicorn = ingest.start_gunicorn(env, args.port)
     try:
         batch_latencies = post_all(args.port, key, "/api/v1/batches", bodies, "a", 202)
+        if args.post_only:
+            watch_latencies = post_all(args.port, watcher, "/api/v1/watches", watches, "w", 200)
+            post_ratio(batch_latencies, watch_latencies)
+            return
         plain = match_time(env, cores)
         watch_latencies = post_all(args.port, watcher, "/api/v1/watches", watches, "w", 200)
         ingest.truncate()
@@ -300,11 +317,7 @@ def main() -> None:
         f"({watched:.1f}s, {events:,} events)"
         f"; ratio {plain / watched:.2f} (target >= 0.85)"
     )
-    batch_p50, watch_p50 = statistics.median(batch_latencies), statistics.median(watch_latencies)
-    print(
-        f"POST of 10,000 watches p50 {watch_p50 * 1000:.0f} ms vs 10,000-record batch p50 {batch_p50 * 1000:.0f} ms: "
-        f"ratio {watch_p50 / batch_p50:.2f} (target <= 1.5)"
-    )
+    post_ratio(batch_latencies, watch_latencies)
     print(
         f"batch 202 -> its 10 webhooks received, one worker: p50 {statistics.median(delays):.2f} s, "
         f"max {max(delays):.2f} s over {len(delays)} batches (target p50 <= 5 s)"

@@ -358,11 +358,22 @@ RISKSHARE_CORRECTION_LOOKBACK_DAYS = 365
 RISKSHARE_RECORD_RETENTION_YEARS = 5
 RISKSHARE_RETRACTED_RETENTION_DAYS = 90
 RISKSHARE_LOOKUP_LOG_RETENTION_YEARS = int(os.environ.get("RISKSHARE_LOOKUP_LOG_RETENTION_YEARS", "5"))
+# Closed loans (kind loan, with a resolved date) are purged this many years after it; open ones never.
+RISKSHARE_LOAN_RETENTION_YEARS = int(os.environ.get("RISKSHARE_LOAN_RETENTION_YEARS", "5"))
+
+# Exposure (共债): an open loan whose latest report is older than this many days still counts, as stale.
+RISKSHARE_EXPOSURE_STALE_DAYS = int(os.environ.get("RISKSHARE_EXPOSURE_STALE_DAYS", "45"))
 
 # Post-loan monitoring (docs/monitoring.md).
 RISKSHARE_WATCHES_PER_MEMBER = int(os.environ.get("RISKSHARE_WATCHES_PER_MEMBER", "5000000"))
 # Expired watches are purged this many days after their expiry by the daily retention job.
 RISKSHARE_WATCH_RETENTION_DAYS = 90
+# Monitoring events and webhook delivery rows are purged this many days after they were made (an event
+# about a record still open on a live watch stays while it is: later events are told against it). At
+# least 30: the inquiries events are told once per 30 days against the events of the last 30 days.
+RISKSHARE_MONITORING_EVENT_DAYS = int(os.environ.get("RISKSHARE_MONITORING_EVENT_DAYS", "90"))
+if RISKSHARE_MONITORING_EVENT_DAYS < 30:
+    raise ImproperlyConfigured("RISKSHARE_MONITORING_EVENT_DAYS must be at least 30.")
 # Standard Webhooks' retry schedule is multiplied by this (tests compress it; 1 in production).
 RISKSHARE_WEBHOOK_SCHEDULE_SCALE = float(os.environ.get("RISKSHARE_WEBHOOK_SCHEDULE_SCALE", "1"))
 # Hosts a webhook may reach whatever their addresses (and over plain http): operator-trusted receivers.

@@ -21,7 +21,11 @@ takes its ranges one at a time, and whoever needs several at once (a dispute,
 a drain) takes them in ascending order, so lockers never deadlock.
 
 Deduplication within a member: active records of one member that share the
-token and have the same kind, category and event date are one fact.
+token and have the same kind, category and event date are one fact. Open loans
+(kind ``loan``) are not deduplicated by their facts: each record is one facility,
+and a re-sent reference is the same record, so it is never counted twice.
+Loans are exposure, not adverse information: they make no member a "reporting
+member" (``member_ids``) but fill the summary's exposure columns.
 """
 
 from __future__ import annotations
@@ -45,7 +49,9 @@ _SUMMARY_SELECT = """
     facts AS (
         -- LATERAL keeps this an index lookup per token whatever the statistics say:
         -- the cost follows the number of dirty tokens, never the size of the tables.
-        SELECT t.token, f.member_id, f.kind, f.category, f.event_date,
+        SELECT t.token, f.member_id, f.kind, f.category, f.event_date, f.loan_id,
+               max(f.credit_limit) AS credit_limit,
+               max(f.outstanding_balance) AS outstanding_balance,
                max(f.overdue_days) AS overdue_days,
                max(f.overdue_amount) AS overdue_amount,
                min(f.created_at) AS first_reported,
@@ -54,17 +60,19 @@ _SUMMARY_SELECT = """
         FROM targets t
         CROSS JOIN LATERAL (
             SELECT r.member_id, r.kind, r.category, r.event_date, r.overdue_days, r.overdue_amount,
-                   r.created_at, r.reported_at, r.status
+                   r.created_at, r.reported_at, r.status, r.credit_limit, r.outstanding_balance,
+                   CASE WHEN r.kind = 'loan' THEN r.id END AS loan_id
             FROM sharing_recordidentifier ri
             JOIN sharing_record r ON r.id = ri.record_id
             WHERE ri.token = t.token AND r.status IN ('active', 'disputed') AND r.resolved_date IS NULL
             OFFSET 0  -- a fence: the planner may not flatten this into a join over whole tables
         ) f
-        GROUP BY t.token, f.member_id, f.kind, f.category, f.event_date
+        GROUP BY t.token, f.member_id, f.kind, f.category, f.event_date, f.loan_id
     ),
     truth AS (
         SELECT token,
-               array_agg(DISTINCT member_id ORDER BY member_id) AS member_ids,
+               coalesce(array_agg(DISTINCT member_id ORDER BY member_id)
+                        FILTER (WHERE kind <> 'loan'), '{}') AS member_ids,
                coalesce(array_agg(DISTINCT category ORDER BY category)
                         FILTER (WHERE kind = 'blacklist'), '{}') AS blacklist_categories,
                (max(last_reported) FILTER (WHERE kind = 'blacklist'))::date AS blacklist_last_reported,
@@ -72,8 +80,22 @@ _SUMMARY_SELECT = """
                coalesce(max(overdue_days) FILTER (WHERE kind = 'delinquency'), 0) AS max_overdue_days,
                coalesce(sum(overdue_amount) FILTER (WHERE kind = 'delinquency'), 0) AS total_overdue_amount,
                max(event_date) FILTER (WHERE kind = 'delinquency') AS latest_delinquency_date,
-               min(first_reported) AS first_reported,
-               max(last_reported) AS last_reported,
+               -- Of the adverse reports; of the loans when there are none.
+               coalesce(min(first_reported) FILTER (WHERE kind <> 'loan'), min(first_reported)) AS first_reported,
+               coalesce(max(last_reported) FILTER (WHERE kind <> 'loan'), max(last_reported)) AS last_reported,
+               count(DISTINCT member_id) FILTER (WHERE kind = 'loan') AS loan_lenders,
+               count(*) FILTER (WHERE kind = 'loan') AS open_loans,
+               coalesce(sum(credit_limit) FILTER (WHERE kind = 'loan'), 0) AS total_credit_limit,
+               coalesce(sum(outstanding_balance) FILTER (WHERE kind = 'loan'), 0) AS total_outstanding,
+               max(event_date) FILTER (WHERE kind = 'loan') AS latest_loan_opened,
+               coalesce(array_agg(member_id ORDER BY member_id, loan_id)
+                        FILTER (WHERE kind = 'loan'), '{}') AS loan_member_ids,
+               coalesce(array_agg(outstanding_balance ORDER BY member_id, loan_id)
+                        FILTER (WHERE kind = 'loan'), '{}') AS loan_outstanding,
+               -- In time order (not parallel to the two above): a lookup counts the stale ones with
+               -- width_bucket, a binary search, instead of unnesting the array.
+               coalesce(array_agg(last_reported ORDER BY last_reported)
+                        FILTER (WHERE kind = 'loan'), '{}') AS loan_reported,
                bool_or(disputed) AS disputed,
                EXISTS (SELECT 1 FROM sharing_disputetoken dt
                        WHERE dt.token = facts.token AND dt.statement) AS statement
@@ -83,7 +105,9 @@ _SUMMARY_SELECT = """
 
 _SUMMARY_COLUMNS = (
     "member_ids, blacklist_categories, blacklist_last_reported, active_delinquencies, max_overdue_days, "
-    "total_overdue_amount, latest_delinquency_date, first_reported, last_reported, disputed, statement"
+    "total_overdue_amount, latest_delinquency_date, first_reported, last_reported, disputed, statement, "
+    "loan_lenders, open_loans, total_credit_limit, total_outstanding, latest_loan_opened, loan_member_ids, "
+    "loan_outstanding, loan_reported"
 )
 
 _SUMMARY_WRITE = f"""
@@ -102,6 +126,14 @@ _SUMMARY_WRITE = f"""
             last_reported = EXCLUDED.last_reported,
             disputed = EXCLUDED.disputed,
             statement = EXCLUDED.statement,
+            loan_lenders = EXCLUDED.loan_lenders,
+            open_loans = EXCLUDED.open_loans,
+            total_credit_limit = EXCLUDED.total_credit_limit,
+            total_outstanding = EXCLUDED.total_outstanding,
+            latest_loan_opened = EXCLUDED.latest_loan_opened,
+            loan_member_ids = EXCLUDED.loan_member_ids,
+            loan_outstanding = EXCLUDED.loan_outstanding,
+            loan_reported = EXCLUDED.loan_reported,
             updated_at = EXCLUDED.updated_at
         RETURNING 1
     ),
@@ -288,12 +320,15 @@ _DRIFT_SQL = f"""
     WHERE s.token IS NULL OR truth.token IS NULL
        OR (s.member_ids, s.blacklist_categories, s.blacklist_last_reported, s.active_delinquencies,
            s.max_overdue_days, s.total_overdue_amount, s.latest_delinquency_date, s.first_reported,
-           s.last_reported, s.disputed, s.statement)
+           s.last_reported, s.disputed, s.statement, s.loan_lenders, s.open_loans, s.total_credit_limit,
+           s.total_outstanding, s.latest_loan_opened, s.loan_member_ids, s.loan_outstanding, s.loan_reported)
           IS DISTINCT FROM
           (truth.member_ids, truth.blacklist_categories::varchar[], truth.blacklist_last_reported,
            truth.active_delinquencies::integer, truth.max_overdue_days::integer, truth.total_overdue_amount,
            truth.latest_delinquency_date, truth.first_reported, truth.last_reported, truth.disputed,
-           truth.statement)
+           truth.statement, truth.loan_lenders::integer, truth.open_loans::integer, truth.total_credit_limit,
+           truth.total_outstanding, truth.latest_loan_opened, truth.loan_member_ids, truth.loan_outstanding,
+           truth.loan_reported)
 """
 
 

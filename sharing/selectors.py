@@ -156,11 +156,18 @@ def record_purge_due(today: dt.date) -> tuple[dt.date, dt.datetime]:
     return adverse, retracted_before
 
 
+# Open loans (no resolved date) are never due; closed ones after RISKSHARE_LOAN_RETENTION_YEARS.
 RECORD_DUE_CONDITION = """
     (status = 'retracted' AND retracted_at < %(retracted_before)s)
     OR (status <> 'retracted' AND kind = 'delinquency' AND resolved_date <= %(adverse)s)
     OR (status <> 'retracted' AND kind = 'blacklist' AND coalesce(resolved_date, event_date) <= %(adverse)s)
+    OR (status <> 'retracted' AND kind = 'loan' AND resolved_date <= %(loans)s)
 """
+
+
+def loan_purge_due(today: dt.date) -> dt.date:
+    """The latest closing date of a loan to purge on ``today``."""
+    return retention_cutoff(today, settings.RISKSHARE_LOAN_RETENTION_YEARS)
 
 
 def records_past_retention(*, member_ids: list[int], today: dt.date) -> dict[int, int]:
@@ -169,7 +176,12 @@ def records_past_retention(*, member_ids: list[int], today: dt.date) -> dict[int
     rows = execute_binary(
         "SELECT member_id, count(*) FROM sharing_record "  # noqa: S608 - only the fixed condition is formatted in
         f"WHERE member_id = ANY(%(members)s) AND ({RECORD_DUE_CONDITION}) GROUP BY member_id",
-        {"members": member_ids, "adverse": adverse, "retracted_before": retracted_before},
+        {
+            "members": member_ids,
+            "adverse": adverse,
+            "retracted_before": retracted_before,
+            "loans": loan_purge_due(today),
+        },
         fetch=True,
     )
     return dict(rows)

@@ -88,7 +88,14 @@ def quota_usage_purge_task() -> int:
 @shared_task(name="sharing.retention_purge", acks_late=True, max_retries=0)
 def retention_purge_task() -> dict:
     result = retention_purge()
-    return {"records": result.records, "lookups": result.lookups, "lookup_entries": result.lookup_entries}
+    return {
+        "records": result.records,
+        "lookups": result.lookups,
+        "lookup_entries": result.lookup_entries,
+        "watches": result.watches,
+        "events": result.events,
+        "deliveries": result.deliveries,
+    }
 
 
 # No retries: daily, and each notice is raised once (a stamp on the dispute), so a rerun is harmless.

@@ -31,6 +31,13 @@ def resolved(schema: dict, node: Any) -> Any:
     if isinstance(node, dict):
         if "$ref" in node:
             return resolved(schema, schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]])
+        if node.get("nullable") and len(node.get("allOf", ())) == 1:
+            # A nullable nested serializer (lookups' exposure): OpenAPI 3.0 has no null type, so drf-spectacular
+            # writes allOf [the object] + nullable, which a validator applies to the object alone; it means
+            # the object or null.
+            (only,) = node["allOf"]
+            rest = {key: value for key, value in node.items() if key != "allOf"}
+            return {**resolved(schema, only), **resolved(schema, rest)}
         # The discriminator's mapping names components too; oneOf alone already picks the variant.
         return {key: resolved(schema, value) for key, value in node.items() if key != "discriminator"}
     if isinstance(node, list):

@@ -95,35 +95,6 @@ def contract_schema(contract: Contract, *answers: OpenApiExample) -> dict[str, A
     return {"request": schema, "examples": [*examples, *answers]}
 
 
-# What the fields of the bodies that are not contracts yet (monitoring's, sharing/contracts_monitoring.py)
-# mean; a field the Struct describes keeps its own description.
-INLINE_FIELDS = {
-    "key_version": gettext_lazy("A current consortium key version."),
-    "consent_reference": gettext_lazy("Your evidence of the borrowers' consent, given at application."),
-    "watches": gettext_lazy("1–10,000 watches."),
-    "reference": gettext_lazy("Your id of the watch (the loan), unique among your watches."),
-    "identifiers": gettext_lazy("The borrower's identifiers, each type once."),
-    "type": gettext_lazy("The identifier's type (docs/identifier-tokens.md)."),
-    "token": gettext_lazy("HMAC-SHA256 of the canonical value under the consortium key: 64 lowercase hex."),
-    "expires_on": gettext_lazy("The last day to watch: the end of the loan's consent, at most 10 years ahead."),
-    "url": gettext_lazy("Where to POST deliveries: HTTPS, resolving to a public address."),
-    "types": gettext_lazy("The event types to send; empty or left out: every type."),
-    "after": gettext_lazy("Send again every event with a greater id."),
-}
-
-
-def _inline_described(schema: Any) -> None:
-    if isinstance(schema, dict):
-        for name, field in schema.get("properties", {}).items():
-            if name in INLINE_FIELDS and not field.get("description"):
-                field["description"] = INLINE_FIELDS[name]
-        for value in schema.values():
-            _inline_described(value)
-    elif isinstance(schema, list):
-        for item in schema:
-            _inline_described(item)
-
-
 def contract_components_hook(result, generator, request, public):
     """drf-spectacular postprocessing: the contracts' components, their bodies marked required, their codes.
 
@@ -137,11 +108,8 @@ def contract_components_hook(result, generator, request, public):
             if not body:
                 continue
             contract = _DOCUMENTED.get(body.get("schema", {}).get("$ref"))
-            if contract is None:
-                _inline_described(body["schema"])
-            # Monitoring's bodies (sharing/contracts_monitoring.py) are not contracts yet: always required.
-            operation["requestBody"]["required"] = True if contract is None else not contract.optional
             if contract is not None:
+                operation["requestBody"]["required"] = not contract.optional
                 operation.setdefault("x-problems", []).extend(contract.codes())
     return result
 

@@ -46,6 +46,23 @@ class LookupResultSerializer(serializers.Serializer):
             allow_null=True, help_text=_("The latest first missed payment among them; null if none.")
         )
 
+    class ExposureSerializer(serializers.Serializer):
+        class YoursSerializer(serializers.Serializer):
+            open_loans = serializers.IntegerField(help_text=_("Your own open loans on the token."))
+            total_outstanding = serializers.CharField(
+                help_text=_("What is owed on them: a decimal string, CNY (0.00 when none).")
+            )
+
+        lenders = serializers.IntegerField(help_text=_("Distinct members with an open loan (you included)."))
+        open_loans = serializers.IntegerField(help_text=_("Open loans on the token, at every member."))
+        total_credit_limit = serializers.CharField(help_text=_("Their total credit limit: a decimal string, CNY."))
+        total_outstanding = serializers.CharField(help_text=_("What is owed on them: a decimal string, CNY."))
+        latest_opened = serializers.DateField(help_text=_("The latest opening date among the open loans."))
+        stale_loans = serializers.IntegerField(
+            help_text=_("Open loans whose latest report is older than 45 days: their balances may be out of date.")
+        )
+        yours = YoursSerializer(help_text=_("Your own share of the totals, to subtract them."))
+
     class InquiriesSerializer(serializers.Serializer):
         members_30d = serializers.IntegerField(help_text=_("Distinct other members in the last 30 days."))
         members_90d = serializers.IntegerField(help_text=_("Distinct other members in the last 90 days."))
@@ -57,6 +74,10 @@ class LookupResultSerializer(serializers.Serializer):
     reported_by_you = serializers.BooleanField(help_text=_("One of those records is yours."))
     blacklist = BlacklistSerializer(help_text=_("What blacklist records say of the token."))
     delinquency = DelinquencySerializer(help_text=_("What delinquency records say of the token."))
+    exposure = ExposureSerializer(
+        allow_null=True,
+        help_text=_("Open loans (共债) at every member, yours included; null when nobody reports one."),
+    )
     inquiries = InquiriesSerializer(
         help_text=_("Distinct other members whose credit_application/account_opening lookups named the token.")
     )
@@ -94,6 +115,15 @@ RESULT_EXAMPLE = {
         "total_overdue_amount": "12500.00",
         "latest_event_date": "2026-09-01",
     },
+    "exposure": {
+        "lenders": 3,
+        "open_loans": 4,
+        "total_credit_limit": "150000.00",
+        "total_outstanding": "98200.50",
+        "latest_opened": "2026-11-20",
+        "stale_loans": 1,
+        "yours": {"open_loans": 1, "total_outstanding": "20000.00"},
+    },
     "inquiries": {"members_30d": 4, "members_90d": 7},
     "disputed": False,
     "statement": False,
@@ -111,6 +141,7 @@ MISS_EXAMPLE = {
         "total_overdue_amount": "0.00",
         "latest_event_date": None,
     },
+    "exposure": None,
     "inquiries": {"members_30d": 0, "members_90d": 0},
 }
 

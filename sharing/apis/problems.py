@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import Throttled
 
 from core import errors as domain
-from core.openapi import problem_code, register_problems, with_parameter
+from core.openapi import PROBLEM_CODES, problem_code, register_problems, with_parameter
 from sharing.contracts.base import MESSAGES
 
 register_problems(
@@ -50,15 +50,18 @@ register_problems(
     problem_code("nothing_to_dispute", domain.DomainError, _("No standing record carries these identifiers.")),
     problem_code("watch_limit", domain.ConflictError, _("The member has reached its limit of watches.")),
     problem_code(
-        "bad_consent_reference",
-        domain.DomainError,
-        _("A consent reference has 4 to 200 visible characters and no control characters."),
-    ),
-    problem_code(
         "url_not_allowed",
         domain.DomainError,
         _("The webhook URL is not HTTPS, or resolves to an address that is not public."),
     ),
     problem_code("invalid", domain.DomainError, _("This value is not valid.")),
-    *(problem_code(code, domain.InvalidBody, message) for code, message in MESSAGES.items()),
+)
+# The field codes, as the code of a 400 when a field is the request's only problem. ``watch_limit`` is
+# also a watch's code in the errors of a watches answer; as a problem document it is the 409 above.
+register_problems(
+    *(
+        problem_code(code, domain.InvalidBody, message)
+        for code, message in MESSAGES.items()
+        if code not in PROBLEM_CODES
+    )
 )

@@ -69,11 +69,27 @@ RECORD_EXAMPLE = {
     "overdue_amount": "12500.00",
     "currency": "CNY",
     "product": "consumer_loan",
+    "credit_limit": None,
+    "outstanding_balance": None,
+    "maturity_date": None,
     "key_version": 1,
     "identifier_types": ["cn_resident_id", "cn_mobile"],
     "retract_reason": "",
     "created_at": "2026-10-16T09:30:00Z",
     "updated_at": "2026-10-16T09:30:00Z",
+}
+LOAN_RECORD_EXAMPLE = {
+    **RECORD_EXAMPLE,
+    "reference": "LOAN-2026-0077",
+    "kind": "loan",
+    "category": "open",
+    "event_date": "2026-08-15",
+    "overdue_days": None,
+    "overdue_amount": None,
+    "credit_limit": "50000.00",
+    "outstanding_balance": "31250.00",
+    "maturity_date": "2027-08-15",
+    "updated_at": "2026-11-15T09:30:00Z",
 }
 BATCH_EXAMPLE = {
     "id": 812,
@@ -145,14 +161,30 @@ class RecordOutputSerializer(serializers.Serializer):
     kind = serializers.CharField(help_text=_("blacklist, delinquency or loan."))
     category = serializers.CharField(help_text=_("The category within the kind (docs/api.md)."))
     status = serializers.CharField(help_text=_("active, resolved, retracted, or disputed while a dispute is open."))
-    event_date = serializers.DateField(help_text=_("The adverse event's day (the first missed payment)."))
-    resolved_date = serializers.DateField(allow_null=True, help_text=_("The day it ended; null while it lasts."))
+    event_date = serializers.DateField(
+        help_text=_("The adverse event's day (the first missed payment); for a loan, the day it was opened.")
+    )
+    resolved_date = serializers.DateField(
+        allow_null=True, help_text=_("The day it ended (a loan: closed); null while it lasts.")
+    )
     overdue_days = serializers.IntegerField(allow_null=True, help_text=_("Days overdue (overdue records only)."))
     overdue_amount = serializers.DecimalField(
         max_digits=14, decimal_places=2, allow_null=True, help_text=_("Amount overdue, CNY (overdue records only).")
     )
-    currency = serializers.CharField(help_text=_("The amount's currency: CNY, or empty."))
-    product = serializers.CharField(help_text=_("The loan product (overdue records), or empty."))
+    currency = serializers.CharField(help_text=_("The amounts' currency: CNY, or empty."))
+    product = serializers.CharField(help_text=_("The loan product (overdue records and loans), or empty."))
+    credit_limit = serializers.DecimalField(
+        max_digits=14, decimal_places=2, allow_null=True, help_text=_("The credit limit, CNY (loans only).")
+    )
+    outstanding_balance = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        allow_null=True,
+        help_text=_("What was owed at the latest report, CNY (loans only)."),
+    )
+    maturity_date = serializers.DateField(
+        allow_null=True, help_text=_("When the loan ends, if it was given (loans only).")
+    )
     key_version = serializers.IntegerField(help_text=_("The consortium key version its tokens were made with."))
     identifier_types = serializers.ListField(
         child=serializers.CharField(),
@@ -187,7 +219,7 @@ class RecordListApi(APIView):
         description=_("Your own records, oldest change first; page with `next`. Another member's are never shown."),
         parameters=[RecordFilterSerializer, *page_parameters(RecordCursorPagination)],
         responses={200: page_serializer("RecordPage", RecordOutputSerializer)},
-        examples=[page_example(RECORD_EXAMPLE, path="records")],
+        examples=[page_example(RECORD_EXAMPLE, LOAN_RECORD_EXAMPLE, path="records")],
     )
     def get(self, request):
         filters = self.RecordFilterSerializer(data=request.query_params)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.clock import business_today
+from core.gcpause import gc_paused
 from core.openapi import problems, response_example
 from sharing.apis.common import (
     CheckedCursorPagination,
+    contract_schema,
     idempotency_key,
     idempotency_parameter,
     json_body,
@@ -21,9 +23,11 @@ from sharing.apis.common import (
     page_response,
     page_schema,
 )
-from sharing.contracts.base import EXAMPLE_TOKENS, struct_codes
-from sharing.contracts_monitoring import WatchesIn, openapi_schema
+from sharing.contracts.watches import WATCHES, watches_parse
+from sharing.contracts.webhooks import MAX_EVENT_ID
 from sharing.monitoring.selectors import event_document, event_feed, watch_get, watch_list
+from sharing.selectors import key_versions
+from sharing.services.idempotency import request_hash
 from sharing.services.watches import watch_delete, watches_put
 
 MAX_FEED_PAGE = 1000
@@ -62,20 +66,6 @@ WATCH_EXAMPLE = {
     "created_at": "2026-10-16T09:30:00Z",
     "updated_at": "2026-10-16T09:30:00Z",
 }
-WATCHES_REQUEST = {
-    "key_version": 1,
-    "consent_reference": "CONSENT-2026-000123",
-    "watches": [
-        {
-            "reference": "LOAN-2026-0042",
-            "identifiers": [
-                {"type": "cn_resident_id", "token": EXAMPLE_TOKENS[0]},
-                {"type": "cn_mobile", "token": EXAMPLE_TOKENS[1]},
-            ],
-            "expires_on": "2027-10-15",
-        }
-    ],
-}
 
 
 class WatchesPutApi(APIView):
@@ -107,20 +97,18 @@ class WatchesPutApi(APIView):
             "Watching never counts as an inquiry in anyone's multi-lending numbers."
         ),
         parameters=[idempotency_parameter("request")],
-        request={"application/json": openapi_schema(WatchesIn)},
+        **contract_schema(WATCHES, response_example({"accepted": 2, "rejected": 0, "errors": []})),
         responses={200: AnswerSerializer},
-        examples=[
-            OpenApiExample("One loan", value=WATCHES_REQUEST, request_only=True),
-            response_example({"accepted": 1, "rejected": 0, "errors": []}),
-        ],
-        extensions=problems(
-            *struct_codes(WatchesIn, descend=False), "bad_consent_reference", "unknown_key_version", "watch_limit"
-        ),
+        # watch_limit: the member's limit refuses the request (409) when no watch of it would fit.
+        extensions=problems("watch_limit"),
     )
     def post(self, request):
         key = idempotency_key(request)
         body = json_body(request, wrong_type_message=gettext("Send the watches as application/json."))
-        answer = watches_put(credential=request.auth, idempotency_key=key, body=body)
+        current, retired = key_versions()
+        with gc_paused():  # 10,000 watches' objects, none in a cycle
+            check = watches_parse(body, today=business_today(), current_versions=current, retired_versions=retired)
+        answer = watches_put(credential=request.auth, idempotency_key=key, body_hash=request_hash(body), check=check)
         return Response(answer, status=200)
 
     @extend_schema(
@@ -170,7 +158,11 @@ class EventFeedApi(APIView):
 
     class FeedFilterSerializer(serializers.Serializer):
         after = serializers.IntegerField(
-            min_value=0, required=False, default=0, help_text=_("The last event id you saw; 0 for the beginning.")
+            min_value=0,
+            max_value=MAX_EVENT_ID,
+            required=False,
+            default=0,
+            help_text=_("The last event id you saw; 0 for the beginning."),
         )
         page_size = serializers.IntegerField(
             min_value=1, max_value=MAX_FEED_PAGE, required=False, default=100, help_text=_("Events a page.")
@@ -178,11 +170,22 @@ class EventFeedApi(APIView):
 
     class EventSerializer(serializers.Serializer):
         id = serializers.IntegerField(help_text=_("The event's id, increasing."))
-        type = serializers.CharField(help_text=_("record.reported, delinquency.escalated, inquiries.threshold, …"))
+        type = serializers.CharField(
+            help_text=_(
+                "record.reported, delinquency.escalated, inquiries.threshold, record.ended, dispute.opened, "
+                "dispute.settled, loan.opened (another lender opened a loan) or exposure.increased (other lenders' "
+                "outstanding total rose)."
+            )
+        )
         created_at = serializers.DateTimeField(help_text=_("When it happened."))
         watch = serializers.CharField(help_text=_("The reference of your watch."))
         identifier_type = serializers.CharField(help_text=_("Which of the watch's identifiers matched."))
-        data = serializers.DictField(help_text=_("Depends on the type; see docs/monitoring.md. Never names a member."))
+        data = serializers.DictField(
+            help_text=_(
+                "Depends on the type (docs/monitoring.md); loan.opened: credit_limit, product; exposure.increased: "
+                "total_outstanding, previous, open_loans, lenders. Never names a member."
+            )
+        )
 
     @extend_schema(
         operation_id="monitoring_events",
@@ -213,9 +216,30 @@ class EventFeedApi(APIView):
                             "watch": "LOAN-2026-0042",
                             "identifier_type": "cn_resident_id",
                             "data": {"bucket": 60, "category": "overdue", "overdue_days": 63},
-                        }
+                        },
+                        {
+                            "id": 90312,
+                            "type": "loan.opened",
+                            "created_at": "2026-11-30T03:05:00Z",
+                            "watch": "LOAN-2026-0042",
+                            "identifier_type": "cn_mobile",
+                            "data": {"credit_limit": "30000.00", "product": "consumer_loan"},
+                        },
+                        {
+                            "id": 90313,
+                            "type": "exposure.increased",
+                            "created_at": "2026-11-30T03:05:00Z",
+                            "watch": "LOAN-2026-0042",
+                            "identifier_type": "cn_resident_id",
+                            "data": {
+                                "total_outstanding": "58000.00",
+                                "previous": "28000.00",
+                                "open_loans": 3,
+                                "lenders": 2,
+                            },
+                        },
                     ],
-                    "last_id": 90311,
+                    "last_id": 90313,
                 }
             )
         ],

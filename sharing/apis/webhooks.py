@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import msgspec
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.errors import DomainError, MalformedBody
 from core.openapi import problems, response_example
 from members.audit import Actor
 from sharing.apis.common import (
     CheckedCursorPagination,
+    contract_schema,
     json_body,
     page_example,
     page_parameters,
     page_response,
     page_schema,
 )
-from sharing.contracts.base import struct_codes
-from sharing.contracts_monitoring import ReplayIn, WebhookEndpointIn, openapi_schema, problem_of
+from sharing.contracts.webhooks import REPLAY, WEBHOOK_ENDPOINT, endpoint_types
 from sharing.monitoring.selectors import endpoint_get, endpoint_list
 from sharing.services.webhook_endpoints import (
     endpoint_create,
@@ -31,18 +29,6 @@ from sharing.services.webhook_endpoints import (
     endpoint_secret_rotate,
     endpoint_test,
 )
-
-
-def decode(request, struct: type):
-    """The body as ``struct``; its first problem as a 400 with the field and code it names."""
-    body = json_body(request, wrong_type_message=gettext("Send the body as application/json."))
-    try:
-        return msgspec.json.decode(body, type=struct)
-    except msgspec.ValidationError as exc:
-        field, code = problem_of(exc)
-        raise DomainError(str(exc).split(" - at `")[0], code=code, field=field) from None
-    except msgspec.DecodeError:
-        raise MalformedBody(gettext("The request body is not valid JSON.")) from None
 
 
 class EndpointPagination(CheckedCursorPagination):
@@ -99,24 +85,20 @@ class EndpointListApi(APIView):
             "Deliveries of your monitoring events, signed per Standard Webhooks with the secret of the answer "
             "(shown once), retried on its schedule. The URL must be HTTPS and resolve to a public address."
         ),
-        request={"application/json": openapi_schema(WebhookEndpointIn)},
-        responses={201: SecretSerializer},
-        examples=[
-            OpenApiExample(
-                "Two event types",
-                value={"url": ENDPOINT_EXAMPLE["url"], "types": ENDPOINT_EXAMPLE["types"]},
-                request_only=True,
-            ),
+        **contract_schema(
+            WEBHOOK_ENDPOINT,
             response_example(
                 {**SECRET_EXAMPLE, "last_success_at": None, "created_at": "2026-12-02T10:00:00Z"}, status=201
             ),
-        ],
-        extensions=problems(*struct_codes(WebhookEndpointIn), "url_not_allowed"),
+        ),
+        responses={201: SecretSerializer},
+        extensions=problems("url_not_allowed"),
     )
     def post(self, request):
-        data = decode(request, WebhookEndpointIn)
+        body = json_body(request, wrong_type_message=gettext("Send the endpoint as application/json."))
+        data = WEBHOOK_ENDPOINT.parse(body)
         endpoint, secret = endpoint_create(
-            actor=Actor.credential(request.auth), member_id=request.user.pk, url=data.url, types=list(data.types)
+            actor=Actor.credential(request.auth), member_id=request.user.pk, url=data.url, types=endpoint_types(data)
         )
         return Response(_with_secret(endpoint, secret), status=201)
 
@@ -187,20 +169,16 @@ class EndpointReplayApi(APIView):
         tags=["monitoring"],
         summary=_("Replay events"),
         description=_("Send again every event after `after` (dead letters included) and re-activate the endpoint."),
-        request={"application/json": openapi_schema(ReplayIn)},
+        **contract_schema(REPLAY, response_example({"queued": 312}, status=202)),
         responses={
             202: inline_serializer(
                 "ReplayAnswer", {"queued": serializers.IntegerField(help_text=_("Deliveries queued."))}
             ),
         },
-        examples=[
-            OpenApiExample("Since event 90000", value={"after": 90000}, request_only=True),
-            response_example({"queued": 312}, status=202),
-        ],
-        extensions=problems(*struct_codes(ReplayIn)),
     )
     def post(self, request, endpoint_id: int):
-        data = decode(request, ReplayIn)
+        body = json_body(request, wrong_type_message=gettext("Send the replay as application/json."))
+        data = REPLAY.parse(body)
         endpoint = endpoint_get(member_id=request.user.pk, endpoint_id=endpoint_id)
         queued = endpoint_replay(actor=Actor.credential(request.auth), endpoint=endpoint, after=data.after)
         return Response({"queued": queued}, status=202)

@@ -33,6 +33,9 @@ RECORD_COLUMNS = (
     "currency",
     "product",
     "resolved_date",
+    "credit_limit",
+    "outstanding_balance",
+    "maturity_date",
 )
 INTEGER_COLUMNS = {"key_version", "overdue_days"}
 
@@ -180,13 +183,22 @@ class Client:
         self.http.close()
 
     def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> Any:
-        """POST with retries on connection errors, 5xx, 409 (still in flight) and 429, honouring Retry-After."""
+        """POST with retries on connection errors, 5xx, 409 request_in_flight and 429, honouring Retry-After.
+
+        Another 409 (``watch_limit``, an illegal transition) is an answer, not a passing state: no retry.
+        """
         return self._send("POST", path, body, {"Content-Type": "application/json", **(headers or {})})
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self._send("GET", path, None, {}, params)
 
-    def _send(self, method: str, path: str, body: bytes | None, headers: dict[str, str], params=None) -> Any:
+    def delete(self, path: str) -> bool | None:
+        """DELETE with the same retries: True when deleted, None when there was nothing (404)."""
+        return self._send("DELETE", path, None, {}, missing_ok=True)
+
+    def _send(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str], params=None, missing_ok=False
+    ) -> Any:
         attempt = 0
         url = self.url.rstrip("/") + path
         while True:
@@ -199,9 +211,13 @@ class Client:
                     raise CliError(f"{url}: {problem}, gave up after {attempt} attempts") from None
                 self._sleep(url, attempt, None, problem)
                 continue
+            if response.status_code == 204:
+                return True
             if response.status_code < 300:
                 return response.json()
-            if response.status_code in (409, 429) or response.status_code >= 500:
+            if response.status_code == 404 and missing_ok:
+                return None
+            if response.status_code == 429 or response.status_code >= 500 or _in_flight(response):
                 if attempt > self.max_retries:
                     raise CliError(f"{url}: {describe(response)} (gave up after {attempt} attempts)")
                 self._sleep(url, attempt, response.headers.get("Retry-After"), describe(response))
@@ -223,6 +239,16 @@ class Client:
 
         tqdm.write(message, file=sys.stderr)
         time.sleep(delay)
+
+
+def _in_flight(response) -> bool:
+    """409 for an Idempotency-Key whose first request is still being processed: worth asking again."""
+    if response.status_code != 409:
+        return False
+    try:
+        return response.json().get("code") == "request_in_flight"
+    except ValueError:
+        return False
 
 
 def describe(response) -> str:
@@ -256,9 +282,6 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-# --- submit ---------------------------------------------------------------------
-
-
 # --- options shared by the commands -----------------------------------------------
 
 
@@ -275,5 +298,7 @@ def http_options(sub: argparse.ArgumentParser) -> None:
         required=url is None,
         help="riskshare base URL, e.g. https://riskshare.example (default: $RISKSHARE_URL)",
     )
-    sub.add_argument("--max-retries", type=int, default=8, help="retries on network errors, 5xx, 409, 429")
+    sub.add_argument(
+        "--max-retries", type=int, default=8, help="retries on network errors, 5xx, 429 and 409 request_in_flight"
+    )
     sub.add_argument("--timeout", type=float, default=60.0, help="seconds per request")

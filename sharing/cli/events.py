@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 from sharing.cli.common import CliError, api_client
-from sharing.cli.watch import request
 
 PAGE = 1000
 
@@ -47,10 +46,8 @@ def events(args: argparse.Namespace) -> int:
     written = 0
     try:
         while True:
-            page = request(
-                client, "GET", "/api/v1/monitoring/events", params={"after": state["after"], "page_size": PAGE}
-            )
-            results = (page or {}).get("results", [])
+            page = client.get("/api/v1/monitoring/events", params={"after": state["after"], "page_size": PAGE})
+            results = page.get("results", [])
             for event in results:
                 line = json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"
                 if args.output:

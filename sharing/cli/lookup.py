@@ -35,6 +35,14 @@ RESULT_COLUMNS = [
     "delinquency_max_overdue_days",
     "delinquency_total_overdue_amount",
     "delinquency_latest_event_date",
+    "exposure_lenders",
+    "exposure_open_loans",
+    "exposure_total_credit_limit",
+    "exposure_total_outstanding",
+    "exposure_latest_opened",
+    "exposure_stale_loans",
+    "exposure_yours_open_loans",
+    "exposure_yours_total_outstanding",
     "inquiries_members_30d",
     "inquiries_members_90d",
     "disputed",
@@ -54,6 +62,9 @@ def _flatten_result(row_number: int, key: str | None, result: dict[str, Any], lo
     blacklist = result.get("blacklist") or {}
     delinquency = result.get("delinquency") or {}
     inquiries = result.get("inquiries") or {}
+    # No open loans anywhere: empty exposure cells, not zeros (the answer says null).
+    exposure = result.get("exposure") or {}
+    yours = exposure.get("yours") or {}
     cells = [
         row_number,
         result.get("type"),
@@ -68,6 +79,14 @@ def _flatten_result(row_number: int, key: str | None, result: dict[str, Any], lo
         delinquency.get("max_overdue_days"),
         delinquency.get("total_overdue_amount"),
         delinquency.get("latest_event_date") or "",
+        exposure.get("lenders"),
+        exposure.get("open_loans"),
+        exposure.get("total_credit_limit"),
+        exposure.get("total_outstanding"),
+        exposure.get("latest_opened"),
+        exposure.get("stale_loans"),
+        yours.get("open_loans"),
+        yours.get("total_outstanding"),
         inquiries.get("members_30d"),
         inquiries.get("members_90d"),
         result.get("disputed"),

@@ -1,10 +1,9 @@
-"""``riskshare submit``: tokenized records to the platform in resumable batches."""
+"""``riskshare submit``: tokenized records to the platform in resumable batches (sharing.cli.resumable)."""
 
 from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import sys
 import time
@@ -20,10 +19,10 @@ from sharing.cli.common import (
     CliError,
     ProgressReader,
     api_client,
-    canonical_json,
     input_file,
     rejects_path_for,
 )
+from sharing.cli.resumable import SendState, send_resumable
 
 
 def _csv_records(reader_file: ProgressReader, delimiter: str) -> Iterator[dict[str, Any]]:
@@ -66,37 +65,6 @@ def _jsonl_records(reader_file: ProgressReader) -> Iterator[dict[str, Any]]:
             raise CliError(f"line {line_number}: not valid JSON") from None
 
 
-def _batches(records: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    for record in records:
-        batch.append(record)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-class _State:
-    """Which batches of an input file are done, so a re-run resumes where it stopped."""
-
-    def __init__(self, path: Path, source: Path):
-        self.path = path
-        self.source = str(source.resolve())
-        self.done: dict[str, dict[str, Any]] = {}
-        if path.exists():
-            document = json.loads(path.read_text(encoding="utf-8"))
-            if document.get("source") != self.source:
-                raise CliError(f"state file {path} belongs to {document.get('source')}; pass another --state")
-            self.done = document.get("done", {})
-
-    def mark(self, index: int, entry: dict[str, Any]) -> None:
-        self.done[str(index)] = entry
-        temporary = self.path.with_suffix(self.path.suffix + ".tmp")
-        temporary.write_text(json.dumps({"source": self.source, "done": self.done}), encoding="utf-8")
-        temporary.replace(self.path)
-
-
 def _wait_for_matching(client, batch_ids: list[int], timeout: float) -> None:
     """Poll GET /api/v1/batches/{id} until every batch sent in this run is matched (done) or failed."""
     deadline = time.monotonic() + timeout
@@ -123,56 +91,31 @@ def submit(args: argparse.Namespace) -> int:
     if not 1 <= args.batch_size <= MAX_BATCH:
         raise CliError(f"--batch-size must be between 1 and {MAX_BATCH}")
     client = api_client(args)
-    state = _State(Path(args.state or f"{source}.state.json"), source)
+    state = SendState(Path(args.state or f"{source}.state.json"), source)
     rejects_path = Path(args.rejects) if args.rejects else rejects_path_for(source)
     reader_file = ProgressReader(source, args.encoding, "submit", follow_reading=False)
-    totals = {"batches": 0, "skipped": 0, "accepted": 0, "rejected": 0}
-    batch_ids: list[int] = []
     complete = False
     try:
         is_jsonl = source.suffix.lower() in {".jsonl", ".ndjson"}
         records = _jsonl_records(reader_file) if is_jsonl else _csv_records(reader_file, args.delimiter)
-        new_rejects = not rejects_path.exists()
-        with open(rejects_path, "a", encoding="utf-8", newline="") as rejects_file:
-            rejects = csv.writer(rejects_file, lineterminator="\n")
-            if new_rejects:
-                rejects.writerow(["record", "reference", "field", "code", "message"])
-            offset = 0
-            for index, batch in enumerate(_batches(records, args.batch_size)):
-                body = canonical_json({"records": batch})
-                # Deterministic per batch content: re-sending after a crash or a dropped
-                # connection is answered from the server's idempotency record, never applied twice.
-                idempotency_key = "rs-cli-" + hashlib.sha256(body).hexdigest()[:48]
-                done = state.done.get(str(index))
-                if done and done.get("idempotency_key") == idempotency_key:
-                    totals["skipped"] += 1
-                    offset += len(batch)
-                    reader_file.acknowledged(reader_file.raw.tell())
-                    continue
-                answer = client.post("/api/v1/batches", body, {"Idempotency-Key": idempotency_key})
-                for error in answer.get("errors", []):
-                    position = error.get("index", 0)
-                    reference = batch[position].get("reference", "") if 0 <= position < len(batch) else ""
-                    rejects.writerow(
-                        [offset + position + 1, reference, error.get("field"), error.get("code"), error.get("message")]
-                    )
-                rejects_file.flush()
-                state.mark(
-                    index,
-                    {
-                        "idempotency_key": idempotency_key,
-                        "batch_id": answer.get("id"),
-                        "accepted": answer.get("accepted"),
-                        "rejected": answer.get("rejected"),
-                    },
-                )
-                totals["batches"] += 1
-                totals["accepted"] += answer.get("accepted", 0)
-                totals["rejected"] += answer.get("rejected", 0)
-                offset += len(batch)
-                reader_file.acknowledged(reader_file.raw.tell())
-                if answer.get("id") is not None:
-                    batch_ids.append(answer["id"])
+        sent = send_resumable(
+            client=client,
+            path="/api/v1/batches",
+            rows=records,
+            batch_size=args.batch_size,
+            body=lambda batch: {"records": batch},
+            key_prefix="rs-cli-",
+            state=state,
+            rejects_path=rejects_path,
+            rejects_header=["record", "reference", "field", "code", "message"],
+            state_entry=lambda answer: {
+                "batch_id": answer.get("id"),
+                "accepted": answer.get("accepted"),
+                "rejected": answer.get("rejected"),
+            },
+            after_each=lambda: reader_file.acknowledged(reader_file.raw.tell()),
+        )
+        batch_ids = [answer["id"] for answer in sent.answers if answer.get("id") is not None]
         complete = True
         if args.wait:
             _wait_for_matching(client, batch_ids, args.wait_timeout)
@@ -180,8 +123,8 @@ def submit(args: argparse.Namespace) -> int:
         reader_file.close(complete=complete)
         client.close()
     print(
-        f"riskshare: sent {totals['batches']} batch(es) ({totals['skipped']} already done): "
-        f"{totals['accepted']} accepted, {totals['rejected']} rejected (see {rejects_path})",
+        f"riskshare: sent {sent.requests} batch(es) ({sent.skipped} already done): "
+        f"{sent.accepted} accepted, {sent.rejected} rejected (see {rejects_path})",
         file=sys.stderr,
     )
     return 0

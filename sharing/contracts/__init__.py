@@ -30,6 +30,7 @@ smallest complete example):
 The API layer reads the raw body (``sharing.apis.common.json_body``: media type, size) and calls
 ``contract.parse(body, **context)``, which answers the typed Struct or raises
 ``core.errors.InvalidBody`` listing every problem (``MalformedBody`` for what is not JSON). Batches
-are the one body whose records are validated one by one (``contracts.batches``): a record's
-problems are listed in the 202 answer instead of refusing the batch.
+and watches are the bodies whose entries are validated one by one (``batches.batch_parse``,
+``watches.watches_parse``): an entry's problems are listed in the answer instead of refusing the
+request, and the service takes the checked result (``batch_submit``, ``watches_put``).
 """

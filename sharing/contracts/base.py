@@ -39,16 +39,20 @@ MESSAGES = {
     "min_value": gettext_lazy("This value is too small."),
     "max_value": gettext_lazy("This value is too large."),
     "bad_decimal": gettext_lazy("An amount is a decimal string ≥ 0 with at most 2 decimal places."),
-    "not_allowed": gettext_lazy("This field is only allowed for overdue records."),
+    "not_allowed": gettext_lazy("This field belongs to another kind of record (overdue records or open loans)."),
+    "maturity_order": gettext_lazy("The maturity date is before the event date."),
     "unknown_key_version": gettext_lazy("This key version is unknown to the platform."),
     "retired_key_version": gettext_lazy("This key version has been retired."),
-    "duplicate_reference": gettext_lazy("This reference appears earlier in the same batch."),
+    "duplicate_reference": gettext_lazy("This reference appears earlier in the same request."),
+    "past_date": gettext_lazy("This date is in the past."),
+    "too_far": gettext_lazy("A watch expires at most 10 years ahead."),
+    "watch_limit": gettext_lazy("This member has reached its limit of watches."),
     "record_retracted": gettext_lazy("This record was retracted; report it under a new reference."),
     "bad_text": gettext_lazy(
         "Give a text that is not only white space, within the length limit and without control characters."
     ),
     "consent_required": gettext_lazy(
-        "This purpose needs the subject's consent: send consent_reference, at least 4 visible characters "
+        "The subject's consent is needed: send consent_reference, at least 4 visible characters "
         "(at most 200, no control characters)."
     ),
 }

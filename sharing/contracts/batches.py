@@ -1,8 +1,10 @@
 """POST /api/v1/batches: ``{"records": [record, …]}``, each record validated on its own.
 
 A record is one of a union tagged by ``category``: every category has its variant, whose ``kind``
-is the category's kind, and only ``overdue`` has (and needs) ``overdue_days``, ``overdue_amount``,
-``currency`` and ``product``. The whole body is decoded against the Struct in one pass (msgspec,
+is the category's kind; only ``overdue`` has (and needs) ``overdue_days``, ``overdue_amount``,
+``currency`` and ``product``, and only ``open`` (kind ``loan``, an open credit facility) has
+``credit_limit``, ``outstanding_balance``, ``currency``, ``product`` and ``maturity_date``. A field
+of another variant is ``not_allowed``. The whole body is decoded against the Struct in one pass (msgspec,
 in C); when that refuses it, the body is loaded as plain JSON and each record is checked on its own,
 so that the answer lists every record's problems ``{"index", "field", "code", "message"}`` and the
 valid ones are still stored.
@@ -125,9 +127,43 @@ class OverdueFields(RecordFields, kw_only=True):
     product: Annotated[Literal[tuple(LoanProduct.values)], msgspec.Meta(description=gettext_noop("The loan product."))]
 
 
+Amount = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=whole(AMOUNT.pattern),
+        description=gettext_noop("A decimal string ≥ 0, CNY."),
+        extra={"code": "bad_decimal"},
+    ),
+]
+
+
+class LoanFields(RecordFields, kw_only=True):
+    """An open credit facility (exposure, 共债): re-send it by its reference at least monthly with its balance.
+
+    ``event_date`` is the day it was opened; ``resolved_date`` closes it (closed loans stop counting).
+    """
+
+    credit_limit: Annotated[
+        Amount, msgspec.Meta(description=gettext_noop("The facility's credit limit: a decimal string ≥ 0, CNY."))
+    ]
+    outstanding_balance: Annotated[
+        Amount,
+        msgspec.Meta(description=gettext_noop("What is owed today: a decimal string ≥ 0, CNY; may exceed the limit.")),
+    ]
+    currency: Annotated[Literal["CNY"], msgspec.Meta(description=gettext_noop("The amounts' currency."))]
+    product: Annotated[Literal[tuple(LoanProduct.values)], msgspec.Meta(description=gettext_noop("The loan product."))]
+    maturity_date: Annotated[
+        dt.date,
+        msgspec.Meta(description=gettext_noop("When the facility ends; not before event_date, may be in the future.")),
+    ] = msgspec.UNSET
+
+
+_BASES: dict[str, type[RecordFields]] = {RecordCategory.OVERDUE: OverdueFields, RecordCategory.OPEN: LoanFields}
+
+
 def _variant(kind: str, category: str) -> type[RecordFields]:
     name = "".join(part.title() for part in category.split("_")) + "Record"
-    base = OverdueFields if category == RecordCategory.OVERDUE else RecordFields
+    base = _BASES.get(category, RecordFields)
     kind_field = Annotated[Literal[str(kind)], msgspec.Meta(description=gettext_noop("The category's kind."))]
     return msgspec.defstruct(name, [("kind", kind_field)], bases=(base,), tag=str(category), kw_only=True)
 
@@ -169,6 +205,9 @@ class ValidRecord(NamedTuple):
     product: str
     key_version: int
     identifiers: list[tuple[str, str]]
+    credit_limit: str | None = None
+    outstanding_balance: str | None = None
+    maturity_date: dt.date | None = None
 
 
 def record_rules(
@@ -187,9 +226,7 @@ def record_rules(
         if REFERENCE.fullmatch(record.reference) is None:
             found.append(("/reference", "bad_format"))
         found.extend(tokens_malformed(record.identifiers))
-    if record.key_version not in current_versions:
-        code = "retired_key_version" if record.key_version in retired_versions else "unknown_key_version"
-        found.append(("/key_version", code))
+    found.extend(key_version_problems(record.key_version, current_versions, retired_versions))
     found.extend(duplicate_types(record.identifiers))
     code = date_problem(record.event_date, today=today, min_date=min_date)
     if code:
@@ -200,7 +237,21 @@ def record_rules(
             code = "date_order"
         if code:
             found.append(("/resolved_date", code))
+    if isinstance(record, LoanFields) and record.maturity_date is not msgspec.UNSET:
+        if record.maturity_date < min_date:
+            found.append(("/maturity_date", "bad_date"))
+        elif record.maturity_date < record.event_date:
+            found.append(("/maturity_date", "maturity_order"))
     return found
+
+
+def key_version_problems(
+    key_version: int, current_versions: frozenset[int], retired_versions: frozenset[int]
+) -> list[Problem]:
+    """A key version tokens may be computed under now: a current one."""
+    if key_version in current_versions:
+        return []
+    return [("/key_version", "retired_key_version" if key_version in retired_versions else "unknown_key_version")]
 
 
 def duplicate_types(identifiers: list[Identifier]) -> list[Problem]:
@@ -221,8 +272,13 @@ def record_error(index: int, field: str, code: str) -> dict[str, Any]:
 
 def _valid(index: int, record: RecordFields) -> ValidRecord:
     resolved = None if record.resolved_date is msgspec.UNSET else record.resolved_date
+    loan: tuple = ()
     if isinstance(record, OverdueFields):
         overdue = (record.overdue_days, record.overdue_amount, record.currency, record.product)
+    elif isinstance(record, LoanFields):
+        overdue = (None, None, record.currency, record.product)
+        maturity = None if record.maturity_date is msgspec.UNSET else record.maturity_date
+        loan = (record.credit_limit, record.outstanding_balance, maturity)
     else:
         overdue = (None, None, "", "")
     return ValidRecord(
@@ -235,6 +291,7 @@ def _valid(index: int, record: RecordFields) -> ValidRecord:
         *overdue,
         record.key_version,
         [(identifier.type, identifier.token) for identifier in record.identifiers],
+        *loan,
     )
 
 
@@ -357,6 +414,23 @@ BATCH = Contract(
                     "product": "consumer_loan",
                 },
             ]
-        }
+        },
+        "An open loan, re-sent monthly with its balance": {
+            "records": [
+                {
+                    "reference": "LINE-2026-0311",
+                    "kind": "loan",
+                    "category": "open",
+                    "identifiers": [{"type": "cn_resident_id", "token": EXAMPLE_TOKENS[0]}],
+                    "key_version": 1,
+                    "event_date": "2026-11-20",
+                    "credit_limit": "50000.00",
+                    "outstanding_balance": "20000.00",
+                    "currency": "CNY",
+                    "product": "credit_line",
+                    "maturity_date": "2027-11-19",
+                }
+            ]
+        },
     },
 )

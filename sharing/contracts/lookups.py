@@ -17,6 +17,22 @@ MAX_CONSENT = 200
 MIN_CONSENT_VISIBLE = 4
 
 
+# Post-loan watches take the same reference under the same rule (contracts.watches).
+ConsentReference = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=MAX_CONSENT,
+        # No control characters, C0 or C1: it is stored and shown to compliance staff.
+        pattern=whole(r"[^\x00-\x1f\x7f-\x9f]*"),
+        description=gettext_noop(
+            "Your evidence of the subject's written consent: at least 4 visible characters once white space "
+            "and format characters are trimmed from both ends."
+        ),
+        extra={"code": "consent_required"},
+    ),
+]
+
+
 class LookupRequest(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """Check identifiers against every member's reports; the answer never says who reported."""
 
@@ -34,17 +50,13 @@ class LookupRequest(msgspec.Struct, forbid_unknown_fields=True, gc=False):
         ),
     ]
     consent_reference: Annotated[
-        str,
+        ConsentReference,
         msgspec.Meta(
-            max_length=MAX_CONSENT,
-            # No control characters, C0 or C1: it is stored and shown to compliance staff.
-            pattern=whole(r"[^\x00-\x1f\x7f-\x9f]*"),
             description=gettext_noop(
                 "Your evidence of the subject's written consent: required for credit_application and "
                 "account_opening, at least 4 visible characters once white space and format characters "
                 "are trimmed from both ends."
-            ),
-            extra={"code": "consent_required"},
+            )
         ),
     ] = msgspec.UNSET
 
@@ -70,10 +82,16 @@ def _blank(character: str) -> bool:
     return character.isspace() or unicodedata.category(character) in ("Cf", "Cc", "Zs")
 
 
+def consent_problems(value: str | msgspec.UnsetType) -> list[Problem]:
+    """The consent rule, for lookups that need consent and for watches: a reference that keeps 4 visible
+    characters once trimmed (its length and characters are the Struct's, ``ConsentReference``)."""
+    return [] if consent_text(value) else [("/consent_reference", "consent_required")]
+
+
 def lookup_rules(request: LookupRequest) -> list[Problem]:
     found = tokens_malformed(request.identifiers)
-    if request.purpose in CONSENT_PURPOSES and not consent_text(request.consent_reference):
-        found.append(("/consent_reference", "consent_required"))
+    if request.purpose in CONSENT_PURPOSES:
+        found.extend(consent_problems(request.consent_reference))
     return found
 
 

@@ -16,7 +16,14 @@ from sharing.models.lookups import (
     QuotaRefusal,
     QuotaUsage,
 )
-from sharing.models.monitoring import MonitoringEvent, Watch, WatchToken, WebhookDelivery, WebhookEndpoint
+from sharing.models.monitoring import (
+    MemberWatchCount,
+    MonitoringEvent,
+    Watch,
+    WatchToken,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from sharing.models.records import (
     CATEGORIES_BY_KIND,
     Batch,
@@ -50,6 +57,7 @@ __all__ = [
     "LookupQuota",
     "LookupTally",
     "MemberFlag",
+    "MemberWatchCount",
     "MonitoringEvent",
     "QuotaRefusal",
     "QuotaUsage",

@@ -3,8 +3,9 @@ them, and the webhook endpoints and deliveries that carry those events out."""
 
 from __future__ import annotations
 
+import pgtrigger
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import HashIndex
+from django.contrib.postgres.indexes import BrinIndex, HashIndex
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -34,9 +35,59 @@ class Watch(models.Model):
             models.Index(fields=["member", "id"], name="watch_member_idx"),
             models.Index(fields=["expires_on"], name="watch_expires_idx"),
         ]
+        # The per-member count (MemberWatchCount) is kept by the database, whatever deletes or inserts:
+        # one statement per write statement (transition tables), not one per row.
+        triggers = [
+            pgtrigger.Trigger(
+                name="watch_count_insert",
+                operation=pgtrigger.Insert,
+                when=pgtrigger.After,
+                level=pgtrigger.Statement,
+                referencing=pgtrigger.Referencing(new="inserted"),
+                func="""
+                    INSERT INTO sharing_memberwatchcount (member_id, watches)
+                    SELECT member_id, count(*) FROM inserted GROUP BY member_id
+                    ON CONFLICT (member_id) DO UPDATE
+                        SET watches = sharing_memberwatchcount.watches + EXCLUDED.watches;
+                    RETURN NULL;
+                """,
+            ),
+            pgtrigger.Trigger(
+                name="watch_count_delete",
+                operation=pgtrigger.Delete,
+                when=pgtrigger.After,
+                level=pgtrigger.Statement,
+                referencing=pgtrigger.Referencing(old="deleted"),
+                func="""
+                    UPDATE sharing_memberwatchcount c SET watches = c.watches - d.n
+                    FROM (SELECT member_id, count(*) AS n FROM deleted GROUP BY member_id) d
+                    WHERE c.member_id = d.member_id;
+                    RETURN NULL;
+                """,
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"watch {self.reference}"
+
+
+class MemberWatchCount(models.Model):
+    """How many watches a member holds, for the limit (RISKSHARE_WATCHES_PER_MEMBER) without a count(*).
+
+    Kept by Watch's triggers in the transaction that inserts or deletes them; never written by Python.
+    """
+
+    member = models.OneToOneField(
+        "members.Institution", verbose_name=_("member"), on_delete=models.PROTECT, primary_key=True, related_name="+"
+    )
+    watches = models.BigIntegerField(_("watches"), default=0)
+
+    class Meta:
+        verbose_name = _("watch count")
+        verbose_name_plural = _("watch counts")
+
+    def __str__(self) -> str:
+        return f"{self.watches} watches of member {self.member_id}"
 
 
 class WatchToken(models.Model):
@@ -71,6 +122,8 @@ class MonitoringEvent(models.Model):
         RECORD_ENDED = "record.ended", _("A record behind an earlier event ended")
         DISPUTE_OPENED = "dispute.opened", _("A dispute was opened")
         DISPUTE_SETTLED = "dispute.settled", _("A dispute was settled")
+        LOAN_OPENED = "loan.opened", _("Another lender opened a loan")
+        EXPOSURE_INCREASED = "exposure.increased", _("Outstanding loans elsewhere increased")
 
     member = models.ForeignKey(
         "members.Institution", verbose_name=_("member"), on_delete=models.PROTECT, related_name="+"
@@ -93,6 +146,8 @@ class MonitoringEvent(models.Model):
         indexes = [
             models.Index(fields=["member", "id"], name="monitoring_event_feed_idx"),
             models.Index(fields=["watch", "record_id"], name="monitoring_event_record_idx"),
+            # The retention job's scan by age: rows come in time order, and a BRIN index costs inserts nothing.
+            BrinIndex(fields=["created_at"], name="monitoring_event_created_brin"),
         ]
 
     def __str__(self) -> str:
@@ -169,6 +224,7 @@ class WebhookDelivery(models.Model):
                 fields=["lease_until"], name="webhook_delivery_lease_idx", condition=models.Q(status="sending")
             ),
             models.Index(fields=["endpoint", "status"], name="webhook_delivery_endpoint_idx"),
+            BrinIndex(fields=["created_at"], name="webhook_delivery_created_brin"),
         ]
 
     def __str__(self) -> str:

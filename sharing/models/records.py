@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 class RecordKind(models.TextChoices):
     BLACKLIST = "blacklist", _("Blacklist")
     DELINQUENCY = "delinquency", _("Delinquency")
+    LOAN = "loan", _("Open loan")
 
 
 class RecordCategory(models.TextChoices):
@@ -24,6 +25,7 @@ class RecordCategory(models.TextChoices):
     ACCOUNT_TAKEOVER = "account_takeover", _("Account takeover")
     OVERDUE = "overdue", _("Overdue")
     WRITTEN_OFF = "written_off", _("Written off")
+    OPEN = "open", _("Open credit facility")
 
 
 CATEGORIES_BY_KIND: dict[str, frozenset[str]] = {
@@ -31,6 +33,8 @@ CATEGORIES_BY_KIND: dict[str, frozenset[str]] = {
         {"identity_fraud", "forged_documents", "fraud_ring", "malicious_default", "account_takeover"}
     ),
     RecordKind.DELINQUENCY: frozenset({"overdue", "written_off"}),
+    # Not adverse: an open credit facility (共债, exposure), re-sent at least monthly with its balance.
+    RecordKind.LOAN: frozenset({"open"}),
 }
 
 
@@ -129,6 +133,18 @@ class Record(models.Model):
     overdue_amount = models.DecimalField(_("overdue amount"), max_digits=14, decimal_places=2, null=True, blank=True)
     currency = models.CharField(_("currency"), max_length=3, blank=True)
     product = models.CharField(_("product"), max_length=16, choices=LoanProduct.choices, blank=True)
+    credit_limit = models.DecimalField(
+        _("credit limit"), max_digits=14, decimal_places=2, null=True, blank=True, help_text=_("Loans only, CNY.")
+    )
+    outstanding_balance = models.DecimalField(
+        _("outstanding balance"),
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("Loans only, CNY, as of the latest report; may exceed the limit."),
+    )
+    maturity_date = models.DateField(_("maturity date"), null=True, blank=True, help_text=_("Loans only, optional."))
     key_version = models.PositiveIntegerField(_("key version"))
     identifiers_digest = models.BinaryField(
         _("identifiers digest"), max_length=32, help_text=_("Digest of the peppered tokens, to skip no-op updates.")
@@ -159,6 +175,10 @@ class Record(models.Model):
             models.CheckConstraint(
                 condition=models.Q(resolved_date__isnull=True) | models.Q(resolved_date__gte=models.F("event_date")),
                 name="record_resolved_after_event",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(maturity_date__isnull=True) | models.Q(maturity_date__gte=models.F("event_date")),
+                name="record_matures_after_event",
             ),
         ]
         indexes = [
@@ -221,6 +241,22 @@ class TokenSummary(models.Model):
     latest_delinquency_date = models.DateField(_("latest delinquency event date"), null=True)
     first_reported = models.DateTimeField(_("first reported"))
     last_reported = models.DateTimeField(_("last reported"))
+    # Exposure (共债): the open loans carrying the token, one per record (a re-sent reference is one loan).
+    # member_ids above counts adverse reports only; a token with only loans has an empty member_ids.
+    loan_lenders = models.PositiveIntegerField(_("lenders with an open loan"), default=0)
+    open_loans = models.PositiveIntegerField(_("open loans"), default=0)
+    total_credit_limit = models.DecimalField(_("total credit limit"), max_digits=20, decimal_places=2, default=0)
+    total_outstanding = models.DecimalField(_("total outstanding"), max_digits=20, decimal_places=2, default=0)
+    latest_loan_opened = models.DateField(_("latest loan opened"), null=True)
+    # One entry per open loan, in (member, record) order: what the answer's "yours" and "stale_loans" count,
+    # as of the lookup (staleness moves with the clock, so it is counted when read, not stored).
+    loan_member_ids = ArrayField(models.BigIntegerField(), verbose_name=_("lender of each open loan"), default=list)
+    loan_outstanding = ArrayField(
+        models.DecimalField(max_digits=14, decimal_places=2),
+        verbose_name=_("outstanding balance of each open loan"),
+        default=list,
+    )
+    loan_reported = ArrayField(models.DateTimeField(), verbose_name=_("latest report of each open loan"), default=list)
     disputed = models.BooleanField(_("disputed"), default=False)
     statement = models.BooleanField(
         _("subject statement"), default=False, help_text=_("The subject attached a statement through a dispute.")

@@ -18,8 +18,10 @@ Events never name the reporting member, and never concern the watching member's 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import orjson
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -48,7 +50,8 @@ _HITS = f"""
     hits AS (
         SELECT DISTINCT ON (w.id, r.id)
                w.id AS watch_id, w.member_id, w.reference, w.created_at AS watch_created, wt.id_type,
-               r.id AS record_id, r.kind, r.category, r.status, r.overdue_days, r.resolved_date, r.reported_at
+               r.id AS record_id, r.kind, r.category, r.status, r.overdue_days, r.resolved_date, r.reported_at,
+               r.created_at AS record_created, r.event_date, r.credit_limit, r.product
         FROM targets t
         JOIN sharing_watchtoken wt ON wt.token = t.token
         JOIN sharing_watch w ON w.id = wt.watch_id AND w.expires_on >= %(today)s
@@ -98,6 +101,7 @@ _REPORTED_SQL = f"""
                'reported:' || record_id, record_id, %(now)s
         FROM hits
         WHERE status IN ('active', 'disputed') AND resolved_date IS NULL AND reported_at >= watch_created
+          AND kind <> 'loan'  -- loans are exposure: loan.opened, exposure.increased
         ORDER BY watch_id, record_id
         ON CONFLICT (watch_id, fact) DO NOTHING
         RETURNING id, member_id, type
@@ -160,6 +164,79 @@ _ENDED_SQL = f"""
 """  # noqa: S608
 
 
+# Another lender's new open loan: first reported since the watch began, opened at most the stale window
+# (the reporting cadence) before it; the monthly re-sends of a loan are the same fact.
+_LOAN_OPENED_SQL = f"""
+    WITH {_HITS},
+    inserted AS (
+        {_INSERT}
+        SELECT member_id, watch_id, reference, 'loan.opened', id_type,
+               jsonb_build_object('credit_limit', credit_limit::text, 'product', product),
+               'loan:' || record_id, record_id, %(now)s
+        FROM hits
+        WHERE kind = 'loan' AND status IN ('active', 'disputed') AND resolved_date IS NULL
+          AND record_created >= watch_created AND event_date >= watch_created::date - %(stale_days)s::int
+        ORDER BY watch_id, record_id
+        ON CONFLICT (watch_id, fact) DO NOTHING
+        RETURNING id, member_id, type
+    ),
+    {_FAN_OUT}
+"""  # noqa: S608
+
+# The outstanding total of other lenders' open loans on any of a watch's tokens (each loan once) rose by
+# EXPOSURE_RISE and EXPOSURE_RISE_MIN since the last exposure.increased of the watch; before the first,
+# since the exposure the member could see when it began watching (the loans first reported before the
+# watch, at their balances now). The fact is the new total: a re-run finds it told and tells nothing.
+_EXPOSURE_SQL = f"""
+    WITH targets AS (
+        SELECT DISTINCT {TOKEN_AT_N} AS token FROM generate_series(0, length(%(tokens)s::bytea) / 32 - 1) n
+    ),
+    watches AS (
+        SELECT DISTINCT ON (w.id) w.id AS watch_id, w.member_id, w.reference, w.created_at, wt.id_type
+        FROM targets t
+        JOIN sharing_watchtoken wt ON wt.token = t.token
+        JOIN sharing_watch w ON w.id = wt.watch_id AND w.expires_on >= %(today)s
+        ORDER BY w.id, wt.id_type
+    ),
+    loans AS (
+        SELECT DISTINCT w.watch_id, r.id, r.member_id, r.outstanding_balance, r.created_at < w.created_at AS before
+        FROM watches w
+        JOIN sharing_watchtoken wt ON wt.watch_id = w.watch_id
+        JOIN sharing_recordidentifier ri ON ri.token = wt.token
+        JOIN sharing_record r ON r.id = ri.record_id
+        WHERE r.kind = 'loan' AND r.status IN ('active', 'disputed') AND r.resolved_date IS NULL
+          AND r.member_id <> w.member_id
+    ),
+    totals AS (
+        SELECT w.watch_id, w.member_id, w.reference, w.id_type,
+               coalesce(sum(l.outstanding_balance), 0) AS total,
+               count(l.id) AS open_loans, count(DISTINCT l.member_id) AS lenders,
+               coalesce((SELECT (e.data->>'total_outstanding')::numeric FROM sharing_monitoringevent e
+                         WHERE e.watch_id = w.watch_id AND e.type = 'exposure.increased'
+                         ORDER BY e.id DESC LIMIT 1),
+                        coalesce(sum(l.outstanding_balance) FILTER (WHERE l.before), 0)) AS previous
+        FROM watches w LEFT JOIN loans l ON l.watch_id = w.watch_id
+        GROUP BY w.watch_id, w.member_id, w.reference, w.id_type
+    ),
+    inserted AS (
+        {_INSERT}
+        SELECT member_id, watch_id, reference, 'exposure.increased', id_type,
+               jsonb_build_object('total_outstanding', total::text, 'previous', previous::text,
+                                  'open_loans', open_loans, 'lenders', lenders),
+               'exposure:' || total::text, NULL, %(now)s
+        FROM totals
+        WHERE total >= previous * %(rise)s AND total - previous >= %(rise_min)s
+        ORDER BY watch_id
+        ON CONFLICT (watch_id, fact) DO NOTHING
+        RETURNING id, member_id, type
+    ),
+    {_FAN_OUT}
+"""  # noqa: S608
+
+EXPOSURE_RISE = Decimal("1.2")
+EXPOSURE_RISE_MIN = Decimal("10000")
+
+
 def _events_lock() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", list(_EVENTS_LOCK))
@@ -185,10 +262,17 @@ def watch_events_produce(tokens: bytes, *, now: dt.datetime | None = None) -> in
     watched = execute_binary(_WATCHED_TOKENS, {"tokens": tokens}, fetch=True)[0][0]
     if not watched:
         return 0
-    params = {"tokens": bytes(watched), "today": business_today(), "now": now or timezone.now()}
+    params = {
+        "tokens": bytes(watched),
+        "today": business_today(),
+        "now": now or timezone.now(),
+        "stale_days": settings.RISKSHARE_EXPOSURE_STALE_DAYS,
+        "rise": EXPOSURE_RISE,
+        "rise_min": EXPOSURE_RISE_MIN,
+    }
     _events_lock()
     events = deliveries = 0
-    for sql in (_REPORTED_SQL, _ESCALATED_SQL, _ENDED_SQL):
+    for sql in (_REPORTED_SQL, _ESCALATED_SQL, _ENDED_SQL, _LOAN_OPENED_SQL, _EXPOSURE_SQL):
         ((inserted, fanned),) = execute_binary(sql, params, fetch=True)
         events += inserted
         deliveries += fanned

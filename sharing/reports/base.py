@@ -51,7 +51,7 @@ class ReportContext:
     period: Period
     member_ids: list[int]
 
-    def rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+    def rows(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> list[tuple]:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()

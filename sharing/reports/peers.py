@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from members.models import Institution
 from sharing.models import CONSENT_PURPOSES, RecordKind
 from sharing.reports.base import LATE_REPORTING_DAYS, Column, Period, ReportContext, Section, SectionData
+from sharing.reports.exposure import loan_timeliness
 
 MIN_PEERS = 5
 
@@ -83,6 +84,7 @@ PEER_MEASURES: list[PeerMeasure] = [
     PeerMeasure("rejection_rate", _("Rejection rate"), "lower", rejection_rate),
     PeerMeasure("late_reporting_share", _("Late-reporting share"), "lower", late_reporting_share),
     PeerMeasure("consent_compliance", _("Consent compliance"), "higher", consent_compliance),
+    PeerMeasure("loan_timeliness", _("Open loans re-reported within 45 days"), "higher", loan_timeliness),
 ]
 
 

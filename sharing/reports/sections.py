@@ -28,6 +28,7 @@ from sharing.reports.base import (
     empty_sections,
     ratio,
 )
+from sharing.reports.exposure import EXPOSURE_SECTION
 from sharing.reports.monitoring import MONITORING_SECTION
 from sharing.reports.peers import PEERS_SECTION
 from sharing.selectors import records_past_retention
@@ -474,5 +475,6 @@ SECTIONS: list[Section] = [
         },
     ),
     MONITORING_SECTION,
+    EXPOSURE_SECTION,
     PEERS_SECTION,
 ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.utils import timezone
 
 from core.sql import pipeline
@@ -40,15 +41,29 @@ class LookupAnswer:
 # 10,000 hits). Then, position NULL, the last three columns: each asked token's inquiry counts,
 # distinct other members whose credit lookups of it fall in the last 30 and 90 days. Only credit
 # lookups' entries are read (a partial index, read index-only).
+# The exposure columns (NULL without open loans) count the stale loans and the asker's own ("yours")
+# from the summary's one-entry-per-loan arrays, as of now (staleness moves with the clock), with
+# array functions rather than subqueries: the report times are sorted, so width_bucket counts those
+# before the stale cutoff by binary search; the asker's one loan is read by its position.
 _READ_SQL = f"""
     SELECT n, cardinality(member_ids), %(member)s = ANY(member_ids), blacklist_categories,
         to_char(blacklist_last_reported, 'YYYY-MM-DD'), active_delinquencies, max_overdue_days,
         total_overdue_amount::text, to_char(latest_delinquency_date, 'YYYY-MM-DD'), disputed, statement,
+        NULLIF(open_loans, 0), loan_lenders, total_credit_limit::text, total_outstanding::text,
+        to_char(latest_loan_opened, 'YYYY-MM-DD'),
+        CASE WHEN open_loans > 0 THEN width_bucket(%(stale_before)s::timestamptz, loan_reported) END,
+        NULLIF(cardinality(array_positions(loan_member_ids, %(member)s::bigint)), 0),
+        CASE WHEN cardinality(array_positions(loan_member_ids, %(member)s::bigint)) = 1
+             THEN loan_outstanding[array_position(loan_member_ids, %(member)s::bigint)]::text
+             WHEN %(member)s = ANY(loan_member_ids)
+             THEN (SELECT sum(o)::text FROM unnest(loan_member_ids, loan_outstanding) AS u(m, o)
+                   WHERE m = %(member)s) END,
         NULL::bytea, NULL::bigint, NULL::bigint
     FROM generate_series(0, %(count)s - 1) n
     JOIN sharing_tokensummary ON token = {TOKEN_AT_N}
     UNION ALL
     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
         token, count(DISTINCT member_id) FILTER (WHERE created_at >= %(short)s), count(DISTINCT member_id)
     FROM sharing_lookupentry
     WHERE token = ANY(ARRAY(SELECT {TOKEN_AT_N} FROM generate_series(0, %(count)s - 1) n))
@@ -90,7 +105,9 @@ _READ_SETTINGS = """,
 def _read_statement(tokens: bytes, *, member_id: int, now: dt.datetime) -> tuple[str, dict]:
     """One slice's read: its summaries (positions counted from the slice's start) and inquiry counts."""
     short, long = (now - dt.timedelta(days=days) for days in MULTI_LENDING_WINDOW_DAYS)
-    return _READ_SQL, {"tokens": tokens, "count": len(tokens) // 32, "member": member_id, "short": short, "long": long}
+    params = {"tokens": tokens, "count": len(tokens) // 32, "member": member_id, "short": short, "long": long}
+    params["stale_before"] = now - dt.timedelta(days=settings.RISKSHARE_EXPOSURE_STALE_DAYS)
+    return _READ_SQL, params
 
 
 # Shared by every miss: nothing in them depends on the token, and they are never mutated.
@@ -104,14 +121,38 @@ _MISS_DELINQUENCY = {
 _NO_INQUIRIES = {"members_30d": 0, "members_90d": 0}
 
 
+_NO_YOURS = {"open_loans": 0, "total_outstanding": "0.00"}
+
+
+def _exposure(values: tuple | list) -> dict[str, Any] | None:
+    """The exposure block from its eight values (none: nobody reports an open loan on the token)."""
+    if not values:
+        return None
+    open_loans, lenders, limit, outstanding, latest, stale, yours_loans, yours_outstanding = values
+    return {
+        "lenders": lenders,
+        "open_loans": open_loans,
+        "total_credit_limit": limit,
+        "total_outstanding": outstanding,
+        "latest_opened": latest,
+        "stale_loans": stale,
+        "yours": {"open_loans": yours_loans, "total_outstanding": yours_outstanding} if yours_loans else _NO_YOURS,
+    }
+
+
 def _result(row: tuple | list, token: str) -> dict[str, Any]:
-    """One result from its row (type, the two inquiry counts, then the ten summary values of a hit) and token."""
+    """One result from its row and token.
+
+    The row: type, the two inquiry counts, then for a token with a summary its ten summary values, then
+    for a token with open loans the eight exposure values. A summary of loans alone is no hit.
+    """
     id_type, members_30d, members_90d = row[:3]
-    summary = row[3:]
+    summary = row[3:13]
+    exposure = _exposure(row[13:])
     inquiry_counts = (
         {"members_30d": members_30d, "members_90d": members_90d} if members_30d or members_90d else _NO_INQUIRIES
     )
-    if not summary:
+    if not summary or not summary[0]:
         return {
             "type": id_type,
             "token": token,
@@ -120,9 +161,10 @@ def _result(row: tuple | list, token: str) -> dict[str, Any]:
             "reported_by_you": False,
             "blacklist": _MISS_BLACKLIST,
             "delinquency": _MISS_DELINQUENCY,
+            "exposure": exposure,
             "inquiries": inquiry_counts,
-            "disputed": False,
-            "statement": False,
+            "disputed": bool(summary) and summary[8],
+            "statement": bool(summary) and summary[9],
         }
     members, yours, categories, last_reported, delinquencies, max_days, amount, latest, disputed, statement = summary
     return {
@@ -138,6 +180,7 @@ def _result(row: tuple | list, token: str) -> dict[str, Any]:
             "total_overdue_amount": amount,
             "latest_event_date": latest,
         },
+        "exposure": exposure,
         "inquiries": inquiry_counts,
         "disputed": disputed,
         "statement": statement,
@@ -203,13 +246,16 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> LookupAn
     for start, read_rows in zip(starts, reads.results[1:], strict=True):
         for row in read_rows:
             if row[0] is None:
-                inquiries[bytes(row[11])] = row[12:]
+                inquiries[bytes(row[19])] = row[20:]
             else:
-                summaries[start + row[0]] = row[1:11]
+                summaries[start + row[0]] = row[1:19] if row[11] else row[1:11]
     asked = b"".join(peppered)
     hit_flags = bytearray(len(peppered))
-    for position in summaries:
-        hit_flags[position] = 1
+    hits = 0
+    for position, summary in summaries.items():
+        if summary[0]:  # reported by some member (open loans alone are exposure, not a hit)
+            hit_flags[position] = 1
+            hits += 1
     entries = {
         "id": lookup_id,
         "member": member_id,
@@ -227,7 +273,7 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> LookupAn
         payload={
             "purpose": request.purpose,
             "identifiers": len(peppered),
-            "hits": len(summaries),
+            "hits": hits,
             "consent": bool(consent),
         },
     )
@@ -247,7 +293,7 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> LookupAn
             "consent": consent,
             "key_version": request.key_version,
             "identifiers": len(rows),
-            "hits": len(summaries),
+            "hits": hits,
             "answer": answer_pack(rows, tokens, lookup_id=lookup_id),
             "now": now,
         }

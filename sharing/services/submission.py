@@ -25,21 +25,35 @@ from sharing.services.idempotency import (
 from sharing.services.records import batch_enqueue
 from sharing.tokens import TOKEN_AT_N, pepper_tokens
 
-_UPSERT_SQL = """
+# The columns a re-send compares: when none differs, the record is left as it is, except that a loan's
+# re-send is its monthly report: reported_at and batch_id move (it is no longer stale, and its batch's
+# job recomputes it; the row history keeps that version), updated_at does not.
+_FACTS = (
+    "kind, category, event_date, resolved_date, overdue_days, overdue_amount, currency, product, key_version, "
+    "identifiers_digest, credit_limit, outstanding_balance, maturity_date"
+)
+_CHANGED = "({old}) IS DISTINCT FROM ({new})".format(
+    old=", ".join(f"sharing_record.{column}" for column in _FACTS.split(", ")),
+    new=", ".join(f"EXCLUDED.{column}" for column in _FACTS.split(", ")),
+)
+
+_UPSERT_SQL = f"""
     INSERT INTO sharing_record (
         member_id, reference, kind, category, status, event_date, resolved_date, overdue_days, overdue_amount,
         currency, product, key_version, identifiers_digest, identifier_types, retract_reason, batch_id,
-        created_at, updated_at, reported_at)
+        credit_limit, outstanding_balance, maturity_date, created_at, updated_at, reported_at)
     SELECT %(member)s, t.reference, t.kind, t.category,
            CASE WHEN t.resolved_date IS NULL THEN 'active' ELSE 'resolved' END,
            t.event_date, t.resolved_date, t.overdue_days, t.overdue_amount::numeric, t.currency, t.product,
-           t.key_version, t.digest, string_to_array(t.types, ','), '', %(batch)s, %(now)s, %(now)s, %(now)s
+           t.key_version, t.digest, string_to_array(t.types, ','), '', %(batch)s,
+           t.credit_limit::numeric, t.outstanding_balance::numeric, t.maturity_date, %(now)s, %(now)s, %(now)s
     FROM (
         -- The rows of _records_payload.
         SELECT e->>0 AS reference, e->>1 AS kind, e->>2 AS category, (e->>3)::date AS event_date,
                (e->>4)::date AS resolved_date, (e->>5)::int AS overdue_days, e->>6 AS overdue_amount,
                e->>7 AS currency, e->>8 AS product, (e->>9)::int AS key_version,
-               decode(e->>10, 'hex') AS digest, e->>11 AS types
+               decode(e->>10, 'hex') AS digest, e->>11 AS types, e->>12 AS credit_limit,
+               e->>13 AS outstanding_balance, (e->>14)::date AS maturity_date
         FROM jsonb_array_elements(%(records)s::jsonb) AS e
     ) AS t
     ON CONFLICT (member_id, reference) DO UPDATE SET
@@ -55,31 +69,43 @@ _UPSERT_SQL = """
         key_version = EXCLUDED.key_version,
         identifiers_digest = EXCLUDED.identifiers_digest,
         identifier_types = EXCLUDED.identifier_types,
+        credit_limit = EXCLUDED.credit_limit,
+        outstanding_balance = EXCLUDED.outstanding_balance,
+        maturity_date = EXCLUDED.maturity_date,
         batch_id = EXCLUDED.batch_id,
-        updated_at = EXCLUDED.updated_at,
+        updated_at = CASE WHEN {_CHANGED} THEN EXCLUDED.updated_at ELSE sharing_record.updated_at END,
         reported_at = EXCLUDED.reported_at
     WHERE sharing_record.status <> 'retracted'
-      AND (sharing_record.kind, sharing_record.category, sharing_record.event_date, sharing_record.resolved_date,
-           sharing_record.overdue_days, sharing_record.overdue_amount, sharing_record.currency,
-           sharing_record.product, sharing_record.key_version, sharing_record.identifiers_digest)
-          IS DISTINCT FROM
-          (EXCLUDED.kind, EXCLUDED.category, EXCLUDED.event_date, EXCLUDED.resolved_date, EXCLUDED.overdue_days,
-           EXCLUDED.overdue_amount, EXCLUDED.currency, EXCLUDED.product, EXCLUDED.key_version,
-           EXCLUDED.identifiers_digest)
+      AND (EXCLUDED.kind = 'loan' OR {_CHANGED})
     RETURNING id, reference, (xmax = 0) AS inserted
-"""
+"""  # noqa: S608 - only the fixed column lists are formatted in
 
 
 # Row n (from 0) of the ids and types takes the n-th 32 bytes of the tokens buffer.
-_IDENTIFIERS_SQL = f"""
-    INSERT INTO sharing_recordidentifier (record_id, id_type, token)
-    SELECT r, t, {TOKEN_AT_N}
+_SENT_IDENTIFIERS = f"""
+    SELECT r, t, {TOKEN_AT_N} AS token
     FROM (
         SELECT r, t, (o - 1)::int AS n
         FROM unnest(string_to_array(%(ids)s, ',')::bigint[], string_to_array(%(types)s, ','))
             WITH ORDINALITY AS u(r, t, o)
     ) AS u
 """  # noqa: S608 - only the fixed TOKEN_AT_N is formatted in
+
+# An updated record keeps the identifiers it is sent with again (a monthly loan re-send changes its
+# balance, seldom its identifiers): only the others are deleted, their tokens recomputed as dirty.
+_IDENTIFIERS_GONE_SQL = f"""
+    WITH sent AS ({_SENT_IDENTIFIERS})
+    DELETE FROM sharing_recordidentifier ri
+    WHERE ri.record_id = ANY(string_to_array(%(updated)s, ',')::bigint[])
+      AND NOT EXISTS (SELECT 1 FROM sent WHERE sent.r = ri.record_id AND sent.t = ri.id_type AND sent.token = ri.token)
+    RETURNING ri.token
+"""  # noqa: S608 - only fixed SQL is formatted in
+
+_IDENTIFIERS_SQL = f"""
+    INSERT INTO sharing_recordidentifier (record_id, id_type, token)
+    {_SENT_IDENTIFIERS}
+    ON CONFLICT (record_id, id_type) DO NOTHING
+"""
 
 WRITE_SLICE = 2_500
 
@@ -116,6 +142,9 @@ def _records_payload(valid: list[ValidRecord]) -> tuple[str, dict[str, list[tupl
                 r.key_version,
                 digest.hexdigest(),
                 ",".join([id_type for id_type, _token in pairs]),
+                r.credit_limit,
+                r.outstanding_balance,
+                r.maturity_date,
             )
         )
     # One JSON array of rows: dumped by orjson in C, where twelve array parameters cost ~25 ms a batch
@@ -178,12 +207,6 @@ def _batch_write(
             changed.extend(rows)
             if not rows:
                 continue
-            updated_ids = [row[0] for row in rows if not row[2]]
-            if updated_ids:
-                # Updated records: their old tokens may lose a record, so they are recomputed too.
-                pipe.send(
-                    [("DELETE FROM sharing_recordidentifier WHERE record_id = ANY(%s) RETURNING token", [updated_ids])]
-                )
             # Three values a row: joined strings and one buffer of 32-byte tokens cost ~20 ms per
             # 20,000 rows where three array parameters, built element by element in Python, cost ~35 ms.
             record_ids, types, tokens = [], [], []
@@ -192,15 +215,12 @@ def _batch_write(
                     record_ids.append(record_id)
                     types.append(id_type)
                     tokens.append(token)
-            pipe.send(
-                [
-                    (
-                        _IDENTIFIERS_SQL,
-                        {"ids": ",".join(map(str, record_ids)), "types": ",".join(types), "tokens": b"".join(tokens)},
-                    )
-                ],
-                answered=False,
-            )
+            sent = {"ids": ",".join(map(str, record_ids)), "types": ",".join(types), "tokens": b"".join(tokens)}
+            updated_ids = [row[0] for row in rows if not row[2]]
+            if updated_ids:
+                # Updated records: the tokens they no longer carry may lose a record, so they are recomputed too.
+                pipe.send([(_IDENTIFIERS_GONE_SQL, {**sent, "updated": ",".join(map(str, updated_ids))})])
+            pipe.send([(_IDENTIFIERS_SQL, sent)], answered=False)
     dirty = [bytes(token) for removed in pipe.results for (token,) in removed]
     if len(changed) < len(valid):
         # Not written: unchanged re-sends (fine) and retracted records (refused).

@@ -56,6 +56,24 @@ def key_v1(db) -> ConsortiumKey:
     return ConsortiumKey.objects.create(version=1, check_value="0" * 16, created_by="tests")
 
 
+def loan(tokens: list[str] | None = None, **overrides: Any) -> dict[str, Any]:
+    """An open credit facility (kind loan), opened 2025-06-10."""
+    record = blacklist(tokens)
+    record.update(
+        {
+            "kind": "loan",
+            "category": "open",
+            "event_date": "2025-06-10",
+            "credit_limit": "50000.00",
+            "outstanding_balance": "20000.00",
+            "currency": "CNY",
+            "product": "credit_line",
+        }
+    )
+    record.update(overrides)
+    return record
+
+
 def submit(member, records: list[dict[str, Any]], key: str | None = None, **extra):
     body = orjson.dumps({"records": records})
     return member.client().generic(

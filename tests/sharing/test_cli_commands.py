@@ -138,3 +138,67 @@ def test_an_interrupted_lookup_resumes_without_asking_twice(live_server, member_
     rows = list(csv.DictReader(out.read_text(encoding="utf-8").splitlines()))
     assert sorted(row["row"] for row in rows) == ["1", "2", "3"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["results.csv", "tokens.csv"]
+
+
+def test_a_loan_submitted_from_csv_reads_back_in_the_lookup_csv(
+    live_server, member_a, member_b, key_v1, tmp_path, monkeypatch
+):
+    from sharing.models import Batch
+    from sharing.services.records import batch_process
+
+    token = new_token()
+    records = tmp_path / "loans.csv"
+    with open(records, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        columns = [
+            "reference",
+            "kind",
+            "category",
+            "key_version",
+            "event_date",
+            "credit_limit",
+            "outstanding_balance",
+            "currency",
+            "product",
+            "maturity_date",
+            "token:cn_resident_id",
+        ]
+        writer.writerow(columns)
+        writer.writerow(
+            [
+                "L-1",
+                "loan",
+                "open",
+                "1",
+                "2025-06-10",
+                "50000.00",
+                "20000.00",
+                "CNY",
+                "credit_line",
+                "2027-06-09",
+                token,
+            ]
+        )
+    monkeypatch.setenv("RISKSHARE_URL", live_server.url)
+    monkeypatch.setenv("RISKSHARE_API_KEY", member_b.key)
+    assert main(["submit", str(records)]) == 0
+    for batch_id in Batch.objects.values_list("pk", flat=True):
+        batch_process(batch_id=batch_id)
+    tokens = tmp_path / "tokens.csv"
+    tokens.write_text(f"token:cn_resident_id,key_version\n{token},1\n{new_token()},1\n", encoding="utf-8")
+    monkeypatch.setenv("RISKSHARE_API_KEY", member_a.key)
+    out = tmp_path / "results.csv"
+    assert main(["lookup", str(tokens), "--purpose", "post_loan_monitoring", "-o", str(out)]) == 0
+    loaned, missed = csv.DictReader(out.read_text(encoding="utf-8").splitlines())
+    assert {k: v for k, v in loaned.items() if k.startswith("exposure_")} == {
+        "exposure_lenders": "1",
+        "exposure_open_loans": "1",
+        "exposure_total_credit_limit": "50000.00",
+        "exposure_total_outstanding": "20000.00",
+        "exposure_latest_opened": "2025-06-10",
+        "exposure_stale_loans": "0",
+        "exposure_yours_open_loans": "0",
+        "exposure_yours_total_outstanding": "0.00",
+    }
+    assert loaned["hit"] == "false"
+    assert all(v == "" for k, v in missed.items() if k.startswith("exposure_"))

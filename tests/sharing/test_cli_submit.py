@@ -139,6 +139,25 @@ class TestRetries:
         assert self.client(responses, sleeps).post("/api/v1/batches", b"{}") == {"id": 1}
         assert sleeps == [(1, None), (2, None), (3, "7")]
 
+    def test_only_a_request_still_in_flight_is_a_409_worth_retrying(self):
+        sleeps: list = []
+        in_flight = httpx.Response(409, json={"status": 409, "code": "request_in_flight", "detail": "x"})
+        answered = [in_flight, httpx.Response(200, json={"accepted": 1})]
+        assert self.client(answered, sleeps).post("/api/v1/watches", b"{}") == {"accepted": 1}
+        assert sleeps == [(1, None)]
+        full = [httpx.Response(409, json={"status": 409, "code": "watch_limit", "detail": "x"})]
+        with pytest.raises(CliError, match="409 watch_limit"):
+            self.client(full, sleeps).post("/api/v1/watches", b"{}")
+        assert sleeps == [(1, None)]
+
+    def test_delete_retries_like_the_rest_and_tells_a_missing_one(self):
+        sleeps: list = []
+        responses = [httpx.ConnectError("refused"), httpx.Response(503), httpx.Response(204), httpx.Response(404)]
+        client = self.client(responses, sleeps)
+        assert client.delete("/api/v1/watches/LOAN-1") is True
+        assert client.delete("/api/v1/watches/LOAN-1") is None
+        assert sleeps == [(1, None), (2, None)]
+
     def test_gives_up_after_max_retries(self):
         with pytest.raises(CliError, match="gave up after 4 attempts"):
             self.client([httpx.Response(500)] * 4, []).post("/api/v1/batches", b"{}")

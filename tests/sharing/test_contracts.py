@@ -15,8 +15,17 @@ from sharing.contracts.batches import BATCH, RECORD_VARIANTS, batch_parse
 from sharing.contracts.disputes import DISPUTE
 from sharing.contracts.lookups import LOOKUP
 from sharing.contracts.records import ACKNOWLEDGE, RESOLVE, RETRACT
+from sharing.contracts.watches import WATCHES, WatchItem, watches_parse
+from sharing.contracts.webhooks import REPLAY, WEBHOOK_ENDPOINT
 from sharing.identifiers import ID_TYPES
-from sharing.models import CATEGORIES_BY_KIND, LoanProduct, LookupPurpose, RecordCategory, RecordKind
+from sharing.models import (
+    CATEGORIES_BY_KIND,
+    LoanProduct,
+    LookupPurpose,
+    MonitoringEvent,
+    RecordCategory,
+    RecordKind,
+)
 
 CONTEXT = {"today": dt.date(2026, 12, 1), "current_versions": frozenset({1}), "retired_versions": frozenset()}
 
@@ -27,7 +36,11 @@ OPERATIONS = {
     ("/api/v1/records/{reference}/resolve", "post"): (RESOLVE, {"today": CONTEXT["today"]}),
     ("/api/v1/records/{reference}/retract", "post"): (RETRACT, {}),
     ("/api/v1/alerts/{alert_id}/ack", "post"): (ACKNOWLEDGE, {}),
+    ("/api/v1/webhook-endpoints", "post"): (WEBHOOK_ENDPOINT, {}),
+    ("/api/v1/webhook-endpoints/{endpoint_id}/replay", "post"): (REPLAY, {}),
 }
+# The bodies whose entries are checked one by one (their parse functions take the context).
+PER_ENTRY = {("/api/v1/batches", "post"): (BATCH, batch_parse), ("/api/v1/watches", "post"): (WATCHES, watches_parse)}
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +62,20 @@ def _request(schema: dict, path: str, method: str) -> dict:
 
 
 def test_every_documented_example_is_a_valid_request(schema):
-    operations = {("/api/v1/batches", "post"): BATCH, **{key: contract for key, (contract, _) in OPERATIONS.items()}}
+    operations = {**{key: c for key, (c, _) in PER_ENTRY.items()}, **{key: c for key, (c, _) in OPERATIONS.items()}}
     for (path, method), contract in operations.items():
         examples = _request(schema, path, method)["content"]["application/json"]["examples"]
         assert examples, path
         for example in examples.values():
-            if contract is BATCH:
-                check = batch_parse(msgspec.json.encode(example["value"]), **CONTEXT)
+            if (path, method) in PER_ENTRY:
+                check = PER_ENTRY[path, method][1](msgspec.json.encode(example["value"]), **CONTEXT)
                 assert check.errors == [] and len(check.valid) == check.received, path
             else:
                 contract.parse(msgspec.json.encode(example["value"]), **OPERATIONS[path, method][1])
 
 
 def test_request_bodies_are_required_except_the_acknowledgement(schema):
-    for path, method in [*OPERATIONS, ("/api/v1/batches", "post")]:
+    for path, method in [*OPERATIONS, *PER_ENTRY]:
         assert _request(schema, path, method)["required"] is (path != "/api/v1/alerts/{alert_id}/ack"), path
 
 
@@ -97,7 +110,7 @@ def test_the_schema_names_exactly_the_fields_the_validator_takes(schema):
     for category, documented in variants.items():
         assert (overdue <= set(documented["properties"])) is (category == RecordCategory.OVERDUE)
         assert (overdue <= set(documented.get("required", []))) is (category == RecordCategory.OVERDUE)
-    for (path, method), (contract, _context) in OPERATIONS.items():
+    for (path, method), (contract, _context) in [*OPERATIONS.items(), (("/api/v1/watches", "post"), (WATCHES, {}))]:
         documented = _fields(schema, _request(schema, path, method)["content"]["application/json"]["schema"])
         assert set(documented) == {f.encode_name for f in msgspec.inspect.type_info(contract.struct).fields}, path
 
@@ -115,6 +128,10 @@ def test_the_schema_enums_are_the_model_choices(schema):
         categories.add(category)
     assert kinds == set(RecordKind.values) and categories == set(RecordCategory.values)
     assert set(components["OverdueRecord"]["properties"]["product"]["enum"]) == set(LoanProduct.values)
+    event_types = components["WebhookEndpointRequest"]["properties"]["types"]["items"]["enum"]
+    assert set(event_types) == set(MonitoringEvent.Type.values)
+    watch_fields = _fields(schema, components["WatchesRequest"]["properties"]["watches"]["items"])
+    assert set(watch_fields) == {f.encode_name for f in msgspec.inspect.type_info(WatchItem).fields}
 
 
 @pytest.mark.parametrize(

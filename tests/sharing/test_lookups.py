@@ -51,10 +51,12 @@ def test_hit_and_miss_in_request_order(member_a, member_b, key_v1):
             "total_overdue_amount": "1250.50",
             "latest_event_date": "2025-07-01",
         },
+        "exposure": None,
         "inquiries": {"members_30d": 0, "members_90d": 0},
         "disputed": False,
         "statement": False,
     }
+    assert miss["exposure"] is None
     # Nothing in the answer names or identifies the reporting members.
     text = response.content.decode()
     for member in (member_a, member_b):

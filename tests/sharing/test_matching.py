@@ -20,7 +20,7 @@ from sharing.services.records import batch_process, batches_stale
 from sharing.tokens import pepper_token
 from tests.conftest import issue
 from tests.factories import InstitutionFactory
-from tests.sharing.conftest import blacklist, days_ago, new_token, overdue, submit
+from tests.sharing.conftest import blacklist, days_ago, loan, new_token, overdue, submit
 
 
 def summary(token: str) -> TokenSummary | None:
@@ -152,8 +152,13 @@ def test_random_mix_leaves_no_drift(member_a, member_b, key_v1, seed):
                 if reference in {r["reference"] for r in records}:
                     continue
                 tokens = rng.sample(pool, rng.randrange(1, 3))
-                maker = rng.choice([blacklist, overdue])
+                maker = rng.choice([blacklist, overdue, loan])
                 fields = {"reference": reference}
+                if maker is loan:
+                    fields.update(
+                        outstanding_balance=f"{rng.randrange(0, 99999)}.{rng.randrange(100):02d}",
+                        event_date=rng.choice(["2025-01-01", "2025-02-01"]),
+                    )
                 if maker is overdue:
                     fields.update(
                         overdue_days=rng.randrange(1, 200),

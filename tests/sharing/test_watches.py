@@ -10,11 +10,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from sharing.models import LookupEntry, Watch, WatchToken
-from sharing.services.watches import watches_purge
+from sharing.models import LookupEntry, MemberWatchCount, Watch, WatchToken
+from sharing.services.retention import watches_purge
 from sharing.tokens import pepper_token
 from tests.conftest import issue
-from tests.sharing.conftest import new_token
+from tests.sharing.conftest import lookup, new_token
 
 TODAY = dt.date.today()
 
@@ -78,7 +78,7 @@ def test_watches_are_stored_peppered_and_answered_with_counts(member_a, key_v1):
         (watch(identifiers=[]), "/identifiers", "bad_count"),
         (
             watch(tokens=[new_token()], identifiers=[{"type": "cn_mobile", "token": new_token()}] * 2),
-            "/identifiers",
+            "/identifiers/1/type",
             "duplicate_type",
         ),
     ],
@@ -91,11 +91,39 @@ def test_invalid_rows_are_listed_and_nothing_of_them_is_written(member_a, key_v1
     assert list(Watch.objects.values_list("reference", flat=True)) == ["GOOD-1"]
 
 
-@pytest.mark.parametrize("consent", ["", "   ab  ", "abc\x07def", "x" * 201])
-def test_consent_reference_is_required_and_checked(member_a, key_v1, consent):
+@pytest.mark.parametrize("consent", ["", "   ab  ", "abc\x07def", "x" * 201, "\u200b\u200bab\u3000"])
+def test_a_weak_consent_reference_is_refused_as_lookups_refuse_it(member_a, key_v1, consent):
     response = put_watches(member_a, [watch()], consent_reference=consent)
     assert response.status_code == 400
-    assert response.json()["code"] == "bad_consent_reference"
+    assert response.json()["code"] == "consent_required"
+    assert [e["field"] for e in response.json()["errors"]] == ["/consent_reference"]
+    assert Watch.objects.count() == 0
+    # The same reference, the same answer from a lookup that needs consent.
+    assert lookup(member_a, [new_token()], consent=consent).json()["code"] == "consent_required"
+
+
+def test_the_consent_reference_is_required(member_a, key_v1):
+    body = {"key_version": 1, "watches": [watch()]}
+    response = member_a.client().generic(
+        "POST", "/api/v1/watches", orjson.dumps(body), content_type="application/json", HTTP_IDEMPOTENCY_KEY="k"
+    )
+    assert response.status_code == 400
+    assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [("/consent_reference", "required")]
+
+
+@pytest.mark.parametrize(("version", "code"), [(2, "unknown_key_version"), ("1", "invalid_type"), (0, "min_value")])
+def test_the_key_version_refuses_the_whole_request(member_a, key_v1, version, code):
+    response = put_watches(member_a, [watch(), watch(reference="bad ref")], key_version=version)
+    assert response.status_code == 400
+    assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [("/key_version", code)]
+    assert Watch.objects.count() == 0
+
+
+def test_more_than_10000_watches_is_too_large(member_a, key_v1):
+    rows = [watch(f"L-{n}", expires_on=in_days(30)) for n in range(10_001)]
+    assert put_watches(member_a, rows).status_code == 413
+    rows[0]["colour"] = "red"  # a body that does not decode whole is refused the same way
+    assert put_watches(member_a, rows).status_code == 413
     assert Watch.objects.count() == 0
 
 
@@ -186,3 +214,69 @@ def test_retention_purges_watches_90_days_after_expiry(member_a, key_v1):
     assert watches_purge(today=TODAY) == 1
     assert set(Watch.objects.values_list("reference", flat=True)) == {"RECENT", "LIVE"}
     assert WatchToken.objects.count() == 2
+
+
+def counted(member) -> int:
+    row = MemberWatchCount.objects.filter(member=member.institution).first()
+    return row.watches if row else 0
+
+
+def test_the_member_count_follows_every_insert_replacement_and_delete(member_a, member_b, key_v1):
+    put_watches(member_a, [watch("LOAN-1"), watch("LOAN-2"), watch("LOAN-3")])
+    put_watches(member_a, [watch("LOAN-1"), watch("LOAN-4")])  # one replaced, one new
+    put_watches(member_b, [watch("LOAN-1")])
+    assert (counted(member_a), counted(member_b)) == (4, 1)
+    member_a.client().delete("/api/v1/watches/LOAN-2")
+    Watch.objects.filter(reference="LOAN-3").delete()  # any other path too (the triggers keep it)
+    Watch.objects.filter(reference="LOAN-4").update(expires_on=TODAY - dt.timedelta(days=91))
+    watches_purge(today=TODAY)
+    assert (counted(member_a), counted(member_b)) == (1, 1)
+    assert counted(member_a) == Watch.objects.filter(member=member_a.institution).count()
+
+
+def test_the_limit_is_read_from_the_count_and_references_probed_only_near_it(member_a, key_v1, settings):
+    put_watches(member_a, [watch("LOAN-1"), watch("LOAN-2")])
+    settings.RISKSHARE_WATCHES_PER_MEMBER = 10
+    with CaptureQueriesContext(connection) as far:
+        assert put_watches(member_a, [watch("LOAN-1"), watch("LOAN-3")]).json()["accepted"] == 2
+    assert not [q for q in far.captured_queries if "count(*)" in q["sql"].lower()]
+    assert not [q for q in far.captured_queries if "reference = ANY" in q["sql"]]
+    settings.RISKSHARE_WATCHES_PER_MEMBER = 4
+    with CaptureQueriesContext(connection) as near:
+        body = put_watches(member_a, [watch("LOAN-1"), watch("LOAN-4"), watch("LOAN-5"), watch("LOAN-2")]).json()
+    assert [q for q in near.captured_queries if "reference = ANY" in q["sql"]]
+    assert [(e["index"], e["code"]) for e in body["errors"]] == [(2, "watch_limit")]
+    assert counted(member_a) == 4
+
+
+def _statements(queries) -> list[str]:
+    statements = [" ".join(q["sql"].split())[:60] for q in queries.captured_queries]
+    return [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]  # the test's own
+
+
+def test_a_post_runs_the_same_statements_for_3_watches_or_300(member_a, key_v1):
+    put_watches(member_a, [watch("KNOWN")])
+    runs = []
+    for count in (3, 300):
+        with CaptureQueriesContext(connection) as queries:
+            assert (
+                put_watches(member_a, [watch(f"N{count}-{i}") for i in range(count)] + [watch("KNOWN")]).status_code
+                == 200
+            )
+        runs.append(_statements(queries))
+    assert runs[0] == runs[1]
+    expected = [
+        'SELECT c."id", c."institution_id"',  # the credential
+        'SELECT "sharing_consortiumkey"."version" A',  # key versions
+        "WITH claimed AS ( INSERT INTO sharing_idem",  # the Idempotency-Key
+        "SELECT pg_advisory_xact_lock(%s, %s)",  # the member's watch writes, one at a time
+        "SELECT coalesce((SELECT watches FROM shari",  # the member's count (no count(*), no probe)
+        "INSERT INTO sharing_watch (member_id, refe",
+        "DELETE FROM sharing_watchtoken WHERE watch",  # the replaced watch's old tokens
+        "INSERT INTO sharing_watchtoken (watch_id, ",
+        "SELECT pg_advisory_xact_lock(%s)",  # the audit chain
+        "INSERT INTO members_auditevent (seq, occur",
+        'UPDATE "sharing_idempotencykey" SET "state',
+    ]
+    assert len(runs[0]) == len(expected)
+    assert all(statement.startswith(start) for statement, start in zip(runs[0], expected, strict=True)), runs[0]

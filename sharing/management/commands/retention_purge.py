@@ -10,8 +10,9 @@ from sharing.services.retention import retention_purge
 class Command(ServiceCommand):
     help = (
         "Purge what retention allows today (the daily beat job does the same): adverse records five years after "
-        "the adverse event ended, retracted records 90 days after retraction, lookup logs past their period. "
-        "With --dry-run, only count."
+        "the adverse event ended, retracted records 90 days after retraction, lookup logs past their period, "
+        "expired watches 90 days after expiry, monitoring events and webhook deliveries past their period. "
+        "With --dry-run, only count records and lookups."
     )
 
     def add_arguments(self, parser):
@@ -37,4 +38,8 @@ class Command(ServiceCommand):
                 "entries": result.lookup_entries,
                 "day": today.isoformat(),
             }
+        )
+        self.stdout.write(
+            _("Purged %(watches)d watch(es), %(events)d monitoring event(s), %(deliveries)d webhook delivery row(s).")
+            % {"watches": result.watches, "events": result.events, "deliveries": result.deliveries}
         )

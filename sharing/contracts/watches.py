@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Annotated, Any, NamedTuple
 
 import msgspec
+from django.utils.translation import gettext_noop
 
 from sharing.contracts.base import (
     EXAMPLE_TOKENS,
@@ -50,16 +51,23 @@ class WatchItem(msgspec.Struct, forbid_unknown_fields=True, gc=False):
             min_length=1,
             max_length=64,
             extra_json_schema={"pattern": whole(REFERENCE.pattern)},
-            description="Your own loan id, unique among your watches: sent again, it replaces that watch.",
+            description=gettext_noop(
+                "Your own loan id, unique among your watches: sent again, it replaces that watch."
+            ),
         ),
     ]
-    identifiers: Annotated[Identifiers, msgspec.Meta(max_length=MAX_IDENTIFIERS, description="Each type once.")]
+    identifiers: Annotated[
+        Identifiers, msgspec.Meta(max_length=MAX_IDENTIFIERS, description=gettext_noop("Each type once."))
+    ]
     expires_on: Annotated[
-        dt.date, msgspec.Meta(description="The day the loan (and its consent) ends: not past, ≤ 10 years ahead.")
+        dt.date,
+        msgspec.Meta(description=gettext_noop("The day the loan (and its consent) ends: not past, ≤ 10 years ahead.")),
     ]
 
 
-_WATCHES = msgspec.Meta(min_length=1, max_length=MAX_WATCHES, extra={"code": TOO_MANY})
+_WATCHES = msgspec.Meta(
+    min_length=1, max_length=MAX_WATCHES, extra={"code": TOO_MANY}, description=gettext_noop("1–10,000 watches.")
+)
 
 
 class WatchesRequest(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -202,6 +210,10 @@ def _envelope_of(body: bytes) -> Any:
 
 WATCHES = Contract(
     WatchesRequest,
+    rules=watches_rules,
+    # A watch's own problems (watch_rules) are listed in the answer, not refused: only the request's.
+    rule_codes=("consent_required", "retired_key_version", "unknown_key_version"),
+    items_answered=True,
     examples={
         "Two loans, one borrower with two identifiers": {
             "key_version": 1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import msgspec
+from django.utils.translation import gettext_noop
 
 from sharing.contracts.base import Contract
 from sharing.models import MonitoringEvent
@@ -21,12 +22,14 @@ class WebhookEndpointRequest(msgspec.Struct, forbid_unknown_fields=True):
         msgspec.Meta(
             min_length=1,
             max_length=MAX_URL,
-            description="https only; its host may not resolve to a loopback, private, link-local or reserved address.",
+            description=gettext_noop(
+                "https only; its host may not resolve to a loopback, private, link-local or reserved address."
+            ),
         ),
     ]
     types: Annotated[
         list[Literal[tuple(MonitoringEvent.Type.values)]],
-        msgspec.Meta(description="The event types to send; none (or an empty list): every type."),
+        msgspec.Meta(description=gettext_noop("The event types to send; none (or an empty list): every type.")),
     ] = msgspec.UNSET
 
 
@@ -37,7 +40,9 @@ def endpoint_types(request: WebhookEndpointRequest) -> list[str]:
 class ReplayRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Send again every event after this id (dead letters included), and make the endpoint active again."""
 
-    after: Annotated[int, msgspec.Meta(ge=0, le=MAX_EVENT_ID, description="An event id; 0 for every event.")]
+    after: Annotated[
+        int, msgspec.Meta(ge=0, le=MAX_EVENT_ID, description=gettext_noop("An event id; 0 for every event."))
+    ]
 
 
 WEBHOOK_ENDPOINT = Contract(

@@ -25,7 +25,7 @@ from rest_framework.response import Response
 import sharing.apis.problems  # noqa: F401 - registers sharing's problem codes
 from core.errors import BodyTooLarge, DomainError, UnsupportedMediaType
 from core.openapi import response_example
-from sharing.contracts.base import Contract, openapi_schemas
+from sharing.contracts.base import Contract, openapi_schemas, without_docstrings
 
 # Answers naming a member's own lookups: no cache along the way keeps a copy.
 NO_STORE = {"Cache-Control": "no-store"}
@@ -138,6 +138,7 @@ def contract_components_hook(result, generator, request, public):
                 continue
             contract = _DOCUMENTED.get(body.get("schema", {}).get("$ref"))
             if contract is None:
+                body["schema"] = without_docstrings(body["schema"])
                 _inline_described(body["schema"])
             # Monitoring's bodies (sharing/contracts_monitoring.py) are not contracts yet: always required.
             operation["requestBody"]["required"] = True if contract is None else not contract.optional

@@ -49,6 +49,7 @@ def django_env() -> dict[str, str]:
         "SECRET_KEY": "bench-" + "s" * 50,
         "RISKSHARE_PEPPER": "bench-pepper-" + "p" * 40,
         "RISKSHARE_REPORT_SIGNING_KEY": os.environ.get("RISKSHARE_REPORT_SIGNING_KEY", ""),
+        "RISKSHARE_LOG_SIGNING_KEY": os.environ.get("RISKSHARE_LOG_SIGNING_KEY", ""),
         "ALLOWED_HOSTS": "testserver",
         "CELERY_BROKER_URL": "",
     }

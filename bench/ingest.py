@@ -143,6 +143,7 @@ def django_env(extra: dict[str, str]) -> dict[str, str]:
         "SECRET_KEY": "bench-" + "s" * 50,
         "RISKSHARE_PEPPER": "bench-pepper-" + "p" * 40,
         "RISKSHARE_REPORT_SIGNING_KEY": throwaway_signing_key(),
+        "RISKSHARE_LOG_SIGNING_KEY": throwaway_signing_key(),
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",
         **extra,

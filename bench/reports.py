@@ -57,6 +57,7 @@ def django_env() -> dict[str, str]:
         "SECRET_KEY": "bench-" + "s" * 50,
         "RISKSHARE_PEPPER": "bench-pepper-" + "p" * 40,
         "RISKSHARE_REPORT_SIGNING_KEY": str(key),
+        "RISKSHARE_LOG_SIGNING_KEY": str(key),  # the same throwaway key is enough to start
         "ALLOWED_HOSTS": "127.0.0.1",
         "CELERY_BROKER_URL": "",
     }

@@ -59,6 +59,9 @@ app.conf.update(
         "reports-sweep": {"task": "sharing.reports_sweep", "schedule": crontab(minute="*/10")},
         # Webhook deliveries a lost message or a killed worker left, and retries come due.
         "webhooks-sweep": {"task": "sharing.webhooks_sweep", "schedule": 60.0},
+        # The verifiable log: number the leaves of committed record changes, sign a checkpoint when it grew
+        # (at least every minute, as docs/transparency-log.md promises; batches also ask for a run when matched).
+        "log-sequence": {"task": "sharing.log_sequence", "schedule": 10.0},
         # Credit inquiries on watched tokens (inquiries.threshold events).
         "monitoring-inquiries": {"task": "sharing.monitoring_inquiries", "schedule": 60.0},
     },

@@ -80,6 +80,23 @@ if not DEBUG and not _report_key_is_pem and not Path(RISKSHARE_REPORT_SIGNING_KE
         "file holding one."
     )
 
+# The Ed25519 key that signs the verifiable log's checkpoints (C2SP signed notes), as the report key:
+# generated under var/ in development, required in production. Its name in notes is the log's origin.
+RISKSHARE_LOG_SIGNING_KEY_DEV_PATH = str(VAR_DIR / "log-signing-key.pem")
+RISKSHARE_LOG_SIGNING_KEY = required_secret("RISKSHARE_LOG_SIGNING_KEY", RISKSHARE_LOG_SIGNING_KEY_DEV_PATH)
+RISKSHARE_LOG_SIGNING_KEY_GENERATE = DEBUG and not os.environ.get("RISKSHARE_LOG_SIGNING_KEY")
+if (
+    not DEBUG
+    and not RISKSHARE_LOG_SIGNING_KEY.lstrip().startswith("-----BEGIN")
+    and not Path(RISKSHARE_LOG_SIGNING_KEY).is_file()
+):
+    raise ImproperlyConfigured(
+        "RISKSHARE_LOG_SIGNING_KEY must be an Ed25519 private key in PEM form or the path of a readable "
+        "file holding one."
+    )
+# The log's origin line and key name: a schema-less URL prefix naming this platform's log (C2SP tlog-checkpoint).
+RISKSHARE_LOG_ORIGIN = os.environ.get("RISKSHARE_LOG_ORIGIN", "riskshare.local/log")
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 
 INSTALLED_APPS = [

@@ -17,6 +17,7 @@ from sharing.services.records import batch_enqueue, batches_stale
 from sharing.services.records import batch_process as batch_process_service
 from sharing.services.reports import report_fill, reports_request_previous_month, reports_stale
 from sharing.services.retention import retention_purge
+from sharing.tlog.services import log_sequence as log_sequence_service
 
 logger = logging.getLogger(__name__)
 
@@ -133,3 +134,10 @@ def reports_sweep() -> list[int]:
     if stale:
         logger.warning("Re-enqueued %d pending report(s): %s", len(stale), stale[:20])
     return stale
+
+
+# No retries: it runs every few seconds, and each run takes up whatever the last one left.
+@shared_task(name="sharing.log_sequence", acks_late=True, max_retries=0)
+def log_sequence() -> dict:
+    result = log_sequence_service()
+    return {"sequenced": result.sequenced, "size": result.size, "checkpoint": result.checkpoint}

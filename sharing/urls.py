@@ -1,12 +1,18 @@
 from django.urls import path
 
-from sharing.apis import disputes, lookups, records, reports, watches, webhooks
+from sharing.apis import disputes, log, lookups, records, reports, watches, webhooks
 
 REFERENCE = "<str:reference>"
 
 urlpatterns = [
     path("batches", records.BatchSubmitApi.as_view(), name="batch-submit"),
     path("batches/<int:batch_id>", records.BatchDetailApi.as_view(), name="batch-detail"),
+    path("batches/<int:batch_id>/receipt", log.BatchReceiptApi.as_view(), name="batch-receipt"),
+    path("log/checkpoint", log.CheckpointApi.as_view(), name="log-checkpoint"),
+    path("log/key", log.VerifierKeyApi.as_view(), name="log-key"),
+    path("log/proof/inclusion", log.InclusionProofApi.as_view(), name="log-inclusion-proof"),
+    path("log/proof/consistency", log.ConsistencyProofApi.as_view(), name="log-consistency-proof"),
+    path("log/tile/<path:tile>", log.TileApi.as_view(), name="log-tile"),
     path("records", records.RecordListApi.as_view(), name="record-list"),
     path(f"records/{REFERENCE}", records.RecordDetailApi.as_view(), name="record-detail"),
     path(f"records/{REFERENCE}/resolve", records.RecordResolveApi.as_view(), name="record-resolve"),

@@ -122,7 +122,7 @@ def test_api_times_are_utc(member_a):
 
 
 def _run_django(env_overrides: dict[str, str | None], *args: str) -> subprocess.CompletedProcess:
-    secrets = {"SECRET_KEY", "RISKSHARE_PEPPER", "RISKSHARE_REPORT_SIGNING_KEY", "DEBUG"}
+    secrets = {"SECRET_KEY", "RISKSHARE_PEPPER", "RISKSHARE_REPORT_SIGNING_KEY", "RISKSHARE_LOG_SIGNING_KEY", "DEBUG"}
     env = {k: v for k, v in os.environ.items() if k not in secrets}
     env["DATABASE_URL"] = env.get("DATABASE_URL") or database_url_of_test_database()
     for key, value in env_overrides.items():
@@ -151,12 +151,15 @@ def _report_key_pem() -> str:
     )
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "RISKSHARE_PEPPER", "RISKSHARE_REPORT_SIGNING_KEY"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "RISKSHARE_PEPPER", "RISKSHARE_REPORT_SIGNING_KEY", "RISKSHARE_LOG_SIGNING_KEY"]
+)
 def test_production_refuses_to_start_without_secrets(missing):
     env = {
         "SECRET_KEY": "x" * 60,
         "RISKSHARE_PEPPER": "p" * 40,
         "RISKSHARE_REPORT_SIGNING_KEY": _report_key_pem(),
+        "RISKSHARE_LOG_SIGNING_KEY": _report_key_pem(),
         missing: None,
     }
     result = _run_django(env, "check")
@@ -170,6 +173,7 @@ def test_check_deploy_passes_in_production_mode():
         "SECRET_KEY": "a-long-random-production-secret-key-" + "k" * 40,
         "RISKSHARE_PEPPER": "p" * 40,
         "RISKSHARE_REPORT_SIGNING_KEY": _report_key_pem(),
+        "RISKSHARE_LOG_SIGNING_KEY": _report_key_pem(),
         "ALLOWED_HOSTS": "riskshare.internal",
     }
     result = _run_django(env, "check", "--deploy", "--fail-level", "WARNING")
@@ -180,6 +184,17 @@ def test_production_refuses_an_unreadable_report_key_path(tmp_path):
     env = {"SECRET_KEY": "x" * 60, "RISKSHARE_PEPPER": "p" * 40, "RISKSHARE_REPORT_SIGNING_KEY": str(tmp_path / "no")}
     result = _run_django(env, "check")
     assert result.returncode != 0 and "RISKSHARE_REPORT_SIGNING_KEY must be" in result.stderr
+
+
+def test_production_refuses_an_unreadable_log_key_path(tmp_path):
+    env = {
+        "SECRET_KEY": "x" * 60,
+        "RISKSHARE_PEPPER": "p" * 40,
+        "RISKSHARE_REPORT_SIGNING_KEY": _report_key_pem(),
+        "RISKSHARE_LOG_SIGNING_KEY": str(tmp_path / "no"),
+    }
+    result = _run_django(env, "check")
+    assert result.returncode != 0 and "RISKSHARE_LOG_SIGNING_KEY must be" in result.stderr
 
 
 def test_http_is_redirected_to_https_except_probes(client, db, settings):

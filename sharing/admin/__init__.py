@@ -9,6 +9,7 @@ from sharing.admin import (  # noqa: F401  (importing registers the admins and t
     disputes,
     keys,
     labels,
+    log,
     lookups,
     monitoring,
     records,

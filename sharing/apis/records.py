@@ -38,6 +38,7 @@ from sharing.selectors import (
 from sharing.services.idempotency import request_hash
 from sharing.services.records import record_resolve, record_retract
 from sharing.services.submission import batch_submit
+from sharing.tlog.selectors import b64, record_log_position
 
 
 class BatchOutputSerializer(serializers.Serializer):
@@ -199,16 +200,25 @@ class RecordListApi(APIView):
 class RecordDetailApi(APIView):
     required_scope = "records:write"
 
+    class DetailSerializer(RecordOutputSerializer):
+        log_index = serializers.IntegerField(
+            allow_null=True, help_text="The index of the record's latest change in the log; null until sequenced."
+        )
+        leaf_hash = serializers.CharField(allow_null=True, help_text="That leaf's hash, base64.")
+
     @extend_schema(
         operation_id="record_get",
         tags=["records"],
         summary=_("One of your records"),
         description=_("One of your records by its reference; another member's is not found, like a missing one."),
-        responses={200: RecordOutputSerializer},
+        responses={200: DetailSerializer},
         examples=[response_example(RECORD_EXAMPLE)],
     )
     def get(self, request, reference: str):
-        return Response(RecordOutputSerializer(record_get(member_id=request.user.pk, reference=reference)).data)
+        record = record_get(member_id=request.user.pk, reference=reference)
+        position = record_log_position(record_id=record.pk)
+        record.log_index, record.leaf_hash = (None, None) if position is None else (position[0], b64(position[1]))
+        return Response(self.DetailSerializer(record).data)
 
 
 class RecordResolveApi(APIView):

@@ -8,6 +8,7 @@ Runs on a member's own machines; raw identifiers never leave them.
     riskshare verify-report REPORT.zip (--public-key KEY.pem | --base-url https://riskshare.example)
     riskshare alerts list | riskshare alerts ack ID
     riskshare batches status ID...
+    riskshare log verify --key NAME+ID+KEY --state log.state.json [--batch ID ...] [--records RECORDS.jsonl]
     riskshare watch add WATCHES.csv --consent-reference CONSENT-1 --url ...   /   riskshare watch remove LOAN-1 ...
     riskshare events --follow --state events.state.json --url ...
 
@@ -46,7 +47,7 @@ class _Formatter(argparse.HelpFormatter):
 
 # Commands that live in a module of their own, each with ``register(commands, formatter)``: a new
 # command is a new module and a line here.
-COMMAND_MODULES = ("sharing.cli.alerts", "sharing.cli.batches")
+COMMAND_MODULES = ("sharing.cli.alerts", "sharing.cli.batches", "sharing.cli.log")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--base-url", help="riskshare base URL to fetch the public key from")
     ver.add_argument("--fingerprint", help="expected key fingerprint (hex), checked when fetching")
     ver.add_argument("--timeout", type=float, default=30.0, help="seconds for the key request")
+    ver.add_argument(
+        "--log-key",
+        default=os.environ.get("RISKSHARE_LOG_KEY") or None,
+        help="the log's verifier key, to check the report's log checkpoint with (default: $RISKSHARE_LOG_KEY, "
+        "else the key the report names)",
+    )
     ver.set_defaults(handler=verify_report)
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(commands, _Formatter)

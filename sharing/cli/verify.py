@@ -40,7 +40,7 @@ def verify_report(args: argparse.Namespace) -> int:
         if args.fingerprint and args.fingerprint.lower() != actual:
             raise CliError(f"the served public key has fingerprint {actual}, not the expected {args.fingerprint}")
     try:
-        result = report_verify(input_file(args.report).read_bytes(), pem)
+        result = report_verify(input_file(args.report).read_bytes(), pem, log_key=args.log_key)
     except ValueError as exc:
         raise CliError(f"unusable public key: {exc}") from None
     for line in verification_lines(result):

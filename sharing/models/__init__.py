@@ -5,6 +5,7 @@ One module per concern; every model is importable from ``sharing.models`` as Dja
 
 from sharing.models.disputes import Alert, Dispute, DisputedRecord, DisputeToken
 from sharing.models.keys import ConsortiumKey
+from sharing.models.log import LogChange, LogCheckpoint, LogLeaf, LogState, LogTile
 from sharing.models.lookups import (
     CONSENT_PURPOSES,
     Lookup,
@@ -44,6 +45,11 @@ __all__ = [
     "DisputedRecord",
     "IdempotencyKey",
     "LoanProduct",
+    "LogChange",
+    "LogCheckpoint",
+    "LogLeaf",
+    "LogState",
+    "LogTile",
     "Lookup",
     "LookupEntry",
     "LookupPurpose",

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from sharing.reports.base import Period, SectionData
 from sharing.reports.sections import SECTIONS
 from sharing.reports.signing import sign, signing_key_fingerprint
-from sharing.reports.verify import FORMAT, MANIFEST, SIGNATURE, sha256_hex
+from sharing.reports.verify import FORMAT, LOG_FILE, MANIFEST, SIGNATURE, sha256_hex
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -40,6 +40,8 @@ class ReportMeta:
     generated_at: dt.datetime
     generated_by: str
     snapshot: dict[str, Any]
+    # The verifiable log's checkpoint and the member's leaves of the period with their proofs (log.json).
+    log: dict[str, Any] | None = None
 
 
 def _plain(value: Any) -> Any:
@@ -205,6 +207,8 @@ def _report_zip_build(meta: ReportMeta, data: dict[str, SectionData]) -> tuple[b
     for section in SECTIONS:
         files[f"{section.name}.csv"] = _csv_bytes([c.key for c in section.columns], data[section.name].rows)
     files["report.xlsx"] = _workbook_bytes(meta, data)
+    if meta.log is not None:
+        files[LOG_FILE] = _json_bytes(meta.log)
     manifest = {
         "format": FORMAT,
         "member": _member_json(meta),

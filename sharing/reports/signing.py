@@ -19,12 +19,11 @@ from django.core.exceptions import ImproperlyConfigured
 from sharing.reports.verify import public_key_fingerprint
 
 
-def _pem_of(value: str) -> bytes:
+def _pem_of(value: str, *, setting: str, dev_path: str, generate: bool) -> bytes:
     if value.lstrip().startswith("-----BEGIN"):
         return value.encode()
     path = Path(value)
-    generate = settings.RISKSHARE_REPORT_SIGNING_KEY_GENERATE
-    if generate and not path.exists() and path == Path(settings.RISKSHARE_REPORT_SIGNING_KEY_DEV_PATH):
+    if generate and not path.exists() and path == Path(dev_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -40,22 +39,34 @@ def _pem_of(value: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise ImproperlyConfigured(f"RISKSHARE_REPORT_SIGNING_KEY: cannot read {value!r}: {exc}") from exc
+        raise ImproperlyConfigured(f"{setting}: cannot read {value!r}: {exc}") from exc
+
+
+def ed25519_key_load(setting: str) -> Ed25519PrivateKey:
+    """The Ed25519 private key of ``setting`` (PEM text or a path); ``<setting>_DEV_PATH`` is generated
+    on first use when ``<setting>_GENERATE`` (development)."""
+    return _key_from(
+        setting,
+        getattr(settings, setting),
+        getattr(settings, f"{setting}_DEV_PATH"),
+        getattr(settings, f"{setting}_GENERATE"),
+    )
 
 
 @cache
-def _key_from(value: str) -> Ed25519PrivateKey:
+def _key_from(setting: str, value: str, dev_path: str, generate: bool) -> Ed25519PrivateKey:
+    pem = _pem_of(value, setting=setting, dev_path=dev_path, generate=generate)
     try:
-        key = serialization.load_pem_private_key(_pem_of(value), password=None)
+        key = serialization.load_pem_private_key(pem, password=None)
     except ValueError as exc:
-        raise ImproperlyConfigured(f"RISKSHARE_REPORT_SIGNING_KEY is not a PEM private key: {exc}") from exc
+        raise ImproperlyConfigured(f"{setting} is not a PEM private key: {exc}") from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise ImproperlyConfigured("RISKSHARE_REPORT_SIGNING_KEY must be an Ed25519 private key.")
+        raise ImproperlyConfigured(f"{setting} must be an Ed25519 private key.")
     return key
 
 
 def signing_key() -> Ed25519PrivateKey:
-    return _key_from(settings.RISKSHARE_REPORT_SIGNING_KEY)
+    return ed25519_key_load("RISKSHARE_REPORT_SIGNING_KEY")
 
 
 def public_key_pem() -> bytes:

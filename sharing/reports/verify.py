@@ -18,7 +18,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from sharing.tlog import merkle, note
+
 MANIFEST = "manifest.json"
+LOG_FILE = "log.json"
 SIGNATURE = "manifest.sig"
 FORMAT = "riskshare-self-inspection-report/1"
 
@@ -44,6 +47,7 @@ class Verification:
     mismatches: list[Mismatch] = field(default_factory=list)
     manifest: dict[str, Any] | None = None
     files_checked: int = 0
+    log_leaves_checked: int = 0
 
     @property
     def ok(self) -> bool:
@@ -67,8 +71,12 @@ def public_key_fingerprint(key: Ed25519PublicKey) -> str:
     return sha256_hex(raw)
 
 
-def report_verify(data: bytes, public_key_pem: bytes) -> Verification:
-    """Check a report ZIP against a public key; every problem found is listed, not just the first."""
+def report_verify(data: bytes, public_key_pem: bytes, log_key: str | None = None) -> Verification:
+    """Check a report ZIP against a public key; every problem found is listed, not just the first.
+
+    A report that embeds the verifiable log (log.json) has its checkpoint and inclusion proofs checked
+    too, with ``log_key`` (the log's verifier key) when given, else the key the file names.
+    """
     result = Verification()
     key = public_key_load(public_key_pem)
     try:
@@ -115,7 +123,38 @@ def report_verify(data: bytes, public_key_pem: bytes) -> Verification:
             result.files_checked += 1
         for name in sorted(set(names) - set(listed) - {MANIFEST, SIGNATURE}):
             result.mismatches.append(Mismatch(name, "present in the archive but not listed in the manifest"))
+        if LOG_FILE in listed and LOG_FILE in names:
+            _log_check(result, archive.read(LOG_FILE), log_key)
     return result
+
+
+def _log_check(result: Verification, content: bytes, log_key: str | None) -> None:
+    """log.json: the checkpoint's signature (with the pinned log key when given), and every leaf's proof."""
+    try:
+        document = json.loads(content)
+        if document.get("checkpoint") is None:
+            return  # the log was empty when the report was made
+        key = note.verifier_parse(log_key or document["verifier_key"])
+        if log_key and document.get("verifier_key") != log_key:
+            result.mismatches.append(Mismatch(LOG_FILE, "names another log key than the one pinned"))
+        checkpoint = note.checkpoint_open(document["checkpoint"], key, origin=key.name)
+        leaves = document["leaves"]
+    except (ValueError, KeyError, TypeError, note.NoteError) as exc:
+        result.mismatches.append(Mismatch(LOG_FILE, f"the log checkpoint does not verify: {exc}"))
+        return
+    for entry in leaves:
+        try:
+            leaf_hash = base64.b64decode(entry["leaf_hash"])
+            proof = [base64.b64decode(p) for p in entry["proof"]]
+            included = merkle.verify_inclusion(entry["index"], checkpoint.size, leaf_hash, proof, checkpoint.root)
+        except (ValueError, KeyError, TypeError):
+            included = False
+        if not included:
+            result.mismatches.append(
+                Mismatch(LOG_FILE, f"leaf {entry.get('index')} is not included under the checkpoint")
+            )
+        else:
+            result.log_leaves_checked += 1
 
 
 def _signature_check(result: Verification, archive, names, key: Ed25519PublicKey, manifest_bytes: bytes) -> None:
@@ -147,5 +186,10 @@ def verification_lines(result: Verification) -> list[str]:
             f"(member {member.get('name', '?')} {member.get('uscc', '')}, "
             f"period {period.get('start', '?')} to {period.get('end', '?')}, "
             f"key {manifest.get('signing_key', {}).get('fingerprint', '?')})"
+            + (
+                f"; {result.log_leaves_checked} log leaves included under the checkpoint"
+                if result.log_leaves_checked
+                else ""
+            )
         ]
     return [f"MISMATCH {mismatch}" for mismatch in result.mismatches]

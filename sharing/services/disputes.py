@@ -31,6 +31,8 @@ from sharing.models import Dispute, DisputedRecord, DisputeToken, Record, Record
 from sharing.monitoring.events import dispute_events_produce
 from sharing.selectors import key_version_require_current
 from sharing.services.alerts import alerts_create, record_corrected_alerts
+from sharing.tlog import leaf
+from sharing.tlog.services import Change, log_append, record_change_log
 from sharing.tokens import pepper_token
 
 STANDING = (RecordStatus.ACTIVE, RecordStatus.DISPUTED)
@@ -84,7 +86,7 @@ def dispute_file(
         records = list(
             candidates.select_for_update()
             .order_by("member_id", "reference")
-            .only("pk", "member_id", "reference", "status")
+            .only("pk", "member_id", "reference", "status", "log_salt")
         )
         if not records:
             if record_id is not None:
@@ -116,6 +118,7 @@ def dispute_file(
         Record.objects.filter(pk__in=record_ids, status=RecordStatus.ACTIVE).update(
             status=RecordStatus.DISPUTED, updated_at=now
         )
+        _dispute_log(records, kind=leaf.DISPUTED, now=now, event="dispute_opened", dispute=dispute.pk)
         summaries_refresh(sorted(set(_tokens_of(record_ids)) | set(peppered.values())))
         dispute_events_produce(dispute_id=dispute.pk, type="dispute.opened")
         by_member: dict[int, list[Record]] = defaultdict(list)
@@ -150,6 +153,24 @@ def dispute_file(
             },
         )
     return dispute
+
+
+def _dispute_log(records: list[Record], *, kind: str, now: dt.datetime, **event) -> None:
+    """A leaf per record a dispute marks or settles: a platform change, naming no member (sharing.tlog.leaf)."""
+    log_append(
+        [
+            Change(
+                kind=kind,
+                member_id=None,
+                record_id=record.pk,
+                reference=record.reference,
+                salt=bytes(record.log_salt),
+                change=leaf.state_change(record.reference, **event),
+            )
+            for record in records
+        ],
+        now=now,
+    )
 
 
 def _daily_limit_check(*, member_id: int, now: dt.datetime) -> None:
@@ -202,6 +223,10 @@ def dispute_settle(*, actor: Actor, dispute: Dispute, outcome: str, note: str, r
                     record.retract_reason = retract_reason.strip()[:2000]
                     record.retracted_at = record.updated_at = now
                     record.save(update_fields=["status", "retract_reason", "retracted_at", "updated_at"])
+                    record_change_log(
+                        record, kind=leaf.RETRACTED, member_id=None, now=now,
+                        status=record.status, reason=record.retract_reason,
+                    )  # fmt: skip
                     audit_event_record(
                         actor=actor,
                         action="record.retracted",
@@ -217,6 +242,9 @@ def dispute_settle(*, actor: Actor, dispute: Dispute, outcome: str, note: str, r
         locked.settled_by = actor.label
         locked.settlement_note = note[:4000]
         locked.save(update_fields=["status", "settled_at", "settled_by", "settlement_note"])
+        _dispute_log(
+            records, kind=leaf.DISPUTE_SETTLED, now=now, event="dispute_settled", dispute=locked.pk, outcome=outcome
+        )
         summaries_refresh(_tokens_of(record_ids))
         dispute_events_produce(dispute_id=locked.pk, type="dispute.settled", outcome=outcome)
         alerts_create(

@@ -16,10 +16,17 @@ from core.jobs import job_enqueue
 from members.audit import Actor, audit_event_record
 from sharing.matching import batch_match, dirty_tokens_drain, summaries_refresh
 from sharing.models import Batch, Record, RecordIdentifier, RecordStatus
+from sharing.tlog import leaf
+from sharing.tlog.services import record_change_log
 
 
 def _record_tokens(record: Record) -> list[bytes]:
     return [bytes(token) for token in RecordIdentifier.objects.filter(record=record).values_list("token", flat=True)]
+
+
+def actor_member(actor: Actor, record: Record) -> int | None:
+    """The member a leaf names: the record's own when its member made the change, none for an operator."""
+    return record.member_id if actor.institution_id == record.member_id else None
 
 
 def record_resolve(*, actor: Actor, record: Record, resolved_date: dt.date) -> Record:
@@ -41,6 +48,10 @@ def record_resolve(*, actor: Actor, record: Record, resolved_date: dt.date) -> R
             locked.status = RecordStatus.RESOLVED
         locked.updated_at = now
         locked.save(update_fields=["resolved_date", "status", "updated_at"])
+        record_change_log(
+            locked, kind=leaf.RESOLVED, member_id=actor_member(actor, locked), now=now,
+            status=locked.status, resolved_date=resolved_date,
+        )  # fmt: skip
         summaries_refresh(_record_tokens(locked))
         audit_event_record(actor=actor, action="record.resolved", obj=locked, payload={"resolved_date": resolved_date})
     return locked
@@ -59,6 +70,10 @@ def record_retract(*, actor: Actor, record: Record, reason: str) -> Record:
         locked.retract_reason = reason[:2000]
         locked.retracted_at = locked.updated_at = timezone.now()
         locked.save(update_fields=["status", "retract_reason", "retracted_at", "updated_at"])
+        record_change_log(
+            locked, kind=leaf.RETRACTED, member_id=actor_member(actor, locked), now=locked.updated_at,
+            status=locked.status, reason=locked.retract_reason,
+        )  # fmt: skip
         summaries_refresh(_record_tokens(locked))
         audit_event_record(actor=actor, action="record.retracted", obj=locked, payload={"reason": reason[:2000]})
     return locked
@@ -92,6 +107,9 @@ def batch_process(*, batch_id: int) -> bool:
                 obj=batch,
                 payload={"accepted": batch.accepted, "attempts": batch.attempts},
             )
+    if done:
+        # Its leaves get their indices now rather than at the next scheduled run, so its receipt is soon ready.
+        job_enqueue("sharing.log_sequence")
     return bool(done)
 
 

@@ -26,6 +26,7 @@ from sharing.models import Report
 from sharing.reports.base import Period, ReportContext, SectionData
 from sharing.reports.files import ReportMeta, report_zip_build
 from sharing.reports.sections import SECTIONS
+from sharing.tlog.selectors import report_log_section
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def reports_generate(
             generated_at=generated_at,
             generated_by=actor.label,
             snapshot=snapshot,
+            log=report_log_section(member_id=member.pk, start=period.start_at, end=period.end_at),
         )
         content, summary = report_zip_build(meta, data[member.pk])
         reports.append(

@@ -26,6 +26,8 @@ from members.audit import Actor, audit_event_record
 from sharing.matching import summaries_refresh
 from sharing.selectors import RECORD_DUE_CONDITION, lookup_log_before, record_purge_due
 from sharing.services.watches import watches_purge
+from sharing.tlog import leaf
+from sharing.tlog.services import Change, log_append
 
 PURGE_CHUNK = 5000
 
@@ -46,10 +48,11 @@ _PURGE_SQL = f"""
         UPDATE sharing_dispute d SET record_id = NULL FROM due WHERE d.record_id = due.id RETURNING 1
     ),
     records AS (
-        DELETE FROM sharing_record r USING due WHERE r.id = due.id RETURNING r.member_id, r.status
+        DELETE FROM sharing_record r USING due WHERE r.id = due.id
+        RETURNING r.member_id, r.status, r.id, r.reference, r.log_salt
     )
-    SELECT 'record', member_id, status, NULL::bytea FROM records
-    UNION ALL SELECT 'token', NULL, NULL, token FROM (SELECT DISTINCT token FROM identifiers) t
+    SELECT 'record', member_id, status, NULL::bytea, id, reference, log_salt FROM records
+    UNION ALL SELECT 'token', NULL, NULL, token, NULL, NULL, NULL FROM (SELECT DISTINCT token FROM identifiers) t
 """
 
 
@@ -76,10 +79,25 @@ def records_purge(*, today: dt.date | None = None, chunk: int = PURGE_CHUNK) -> 
                 {"adverse": adverse, "retracted_before": retracted_before, "limit": chunk},
                 fetch=True,
             )
-            records = [(member_id, status) for kind, member_id, status, _token in rows if kind == "record"]
+            records = [(member_id, status) for kind, member_id, status, *_rest in rows if kind == "record"]
             if not records:
                 return result
-            tokens = [bytes(token) for kind, _m, _s, token in rows if kind == "token"]
+            tokens = [bytes(token) for kind, _m, _s, token, *_rest in rows if kind == "token"]
+            # The purge's own leaf is the last the salt keys; the salt goes with the row.
+            log_append(
+                [
+                    Change(
+                        kind=leaf.PURGED,
+                        member_id=None,
+                        record_id=record_id,
+                        reference=reference,
+                        salt=bytes(salt),
+                        change=leaf.state_change(reference, event="purged"),
+                    )
+                    for kind, _m, _s, _t, record_id, reference, salt in rows
+                    if kind == "record"
+                ]
+            )
             summaries_refresh(tokens)
             by_member = Counter(member_id for member_id, _status in records)
             retracted = sum(1 for _member_id, status in records if status == "retracted")

@@ -23,6 +23,8 @@ from sharing.services.idempotency import (
     idempotency_release,
 )
 from sharing.services.records import batch_enqueue
+from sharing.tlog import leaf
+from sharing.tlog.services import APPEND_SQL, Change, append_params
 from sharing.tokens import TOKEN_AT_N, pepper_tokens
 
 _UPSERT_SQL = """
@@ -66,7 +68,7 @@ _UPSERT_SQL = """
           (EXCLUDED.kind, EXCLUDED.category, EXCLUDED.event_date, EXCLUDED.resolved_date, EXCLUDED.overdue_days,
            EXCLUDED.overdue_amount, EXCLUDED.currency, EXCLUDED.product, EXCLUDED.key_version,
            EXCLUDED.identifiers_digest)
-    RETURNING id, reference, (xmax = 0) AS inserted
+    RETURNING id, reference, (xmax = 0) AS inserted, log_salt
 """
 
 
@@ -123,6 +125,32 @@ def _records_payload(valid: list[ValidRecord]) -> tuple[str, dict[str, list[tupl
     return orjson.dumps(rows).decode(), peppered
 
 
+def _as_sent(record: ValidRecord) -> dict[str, Any]:
+    fields = record._asdict()
+    del fields["index"]  # its place in the request, not part of the record
+    return fields
+
+
+def _log_changes(
+    member_id: int, batch_id: int, valid: list[ValidRecord], start: int, rows: list[tuple]
+) -> list[Change]:
+    """The log's leaves for the records a slice wrote: each record as the member sent it (sharing.tlog.leaf)."""
+    sent = {r.reference: r for r in valid[start : start + WRITE_SLICE]}
+    record_change = leaf.record_change
+    return [
+        Change(
+            kind=leaf.REPORTED if inserted else leaf.UPDATED,
+            member_id=member_id,
+            record_id=record_id,
+            reference=reference,
+            salt=bytes(salt),
+            change=record_change(_as_sent(sent[reference])),
+            batch_id=batch_id,
+        )
+        for record_id, reference, inserted, salt in rows
+    ]
+
+
 @dataclass(frozen=True)
 class BatchReceipt:
     """What the member is answered: ``{"id", "status", "received", "accepted", "rejected", "errors"}``.
@@ -168,7 +196,7 @@ def _batch_write(
         created_at=now,
         updated_at=now,
     )
-    changed: list[tuple[int, str, bool]] = []
+    changed: list[tuple[int, str, bool, bytes]] = []
     # In slices, so that PostgreSQL writes one slice while Python peppers the next: a 10,000-record
     # batch's Python work (~50 ms) overlaps with its writes (~190 ms) instead of preceding them.
     with pipeline() as pipe:
@@ -187,7 +215,7 @@ def _batch_write(
             # Three values a row: joined strings and one buffer of 32-byte tokens cost ~20 ms per
             # 20,000 rows where three array parameters, built element by element in Python, cost ~35 ms.
             record_ids, types, tokens = [], [], []
-            for record_id, reference, _inserted in rows:
+            for record_id, reference, _inserted, _salt in rows:
                 for id_type, token in peppered[reference]:
                     record_ids.append(record_id)
                     types.append(id_type)
@@ -201,6 +229,9 @@ def _batch_write(
                 ],
                 answered=False,
             )
+            # The log's leaves are built while PostgreSQL inserts the identifiers (sent just above).
+            leaves = append_params(_log_changes(member_id, batch.pk, valid, start, rows), now=now)
+            pipe.send([(APPEND_SQL, leaves)], answered=False)
     dirty = [bytes(token) for removed in pipe.results for (token,) in removed]
     if len(changed) < len(valid):
         # Not written: unchanged re-sends (fine) and retracted records (refused).

@@ -35,7 +35,7 @@ from tests.sharing.conftest import blacklist, days_ago, lookup, new_token, overd
 
 SYSTEM = Actor.system("tests")
 CORE_SECTIONS = ["submissions", "timeliness", "lookups", "credentials", "volumes", "peers"]
-EXPECTED_FILES = {"summary.json", "report.xlsx", "manifest.json", "manifest.sig"} | {
+EXPECTED_FILES = {"summary.json", "report.xlsx", "log.json", "manifest.json", "manifest.sig"} | {
     f"{section.name}.csv" for section in SECTIONS
 }
 LISTED = len(EXPECTED_FILES) - 2  # all but the manifest and its signature

@@ -1,0 +1,132 @@
+"""The verifiable log of record changes: leaves, the tiles of its tree, its signed checkpoints.
+
+See sharing/tlog (hashing, formats) and docs/transparency-log.md (what a leaf commits to).
+"""
+
+from __future__ import annotations
+
+import pgtrigger
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from sharing.tlog import leaf
+
+
+class LogChange(models.TextChoices):
+    REPORTED = leaf.REPORTED, _("Reported")
+    UPDATED = leaf.UPDATED, _("Updated")
+    RESOLVED = leaf.RESOLVED, _("Resolved")
+    RETRACTED = leaf.RETRACTED, _("Retracted")
+    DISPUTED = leaf.DISPUTED, _("Disputed")
+    DISPUTE_SETTLED = leaf.DISPUTE_SETTLED, _("Dispute settled")
+    PURGED = leaf.PURGED, _("Purged")
+
+
+class LogLeaf(models.Model):
+    """One record change, written in the change's transaction; the sequencer gives it its index.
+
+    Until sequenced (``index`` null) a leaf has no place in the tree; a rolled-back change takes its
+    leaf with it, so indices have no gaps. A sequenced leaf never changes (trigger).
+    """
+
+    index = models.BigIntegerField(_("log index"), null=True, unique=True)
+    kind = models.CharField(_("change"), max_length=16, choices=LogChange.choices)
+    member = models.ForeignKey(
+        "members.Institution",
+        verbose_name=_("member"),
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        related_name="+",
+        help_text=_("Who sent the change; empty for the platform's own (disputes, purges)."),
+    )
+    record_id = models.BigIntegerField(_("record"), null=True, help_text=_("The record changed; kept after a purge."))
+    batch_id = models.BigIntegerField(_("batch"), null=True)
+    reference_digest = models.BinaryField(_("reference digest"), max_length=32)
+    record_digest = models.BinaryField(_("record digest"), max_length=32)
+    created_at = models.DateTimeField(_("changed at"), default=timezone.now)
+    leaf_hash = models.BinaryField(_("leaf hash"), max_length=32, null=True)
+
+    class Meta:
+        verbose_name = _("log leaf")
+        verbose_name_plural = _("log leaves")
+        indexes = [
+            models.Index(fields=["id"], condition=models.Q(index__isnull=True), name="log_leaf_pending_idx"),
+            models.Index(fields=["batch_id"], condition=models.Q(batch_id__isnull=False), name="log_leaf_batch_idx"),
+            models.Index(fields=["record_id", "index"], name="log_leaf_record_idx"),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="append_only_delete", operation=pgtrigger.Delete),
+            # The sequencer fills index and hash once; a purge forgets the record id. Nothing else moves.
+            pgtrigger.Protect(
+                name="append_only_update",
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Q(old__index__isnull=False)
+                & (
+                    pgtrigger.Q(old__index__df=pgtrigger.F("new__index"))
+                    | pgtrigger.Q(old__kind__df=pgtrigger.F("new__kind"))
+                    | pgtrigger.Q(old__member_id__df=pgtrigger.F("new__member_id"))
+                    | pgtrigger.Q(old__reference_digest__df=pgtrigger.F("new__reference_digest"))
+                    | pgtrigger.Q(old__record_digest__df=pgtrigger.F("new__record_digest"))
+                    | pgtrigger.Q(old__created_at__df=pgtrigger.F("new__created_at"))
+                    | pgtrigger.Q(old__leaf_hash__df=pgtrigger.F("new__leaf_hash"))
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return gettext("leaf %(index)s (%(kind)s)") % {"index": self.index, "kind": self.get_kind_display()}
+
+
+class LogTile(models.Model):
+    """A C2SP tlog-tiles tile: up to 256 node hashes of height 8·level, concatenated."""
+
+    pk = models.CompositePrimaryKey("level", "index")
+    level = models.PositiveSmallIntegerField(_("level"))
+    index = models.BigIntegerField(_("index"))
+    hashes = models.BinaryField(_("hashes"))
+
+    class Meta:
+        verbose_name = _("log tile")
+        verbose_name_plural = _("log tiles")
+
+    def __str__(self) -> str:
+        return gettext("tile %(level)s/%(index)s") % {"level": self.level, "index": self.index}
+
+
+class LogState(models.Model):
+    """The one row the sequencer locks: how many leaves are sequenced, and the root over them."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    size = models.BigIntegerField(_("tree size"), default=0)
+    root = models.BinaryField(_("root hash"), max_length=32)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("log state")
+        verbose_name_plural = _("log state")
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="log_state_single_row")]
+
+    def __str__(self) -> str:
+        return gettext("log of %(size)s leaves") % {"size": self.size}
+
+
+class LogCheckpoint(models.Model):
+    """A signed tree head (C2SP tlog-checkpoint in a signed note); one per tree size."""
+
+    size = models.BigIntegerField(_("tree size"), unique=True)
+    root = models.BinaryField(_("root hash"), max_length=32)
+    note = models.TextField(_("signed note"))
+    created_at = models.DateTimeField(_("signed at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("log checkpoint")
+        verbose_name_plural = _("log checkpoints")
+        ordering = ["-size"]
+        triggers = [pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return gettext("checkpoint at %(size)s") % {"size": self.size}

@@ -1,0 +1,306 @@
+"""Writes of the verifiable log: leaves appended in each record change's transaction, the sequencer that
+gives them indices and extends the tiles, the checkpoints it signs. Django side.
+
+The sequencer is the one writer of indices: it holds the ``LogState`` row's lock while it numbers
+the pending leaves from the current size on, so indices are contiguous whatever rolled back, and
+concurrent record changes never wait for each other on a counter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.sql import execute_binary
+from members.audit import Actor, audit_event_record
+from sharing.models import LogCheckpoint, LogState
+from sharing.tlog import leaf, merkle, note, tiles
+from sharing.tlog.signing import checkpoint_sign, log_name, log_verifier_key
+
+SEQUENCE_CHUNK = 50_000
+
+
+@dataclass(frozen=True)
+class Change:
+    """One record change as the log takes it: the canonical change and the record's salt stay here."""
+
+    kind: str
+    member_id: int | None
+    record_id: int
+    reference: str
+    salt: bytes
+    change: bytes
+    batch_id: int | None = None
+
+
+# The leaves of one call: digests travel as one buffer of 64 bytes a leaf (reference, record), the
+# other columns as joined strings, the way the batch write sends identifiers (sharing.tokens).
+APPEND_SQL = """
+    INSERT INTO sharing_logleaf (kind, member_id, record_id, batch_id, reference_digest, record_digest, created_at)
+    SELECT u.kind, nullif(u.member, '')::bigint, u.record::bigint, nullif(u.batch, '')::bigint,
+           substring(%(digests)s::bytea FROM n * 64 + 1 FOR 32), substring(%(digests)s::bytea FROM n * 64 + 33 FOR 32),
+           %(now)s
+    FROM (
+        SELECT kind, member, record, batch, (o - 1)::int AS n
+        FROM unnest(string_to_array(%(kinds)s, ','), string_to_array(%(members)s, ','),
+                    string_to_array(%(records)s, ','), string_to_array(%(batches)s, ','))
+            WITH ORDINALITY AS t(kind, member, record, batch, o)
+    ) AS u
+"""
+
+
+def append_params(changes: Sequence[Change], *, now: dt.datetime) -> dict:
+    """APPEND_SQL's parameters for these changes (a pipeline on the hot path sends them itself)."""
+    salted = leaf.salted
+    digests = b"".join([salted(c.salt, c.reference.encode()) + salted(c.salt, c.change) for c in changes])
+    return {
+        "kinds": ",".join([c.kind for c in changes]),
+        "members": ",".join(["" if c.member_id is None else str(c.member_id) for c in changes]),
+        "records": ",".join([str(c.record_id) for c in changes]),
+        "batches": ",".join(["" if c.batch_id is None else str(c.batch_id) for c in changes]),
+        "digests": digests,
+        "now": now,
+    }
+
+
+def log_append(changes: Sequence[Change], *, now: dt.datetime | None = None) -> None:
+    """Append these changes' leaves, pending, in the caller's transaction."""
+    if changes:
+        execute_binary(APPEND_SQL, append_params(changes, now=now or timezone.now()))
+
+
+def record_change_log(record, *, kind: str, member_id: int | None, now: dt.datetime | None = None, **state) -> None:
+    """One leaf for a state change of ``record`` (resolve, retract, a dispute): its reference and the new state."""
+    log_append(
+        [
+            Change(
+                kind=kind,
+                member_id=member_id,
+                record_id=record.pk,
+                reference=record.reference,
+                salt=bytes(record.log_salt),
+                change=leaf.state_change(record.reference, **state),
+            )
+        ],
+        now=now,
+    )
+
+
+_PENDING_SQL = """
+    SELECT id, kind, member_id, reference_digest, record_digest, created_at
+    FROM sharing_logleaf WHERE index IS NULL ORDER BY id LIMIT %(limit)s
+"""
+
+_NUMBER_SQL = """
+    UPDATE sharing_logleaf l SET index = u.index, leaf_hash = substring(%(hashes)s::bytea FROM u.n * 32 + 1 FOR 32)
+    FROM (
+        SELECT id::bigint, (o - 1)::int AS n, %(size)s::bigint + o - 1 AS index
+        FROM unnest(string_to_array(%(ids)s, ',')) WITH ORDINALITY AS t(id, o)
+    ) AS u
+    WHERE l.id = u.id
+"""
+
+_TILES_SQL = """
+    INSERT INTO sharing_logtile (level, index, hashes)
+    SELECT * FROM unnest(%(levels)s::smallint[], %(indexes)s::bigint[], %(hashes)s::bytea[])
+    ON CONFLICT (level, index) DO UPDATE SET hashes = EXCLUDED.hashes
+    WHERE length(EXCLUDED.hashes) > length(sharing_logtile.hashes)
+"""
+
+
+def tiles_read(keys: Iterable[tiles.TileKey]) -> dict[tiles.TileKey, bytes]:
+    keys = list(keys)
+    if not keys:
+        return {}
+    rows = execute_binary(
+        "SELECT level, index, hashes FROM sharing_logtile t "
+        "JOIN unnest(%s::smallint[], %s::bigint[]) AS k(level, index) USING (level, index)",
+        [[level for level, _ in keys], [index for _, index in keys]],
+        fetch=True,
+    )
+    return {(level, index): bytes(hashes) for level, index, hashes in rows}
+
+
+def _state_locked() -> LogState:
+    execute_binary(
+        "INSERT INTO sharing_logstate (id, size, root, updated_at) VALUES (1, 0, %s, now()) ON CONFLICT DO NOTHING",
+        [merkle.EMPTY_ROOT],
+    )
+    return LogState.objects.select_for_update().get(pk=1)
+
+
+@dataclass(frozen=True)
+class SequenceResult:
+    sequenced: int
+    size: int
+    checkpoint: int | None  # the size of the checkpoint signed, if one was
+
+
+def log_sequence(*, limit: int = SEQUENCE_CHUNK, sign: bool = True) -> SequenceResult:
+    """Number the pending leaves (oldest first, up to ``limit``), extend the tiles, sign a checkpoint if the log grew.
+
+    One transaction, holding the state row's lock: a second sequencer waits, then finds nothing to do.
+    """
+    with transaction.atomic():
+        state = _state_locked()
+        size = state.size
+        rows = execute_binary(_PENDING_SQL, {"limit": limit}, fetch=True)
+        if rows:
+            hashes = []
+            for seq, (_id, kind, member_id, reference_digest, record_digest, created_at) in enumerate(rows, size):
+                encoded = leaf.leaf_encode(
+                    seq=seq,
+                    kind=kind,
+                    member=member_id,
+                    reference_digest=bytes(reference_digest),
+                    record_digest=bytes(record_digest),
+                    time=created_at,
+                )
+                hashes.append(merkle.leaf_hash(encoded))
+            execute_binary(
+                _NUMBER_SQL,
+                {"ids": ",".join([str(row[0]) for row in rows]), "hashes": b"".join(hashes), "size": size},
+            )
+            partial_keys = tiles.partial_tiles(size)
+            stored = tiles_read(partial_keys.values())
+            partial = {level: stored[key] for level, key in partial_keys.items()}
+            changed = tiles.tiles_append(size, partial, hashes)
+            execute_binary(
+                _TILES_SQL,
+                {
+                    "levels": [level for level, _ in changed],
+                    "indexes": [index for _, index in changed],
+                    "hashes": list(changed.values()),
+                },
+            )
+            size += len(rows)
+            state.size = size
+            state.root = tiles.TiledTree(tiles_read).hash_range(0, size)
+            state.updated_at = timezone.now()
+            state.save(update_fields=["size", "root", "updated_at"])
+        signed = _checkpoint_sign(state) if sign else None
+    return SequenceResult(sequenced=len(rows), size=size, checkpoint=signed)
+
+
+def _checkpoint_sign(state: LogState) -> int | None:
+    """Sign a checkpoint of the state, unless the latest one already has its size.
+
+    Never two inconsistent: the new head is checked consistent with the latest signed one before signing.
+    """
+    if state.size == 0:
+        return None
+    latest = LogCheckpoint.objects.order_by("-size").first()
+    root = bytes(state.root)
+    if latest is not None:
+        if latest.size == state.size:
+            return None
+        tree = tiles.TiledTree(tiles_read)
+        proof = merkle.consistency_path(latest.size, state.size, tree.hash_range)
+        if latest.size > state.size or not merkle.verify_consistency(
+            latest.size, state.size, bytes(latest.root), root, proof
+        ):
+            raise RuntimeError(f"the log at {state.size} is not consistent with its checkpoint at {latest.size}")
+    checkpoint = note.Checkpoint(log_name(), state.size, root)
+    LogCheckpoint.objects.create(size=state.size, root=root, note=checkpoint_sign(checkpoint))
+    audit_event_record(
+        actor=Actor.system("log sequencer"),
+        action="log.checkpoint_signed",
+        payload={"size": state.size, "root": root.hex(), "previous": latest.size if latest else 0},
+    )
+    return state.size
+
+
+def log_read_audit(*, actor: Actor, what: str, **parameters: int | str) -> None:
+    """A member read the log (a checkpoint, a proof, a tile, a receipt): in the audit trail like other reads."""
+    audit_event_record(actor=actor, action="log.read", payload={"what": what, **parameters})
+
+
+@dataclass
+class LogVerification:
+    size: int = 0
+    problems: list[str] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+_LEAVES_SQL = """
+    SELECT index, kind, member_id, reference_digest, record_digest, created_at, leaf_hash
+    FROM sharing_logleaf WHERE index IS NOT NULL AND index >= %(start)s ORDER BY index LIMIT %(limit)s
+"""
+
+
+def log_verify(*, actor: Actor | None = None, chunk: int = 50_000) -> LogVerification:
+    """Recompute the tree from the leaves themselves and compare: every leaf's hash, the indices, the stored
+    tiles, the state's root and every checkpoint's root (each checkpoint's signature too).
+
+    What an operator's "verify log" runs; it reads the whole log, in chunks.
+    """
+    result = LogVerification(problems=[])
+    problems = result.problems
+    hashes: list[bytes] = []
+    expected = 0
+    while True:
+        rows = execute_binary(_LEAVES_SQL, {"start": expected, "limit": chunk}, fetch=True)
+        for index, kind, member_id, reference_digest, record_digest, created_at, stored in rows:
+            if index != expected:
+                problems.append(_("leaf %(index)s is missing (next is %(next)s)") % {"index": expected, "next": index})
+                expected = index
+            computed = merkle.leaf_hash(
+                leaf.leaf_encode(
+                    seq=index,
+                    kind=kind,
+                    member=member_id,
+                    reference_digest=bytes(reference_digest),
+                    record_digest=bytes(record_digest),
+                    time=created_at,
+                )
+            )
+            if computed != bytes(stored or b""):
+                problems.append(_("leaf %(index)s: its content does not give its stored hash") % {"index": index})
+            hashes.append(computed)
+            expected += 1
+        if len(rows) < chunk:
+            break
+    state = LogState.objects.filter(pk=1).first()
+    size = state.size if state else 0
+    result.size = len(hashes)
+    if len(hashes) != size:
+        problems.append(
+            _("the log state says %(size)s leaves, the table holds %(held)s") % {"size": size, "held": len(hashes)}
+        )
+    tree = merkle.MemoryTree(hashes)
+    if state is not None and size <= len(hashes) and tree.root(size) != bytes(state.root):
+        problems.append(_("the state's root is not the root of the leaves"))
+    stored_tiles = tiles.tiles_append(0, {}, hashes) if hashes else {}
+    on_disk = tiles_read(stored_tiles.keys())
+    for key, content in stored_tiles.items():
+        if on_disk.get(key, b"")[: len(content)] != content:
+            problems.append(_("tile %(tile)s does not hold the leaves' hashes") % {"tile": tiles.tile_path(*key)})
+    verifier = note.verifier_parse(log_verifier_key())
+    for checkpoint in LogCheckpoint.objects.order_by("size"):
+        if checkpoint.size > len(hashes):
+            problems.append(_("checkpoint %(size)s is beyond the leaves") % {"size": checkpoint.size})
+            continue
+        try:
+            opened = note.checkpoint_open(checkpoint.note, verifier, origin=log_name())
+        except note.NoteError as exc:
+            problems.append(_("checkpoint %(size)s: %(problem)s") % {"size": checkpoint.size, "problem": exc})
+            continue
+        if opened.size != checkpoint.size or opened.root != tree.root(checkpoint.size):
+            problems.append(
+                _("checkpoint %(size)s: its root is not the root of the leaves") % {"size": checkpoint.size}
+            )
+    if actor is not None:
+        audit_event_record(
+            actor=actor,
+            action="log.verified",
+            payload={"size": result.size, "ok": result.ok, "problems": problems[:20]},
+        )
+    return result

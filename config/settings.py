@@ -301,6 +301,13 @@ SPECTACULAR_SETTINGS = {
             "name": "reports",
             "description": _("Monthly self-inspection reports, signed, and the key that verifies them."),
         },
+        {
+            "name": "log",
+            "description": _(
+                "The verifiable log of record changes: signed checkpoints, inclusion and consistency proofs, "
+                "tiles, and your batches' receipts."
+            ),
+        },
         {"name": "health", "description": _("Liveness and readiness probes for load balancers; no authentication.")},
     ],
     # Served from our own static files: the docs page must work without the internet.

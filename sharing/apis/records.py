@@ -202,17 +202,25 @@ class RecordDetailApi(APIView):
 
     class DetailSerializer(RecordOutputSerializer):
         log_index = serializers.IntegerField(
-            allow_null=True, help_text="The index of the record's latest change in the log; null until sequenced."
+            allow_null=True,
+            help_text=_("The index of the record's latest change in the verifiable log; null until sequenced."),
         )
-        leaf_hash = serializers.CharField(allow_null=True, help_text="That leaf's hash, base64.")
+        leaf_hash = serializers.CharField(allow_null=True, help_text=_("That leaf's hash, base64; null with it."))
 
     @extend_schema(
         operation_id="record_get",
         tags=["records"],
         summary=_("One of your records"),
-        description=_("One of your records by its reference; another member's is not found, like a missing one."),
+        description=_(
+            "One of your records by its reference, with where its latest change is in the verifiable log; "
+            "another member's is not found, like a missing one."
+        ),
         responses={200: DetailSerializer},
-        examples=[response_example(RECORD_EXAMPLE)],
+        examples=[
+            response_example(
+                {**RECORD_EXAMPLE, "log_index": 1037, "leaf_hash": "n5EWH0NDPkmm3m22gNefYBWfLkrJFyYhoShGQoFYRAs="}
+            )
+        ],
     )
     def get(self, request, reference: str):
         record = record_get(member_id=request.user.pk, reference=reference)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -21,7 +23,7 @@ from sharing.tlog.signing import log_verifier_key
 
 MAX_INDEX = 2**62  # far beyond any log; keeps every number a 64-bit integer
 
-
+# The documented answers: a checkpoint and key made with a throwaway key, hashes of made-up leaves.
 ORIGIN = "riskshare.local/log"
 CHECKPOINT_EXAMPLE = (
     f"{ORIGIN}\n1042\nSBNJTRN+FjG7owHVrKtue7eqdM4RhdRWVl71HXN2d7I=\n\n"
@@ -33,6 +35,8 @@ HASHES = [
     "PiPoFgA5WUoziU9lZOGxNIu9egCI1CxKy3PurtWcAJ0=",
     "Ln0sA6lQeuJl7PW1NWiFpTOTogKdJBOUmXJloaJa78Y=",
 ]
+# Those three hashes, one after the other, as a tile of width 3 holds them (base64 here; raw bytes on the wire).
+TILE_EXAMPLE = base64.b64encode(b"".join(base64.b64decode(value) for value in HASHES)).decode()
 LEAF_HASH_EXAMPLE = "n5EWH0NDPkmm3m22gNefYBWfLkrJFyYhoShGQoFYRAs="
 
 
@@ -206,9 +210,9 @@ class TileApi(APIView):
         },
         examples=[
             _media_example(
-                "".join(HASHES),
+                TILE_EXAMPLE,
                 "application/octet-stream",
-                gettext_lazy("Raw bytes; shown here as base64, one hash after the other."),
+                gettext_lazy("Raw bytes on the wire; shown here as base64."),
             )
         ],
     )
@@ -231,7 +235,7 @@ class BatchReceiptApi(APIView):
     required_scope = None
 
     class ReceiptSerializer(serializers.Serializer):
-        class LeafSerializer(serializers.Serializer):
+        class ReceiptLeafSerializer(serializers.Serializer):
             reference = serializers.CharField(
                 allow_null=True, help_text=gettext_lazy("The record's reference; null once the record is purged.")
             )
@@ -249,7 +253,9 @@ class BatchReceiptApi(APIView):
 
         checkpoint = serializers.CharField(help_text=gettext_lazy("The signed checkpoint the leaves are under."))
         tree_size = serializers.IntegerField(help_text=gettext_lazy("That checkpoint's tree size."))
-        leaves = LeafSerializer(many=True, help_text=gettext_lazy("One leaf per change the batch made, in order."))
+        leaves = ReceiptLeafSerializer(
+            many=True, help_text=gettext_lazy("One leaf per change the batch made, in order.")
+        )
 
     @extend_schema(
         operation_id="batch_receipt",

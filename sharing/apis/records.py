@@ -200,7 +200,7 @@ class RecordListApi(APIView):
 class RecordDetailApi(APIView):
     required_scope = "records:write"
 
-    class DetailSerializer(RecordOutputSerializer):
+    class RecordDetailSerializer(RecordOutputSerializer):
         log_index = serializers.IntegerField(
             allow_null=True,
             help_text=_("The index of the record's latest change in the verifiable log; null until sequenced."),
@@ -215,7 +215,7 @@ class RecordDetailApi(APIView):
             "One of your records by its reference, with where its latest change is in the verifiable log; "
             "another member's is not found, like a missing one."
         ),
-        responses={200: DetailSerializer},
+        responses={200: RecordDetailSerializer},
         examples=[
             response_example(
                 {**RECORD_EXAMPLE, "log_index": 1037, "leaf_hash": "n5EWH0NDPkmm3m22gNefYBWfLkrJFyYhoShGQoFYRAs="}
@@ -226,7 +226,7 @@ class RecordDetailApi(APIView):
         record = record_get(member_id=request.user.pk, reference=reference)
         position = record_log_position(record_id=record.pk)
         record.log_index, record.leaf_hash = (None, None) if position is None else (position[0], b64(position[1]))
-        return Response(self.DetailSerializer(record).data)
+        return Response(self.RecordDetailSerializer(record).data)
 
 
 class RecordResolveApi(APIView):

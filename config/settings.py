@@ -270,7 +270,9 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "ENUM_NAME_OVERRIDES": {"BatchStatusEnum": ["received", "processing", "done", "failed"]},
+    "ENUM_NAME_OVERRIDES": {"BatchStatusEnum": "sharing.models.Batch.Status"},
+    # Docstrings are written for the code's readers; what a client reads is given explicitly, translated.
+    "DISABLE_DOCSTRING_DESCRIPTIONS": True,
     # The paths carry /api/v1 themselves: the server is wherever the schema was fetched from.
     "SERVERS": [{"url": "/", "description": _("This riskshare deployment (the address this page came from).")}],
     "TAGS": [
@@ -298,6 +300,13 @@ SPECTACULAR_SETTINGS = {
         {
             "name": "reports",
             "description": _("Monthly self-inspection reports, signed, and the key that verifies them."),
+        },
+        {
+            "name": "log",
+            "description": _(
+                "The verifiable log of record changes: signed checkpoints, inclusion and consistency proofs, "
+                "tiles, and your batches' receipts."
+            ),
         },
         {"name": "health", "description": _("Liveness and readiness probes for load balancers; no authentication.")},
     ],

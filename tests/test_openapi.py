@@ -245,3 +245,9 @@ def test_the_watches_example_is_a_request_the_api_accepts(member_a):
         )
         accepted = len(example["value"]["watches"])
         assert answer.status_code == 200 and answer.json() == {"accepted": accepted, "rejected": 0, "errors": []}
+
+
+def test_docstrings_written_for_the_code_stay_out_of_the_document():
+    document = json.dumps(documented_schema())
+    # WatchIdentifier's and MeLookupQuotaSerializer's docstrings: how the check is made, where the code is.
+    assert "tokens_check" not in document and "sharing.ratelimit" not in document

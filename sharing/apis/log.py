@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import problem_responses
 from core.errors import NotFoundError
+from core.openapi import problems, response_example
 from members.audit import Actor
 from sharing.tlog import tiles
 from sharing.tlog.selectors import batch_receipt, checkpoint_latest, consistency_proof, inclusion_proof, tile_get
@@ -19,6 +22,29 @@ from sharing.tlog.services import log_read_audit
 from sharing.tlog.signing import log_verifier_key
 
 MAX_INDEX = 2**62  # far beyond any log; keeps every number a 64-bit integer
+
+# The documented answers: a checkpoint and key made with a throwaway key, hashes of made-up leaves.
+ORIGIN = "riskshare.local/log"
+CHECKPOINT_EXAMPLE = (
+    f"{ORIGIN}\n1042\nSBNJTRN+FjG7owHVrKtue7eqdM4RhdRWVl71HXN2d7I=\n\n"
+    f"\u2014 {ORIGIN} WU5KqVExiyhU7ocwauA2ZL1vAaU6aOyG0CN+WPZPn7DA8fbjZhtLRsr6hWsmHnTy++PcKmBoGuVdnsjT6DiWm0TXNg8=\n"
+)
+KEY_EXAMPLE = f"{ORIGIN}+594e4aa9+AZp1O2tqfTi3sS4o2o5ku0hcqQUnPMn8Z3Dsb0N/68RS\n"
+HASHES = [
+    "ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs=",
+    "PiPoFgA5WUoziU9lZOGxNIu9egCI1CxKy3PurtWcAJ0=",
+    "Ln0sA6lQeuJl7PW1NWiFpTOTogKdJBOUmXJloaJa78Y=",
+]
+# Those three hashes, one after the other, as a tile of width 3 holds them (base64 here; raw bytes on the wire).
+TILE_EXAMPLE = base64.b64encode(b"".join(base64.b64decode(value) for value in HASHES)).decode()
+LEAF_HASH_EXAMPLE = "n5EWH0NDPkmm3m22gNefYBWfLkrJFyYhoShGQoFYRAs="
+
+
+def _media_example(value: str, media_type: str, description: str = "") -> OpenApiExample:
+    """A documented text or binary answer, under its own media type."""
+    return OpenApiExample(
+        "200", value=value, response_only=True, status_codes=["200"], media_type=media_type, description=description
+    )
 
 
 def _text(body: str) -> HttpResponse:
@@ -33,12 +59,20 @@ class CheckpointApi(APIView):
     @extend_schema(
         operation_id="log_checkpoint",
         tags=["log"],
+        summary=gettext_lazy("The log's latest signed checkpoint"),
+        description=gettext_lazy(
+            "The latest checkpoint of the verifiable log: a C2SP tlog-checkpoint (origin, tree size, base64 "
+            "root hash) in a C2SP signed note, signed with the log's Ed25519 key (GET /api/v1/log/key). "
+            "Proofs are asked for against its tree size. Not found until the log has signed its first checkpoint."
+        ),
         responses={
             (200, "text/plain"): OpenApiResponse(
-                OpenApiTypes.STR, description="Origin, tree size, base64 root hash; a blank line; the signature."
+                OpenApiTypes.STR,
+                description=gettext_lazy("Origin, tree size, base64 root hash; a blank line; the signature."),
             ),
-            **problem_responses(404),
         },
+        examples=[_media_example(CHECKPOINT_EXAMPLE, "text/plain")],
+        extensions=problems("not_found"),
     )
     def get(self, request):
         checkpoint = checkpoint_latest()
@@ -54,18 +88,28 @@ class VerifierKeyApi(APIView):
     @extend_schema(
         operation_id="log_key",
         tags=["log"],
-        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="One line.")},
+        summary=gettext_lazy("The log's verifier key"),
+        description=gettext_lazy(
+            "The key that verifies the log's checkpoints, in C2SP signed-note form: "
+            "`<name>+<key id>+<base64(0x01 ‖ Ed25519 public key)>`. Pin it once and check every checkpoint with it."
+        ),
+        responses={
+            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description=gettext_lazy("One line: the key."))
+        },
+        examples=[_media_example(KEY_EXAMPLE, "text/plain")],
     )
     def get(self, request):
         return _text(log_verifier_key() + "\n")
 
 
-def _count(maximum: int = MAX_INDEX, minimum: int = 0) -> serializers.IntegerField:
-    return serializers.IntegerField(min_value=minimum, max_value=maximum)
+def _count(help_text: str, *, maximum: int = MAX_INDEX, minimum: int = 0) -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=minimum, max_value=maximum, help_text=help_text)
 
 
 class ProofOutputSerializer(serializers.Serializer):
-    proof = serializers.ListField(child=serializers.CharField(), help_text="Base64 SHA-256 hashes, RFC 9162 order.")
+    proof = serializers.ListField(
+        child=serializers.CharField(), help_text=gettext_lazy("Base64 SHA-256 hashes, in RFC 9162 order.")
+    )
 
 
 class InclusionProofApi(APIView):
@@ -74,19 +118,26 @@ class InclusionProofApi(APIView):
     required_scope = None
 
     class InclusionQuerySerializer(serializers.Serializer):
-        index = _count()
-        tree_size = _count(minimum=1)
+        index = _count(gettext_lazy("The leaf's index in the log, from 0; below tree_size."))
+        tree_size = _count(gettext_lazy("The size of the tree the proof is for: a checkpoint's tree size."), minimum=1)
 
     class InclusionProofSerializer(ProofOutputSerializer):
-        index = serializers.IntegerField()
-        tree_size = serializers.IntegerField()
-        leaf_hash = serializers.CharField(help_text="Base64 SHA-256(0x00 ‖ leaf).")
+        index = serializers.IntegerField(help_text=gettext_lazy("The leaf's index, as asked."))
+        tree_size = serializers.IntegerField(help_text=gettext_lazy("The tree's size, as asked."))
+        leaf_hash = serializers.CharField(help_text=gettext_lazy("The leaf's hash: base64 SHA-256(0x00 ‖ leaf)."))
 
     @extend_schema(
         operation_id="log_inclusion_proof",
         tags=["log"],
+        summary=gettext_lazy("Prove a leaf is in the log"),
+        description=gettext_lazy(
+            "The RFC 9162 audit path of leaf `index` in the tree of `tree_size` leaves, with the leaf's hash: "
+            "hashed up the path, it gives the root of the checkpoint of that size."
+        ),
         parameters=[InclusionQuerySerializer],
-        responses={200: InclusionProofSerializer, **problem_responses(400)},
+        responses={200: InclusionProofSerializer},
+        examples=[response_example({"index": 1, "tree_size": 1042, "leaf_hash": LEAF_HASH_EXAMPLE, "proof": HASHES})],
+        extensions=problems("index_out_of_range", "beyond_log"),
     )
     def get(self, request):
         query = self.InclusionQuerySerializer(data=request.query_params)
@@ -102,18 +153,25 @@ class ConsistencyProofApi(APIView):
     required_scope = None
 
     class ConsistencyQuerySerializer(serializers.Serializer):
-        first = _count(minimum=1)
-        second = _count(minimum=1)
+        first = _count(gettext_lazy("The older tree's size: at least 1, at most second."), minimum=1)
+        second = _count(gettext_lazy("The newer tree's size: a checkpoint's tree size."), minimum=1)
 
     class ConsistencyProofSerializer(ProofOutputSerializer):
-        first = serializers.IntegerField()
-        second = serializers.IntegerField()
+        first = serializers.IntegerField(help_text=gettext_lazy("The older tree's size, as asked."))
+        second = serializers.IntegerField(help_text=gettext_lazy("The newer tree's size, as asked."))
 
     @extend_schema(
         operation_id="log_consistency_proof",
         tags=["log"],
+        summary=gettext_lazy("Prove the log only grew"),
+        description=gettext_lazy(
+            "The RFC 9162 consistency proof between the trees of `first` and `second` leaves: it shows that the "
+            "larger tree extends the smaller one, so no leaf of the older checkpoint was changed or removed."
+        ),
         parameters=[ConsistencyQuerySerializer],
-        responses={200: ConsistencyProofSerializer, **problem_responses(400)},
+        responses={200: ConsistencyProofSerializer},
+        examples=[response_example({"first": 1000, "second": 1042, "proof": HASHES})],
+        extensions=problems("sizes_out_of_order", "beyond_log"),
     )
     def get(self, request):
         query = self.ConsistencyQuerySerializer(data=request.query_params)
@@ -131,11 +189,32 @@ class TileApi(APIView):
     @extend_schema(
         operation_id="log_tile",
         tags=["log"],
-        parameters=[OpenApiParameter("tile", OpenApiTypes.STR, OpenApiParameter.PATH, description="e.g. 0/x001/234")],
+        summary=gettext_lazy("A hash tile of the log"),
+        description=gettext_lazy(
+            "A C2SP tlog-tiles hash tile, `<L>/<N>[.p/<W>]`: W × 32 bytes of the node hashes of height 8·L "
+            "(256 in a full tile, W in a partial one). A tile never changes once served, and may be cached. "
+            "Not found for a path that is no tile, or a tile the log does not hold yet."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "tile",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                description=gettext_lazy("The tile's path, e.g. 0/x001/234 or 0/x001/234.p/17."),
+            )
+        ],
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="Concatenated hashes."),
-            **problem_responses(404),
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY, description=gettext_lazy("The tile's hashes, concatenated, 32 bytes each.")
+            ),
         },
+        examples=[
+            _media_example(
+                TILE_EXAMPLE,
+                "application/octet-stream",
+                gettext_lazy("Raw bytes on the wire; shown here as base64."),
+            )
+        ],
     )
     def get(self, request, tile: str):
         parsed = tiles.tile_path_parse(tile)
@@ -156,23 +235,59 @@ class BatchReceiptApi(APIView):
     required_scope = None
 
     class ReceiptSerializer(serializers.Serializer):
-        class LeafSerializer(serializers.Serializer):
-            reference = serializers.CharField(allow_null=True, help_text="Empty once the record is purged.")
-            index = serializers.IntegerField()
-            kind = serializers.CharField(help_text="The change: reported or updated.")
-            member = serializers.IntegerField(help_text="Your member id, as the leaf names it.")
-            time = serializers.IntegerField(help_text="The leaf's time, milliseconds since the epoch.")
-            leaf_hash = serializers.CharField(help_text="Base64.")
-            salt = serializers.CharField(allow_null=True, help_text="Base64 16 bytes; gone once the record is purged.")
+        class ReceiptLeafSerializer(serializers.Serializer):
+            reference = serializers.CharField(
+                allow_null=True, help_text=gettext_lazy("The record's reference; null once the record is purged.")
+            )
+            index = serializers.IntegerField(help_text=gettext_lazy("The leaf's index in the log."))
+            kind = serializers.CharField(help_text=gettext_lazy("The change: reported or updated."))
+            member = serializers.IntegerField(help_text=gettext_lazy("Your member id, as the leaf names it."))
+            time = serializers.IntegerField(
+                help_text=gettext_lazy("The leaf's time, milliseconds since 1970-01-01T00:00:00Z.")
+            )
+            leaf_hash = serializers.CharField(help_text=gettext_lazy("The leaf's hash, base64."))
+            salt = serializers.CharField(
+                allow_null=True,
+                help_text=gettext_lazy("The record's salt, base64 of 16 bytes; null once the record is purged."),
+            )
 
-        checkpoint = serializers.CharField(help_text="The signed note the indices are under.")
-        tree_size = serializers.IntegerField()
-        leaves = LeafSerializer(many=True)
+        checkpoint = serializers.CharField(help_text=gettext_lazy("The signed checkpoint the leaves are under."))
+        tree_size = serializers.IntegerField(help_text=gettext_lazy("That checkpoint's tree size."))
+        leaves = ReceiptLeafSerializer(
+            many=True, help_text=gettext_lazy("One leaf per change the batch made, in order.")
+        )
 
     @extend_schema(
         operation_id="batch_receipt",
         tags=["log"],
-        responses={200: ReceiptSerializer, **problem_responses(404, 409)},
+        summary=gettext_lazy("Where your batch is in the log"),
+        description=gettext_lazy(
+            "The receipt of one of your batches: the signed checkpoint its changes are under, and for each leaf "
+            "its index, kind, time, hash and the record's salt. Keep it: with the salt and the record you sent, "
+            "you can rebuild each leaf and prove it is in the log. Until the changes are in a signed checkpoint "
+            "(about a minute after matching), the receipt is pending."
+        ),
+        responses={200: ReceiptSerializer},
+        examples=[
+            response_example(
+                {
+                    "checkpoint": CHECKPOINT_EXAMPLE,
+                    "tree_size": 1042,
+                    "leaves": [
+                        {
+                            "reference": "LOAN-2026-0042",
+                            "index": 1037,
+                            "kind": "reported",
+                            "member": 12,
+                            "time": 1764655118123,
+                            "leaf_hash": LEAF_HASH_EXAMPLE,
+                            "salt": "BDpxh3TFcr2KJa2+sb/NXA==",
+                        }
+                    ],
+                }
+            )
+        ],
+        extensions=problems("receipt_pending"),
     )
     def get(self, request, batch_id: int):
         receipt = batch_receipt(member_id=request.user.pk, batch_id=batch_id)

@@ -55,6 +55,18 @@ register_problems(
         _("The webhook URL is not HTTPS, or resolves to an address that is not public."),
     ),
     problem_code("invalid", domain.DomainError, _("This value is not valid.")),
+    problem_code("index_out_of_range", domain.DomainError, _("The leaf's index is not below the tree size.")),
+    problem_code(
+        "beyond_log",
+        domain.DomainError,
+        _("The log is not that large yet; ask for the tree size of a checkpoint."),
+    ),
+    problem_code("sizes_out_of_order", domain.DomainError, _("first must be at least 1 and at most second.")),
+    problem_code(
+        "receipt_pending",
+        domain.ConflictError,
+        _("The batch's changes are not in a signed checkpoint yet; ask again in a minute."),
+    ),
 )
 # The field codes, as the code of a 400 when a field is the request's only problem. ``watch_limit`` is
 # also a watch's code in the errors of a watches answer; as a problem document it is the 409 above.

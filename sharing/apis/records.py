@@ -51,7 +51,7 @@ class BatchOutputSerializer(serializers.Serializer):
 
     id = serializers.IntegerField(help_text=_("The batch's id, for GET /api/v1/batches/{id}."))
     status = serializers.ChoiceField(
-        choices=Batch.Status.values,
+        choices=Batch.Status.choices,
         help_text=_("received → processing → done once its records are matched; failed if matching gave up."),
     )
     received = serializers.IntegerField(help_text=_("Records in the request."))
@@ -239,11 +239,12 @@ class RecordListApi(APIView):
 class RecordDetailApi(APIView):
     required_scope = "records:write"
 
-    class DetailSerializer(RecordOutputSerializer):
+    class RecordDetailSerializer(RecordOutputSerializer):
         log_index = serializers.IntegerField(
-            allow_null=True, help_text="The index of the record's latest change in the log; null until sequenced."
+            allow_null=True,
+            help_text=_("The index of the record's latest change in the verifiable log; null until sequenced."),
         )
-        leaf_hash = serializers.CharField(allow_null=True, help_text="That leaf's hash, base64.")
+        leaf_hash = serializers.CharField(allow_null=True, help_text=_("That leaf's hash, base64; null with it."))
 
     @extend_schema(
         operation_id="record_get",
@@ -253,7 +254,7 @@ class RecordDetailApi(APIView):
             "One of your records by its reference, with where its latest change is in the verifiable log; "
             "another member's is not found, like a missing one."
         ),
-        responses={200: DetailSerializer},
+        responses={200: RecordDetailSerializer},
         examples=[
             response_example(
                 {**RECORD_EXAMPLE, "log_index": 1037, "leaf_hash": "n5EWH0NDPkmm3m22gNefYBWfLkrJFyYhoShGQoFYRAs="}
@@ -264,7 +265,7 @@ class RecordDetailApi(APIView):
         record = record_get(member_id=request.user.pk, reference=reference)
         position = record_log_position(record_id=record.pk)
         record.log_index, record.leaf_hash = (None, None) if position is None else (position[0], b64(position[1]))
-        return Response(self.DetailSerializer(record).data)
+        return Response(self.RecordDetailSerializer(record).data)
 
 
 class RecordResolveApi(APIView):

@@ -239,25 +239,64 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["sharing.apis.throttling.CredentialRateThrottle"],
     "EXCEPTION_HANDLER": "core.api.problem_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "members.openapi.ScopedAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "riskshare API",
-    "DESCRIPTION": "Industry risk-information sharing for lenders. Identifiers travel only as tokens.",
+    "DESCRIPTION": _(
+        "Industry risk-information sharing for lenders. Identifiers travel only as tokens (keyed hashes "
+        "computed by the member, docs/identifier-tokens.md). Every error is a problem document "
+        "(RFC 9457) with a stable `code`; each operation lists the codes it can answer. Send "
+        "`Accept-Language: zh-hans` (or `en`) for the descriptions and messages in Chinese (or English)."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"BatchStatusEnum": ["received", "processing", "done", "failed"]},
+    # The paths carry /api/v1 themselves: the server is wherever the schema was fetched from.
+    "SERVERS": [{"url": "/", "description": _("This riskshare deployment (the address this page came from).")}],
+    "TAGS": [
+        {"name": "members", "description": _("Who the presented API key belongs to, and its remaining quota.")},
+        {
+            "name": "records",
+            "description": _("Report blacklist and delinquency records in batches; resolve or retract them."),
+        },
+        {
+            "name": "lookups",
+            "description": _("Check applicants' tokens against every member's reports; never says who reported."),
+        },
+        {"name": "disputes", "description": _("File a data subject's dispute about a record; follow its outcome.")},
+        {
+            "name": "alerts",
+            "description": _(
+                "Notices to your institution: disputes on your records, outcomes of yours, corrections, "
+                "failing webhooks."
+            ),
+        },
+        {
+            "name": "monitoring",
+            "description": _("Post-loan monitoring: watches on your borrowers, the event feed, webhooks."),
+        },
+        {
+            "name": "reports",
+            "description": _("Monthly self-inspection reports, signed, and the key that verifies them."),
+        },
+        {"name": "health", "description": _("Liveness and readiness probes for load balancers; no authentication.")},
+    ],
     # Served from our own static files: the docs page must work without the internet.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Request bodies are described by their contracts (sharing/contracts), whose schemas join here;
-    # every operation documents the per-key minute limits' 429.
+    # the limited operations say so; every operation lists its problem codes (core/openapi.py), and
+    # last, every text is put in the request's language.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "sharing.apis.common.contract_components_hook",
         "sharing.apis.throttling.rate_limits_documented",
+        "core.openapi.problems_documented",
+        "core.openapi.descriptions_translated",
     ],
 }
 

@@ -18,8 +18,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
-from drf_spectacular.utils import OpenApiResponse
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
@@ -43,28 +42,6 @@ _TITLES = {
     "unsupported_media_type": gettext_noop("Unsupported media type"),
     "throttled": gettext_noop("Too many requests"),
 }
-
-
-class ProblemSerializer(serializers.Serializer):
-    """RFC 9457 problem document (application/problem+json)."""
-
-    class FieldErrorSerializer(serializers.Serializer):
-        field = serializers.CharField(help_text="JSON Pointer into the request body ('' for the body itself).")
-        code = serializers.CharField()
-        message = serializers.CharField()
-
-    type = serializers.CharField()
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    detail = serializers.CharField()
-    code = serializers.CharField(help_text="Stable machine code; branch on this, never on text.")
-    errors = FieldErrorSerializer(many=True, required=False)
-
-
-def problem_responses(*statuses: int) -> dict[tuple[int, str], OpenApiResponse]:
-    """OpenAPI entries for the error answers of an operation (400, 401 and 403 always apply)."""
-    response = OpenApiResponse(ProblemSerializer, description="Problem document (RFC 9457).")
-    return {(status_code, PROBLEM_CONTENT_TYPE): response for status_code in sorted({400, 401, 403, *statuses})}
 
 
 def problem(
@@ -131,7 +108,7 @@ def domain_problem(exc: domain.DomainError) -> tuple[dict[str, Any], dict[str, s
     errors = getattr(exc, "errors", None)
     if errors is None and exc.field is not None:
         errors = [{"field": exc.field, "code": exc.code, "message": exc.message}]
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, domain.LimitReached) else {}
+    headers = {"Retry-After": str(exc.retry_after), **exc.headers} if isinstance(exc, domain.LimitReached) else {}
     body = problem(status_code=status_code, code=exc.code, title=_(title), detail=exc.message, errors=errors)
     return body, headers
 

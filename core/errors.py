@@ -73,10 +73,11 @@ class IdempotencyKeyReused(DomainError):
 
 
 class LimitReached(DomainError):
-    """Over a rate or volume limit; ``retry_after``: seconds until it lifts."""
+    """Over a rate or volume limit; ``retry_after``: seconds until it lifts; ``headers``: more to answer with."""
 
     code = "throttled"
 
     def __init__(self, message: str, *, retry_after: int, code: str | None = None):
         super().__init__(message, code=code)
         self.retry_after = retry_after
+        self.headers: dict[str, str] = {}

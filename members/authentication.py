@@ -101,5 +101,5 @@ class CredentialAuthenticationScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "A member credential's API key, sent as `Authorization: Bearer <key>`.",
+            "description": _("A member credential's API key, sent as `Authorization: Bearer <key>`."),
         }

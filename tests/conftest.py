@@ -4,11 +4,13 @@ from dataclasses import dataclass
 
 import pytest
 from rest_framework.test import APIClient
+from rest_framework.views import APIView
 
 from members.audit import Actor
 from members.models import Credential, Institution
 from members.services import credential_issue
 from tests.factories import InstitutionFactory, OperatorFactory
+from tests.openapi import documented_codes
 
 # The celery_worker fixture (a real worker subprocess on Redis).
 pytest_plugins = ["tests.worker"]
@@ -130,3 +132,31 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     from django.db import connections
 
     connections["default"].settings_dict["CONN_MAX_AGE"] = 0
+
+
+@pytest.fixture(autouse=True)
+def problems_answered_are_documented(monkeypatch):
+    """Every problem an operation answers in a test is one its OpenAPI document lists (core/openapi.py).
+
+    The whole suite is the evidence: a code added to a service without documenting it fails the test
+    that first provokes it.
+    """
+    answered: list[tuple[str, str, int, str]] = []
+    finalize = APIView.finalize_response
+
+    def recording(view, request, response, *args, **kwargs):
+        response = finalize(view, request, response, *args, **kwargs)
+        data = getattr(response, "data", None)
+        match = getattr(request, "resolver_match", None)
+        if response.status_code >= 400 and isinstance(data, dict) and "code" in data and match:
+            answered.append((match.route, request.method, response.status_code, data["code"]))
+        return response
+
+    monkeypatch.setattr(APIView, "finalize_response", recording)
+    yield
+    undocumented = []
+    for route, method, status, code in answered:
+        codes = documented_codes(route, method, status)
+        if codes is not None and code not in codes:
+            undocumented.append(f"{method} /{route} answered {status} {code}")
+    assert not undocumented, f"answered but not in the OpenAPI document: {sorted(set(undocumented))}"

@@ -8,7 +8,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -20,8 +22,9 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from core.api import problem_responses
+import sharing.apis.problems  # noqa: F401 - registers sharing's problem codes
 from core.errors import BodyTooLarge, DomainError, UnsupportedMediaType
+from core.openapi import response_example
 from sharing.contracts.base import Contract, openapi_schemas
 
 # Answers naming a member's own lookups: no cache along the way keeps a copy.
@@ -37,7 +40,13 @@ def idempotency_parameter(what: str) -> OpenApiParameter:
         OpenApiTypes.STR,
         OpenApiParameter.HEADER,
         required=True,
-        description=f"1–255 visible ASCII characters, unique per {what}; kept at least 24 hours.",
+        description=format_lazy(
+            gettext_lazy(
+                "1–255 visible ASCII characters, unique per {what}; kept at least 24 hours. The same key with "
+                "the same body answers the first answer again; with another body, 422."
+            ),
+            what=what,
+        ),
         pattern=r"^[\x21-\x7e]{1,255}$",
     )
 
@@ -77,16 +86,49 @@ def json_body(request, *, wrong_type_message: str, optional: bool = False) -> by
 _DOCUMENTED: dict[str, Contract] = {}
 
 
-def contract_schema(contract: Contract) -> dict[str, Any]:
-    """``extend_schema`` arguments for a body: its schema from the contract, and the contract's examples."""
+def contract_schema(contract: Contract, *answers: OpenApiExample) -> dict[str, Any]:
+    """``extend_schema`` arguments for a body: its schema from the contract, the contract's examples, and
+    the operation's documented ``answers`` (``core.openapi.response_example``)."""
     schema = contract.openapi_request()
     _DOCUMENTED[schema["application/json"]["$ref"]] = contract
     examples = [OpenApiExample(name, value=value, request_only=True) for name, value in contract.examples.items()]
-    return {"request": schema, "examples": examples}
+    return {"request": schema, "examples": [*examples, *answers]}
+
+
+# What the fields of the bodies that are not contracts yet (monitoring's, sharing/contracts_monitoring.py)
+# mean; a field the Struct describes keeps its own description.
+INLINE_FIELDS = {
+    "key_version": gettext_lazy("A current consortium key version."),
+    "consent_reference": gettext_lazy("Your evidence of the borrowers' consent, given at application."),
+    "watches": gettext_lazy("1–10,000 watches."),
+    "reference": gettext_lazy("Your id of the watch (the loan), unique among your watches."),
+    "identifiers": gettext_lazy("The borrower's identifiers, each type once."),
+    "type": gettext_lazy("The identifier's type (docs/identifier-tokens.md)."),
+    "token": gettext_lazy("HMAC-SHA256 of the canonical value under the consortium key: 64 lowercase hex."),
+    "expires_on": gettext_lazy("The last day to watch: the end of the loan's consent, at most 10 years ahead."),
+    "url": gettext_lazy("Where to POST deliveries: HTTPS, resolving to a public address."),
+    "types": gettext_lazy("The event types to send; empty or left out: every type."),
+    "after": gettext_lazy("Send again every event with a greater id."),
+}
+
+
+def _inline_described(schema: Any) -> None:
+    if isinstance(schema, dict):
+        for name, field in schema.get("properties", {}).items():
+            if name in INLINE_FIELDS and not field.get("description"):
+                field["description"] = INLINE_FIELDS[name]
+        for value in schema.values():
+            _inline_described(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            _inline_described(item)
 
 
 def contract_components_hook(result, generator, request, public):
-    """drf-spectacular postprocessing: the contracts' components, and their bodies marked required."""
+    """drf-spectacular postprocessing: the contracts' components, their bodies marked required, their codes.
+
+    The codes a refusal of the body can carry join the operation's problems (``core.openapi``).
+    """
     _schemas, components = openapi_schemas([contract.struct for contract in _DOCUMENTED.values()])
     result.setdefault("components", {}).setdefault("schemas", {}).update(components)
     for operations in result["paths"].values():
@@ -95,8 +137,12 @@ def contract_components_hook(result, generator, request, public):
             if not body:
                 continue
             contract = _DOCUMENTED.get(body.get("schema", {}).get("$ref"))
+            if contract is None:
+                _inline_described(body["schema"])
             # Monitoring's bodies (sharing/contracts_monitoring.py) are not contracts yet: always required.
             operation["requestBody"]["required"] = True if contract is None else not contract.optional
+            if contract is not None:
+                operation.setdefault("x-problems", []).extend(contract.codes())
     return result
 
 
@@ -179,24 +225,49 @@ class NewestFirstPagination(CheckedCursorPagination):
         return re.fullmatch("[0-9]{1,19}", position) is not None and int(position) < 2**63
 
 
+def page_serializer(name: str, item):
+    """A cursor page of ``item``: ``{"next", "previous", "results"}``."""
+    return inline_serializer(
+        name,
+        {
+            "next": serializers.URLField(
+                allow_null=True, help_text=gettext_lazy("The next page's address; null on the last page.")
+            ),
+            "previous": serializers.URLField(
+                allow_null=True, help_text=gettext_lazy("The previous page's address; null on the first page.")
+            ),
+            "results": item(many=True, help_text=gettext_lazy("This page's items.")),
+        },
+    )
+
+
 def page_schema(name: str, item) -> dict:
-    return {
-        200: inline_serializer(
-            name,
-            {
-                "next": serializers.URLField(allow_null=True),
-                "previous": serializers.URLField(allow_null=True),
-                "results": item(many=True),
-            },
-        ),
-        **problem_responses(404),
-    }
+    return {200: page_serializer(name, item)}
+
+
+def page_example(*items: dict, path: str) -> OpenApiExample:
+    """A documented answer: one page of ``items`` with a next page."""
+    cursor = "cD0yMDI2LTExLTMwKzA4JTNBMDA"
+    next_page = f"https://riskshare.example/api/v1/{path}?cursor={cursor}"
+    return response_example({"next": next_page, "previous": None, "results": list(items)})
 
 
 def page_parameters(pagination_class) -> list[OpenApiParameter]:
     return [
-        OpenApiParameter("cursor", OpenApiTypes.STR, description="As given in `next` or `previous`; opaque."),
-        OpenApiParameter("page_size", {"type": "integer", "minimum": 1, "maximum": pagination_class.max_page_size}),
+        OpenApiParameter(
+            "cursor",
+            OpenApiTypes.STR,
+            description=gettext_lazy("As given in `next` or `previous`; opaque. Leave it out for the first page."),
+        ),
+        OpenApiParameter(
+            "page_size",
+            {"type": "integer", "minimum": 1, "maximum": pagination_class.max_page_size},
+            description=format_lazy(
+                gettext_lazy("Items a page, 1 to {max} (default {default})."),
+                max=pagination_class.max_page_size,
+                default=pagination_class.page_size,
+            ),
+        ),
     ]
 
 

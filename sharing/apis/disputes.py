@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import msgspec
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     extend_schema,
@@ -13,12 +14,13 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import problem_responses
+from core.openapi import problems, response_example
 from sharing.apis.common import (
     PAGE_PARAMETERS,
     NewestFirstPagination,
     contract_schema,
     json_body,
+    page_example,
     page_response,
     page_schema,
 )
@@ -36,33 +38,54 @@ from sharing.services.disputes import DisputeIdentifier, dispute_file
 
 
 class DisputeOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = serializers.IntegerField(help_text=_("The dispute's id."))
     status = serializers.ChoiceField(
-        choices=Dispute.Status.values, help_text="open, or the outcome: corrected, confirmed, unverifiable."
+        choices=Dispute.Status.values, help_text=_("open, or the outcome: corrected, confirmed, unverifiable.")
     )
-    received_at = serializers.DateTimeField()
-    due_date = serializers.DateField(help_text="Operators settle the dispute by this day (20 days after receipt).")
-    record = serializers.IntegerField(source="record_id", allow_null=True)
-    records_disputed = serializers.IntegerField(help_text="Records marked disputed when the dispute was accepted.")
-    reason = serializers.CharField()
-    statement = serializers.CharField(help_text="The subject's statement; empty when none was given.")
-    settled_at = serializers.DateTimeField(allow_null=True)
-    settlement_note = serializers.CharField()
+    received_at = serializers.DateTimeField(help_text=_("When the platform received it."))
+    due_date = serializers.DateField(help_text=_("Operators settle the dispute by this day (20 days after receipt)."))
+    record = serializers.IntegerField(
+        source="record_id", allow_null=True, help_text=_("The one record disputed, if it named one; else null.")
+    )
+    records_disputed = serializers.IntegerField(help_text=_("Records marked disputed when the dispute was accepted."))
+    reason = serializers.CharField(help_text=_("The subject's objection."))
+    statement = serializers.CharField(help_text=_("The subject's statement; empty when none was given."))
+    settled_at = serializers.DateTimeField(allow_null=True, help_text=_("When it was settled; null while open."))
+    settlement_note = serializers.CharField(help_text=_("The operator's note on the outcome; empty while open."))
+
+
+DISPUTE_EXAMPLE = {
+    "id": 77,
+    "status": "open",
+    "received_at": "2026-11-30T10:20:00Z",
+    "due_date": "2026-12-20",
+    "record": 1234,
+    "records_disputed": 1,
+    "reason": "The subject says the loan was taken in their name.",
+    "statement": "本人声明：该笔贷款非本人申请。",
+    "settled_at": None,
+    "settlement_note": "",
+}
 
 
 class DisputeListApi(APIView):
-    """File a data subject's dispute; list the disputes you filed, newest first."""
-
     required_scope = "disputes"
 
     @extend_schema(
         operation_id="dispute_file",
         tags=["disputes"],
-        **contract_schema(DISPUTE),
-        responses={201: DisputeOutputSerializer, **problem_responses(404, 413, 415, 429)},
+        summary=_("File a dispute"),
+        description=_(
+            "File a data subject's objection to the records that carry these tokens (or to the one record named). "
+            "Those records are marked disputed at once, in every member's lookups, and the operators settle the "
+            "dispute within 20 days. A member files at most a set number a day."
+        ),
+        **contract_schema(DISPUTE, response_example(DISPUTE_EXAMPLE, status=201)),
+        responses={201: DisputeOutputSerializer},
+        extensions=problems("nothing_to_dispute", "not_found", "unknown_key_version", "retired_key_version"),
     )
     def post(self, request):
-        filing = DISPUTE.parse(json_body(request, wrong_type_message=_("Send the dispute as application/json.")))
+        filing = DISPUTE.parse(json_body(request, wrong_type_message=gettext("Send the dispute as application/json.")))
         dispute = dispute_file(
             credential=request.auth,
             identifiers=[DisputeIdentifier(i.type, i.token) for i in filing.identifiers],
@@ -76,8 +99,11 @@ class DisputeListApi(APIView):
     @extend_schema(
         operation_id="dispute_list",
         tags=["disputes"],
+        summary=_("List your disputes"),
+        description=_("The disputes you filed, newest first; page with `next`."),
         parameters=PAGE_PARAMETERS,
         responses=page_schema("DisputePage", DisputeOutputSerializer),
+        examples=[page_example(DISPUTE_EXAMPLE, path="disputes")],
     )
     def get(self, request):
         disputes = dispute_list(member_id=request.user.pk)
@@ -85,44 +111,75 @@ class DisputeListApi(APIView):
 
 
 class DisputeDetailApi(APIView):
-    """A dispute you filed, with its outcome once settled."""
-
     required_scope = "disputes"
 
     @extend_schema(
         operation_id="dispute_get",
         tags=["disputes"],
-        responses={200: DisputeOutputSerializer, **problem_responses(404)},
+        summary=_("One of your disputes"),
+        description=_("A dispute you filed, with its outcome once settled."),
+        responses={200: DisputeOutputSerializer},
+        examples=[
+            response_example(
+                {
+                    **DISPUTE_EXAMPLE,
+                    "status": "corrected",
+                    "settled_at": "2026-12-08T15:00:00Z",
+                    "settlement_note": "The reporting member retracted the record.",
+                }
+            )
+        ],
     )
     def get(self, request, dispute_id: int):
         return Response(DisputeOutputSerializer(dispute_get(member_id=request.user.pk, dispute_id=dispute_id)).data)
 
 
 class AlertOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    kind = serializers.ChoiceField(choices=Alert.Kind.values)
-    payload = serializers.SerializerMethodField(
-        help_text="Depends on the kind; see docs/api.md. Never names a reporting member."
+    id = serializers.IntegerField(help_text=_("The alert's id."))
+    kind = serializers.ChoiceField(
+        choices=Alert.Kind.values,
+        help_text=_("dispute_filed, dispute_resolved, record_corrected or webhook_failing."),
     )
-    created_at = serializers.DateTimeField()
-    acknowledged_at = serializers.DateTimeField(allow_null=True)
+    payload = serializers.SerializerMethodField(
+        help_text=_("Depends on the kind; see docs/api.md. Never names a reporting member.")
+    )
+    created_at = serializers.DateTimeField(help_text=_("When it was raised."))
+    acknowledged_at = serializers.DateTimeField(
+        allow_null=True, help_text=_("When a key of yours acknowledged it; null until then.")
+    )
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_payload(self, alert) -> dict:
         return alert_payload_open(alert)
 
 
-class AlertListApi(APIView):
-    """Alerts to your institution, newest first (any valid key of the member)."""
+ALERT_EXAMPLE = {
+    "id": 42,
+    "kind": "dispute_filed",
+    "payload": {
+        "dispute_id": 77,
+        "due_date": "2026-12-20",
+        "reason": "The subject says the loan was taken in their name.",
+        "statement": True,
+        "records": [{"id": 1234, "reference": "LOAN-2026-0042"}],
+    },
+    "created_at": "2026-11-30T10:20:00Z",
+    "acknowledged_at": None,
+}
 
+
+class AlertListApi(APIView):
     class AlertFilterSerializer(serializers.Serializer):
-        unacknowledged = serializers.BooleanField(required=False, help_text="Only alerts nobody acknowledged yet.")
+        unacknowledged = serializers.BooleanField(required=False, help_text=_("Only alerts nobody acknowledged yet."))
 
     @extend_schema(
         operation_id="alert_list",
         tags=["alerts"],
+        summary=_("List your alerts"),
+        description=_("Alerts to your institution, newest first; any valid key of the member may read them."),
         parameters=[AlertFilterSerializer, *PAGE_PARAMETERS],
         responses=page_schema("AlertPage", AlertOutputSerializer),
+        examples=[page_example(ALERT_EXAMPLE, path="alerts")],
     )
     def get(self, request):
         filters = self.AlertFilterSerializer(data=request.query_params)
@@ -132,15 +189,15 @@ class AlertListApi(APIView):
 
 
 class AlertAcknowledgeApi(APIView):
-    """Mark an alert read; acknowledging it again changes nothing."""
-
     @extend_schema(
         operation_id="alert_acknowledge",
         tags=["alerts"],
-        **contract_schema(ACKNOWLEDGE),
-        responses={200: AlertOutputSerializer, **problem_responses(404, 413, 415)},
+        summary=_("Acknowledge an alert"),
+        description=_("Mark an alert read for the whole institution; acknowledging it again changes nothing."),
+        **contract_schema(ACKNOWLEDGE, response_example({**ALERT_EXAMPLE, "acknowledged_at": "2026-11-30T11:00:00Z"})),
+        responses={200: AlertOutputSerializer},
     )
     def post(self, request, alert_id: int):
-        ACKNOWLEDGE.parse(json_body(request, wrong_type_message=_("Send no body, or {}."), optional=True))
+        ACKNOWLEDGE.parse(json_body(request, wrong_type_message=gettext("Send no body, or {}."), optional=True))
         alert = alert_get(member_id=request.user.pk, alert_id=alert_id)
         return Response(AlertOutputSerializer(alert_acknowledge(credential=request.auth, alert=alert)).data)

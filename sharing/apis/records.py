@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import (
     extend_schema,
-    inline_serializer,
 )
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import problem_responses
 from core.clock import business_today
 from core.gcpause import gc_paused
+from core.openapi import problems, response_example
 from members.audit import Actor
 from sharing.apis.common import (
     RecordCursorPagination,
@@ -21,12 +21,14 @@ from sharing.apis.common import (
     idempotency_key,
     idempotency_parameter,
     json_body,
+    page_example,
     page_parameters,
     page_response,
+    page_serializer,
 )
 from sharing.contracts.batches import BATCH, batch_parse
 from sharing.contracts.records import RESOLVE, RETRACT
-from sharing.models import RecordKind, RecordStatus
+from sharing.models import Batch, RecordKind, RecordStatus
 from sharing.selectors import (
     batch_get,
     key_versions,
@@ -40,34 +42,68 @@ from sharing.services.submission import batch_submit
 
 class BatchOutputSerializer(serializers.Serializer):
     class ErrorSerializer(serializers.Serializer):
-        index = serializers.IntegerField(help_text="Position of the record in the submitted list, from 0.")
-        field = serializers.CharField(help_text="JSON Pointer inside that record; empty for the record itself.")
-        code = serializers.CharField()
-        message = serializers.CharField()
+        index = serializers.IntegerField(help_text=_("Position of the record in the submitted list, from 0."))
+        field = serializers.CharField(help_text=_("JSON Pointer inside that record; empty for the record itself."))
+        code = serializers.CharField(help_text=_("The problem's code (see docs/api.md)."))
+        message = serializers.CharField(help_text=_("The problem, in the request's language."))
 
-    id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=["received", "processing", "done", "failed"])
-    received = serializers.IntegerField()
-    accepted = serializers.IntegerField()
-    rejected = serializers.IntegerField()
-    errors = ErrorSerializer(many=True)
+    id = serializers.IntegerField(help_text=_("The batch's id, for GET /api/v1/batches/{id}."))
+    status = serializers.ChoiceField(
+        choices=Batch.Status.values,
+        help_text=_("received → processing → done once its records are matched; failed if matching gave up."),
+    )
+    received = serializers.IntegerField(help_text=_("Records in the request."))
+    accepted = serializers.IntegerField(help_text=_("Records stored."))
+    rejected = serializers.IntegerField(help_text=_("Records refused, each listed in errors."))
+    errors = ErrorSerializer(many=True, help_text=_("One entry per problem of a refused record."))
+
+
+RECORD_EXAMPLE = {
+    "reference": "LOAN-2026-0042",
+    "kind": "delinquency",
+    "category": "overdue",
+    "status": "active",
+    "event_date": "2026-09-01",
+    "resolved_date": None,
+    "overdue_days": 45,
+    "overdue_amount": "12500.00",
+    "currency": "CNY",
+    "product": "consumer_loan",
+    "key_version": 1,
+    "identifier_types": ["cn_resident_id", "cn_mobile"],
+    "retract_reason": "",
+    "created_at": "2026-10-16T09:30:00Z",
+    "updated_at": "2026-10-16T09:30:00Z",
+}
+BATCH_EXAMPLE = {
+    "id": 812,
+    "status": "received",
+    "received": 2,
+    "accepted": 1,
+    "rejected": 1,
+    "errors": [{"index": 1, "field": "/overdue_days", "code": "min_value", "message": "This value is too small."}],
+}
 
 
 class BatchSubmitApi(APIView):
-    """Submit 1–10,000 records. Valid records are stored; invalid ones are listed in `errors`."""
-
     required_scope = "records:write"
 
     @extend_schema(
         operation_id="batch_submit",
         tags=["records"],
+        summary=_("Submit a batch of records"),
+        description=_(
+            "Submit 1–10,000 records. Valid records are stored at once and matched in the background; "
+            "invalid ones are listed in `errors` of the 202 answer, each with its index, field and code. "
+            "A record whose `reference` you sent before is updated, keeping its history."
+        ),
         parameters=[idempotency_parameter("batch")],
-        **contract_schema(BATCH),
-        responses={202: BatchOutputSerializer, **problem_responses(409, 413, 415, 422)},
+        **contract_schema(BATCH, response_example(BATCH_EXAMPLE, status=202)),
+        responses={202: BatchOutputSerializer},
     )
     def post(self, request):
         key = idempotency_key(request)
-        body = json_body(request, wrong_type_message=_("Send the batch as application/json."))
+        body = json_body(request, wrong_type_message=gettext("Send the batch as application/json."))
         current, retired = key_versions()
         with gc_paused():  # 10,000 records' objects, none in a cycle
             check = batch_parse(body, today=business_today(), current_versions=current, retired_versions=retired)
@@ -76,22 +112,28 @@ class BatchSubmitApi(APIView):
 
 
 class BatchDetailApi(APIView):
-    """A batch's status and counts: received → processing → done (matched)."""
-
     required_scope = "records:write"
 
-    class BatchStatusSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        status = serializers.CharField()
-        received = serializers.IntegerField()
-        accepted = serializers.IntegerField()
-        rejected = serializers.IntegerField()
-        errors = BatchOutputSerializer.ErrorSerializer(many=True)
-        created_at = serializers.DateTimeField()
-        processed_at = serializers.DateTimeField(allow_null=True)
+    class BatchStatusSerializer(BatchOutputSerializer):
+        created_at = serializers.DateTimeField(help_text=_("When the batch was received."))
+        processed_at = serializers.DateTimeField(allow_null=True, help_text=_("When matching finished; null before."))
 
     @extend_schema(
-        operation_id="batch_get", tags=["records"], responses={200: BatchStatusSerializer, **problem_responses(404)}
+        operation_id="batch_get",
+        tags=["records"],
+        summary=_("A batch's status"),
+        description=_("A batch's status and counts: received → processing → done (its records matched)."),
+        responses={200: BatchStatusSerializer},
+        examples=[
+            response_example(
+                {
+                    **BATCH_EXAMPLE,
+                    "status": "done",
+                    "created_at": "2026-10-16T09:30:00Z",
+                    "processed_at": "2026-10-16T09:30:04Z",
+                }
+            )
+        ],
     )
     def get(self, request, batch_id: int):
         batch = batch_get(member_id=request.user.pk, batch_id=batch_id)
@@ -99,60 +141,53 @@ class BatchDetailApi(APIView):
 
 
 class RecordOutputSerializer(serializers.Serializer):
-    reference = serializers.CharField()
-    kind = serializers.CharField()
-    category = serializers.CharField()
-    status = serializers.CharField()
-    event_date = serializers.DateField()
-    resolved_date = serializers.DateField(allow_null=True)
-    overdue_days = serializers.IntegerField(allow_null=True)
-    overdue_amount = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
-    currency = serializers.CharField()
-    product = serializers.CharField()
-    key_version = serializers.IntegerField()
-    identifier_types = serializers.ListField(
-        child=serializers.CharField(), help_text="Tokens are stored only keyed with the platform pepper."
+    reference = serializers.CharField(help_text=_("Your own id of the record, unique among your records."))
+    kind = serializers.CharField(help_text=_("blacklist, delinquency or loan."))
+    category = serializers.CharField(help_text=_("The category within the kind (docs/api.md)."))
+    status = serializers.CharField(help_text=_("active, resolved, retracted, or disputed while a dispute is open."))
+    event_date = serializers.DateField(help_text=_("The adverse event's day (the first missed payment)."))
+    resolved_date = serializers.DateField(allow_null=True, help_text=_("The day it ended; null while it lasts."))
+    overdue_days = serializers.IntegerField(allow_null=True, help_text=_("Days overdue (overdue records only)."))
+    overdue_amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, allow_null=True, help_text=_("Amount overdue, CNY (overdue records only).")
     )
-    retract_reason = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+    currency = serializers.CharField(help_text=_("The amount's currency: CNY, or empty."))
+    product = serializers.CharField(help_text=_("The loan product (overdue records), or empty."))
+    key_version = serializers.IntegerField(help_text=_("The consortium key version its tokens were made with."))
+    identifier_types = serializers.ListField(
+        child=serializers.CharField(),
+        help_text=_("The types of its identifiers; tokens are stored only keyed with the platform pepper."),
+    )
+    retract_reason = serializers.CharField(help_text=_("Why you retracted it; empty otherwise."))
+    created_at = serializers.DateTimeField(help_text=_("When it was first reported."))
+    updated_at = serializers.DateTimeField(help_text=_("When it last changed."))
 
 
 class RecordListApi(APIView):
-    """Your own records, oldest change first; page with `next`."""
-
     required_scope = "records:write"
 
     class RecordFilterSerializer(serializers.Serializer):
-        kind = serializers.ChoiceField(choices=RecordKind.values, required=False)
-        status = serializers.ChoiceField(choices=RecordStatus.values, required=False)
-        updated_since = serializers.DateTimeField(required=False)
+        kind = serializers.ChoiceField(choices=RecordKind.values, required=False, help_text=_("Only this kind."))
+        status = serializers.ChoiceField(choices=RecordStatus.values, required=False, help_text=_("Only this status."))
+        updated_since = serializers.DateTimeField(
+            required=False, help_text=_("Only records changed at or after this time (ISO 8601, with its offset).")
+        )
 
         def to_internal_value(self, data):
             # An empty ?status= is a mistake, not "no filter".
             empty = [name for name in self.fields if data.get(name, None) == ""]
             if empty:
-                raise serializers.ValidationError({name: [_("Give a value, or leave it out.")] for name in empty})
+                raise serializers.ValidationError({name: [gettext("Give a value, or leave it out.")] for name in empty})
             return super().to_internal_value(data)
 
     @extend_schema(
         operation_id="record_list",
         tags=["records"],
-        parameters=[
-            RecordFilterSerializer,
-            *page_parameters(RecordCursorPagination),
-        ],
-        responses={
-            200: inline_serializer(
-                "RecordPage",
-                {
-                    "next": serializers.URLField(allow_null=True),
-                    "previous": serializers.URLField(allow_null=True),
-                    "results": RecordOutputSerializer(many=True),
-                },
-            ),
-            **problem_responses(404),
-        },
+        summary=_("List your records"),
+        description=_("Your own records, oldest change first; page with `next`. Another member's are never shown."),
+        parameters=[RecordFilterSerializer, *page_parameters(RecordCursorPagination)],
+        responses={200: page_serializer("RecordPage", RecordOutputSerializer)},
+        examples=[page_example(RECORD_EXAMPLE, path="records")],
     )
     def get(self, request):
         filters = self.RecordFilterSerializer(data=request.query_params)
@@ -165,25 +200,36 @@ class RecordDetailApi(APIView):
     required_scope = "records:write"
 
     @extend_schema(
-        operation_id="record_get", tags=["records"], responses={200: RecordOutputSerializer, **problem_responses(404)}
+        operation_id="record_get",
+        tags=["records"],
+        summary=_("One of your records"),
+        description=_("One of your records by its reference; another member's is not found, like a missing one."),
+        responses={200: RecordOutputSerializer},
+        examples=[response_example(RECORD_EXAMPLE)],
     )
     def get(self, request, reference: str):
         return Response(RecordOutputSerializer(record_get(member_id=request.user.pk, reference=reference)).data)
 
 
 class RecordResolveApi(APIView):
-    """The adverse event ended (e.g. the debt was repaid) on `resolved_date`."""
-
     required_scope = "records:write"
 
     @extend_schema(
         operation_id="record_resolve",
         tags=["records"],
-        **contract_schema(RESOLVE),
-        responses={200: RecordOutputSerializer, **problem_responses(404, 409, 413, 415)},
+        summary=_("Resolve a record"),
+        description=_(
+            "The adverse event ended (e.g. the debt was repaid) on `resolved_date`. Lookups show the record as "
+            "ended at once; it is kept five years from that day, then purged."
+        ),
+        **contract_schema(
+            RESOLVE, response_example({**RECORD_EXAMPLE, "status": "resolved", "resolved_date": "2026-11-20"})
+        ),
+        responses={200: RecordOutputSerializer},
+        extensions=problems("record_not_active", "date_order"),
     )
     def post(self, request, reference: str):
-        body = json_body(request, wrong_type_message=_("Send the resolution as application/json."))
+        body = json_body(request, wrong_type_message=gettext("Send the resolution as application/json."))
         resolution = RESOLVE.parse(body, today=business_today())
         record = record_get(member_id=request.user.pk, reference=reference)
         record = record_resolve(
@@ -193,18 +239,23 @@ class RecordResolveApi(APIView):
 
 
 class RecordRetractApi(APIView):
-    """Withdraw a record; it leaves lookups at once."""
-
     required_scope = "records:write"
 
     @extend_schema(
         operation_id="record_retract",
         tags=["records"],
-        **contract_schema(RETRACT),
-        responses={200: RecordOutputSerializer, **problem_responses(404, 409, 413, 415)},
+        summary=_("Retract a record"),
+        description=_(
+            "Withdraw a record reported in error; it leaves lookups at once. A retracted reference stays retracted."
+        ),
+        **contract_schema(
+            RETRACT, response_example({**RECORD_EXAMPLE, "status": "retracted", "retract_reason": "Reported in error."})
+        ),
+        responses={200: RecordOutputSerializer},
+        extensions=problems("already_retracted"),
     )
     def post(self, request, reference: str):
-        body = json_body(request, wrong_type_message=_("Send the retraction as application/json."))
+        body = json_body(request, wrong_type_message=gettext("Send the retraction as application/json."))
         retraction = RETRACT.parse(body)
         record = record_get(member_id=request.user.pk, reference=reference)
         record = record_retract(actor=Actor.credential(request.auth), record=record, reason=retraction.reason)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -52,7 +53,7 @@ class CredentialRateThrottle(BaseThrottle):
 
 
 def rate_limits_documented(result, generator, request, public):
-    """drf-spectacular hook: every limited operation documents its 429 (a problem document, Retry-After)."""
+    """drf-spectacular hook: every limited operation says its limit and answers ``throttled`` (429, Retry-After)."""
     for path, operations in result.get("paths", {}).items():
         try:
             name = resolve(re.sub(r"\{[^}]+\}", "1", path)).url_name
@@ -60,13 +61,9 @@ def rate_limits_documented(result, generator, request, public):
             continue
         if name not in SCOPES:
             continue
+        limit = _("Rate limit: %(limit)d requests a minute per API key, counted with the other %(scope)s operations.")
+        text = limit % {"limit": settings.RISKSHARE_RATE_LIMITS[SCOPES[name]], "scope": SCOPES[name]}
         for operation in operations.values():
-            responses = operation.get("responses", {})
-            if "429" in responses or "400" not in responses:
-                continue
-            responses["429"] = {
-                "content": responses["400"].get("content", {}),
-                "description": "Request limit of the credential reached; retry after Retry-After seconds.",
-                "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
-            }
+            operation["description"] = f"{operation.get('description', '')}\n\n{text}".strip()
+            operation.setdefault("x-problems", []).append("throttled")
     return result

@@ -13,7 +13,11 @@ smallest complete example):
    purpose that needs consent). Context the rules need (today, key versions) is passed in.
 3. **Error codes**: every code a contract can answer has its message in ``base.MESSAGES``; type,
    choice, bound, length and format failures get their codes from the Struct by ``base.problems``,
-   the rules name theirs. docs/api.md lists them.
+   the rules name theirs and the contract lists them (``Contract(..., rule_codes=...)``), so that
+   ``Contract.codes()`` is every code a refusal of the body can carry: the OpenAPI document lists
+   them under the operation's 400 (``core.openapi``). docs/api.md lists them too. A field's
+   ``Meta(description=gettext_noop(...))`` is marked for translation; the schema shows it in the
+   request's language.
 4. **The OpenAPI schema and examples**: ``Contract(Struct, rules=..., examples=...)``; the view
    declares ``extend_schema(**sharing.apis.common.contract_schema(CONTRACT), ...)``, which takes
    the request schema (msgspec's JSON Schema in OpenAPI's dialect) and the examples from the

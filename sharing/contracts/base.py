@@ -13,7 +13,7 @@ import msgspec.inspect as mi
 import orjson
 from django.conf import settings
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from core.errors import BodyTooLarge, InvalidBody, MalformedBody
 
@@ -236,7 +236,7 @@ def _walk_tagged(value: Any, variants: list[mi.StructType], pointer: str, found:
     for field_pointer, code in own:
         name = field_pointer[len(pointer) + 1 :]
         if code == "invalid_choice" and any(
-            isinstance(f.type, mi.LiteralType) and value.get(name) in f.type.values
+            isinstance(_bare(f.type), mi.LiteralType) and value.get(name) in _bare(f.type).values
             for other in variants
             for f in other.fields
             if f.encode_name == name
@@ -246,6 +246,11 @@ def _walk_tagged(value: Any, variants: list[mi.StructType], pointer: str, found:
             found.append((field_pointer, code))
 
 
+def _bare(t: mi.Type) -> mi.Type:
+    """The type without its ``Meta`` (a description, a code)."""
+    return t.type if isinstance(t, mi.Metadata) else t
+
+
 # --- one contract ----------------------------------------------------------------------------
 
 
@@ -253,11 +258,21 @@ class Contract:
     """One request body: its Struct, its cross-field rules and its documented examples."""
 
     def __init__(
-        self, struct: Any, *, rules: Callable[..., list[Problem]] | None = None, examples: dict, optional: bool = False
+        self,
+        struct: Any,
+        *,
+        rules: Callable[..., list[Problem]] | None = None,
+        rule_codes: tuple[str, ...] = (),
+        examples: dict,
+        optional: bool = False,
+        items_answered: bool = False,
     ) -> None:
         self.struct = struct
         self.optional = optional  # no body at all stands for {}
         self.rules = rules
+        self.rule_codes = rule_codes  # the codes ``rules`` can name
+        # The items of its lists are checked one by one and their problems answered, not refused (batches).
+        self.items_answered = items_answered
         self.examples = examples
         self.decoder = msgspec.json.Decoder(struct)
 
@@ -278,10 +293,53 @@ class Contract:
             raise invalid_body(found)
         return value
 
+    def codes(self) -> list[str]:
+        """Every code a refusal of this body can carry: the walk's, from the declared types, and the rules'."""
+        return sorted({*struct_codes(self.struct, descend=not self.items_answered), *self.rule_codes})
+
     def openapi_request(self) -> dict[str, Any]:
         """``extend_schema(request=...)``: the body's schema, a reference into the components."""
         (schema,), _components = openapi_schemas([self.struct])
         return {"application/json": schema}
+
+
+def struct_codes(struct: Any, *, descend: bool = True) -> list[str]:
+    """The codes the walk can find in a body of this Struct (``descend=False``: not inside its lists' items)."""
+    found = {"required", "unknown_field", "invalid_type"}
+    _type_codes(_type_info(struct), found, descend=descend)
+    found.discard(TOO_MANY)  # the whole request is then too large: payload_too_large
+    return sorted(found)
+
+
+def _type_codes(t: mi.Type, found: set[str], *, descend: bool = True, code: str = "bad_format") -> None:
+    """The codes ``_walk`` can find in a value of this type (the same cases, in the same order)."""
+    if isinstance(t, mi.Metadata):
+        code = (t.extra or {}).get("code", code)
+        if (t.extra_json_schema or {}).get("pattern"):
+            found.add(code)
+        t = t.type
+    if isinstance(t, mi.UnionType):
+        for variant in t.types:
+            if isinstance(variant, mi.StructType):
+                found.update({"invalid_choice", "not_allowed"})
+            _type_codes(variant, found, descend=descend, code=code)
+    elif isinstance(t, mi.StructType):
+        for field in t.fields:
+            _type_codes(field.type, found, descend=descend)
+    elif isinstance(t, mi.LiteralType):
+        found.add("invalid_choice")
+    elif isinstance(t, mi.StrType):
+        if t.min_length is not None or t.max_length is not None or t.pattern is not None:
+            found.add(code)
+    elif isinstance(t, mi.IntType):
+        found.update({"min_value", "max_value"})  # bounds, or beyond 64 bits either way
+    elif isinstance(t, mi.DateType):
+        found.add("bad_date")
+    elif isinstance(t, mi.ListType):
+        if t.min_length is not None or t.max_length is not None:
+            found.add("bad_count")
+        if descend:
+            _type_codes(t.item_type, found)
 
 
 def too_large(found: list[Problem]) -> None:
@@ -314,7 +372,27 @@ EXAMPLE_TOKENS = (
 def openapi_schemas(structs: list[Any]) -> tuple[tuple[dict, ...], dict[str, dict]]:
     """msgspec's JSON Schema of these types, in the OpenAPI 3.0 dialect drf-spectacular writes."""
     schemas, components = msgspec.json.schema_components(structs, ref_template=REF_TEMPLATE)
-    return tuple(_openapi_dialect(s) for s in schemas), {name: _openapi_dialect(s) for name, s in components.items()}
+    components = {name: _openapi_dialect(s) for name, s in components.items()}
+    _tags_described(components, components)
+    return tuple(_openapi_dialect(s) for s in schemas), components
+
+
+TAG_DESCRIPTION = gettext_noop("Which variant of the object this is; it decides which other fields apply.")
+
+
+def _tags_described(node: Any, components: dict[str, dict]) -> None:
+    """The tag field of each tagged union's variants says what it is (msgspec gives it no description)."""
+    if isinstance(node, list):
+        for item in node:
+            _tags_described(item, components)
+    elif isinstance(node, dict):
+        discriminator = node.get("discriminator")
+        if discriminator:
+            for ref in discriminator.get("mapping", {}).values():
+                tag = components[ref.rsplit("/", 1)[1]]["properties"][discriminator["propertyName"]]
+                tag.setdefault("description", TAG_DESCRIPTION)
+        for value in node.values():
+            _tags_described(value, components)
 
 
 def _openapi_dialect(schema: Any) -> Any:

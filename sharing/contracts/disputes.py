@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
+from django.utils.translation import gettext_noop
 
 from sharing.contracts.base import EXAMPLE_TOKENS, FREE_TEXT, REQUIRED_TEXT, Contract, Problem
 from sharing.contracts.batches import MAX_IDENTIFIERS, Identifiers, KeyVersion, duplicate_types, tokens_malformed
@@ -20,26 +21,28 @@ MAX_STATEMENT = 4_000
 class DisputeRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Every standing record with one of these tokens (or the one named) is marked disputed at once."""
 
-    identifiers: Annotated[Identifiers, msgspec.Meta(max_length=MAX_IDENTIFIERS, description="Each type once.")]
+    identifiers: Annotated[
+        Identifiers, msgspec.Meta(max_length=MAX_IDENTIFIERS, description=gettext_noop("Each type once."))
+    ]
     key_version: KeyVersion
     reason: Annotated[
         str,
         msgspec.Meta(
             max_length=MAX_REASON,
             pattern=REQUIRED_TEXT,
-            description="The subject's objection.",
+            description=gettext_noop("The subject's objection."),
             extra={"code": "bad_text"},
         ),
     ]
     record: Annotated[
-        int, msgspec.Meta(ge=1, le=2**63 - 1, description="The platform id of the one record disputed.")
+        int, msgspec.Meta(ge=1, le=2**63 - 1, description=gettext_noop("The platform id of the one record disputed."))
     ] = msgspec.UNSET
     statement: Annotated[
         str,
         msgspec.Meta(
             max_length=MAX_STATEMENT,
             pattern=FREE_TEXT,
-            description="The subject's own statement (本人声明).",
+            description=gettext_noop("The subject's own statement (本人声明)."),
             extra={"code": "bad_text"},
         ),
     ] = msgspec.UNSET
@@ -52,6 +55,7 @@ def dispute_rules(request: DisputeRequest) -> list[Problem]:
 DISPUTE = Contract(
     DisputeRequest,
     rules=dispute_rules,
+    rule_codes=("bad_token", "duplicate_type"),
     examples={
         "A loan taken in the subject's name": {
             "identifiers": [{"type": "cn_resident_id", "token": EXAMPLE_TOKENS[0]}],

@@ -6,6 +6,7 @@ import unicodedata
 from typing import Annotated, Literal
 
 import msgspec
+from django.utils.translation import gettext_noop
 
 from sharing.contracts.base import EXAMPLE_TOKENS, TOO_MANY, Contract, Problem, whole
 from sharing.contracts.batches import Identifiers, KeyVersion, tokens_malformed
@@ -19,16 +20,26 @@ MIN_CONSENT_VISIBLE = 4
 class LookupRequest(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """Check identifiers against every member's reports; the answer never says who reported."""
 
-    purpose: Literal[tuple(LookupPurpose.values)]
+    purpose: Annotated[
+        Literal[tuple(LookupPurpose.values)],
+        msgspec.Meta(description=gettext_noop("Why you look up; logged and shown in the self-inspection reports.")),
+    ]
     key_version: KeyVersion
-    identifiers: Annotated[Identifiers, msgspec.Meta(max_length=MAX_IDENTIFIERS, extra={"code": TOO_MANY})]
+    identifiers: Annotated[
+        Identifiers,
+        msgspec.Meta(
+            max_length=MAX_IDENTIFIERS,
+            extra={"code": TOO_MANY},
+            description=gettext_noop("1–10,000 identifiers, of one or several applicants."),
+        ),
+    ]
     consent_reference: Annotated[
         str,
         msgspec.Meta(
             max_length=MAX_CONSENT,
             # No control characters, C0 or C1: it is stored and shown to compliance staff.
             pattern=whole(r"[^\x00-\x1f\x7f-\x9f]*"),
-            description=(
+            description=gettext_noop(
                 "Your evidence of the subject's written consent: required for credit_application and "
                 "account_opening, at least 4 visible characters once white space and format characters "
                 "are trimmed from both ends."
@@ -69,6 +80,7 @@ def lookup_rules(request: LookupRequest) -> list[Problem]:
 LOOKUP = Contract(
     LookupRequest,
     rules=lookup_rules,
+    rule_codes=("bad_token", "consent_required"),
     examples={
         "A credit application": {
             "purpose": "credit_application",

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 import msgspec
+from django.utils.translation import gettext_noop
 
 from sharing.contracts.base import REQUIRED_TEXT, Contract, Problem, date_problem
 
@@ -13,7 +14,9 @@ from sharing.contracts.base import REQUIRED_TEXT, Contract, Problem, date_proble
 class ResolveRequest(msgspec.Struct, forbid_unknown_fields=True):
     """The adverse event ended (the debt was repaid) on this day."""
 
-    resolved_date: Annotated[dt.date, msgspec.Meta(description="Not in the future, not before the event date.")]
+    resolved_date: Annotated[
+        dt.date, msgspec.Meta(description=gettext_noop("Not in the future, not before the event date."))
+    ]
 
 
 def resolve_rules(request: ResolveRequest, *, today: dt.date) -> list[Problem]:
@@ -24,13 +27,26 @@ def resolve_rules(request: ResolveRequest, *, today: dt.date) -> list[Problem]:
 class RetractRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Withdraw a record reported in error."""
 
-    reason: Annotated[str, msgspec.Meta(max_length=2_000, pattern=REQUIRED_TEXT, extra={"code": "bad_text"})]
+    reason: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=2_000,
+            pattern=REQUIRED_TEXT,
+            extra={"code": "bad_text"},
+            description=gettext_noop("Why the record is withdrawn; kept with it."),
+        ),
+    ]
 
 
 class AcknowledgeRequest(msgspec.Struct, forbid_unknown_fields=True):
     """No fields: send no body, or ``{}``."""
 
 
-RESOLVE = Contract(ResolveRequest, rules=resolve_rules, examples={"Repaid": {"resolved_date": "2026-11-20"}})
+RESOLVE = Contract(
+    ResolveRequest,
+    rules=resolve_rules,
+    rule_codes=("future_date", "bad_date"),
+    examples={"Repaid": {"resolved_date": "2026-11-20"}},
+)
 RETRACT = Contract(RetractRequest, examples={"Wrong person": {"reason": "Reported in error."}})
 ACKNOWLEDGE = Contract(AcknowledgeRequest, examples={"Nothing to say": {}}, optional=True)

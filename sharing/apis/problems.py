@@ -1,0 +1,64 @@
+"""The problem codes sharing's operations answer, in the API's one registry (core.openapi).
+
+A field's code (``bad_token``, ``required``…) is also the answer's ``code`` when it is the request's
+only problem; their meanings are the messages the answers carry (``sharing.contracts.base.MESSAGES``).
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework.exceptions import Throttled
+
+from core import errors as domain
+from core.openapi import problem_code, register_problems, with_parameter
+from sharing.contracts.base import MESSAGES
+
+register_problems(
+    problem_code(
+        "idempotency_key_required",
+        domain.DomainError,
+        _("The Idempotency-Key header is missing, or not 1–255 visible ASCII characters."),
+        with_parameter("Idempotency-Key"),
+    ),
+    problem_code(
+        "idempotency_key_reused",
+        domain.IdempotencyKeyReused,
+        _("This Idempotency-Key came earlier with a different body; use a new key for a new request."),
+        with_parameter("Idempotency-Key"),
+    ),
+    problem_code(
+        "request_in_flight",
+        domain.ConflictError,
+        _("A request with this Idempotency-Key is still being processed; retry later."),
+        with_parameter("Idempotency-Key"),
+    ),
+    problem_code(
+        "invalid_cursor",
+        domain.DomainError,
+        _("The cursor is not one the API gave; start again without it."),
+        with_parameter("cursor"),
+    ),
+    problem_code(
+        "bad_page_size",
+        domain.DomainError,
+        _("page_size is not a whole number within the operation's range."),
+        with_parameter("page_size"),
+    ),
+    problem_code("throttled", Throttled, _("A request limit was reached; retry after `Retry-After` seconds.")),
+    problem_code("record_not_active", domain.ConflictError, _("Only an active or disputed record can be resolved.")),
+    problem_code("already_retracted", domain.ConflictError, _("The record is already retracted.")),
+    problem_code("nothing_to_dispute", domain.DomainError, _("No standing record carries these identifiers.")),
+    problem_code("watch_limit", domain.ConflictError, _("The member has reached its limit of watches.")),
+    problem_code(
+        "bad_consent_reference",
+        domain.DomainError,
+        _("A consent reference has 4 to 200 visible characters and no control characters."),
+    ),
+    problem_code(
+        "url_not_allowed",
+        domain.DomainError,
+        _("The webhook URL is not HTTPS, or resolves to an address that is not public."),
+    ),
+    problem_code("invalid", domain.DomainError, _("This value is not valid.")),
+    *(problem_code(code, domain.InvalidBody, message) for code, message in MESSAGES.items()),
+)

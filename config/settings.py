@@ -298,6 +298,18 @@ SPECTACULAR_SETTINGS = {
             "description": _("Post-loan monitoring: watches on your borrowers, the event feed, webhooks."),
         },
         {
+            "name": "partners",
+            "description": _(
+                "Your third-party partners (合作机构), flags on their misconduct, and any partner's profile in counts."
+            ),
+        },
+        {
+            "name": "policies",
+            "description": _(
+                "Risk-policy disclosure cards: publish yours, read every member's, signed by the platform."
+            ),
+        },
+        {
             "name": "reports",
             "description": _("Monthly self-inspection reports, signed, and the key that verifies them."),
         },

@@ -54,6 +54,14 @@ register_problems(
         domain.DomainError,
         _("The webhook URL is not HTTPS, or resolves to an address that is not public."),
     ),
+    problem_code("partner_exists", domain.ConflictError, _("You already registered this partner; use PUT.")),
+    problem_code("partner_exited", domain.ConflictError, _("The partnership ended; register the partner again.")),
+    problem_code("answer_closed", domain.ConflictError, _("The flag was answered or reviewed, or its 20 days passed.")),
+    problem_code(
+        "effective_before_current",
+        domain.ConflictError,
+        _("A new card version may not take effect before the latest one."),
+    ),
     problem_code("invalid", domain.DomainError, _("This value is not valid.")),
     problem_code("index_out_of_range", domain.DomainError, _("The leaf's index is not below the tree size.")),
     problem_code(

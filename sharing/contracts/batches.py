@@ -118,8 +118,10 @@ class RecordFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag
             min_length=18,
             max_length=18,
             pattern=whole(USCC_PATTERN),
-            description="The USCC of the origination platform (助贷平台) the loan came through: a partner you "
-            "registered with the role origination_platform.",
+            description=gettext_noop(
+                "The USCC of the origination platform (助贷平台) the loan came through: a partner you "
+                "registered with the role origination_platform."
+            ),
             extra={"code": "bad_uscc"},
         ),
     ] = msgspec.UNSET

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated, Literal
 
 import msgspec
+from django.utils.translation import gettext_noop
 
 from members.validators import uscc_problem
 from sharing.contracts.base import REQUIRED_TEXT, Contract, Problem, date_problem, whole
@@ -21,7 +22,7 @@ Uscc = Annotated[
         min_length=18,
         max_length=18,
         pattern=whole(USCC_PATTERN),
-        description="The partner's unified social credit code (GB 32100-2015, check character included).",
+        description=gettext_noop("The partner's unified social credit code (GB 32100-2015, check character included)."),
         extra={"code": "bad_uscc"},
     ),
 ]
@@ -34,12 +35,12 @@ def _text(max_length: int, description: str):
     ]
 
 
-LicenceNumber = _text(100, "The licence's number.")
-Issuer = _text(200, "The authority that issued it.")
-Name = _text(200, "The partner's registered name.")
-ExitReason = _text(2_000, "Why the cooperation ended.")
-FlagDescription = _text(MAX_TEXT, "What happened, without personal data of borrowers.")
-FlagAnswer = _text(MAX_TEXT, "The partner's own account.")
+LicenceNumber = _text(100, gettext_noop("The licence's number."))
+Issuer = _text(200, gettext_noop("The authority that issued it."))
+Name = _text(200, gettext_noop("The partner's registered name."))
+ExitReason = _text(2_000, gettext_noop("Why the cooperation ended."))
+FlagDescription = _text(MAX_TEXT, gettext_noop("What happened, without personal data of borrowers."))
+FlagAnswer = _text(MAX_TEXT, gettext_noop("The partner's own account."))
 
 
 PublicUrl = Annotated[
@@ -47,7 +48,7 @@ PublicUrl = Annotated[
     msgspec.Meta(
         max_length=500,
         pattern=whole(r"https://[^\s/?#]+\.[^\s/?#]+(?:[/?#]\S*)?"),
-        description="Where you publish your list of partners (https).",
+        description=gettext_noop("Where you publish your list of partners (https)."),
         extra={"code": "bad_url"},
     ),
 ]
@@ -56,10 +57,10 @@ PublicUrl = Annotated[
 class Licence(msgspec.Struct, forbid_unknown_fields=True):
     """A licence of the partner, as your due diligence found it."""
 
-    type: Annotated[Literal[tuple(LicenceType.values)], msgspec.Meta(description="The kind of licence.")]
+    type: Annotated[Literal[tuple(LicenceType.values)], msgspec.Meta(description=gettext_noop("The kind of licence."))]
     number: LicenceNumber
     issuer: Issuer
-    valid_to: Annotated[dt.date, msgspec.Meta(description="The last day it is valid.")]
+    valid_to: Annotated[dt.date, msgspec.Meta(description=gettext_noop("The last day it is valid."))]
 
 
 class PartnerFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -71,17 +72,21 @@ class PartnerFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         msgspec.Meta(
             min_length=1,
             max_length=len(PartnerRole.values),
-            description="What it does for you; each once.",
+            description=gettext_noop("What it does for you; each once."),
             extra_json_schema={"uniqueItems": True},
         ),
     ]
     licences: Annotated[
-        list[Licence], msgspec.Meta(max_length=MAX_LICENCES, description="Its licences; [] when it needs none.")
+        list[Licence],
+        msgspec.Meta(max_length=MAX_LICENCES, description=gettext_noop("Its licences; [] when it needs none.")),
     ]
     due_diligence_on: Annotated[
-        dt.date, msgspec.Meta(description="The day your latest due diligence on it ended; not in the future.")
+        dt.date,
+        msgspec.Meta(description=gettext_noop("The day your latest due diligence on it ended; not in the future.")),
     ]
-    agreement_expires_on: Annotated[dt.date, msgspec.Meta(description="The last day of your cooperation agreement.")]
+    agreement_expires_on: Annotated[
+        dt.date, msgspec.Meta(description=gettext_noop("The last day of your cooperation agreement."))
+    ]
     public_list_url: PublicUrl = msgspec.UNSET
 
 
@@ -94,20 +99,26 @@ class PartnerRequest(PartnerFields, kw_only=True):
 class PartnerExitRequest(msgspec.Struct, forbid_unknown_fields=True):
     """You stopped working with the partner on this day."""
 
-    date: Annotated[dt.date, msgspec.Meta(description="The day the cooperation ended; not in the future.")]
+    date: Annotated[
+        dt.date, msgspec.Meta(description=gettext_noop("The day the cooperation ended; not in the future."))
+    ]
     reason: ExitReason
 
 
 class PartnerFlagRequest(msgspec.Struct, forbid_unknown_fields=True):
     """A report of a partner's misconduct, for an operator to review."""
 
-    category: Annotated[Literal[tuple(PartnerFlag.Category.values)], msgspec.Meta(description="What it did.")]
+    category: Annotated[
+        Literal[tuple(PartnerFlag.Category.values)], msgspec.Meta(description=gettext_noop("What it did."))
+    ]
     description: FlagDescription
     evidence_sha256: Annotated[
         str,
         msgspec.Meta(
             pattern=whole("[0-9a-f]{64}"),
-            description="SHA-256 (lowercase hex) of the evidence file you keep; the file itself stays with you.",
+            description=gettext_noop(
+                "SHA-256 (lowercase hex) of the evidence file you keep; the file itself stays with you."
+            ),
             extra={"code": "bad_digest"},
         ),
     ]
@@ -159,14 +170,19 @@ _EXAMPLE_PARTNER = {
 PARTNER = Contract(
     PartnerRequest,
     rules=partner_rules,
+    rule_codes=("bad_uscc", "duplicate_value", "future_date", "bad_date"),
     examples={"An origination platform": {"uscc": "91350100M000100Y43", **_EXAMPLE_PARTNER}},
 )
 PARTNER_UPDATE = Contract(
-    PartnerFields, rules=partner_fields_rules, examples={"The agreement renewed": _EXAMPLE_PARTNER}
+    PartnerFields,
+    rules=partner_fields_rules,
+    rule_codes=("duplicate_value", "future_date", "bad_date"),
+    examples={"The agreement renewed": _EXAMPLE_PARTNER},
 )
 PARTNER_EXIT = Contract(
     PartnerExitRequest,
     rules=exit_rules,
+    rule_codes=("future_date", "bad_date"),
     examples={"Agreement ended": {"date": "2026-11-30", "reason": "合作协议到期不再续签。"}},
 )
 PARTNER_FLAG = Contract(

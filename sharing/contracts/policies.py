@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 import msgspec
+from django.utils.translation import gettext_noop
 
 from sharing.contracts.base import REQUIRED_TEXT, Contract, Problem, whole
 from sharing.contracts.batches import AMOUNT
@@ -19,15 +20,17 @@ class MultiLendingDecline(msgspec.Struct, forbid_unknown_fields=True):
     """When the member declines an applicant who already borrows elsewhere."""
 
     lenders: Annotated[
-        int, msgspec.Meta(ge=1, le=100, description="Other lenders with open loans at which you decline.")
+        int, msgspec.Meta(ge=1, le=100, description=gettext_noop("Other lenders with open loans at which you decline."))
     ]
 
 
 class PostLoanMonitoring(msgspec.Struct, forbid_unknown_fields=True):
     """How the member watches its borrowers after lending."""
 
-    watch_all_loans: Annotated[bool, msgspec.Meta(description="Every open loan is under a watch.")]
-    review_days: Annotated[int, msgspec.Meta(ge=1, le=366, description="Each borrower is reviewed this often.")]
+    watch_all_loans: Annotated[bool, msgspec.Meta(description=gettext_noop("Every open loan is under a watch."))]
+    review_days: Annotated[
+        int, msgspec.Meta(ge=1, le=366, description=gettext_noop("Each borrower is reviewed this often."))
+    ]
 
 
 class PolicyCardRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -37,7 +40,7 @@ class PolicyCardRequest(msgspec.Struct, forbid_unknown_fields=True):
         str,
         msgspec.Meta(
             pattern=whole(AMOUNT.pattern),
-            description="The most credit you extend to one borrower, CNY (decimal string, ≤ 2 places).",
+            description=gettext_noop("The most credit you extend to one borrower, CNY (decimal string, ≤ 2 places)."),
             extra={"code": "bad_decimal"},
         ),
     ]
@@ -45,7 +48,7 @@ class PolicyCardRequest(msgspec.Struct, forbid_unknown_fields=True):
         str,
         msgspec.Meta(
             pattern=whole(r"0(\.[0-9]{1,4})?|1(\.0{1,4})?"),
-            description='The highest annual rate you charge, all costs included, as a fraction ("0.24").',
+            description=gettext_noop('The highest annual rate you charge, all costs included, as a fraction ("0.24").'),
             extra={"code": "bad_rate"},
         ),
     ]
@@ -56,12 +59,12 @@ class PolicyCardRequest(msgspec.Struct, forbid_unknown_fields=True):
         msgspec.Meta(
             max_length=MAX_COLLECTION_POLICY,
             pattern=REQUIRED_TEXT,
-            description="How you collect overdue debts, in plain words.",
+            description=gettext_noop("How you collect overdue debts, in plain words."),
             extra={"code": "bad_text"},
         ),
     ]
     effective_from: Annotated[
-        dt.date, msgspec.Meta(description="From today to a year ahead; not before your current card's.")
+        dt.date, msgspec.Meta(description=gettext_noop("From today to a year ahead; not before your current card's."))
     ]
     partner_list_url: PublicUrl = msgspec.UNSET
 
@@ -77,6 +80,7 @@ def policy_rules(body: PolicyCardRequest, *, today: dt.date) -> list[Problem]:
 POLICY_CARD = Contract(
     PolicyCardRequest,
     rules=policy_rules,
+    rule_codes=("past_date", "too_far_ahead"),
     examples={
         "A consumer lender's card": {
             "max_credit_line": "200000.00",

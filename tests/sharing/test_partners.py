@@ -85,7 +85,7 @@ def test_a_member_registers_updates_and_ends_a_partnership_seen_only_by_itself(m
         f"/api/v1/partners/{USCC}/exit", {"date": str(business_today()), "reason": "协议到期"}, format="json"
     )
     assert ended.status_code == 200 and ended.json()["exited_on"] == str(business_today())
-    assert ended.json()["review"] is None
+    assert ended.json()["review"] == {"needed": False, "reasons": [], "next_date": None}
     again = member_a.client().post(
         f"/api/v1/partners/{USCC}/exit", {"date": str(business_today()), "reason": "x"}, format="json"
     )

@@ -52,8 +52,13 @@ class PolicyCardRequest(msgspec.Struct, forbid_unknown_fields=True):
             extra={"code": "bad_rate"},
         ),
     ]
-    multi_lending_decline: MultiLendingDecline
-    post_loan_monitoring: PostLoanMonitoring
+    multi_lending_decline: Annotated[
+        MultiLendingDecline,
+        msgspec.Meta(description=gettext_noop("When you decline an applicant who already borrows elsewhere.")),
+    ]
+    post_loan_monitoring: Annotated[
+        PostLoanMonitoring, msgspec.Meta(description=gettext_noop("How you watch your borrowers after lending."))
+    ]
     collection_policy: Annotated[
         str,
         msgspec.Meta(

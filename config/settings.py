@@ -253,7 +253,9 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "ENUM_NAME_OVERRIDES": {"BatchStatusEnum": ["received", "processing", "done", "failed"]},
+    "ENUM_NAME_OVERRIDES": {"BatchStatusEnum": "sharing.models.Batch.Status"},
+    # Docstrings are written for the code's readers; what a client reads is given explicitly, translated.
+    "DISABLE_DOCSTRING_DESCRIPTIONS": True,
     # The paths carry /api/v1 themselves: the server is wherever the schema was fetched from.
     "SERVERS": [{"url": "/", "description": _("This riskshare deployment (the address this page came from).")}],
     "TAGS": [

@@ -40,7 +40,7 @@ from sharing.services.disputes import DisputeIdentifier, dispute_file
 class DisputeOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField(help_text=_("The dispute's id."))
     status = serializers.ChoiceField(
-        choices=Dispute.Status.values, help_text=_("open, or the outcome: corrected, confirmed, unverifiable.")
+        choices=Dispute.Status.choices, help_text=_("open, or the outcome: corrected, confirmed, unverifiable.")
     )
     received_at = serializers.DateTimeField(help_text=_("When the platform received it."))
     due_date = serializers.DateField(help_text=_("Operators settle the dispute by this day (20 days after receipt)."))
@@ -137,7 +137,7 @@ class DisputeDetailApi(APIView):
 class AlertOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField(help_text=_("The alert's id."))
     kind = serializers.ChoiceField(
-        choices=Alert.Kind.values,
+        choices=Alert.Kind.choices,
         help_text=_("dispute_filed, dispute_resolved, record_corrected or webhook_failing."),
     )
     payload = serializers.SerializerMethodField(

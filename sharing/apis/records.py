@@ -49,7 +49,7 @@ class BatchOutputSerializer(serializers.Serializer):
 
     id = serializers.IntegerField(help_text=_("The batch's id, for GET /api/v1/batches/{id}."))
     status = serializers.ChoiceField(
-        choices=Batch.Status.values,
+        choices=Batch.Status.choices,
         help_text=_("received → processing → done once its records are matched; failed if matching gave up."),
     )
     received = serializers.IntegerField(help_text=_("Records in the request."))

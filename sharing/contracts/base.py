@@ -364,9 +364,23 @@ EXAMPLE_TOKENS = (
 def openapi_schemas(structs: list[Any]) -> tuple[tuple[dict, ...], dict[str, dict]]:
     """msgspec's JSON Schema of these types, in the OpenAPI 3.0 dialect drf-spectacular writes."""
     schemas, components = msgspec.json.schema_components(structs, ref_template=REF_TEMPLATE)
-    components = {name: _openapi_dialect(s) for name, s in components.items()}
+    components = {name: without_docstrings(_openapi_dialect(s)) for name, s in components.items()}
     _tags_described(components, components)
     return tuple(_openapi_dialect(s) for s in schemas), components
+
+
+def without_docstrings(schema: Any) -> Any:
+    """The schema without the Structs' docstrings, which msgspec makes their descriptions.
+
+    A docstring is written for the code's readers (how a check is made, what it costs); what a client
+    reads is the operation's description and each field's ``Meta(description=...)``, in its language.
+    """
+    if isinstance(schema, list):
+        return [without_docstrings(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    is_struct = "title" in schema and "properties" in schema
+    return {key: without_docstrings(value) for key, value in schema.items() if not (is_struct and key == "description")}
 
 
 TAG_DESCRIPTION = gettext_noop("Which variant of the object this is; it decides which other fields apply.")

@@ -350,41 +350,65 @@ def batch_parse(
     except _NOT_DECODED:
         records = _records_of(body)
         typed = False
-    # A body of valid records has its references' and tokens' characters checked in one pass each;
-    # otherwise each record checks its own.
+    valid, errors = rows_checked(
+        records,
+        typed=typed,
+        decoder=_record_decoder,
+        of=Record,
+        rules=record_rules,
+        valid_of=_valid,
+        today=today,
+        min_date=settings.RISKSHARE_MIN_DATE,
+        current_versions=current_versions,
+        retired_versions=retired_versions,
+        origination_partners=functools.cache(origination_partners),
+    )
+    return BatchCheck(len(records), valid, errors)
+
+
+def rows_checked(
+    rows: list[Any],
+    *,
+    typed: bool,
+    decoder: msgspec.json.Decoder,
+    of: Any,
+    rules: Callable[..., list[Problem]],
+    valid_of: Callable[[int, Any], Any],
+    **context: Any,
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The rows of a list checked one by one (a batch's records, a request's watches): ``(valid, errors)``.
+
+    ``typed``: the rows came decoded with the body; otherwise each is decoded here, and one that does
+    not decode has every problem named against ``of``. ``rules(row, characters_checked=…, **context)``
+    says what the types cannot; a reference earlier in the list is ``duplicate_reference``. Rows that
+    all decoded have their references' and tokens' characters checked in one pass each; otherwise each
+    row's rules check its own.
+    """
     characters_checked = (
         typed
-        and _REFERENCE_CHARACTERS.fullmatch("".join([record.reference for record in records])) is not None
-        and not tokens_malformed([identifier for record in records for identifier in record.identifiers])
+        and _REFERENCE_CHARACTERS.fullmatch("".join([row.reference for row in rows])) is not None
+        and not tokens_malformed([identifier for row in rows for identifier in row.identifiers])
     )
-    context = {
-        "characters_checked": characters_checked,
-        "today": today,
-        "min_date": settings.RISKSHARE_MIN_DATE,
-        "current_versions": current_versions,
-        "retired_versions": retired_versions,
-        "origination_partners": functools.cache(origination_partners),
-    }
-    valid: list[ValidRecord] = []
+    valid: list[Any] = []
     errors: list[dict[str, Any]] = []
     references: set[str] = set()
-    for index, record in enumerate(records):
+    for index, row in enumerate(rows):
         if not typed:
             try:
-                record = _record_decoder.decode(record)
+                row = decoder.decode(row)
             except _NOT_DECODED:
-                found = problems(json_load(bytes(record)), Record) or [("", "invalid_type")]
+                found = problems(json_load(bytes(row)), of) or [("", "invalid_type")]
                 errors.extend(record_error(index, field, code) for field, code in found)
                 continue
-        found = record_rules(record, **context)
-        if record.reference in references:
+        found = rules(row, characters_checked=characters_checked, **context)
+        if row.reference in references:
             found.append(("/reference", "duplicate_reference"))
         if found:
             errors.extend(record_error(index, field, code) for field, code in found)
             continue
-        references.add(record.reference)
-        valid.append(_valid(index, record))
-    return BatchCheck(len(records), valid, errors)
+        references.add(row.reference)
+        valid.append(valid_of(index, row))
+    return valid, errors
 
 
 def _records_of(body: bytes) -> list[msgspec.Raw]:

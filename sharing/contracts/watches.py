@@ -32,7 +32,7 @@ from sharing.contracts.batches import (
     KeyVersion,
     duplicate_types,
     key_version_problems,
-    record_error,
+    rows_checked,
     tokens_malformed,
 )
 from sharing.contracts.lookups import ConsentReference, consent_problems, consent_text
@@ -161,33 +161,22 @@ def watches_parse(
     if found:
         raise invalid_body(found)
     watches: list[Any] = request.watches
-    characters_checked = (
-        typed
-        and REFERENCE.fullmatch("".join([watch.reference for watch in watches])) is not None
-        and not tokens_malformed([identifier for watch in watches for identifier in watch.identifiers])
+    valid, errors = rows_checked(
+        watches,
+        typed=typed,
+        decoder=_watch_decoder,
+        of=WatchItem,
+        rules=watch_rules,
+        valid_of=_valid,
+        today=today,
+        latest=latest_expiry(today),
     )
-    context = {"today": today, "latest": latest_expiry(today), "characters_checked": characters_checked}
-    valid: list[ValidWatch] = []
-    errors: list[dict[str, Any]] = []
-    references: set[str] = set()
-    for index, watch in enumerate(watches):
-        if not typed:
-            try:
-                watch = _watch_decoder.decode(watch)
-            except _NOT_DECODED:
-                found = problems(json_load(bytes(watch)), WatchItem) or [("", "invalid_type")]
-                errors.extend(record_error(index, field, code) for field, code in found)
-                continue
-        found = watch_rules(watch, **context)
-        if watch.reference in references:
-            found.append(("/reference", "duplicate_reference"))
-        if found:
-            errors.extend(record_error(index, field, code) for field, code in found)
-            continue
-        references.add(watch.reference)
-        pairs = sorted([(identifier.type, identifier.token) for identifier in watch.identifiers])
-        valid.append(ValidWatch(index, watch.reference, watch.expires_on, pairs))
     return WatchesCheck(len(watches), request.key_version, consent_text(request.consent_reference), valid, errors)
+
+
+def _valid(index: int, watch: WatchItem) -> ValidWatch:
+    pairs = sorted([(identifier.type, identifier.token) for identifier in watch.identifiers])
+    return ValidWatch(index, watch.reference, watch.expires_on, pairs)
 
 
 def _envelope_of(body: bytes) -> Any:

@@ -14,6 +14,18 @@ from django.utils.translation import gettext_lazy as _
 from sharing.tlog import leaf
 
 
+def log_salt_field(**kwargs) -> models.BinaryField:
+    """What keys a row's digests in the log: 16 random bytes (gen_random_uuid: 122 of them random) drawn by
+    the database on insert, so that no write needs to send a value; deleting the row deletes it."""
+    return models.BinaryField(
+        _("log salt"),
+        max_length=16,
+        db_default=models.Func(models.Func(function="gen_random_uuid"), function="uuid_send"),
+        editable=False,
+        **kwargs,
+    )
+
+
 class LogChange(models.TextChoices):
     REPORTED = leaf.REPORTED, _("Reported")
     UPDATED = leaf.UPDATED, _("Updated")

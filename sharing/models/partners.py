@@ -14,6 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from sharing.models.log import log_salt_field
+
 
 class PartnerRole(models.TextChoices):
     ORIGINATION_PLATFORM = "origination_platform", _("Loan-origination platform")
@@ -51,12 +53,7 @@ class Partner(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
     # Keys this entry's digests in the verifiable log (sharing.tlog), as a record's log_salt does.
-    log_salt = models.BinaryField(
-        _("log salt"),
-        max_length=16,
-        db_default=models.Func(models.Func(function="gen_random_uuid"), function="uuid_send"),
-        editable=False,
-    )
+    log_salt = log_salt_field()
 
     class Meta:
         verbose_name = _("partner")
@@ -135,12 +132,7 @@ class PartnerFlag(models.Model):
     review_note = models.TextField(_("review note"), blank=True)
     expires_on = models.DateField(_("counts until"), null=True, blank=True)
     # Keys this entry's digests in the verifiable log (sharing.tlog), as a record's log_salt does.
-    log_salt = models.BinaryField(
-        _("log salt"),
-        max_length=16,
-        db_default=models.Func(models.Func(function="gen_random_uuid"), function="uuid_send"),
-        editable=False,
-    )
+    log_salt = log_salt_field()
 
     class Meta:
         verbose_name = _("partner flag")
@@ -188,12 +180,7 @@ class PolicyCard(models.Model):
     document = models.BinaryField(_("signed document"))
     signature = models.BinaryField(_("signature"))
     # Keys this entry's digests in the verifiable log (sharing.tlog), as a record's log_salt does.
-    log_salt = models.BinaryField(
-        _("log salt"),
-        max_length=16,
-        db_default=models.Func(models.Func(function="gen_random_uuid"), function="uuid_send"),
-        editable=False,
-    )
+    log_salt = log_salt_field()
 
     class Meta:
         verbose_name = _("risk-policy card")

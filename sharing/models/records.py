@@ -10,6 +10,8 @@ from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from sharing.models.log import log_salt_field
+
 
 class RecordKind(models.TextChoices):
     BLACKLIST = "blacklist", _("Blacklist")
@@ -173,15 +175,8 @@ class Record(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
     reported_at = models.DateTimeField(_("reported at"), default=timezone.now)
-    # 16 random bytes (gen_random_uuid: 122 of them random) drawn by the database on insert, so the upsert
-    # needs no value; the log's digests of this record are keyed by it, and a purge deletes it with the row.
-    log_salt = models.BinaryField(
-        _("log salt"),
-        max_length=16,
-        db_default=models.Func(models.Func(function="gen_random_uuid"), function="uuid_send"),
-        editable=False,
-        help_text=_("Keys this record's digests in the verifiable log; deleted with the record."),
-    )
+    # The upsert sends no value; a purge deletes it with the row.
+    log_salt = log_salt_field(help_text=_("Keys this record's digests in the verifiable log; deleted with the record."))
 
     class Meta:
         verbose_name = _("record")

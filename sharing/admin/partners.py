@@ -16,7 +16,7 @@ from core.clock import business_today
 from members.admin.common import ActorLabelsMixin, AuditLinkMixin, ReadOnlyAdminMixin, reason_action
 from members.audit import Actor
 from sharing.models import Partner, PartnerFlag, PartnerLicence, PolicyCard
-from sharing.partners.review import review_state
+from sharing.partners.review import needs_review, review_state
 from sharing.partners.selectors import partner_profile
 from sharing.services.partners import ALERT_DAYS_BEFORE, flag_review
 
@@ -33,11 +33,7 @@ class NeedsReviewFilter(admin.SimpleListFilter):
             return queryset.filter(exited_on__isnull=False)
         if self.value() == "needed":
             today = business_today()
-            ids = [
-                p.pk
-                for p in queryset.filter(exited_on__isnull=True).prefetch_related("licences")
-                if review_state(p, today=today)["needed"]
-            ]
+            ids = [p.pk for p in queryset.prefetch_related("licences") if needs_review(p, today=today)]
             return queryset.filter(pk__in=ids)
         return queryset
 

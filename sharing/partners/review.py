@@ -28,6 +28,11 @@ def review_dates(partner: Partner) -> list[tuple[str, dt.date]]:
     return dates
 
 
+def needs_review(partner: Partner, *, today: dt.date) -> bool:
+    """An active entry one of whose dates has passed (an ended partnership needs none)."""
+    return partner.exited_on is None and review_state(partner, today=today)["needed"]
+
+
 def review_state(partner: Partner, *, today: dt.date) -> dict:
     """``needed`` once a date passed; ``reasons`` names them; ``next_date`` is the earliest date ahead."""
     reasons, ahead = [], []

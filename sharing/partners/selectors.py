@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from core.errors import NotFoundError
 from members.models import Institution
 from sharing.models import Partner, PartnerFlag, PartnerLicence, PartnerRole, PolicyCard
-from sharing.partners.review import review_state
+from sharing.partners.review import needs_review as entry_needs_review
 
 FLAGS_SHOWN_FROM_MEMBERS = 2
 
@@ -27,12 +27,8 @@ FLAGS_SHOWN_FROM_MEMBERS = 2
 def partner_list(*, member_id: int, needs_review: bool | None = None, today: dt.date) -> list[Partner]:
     partners = list(Partner.objects.filter(member_id=member_id).prefetch_related("licences").order_by("uscc"))
     if needs_review is not None:
-        partners = [p for p in partners if _needs_review(p, today) is needs_review]
+        partners = [p for p in partners if entry_needs_review(p, today=today) is needs_review]
     return partners
-
-
-def _needs_review(partner: Partner, today: dt.date) -> bool:
-    return partner.exited_on is None and review_state(partner, today=today)["needed"]
 
 
 def origination_partners(*, member_id: int) -> frozenset[str]:

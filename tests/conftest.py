@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import pytest
+import time_machine
+from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
@@ -48,6 +51,18 @@ def member_a(db) -> Member:
 @pytest.fixture
 def member_b(db) -> Member:
     return issue(InstitutionFactory(name="Member B"))
+
+
+@pytest.fixture
+def fresh_minute():
+    """Run from five seconds into the next calendar minute, the clock running.
+
+    Per-minute limits count calendar minutes: a test that crossed a minute's end would see its count
+    start again and miss the 429 it expects.
+    """
+    start = timezone.now().replace(second=5, microsecond=0) + dt.timedelta(minutes=1)
+    with time_machine.travel(start, tick=True):
+        yield start
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from tests.factories import OperatorFactory
 from tests.sharing.conftest import blacklist, lookup, new_token, reported
 
 
-def test_requests_per_minute_answer_429_with_retry_after(member_a, key_v1, settings):
+def test_requests_per_minute_answer_429_with_retry_after(member_a, key_v1, settings, fresh_minute):
     settings.RISKSHARE_LOOKUP_REQUESTS_PER_MINUTE = 3
     statuses = [lookup(member_a, [new_token()], purpose="fraud_investigation", consent=None) for _ in range(4)]
     assert [r.status_code for r in statuses] == [200, 200, 200, 429]

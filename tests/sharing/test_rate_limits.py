@@ -17,7 +17,7 @@ LIMITS = {"batches": 2, "listings": 2, "alerts": 2, "disputes": 2}
 
 
 @pytest.fixture
-def limits(settings):
+def limits(settings, fresh_minute):
     settings.RISKSHARE_RATE_LIMITS = dict(LIMITS)
     return settings.RISKSHARE_RATE_LIMITS
 

@@ -1,9 +1,10 @@
 """Our checkpoints, notes, proofs and tiles checked by an independent implementation (aics-tlog, tests only).
 
 aics-tlog (a dev dependency, pyproject.toml) needs Python 3.12 while the project runs on 3.11, so on
-3.11 it is not installed: the check then runs it in a separate interpreter named by
-RISKSHARE_TLOG_CROSSCHECK_PYTHON (e.g. `uv venv -p 3.12 /tmp/aics && VIRTUAL_ENV=/tmp/aics uv pip install
-aics-tlog`), or in this one when it has the package; otherwise it is skipped, saying so.
+3.11 it is not in the project's environment. The check then runs the script in another interpreter:
+the one RISKSHARE_TLOG_CROSSCHECK_PYTHON names, or a Python 3.12+ found on the machine (uv's discovery,
+then pyenv's versions) through `uv run --with aics-tlog==<locked version>`. Without any, it is skipped,
+saying why.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -25,17 +28,49 @@ from tests.sharing.conftest import blacklist, submit
 SCRIPT = Path(__file__).with_name("tlog_crosscheck.py")
 
 
-def _interpreter() -> str | None:
+def _python_312(uv: str) -> str | None:
+    """A Python 3.12 or newer on this machine: uv's discovery first, then pyenv's installed versions."""
+    found = subprocess.run(  # noqa: S603 - uv itself, asked where an interpreter is
+        [uv, "python", "find", "--no-project", ">=3.12"], capture_output=True, text=True, timeout=60, check=False
+    )
+    if found.returncode == 0 and found.stdout.strip():
+        return found.stdout.strip()
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    candidates = sorted(pyenv.glob("3.1[2-9]*/bin/python3"), key=lambda p: [int(n) for n in p.parts[-3].split(".")[:2]])
+    return str(candidates[-1]) if candidates else None
+
+
+def _locked_aics_version() -> str:
+    lock = tomllib.loads((Path(__file__).parents[2] / "uv.lock").read_text())
+    return next(package["version"] for package in lock["package"] if package["name"] == "aics-tlog")
+
+
+def _crosscheck_command() -> tuple[list[str] | None, str]:
+    """How to run the cross-check script with aics-tlog, or why it cannot run here."""
     configured = os.environ.get("RISKSHARE_TLOG_CROSSCHECK_PYTHON")
     if configured:
-        return configured
-    return sys.executable if importlib.util.find_spec("aics_tlog") else None
+        return [configured], ""
+    if importlib.util.find_spec("aics_tlog"):
+        return [sys.executable], ""
+    uv = shutil.which("uv")
+    if uv is None:
+        return None, "aics-tlog is not installed and uv is not on PATH"
+    python = _python_312(uv)
+    if python is None:
+        return None, "aics-tlog needs Python 3.12 or newer, and none was found (uv python find, pyenv)"
+    command = [uv, "run", "--no-project", "--python", python, "--with", f"aics-tlog=={_locked_aics_version()}"]
+    probe = subprocess.run(  # noqa: S603 - uv, with the locked version of the package
+        [*command, "python", "-c", "import aics_tlog"], capture_output=True, text=True, timeout=300, check=False
+    )
+    if probe.returncode != 0:
+        return None, f"aics-tlog could not be installed for {python}: {probe.stderr.strip()[-300:]}"
+    return [*command, "python"], ""
 
 
 def test_an_independent_implementation_accepts_our_log(member_a, key_v1):
-    python = _interpreter()
-    if python is None:
-        pytest.skip("aics-tlog is not installed; set RISKSHARE_TLOG_CROSSCHECK_PYTHON to a Python 3.12 that has it")
+    command, why_not = _crosscheck_command()
+    if command is None:
+        pytest.skip(f"{why_not}; or set RISKSHARE_TLOG_CROSSCHECK_PYTHON to a Python 3.12 that has it")
     client = member_a.client()
     checkpoints = []
     for count in (3, 300, 5):  # past one full tile, so that a level-1 tile exists
@@ -75,7 +110,7 @@ def test_an_independent_implementation_accepts_our_log(member_a, key_v1):
         "tile_indices": indices,
     }
     done = subprocess.run(  # noqa: S603 - our own script, on an interpreter the tester named
-        [python, str(SCRIPT)], input=json.dumps(given), capture_output=True, text=True, timeout=120, check=False
+        [*command, str(SCRIPT)], input=json.dumps(given), capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout)

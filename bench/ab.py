@@ -45,11 +45,25 @@ FIGURES = {
             ["watches POST p50 ms", "batch POST p50 ms", "watches/batch POST"],
         ),
     ],
+    "tlog.py": [
+        (r"throughput ratio with/without: ([\d.]+)", ["ingest with/without log"]),
+        (r"= ([\d,]+) leaves/s", ["sequencer leaves/s"]),
+        (r"floor \(GET /api/v1/log/key\): p50 ([\d.]+) ms", ["floor p50 ms"]),
+        (r"inclusion proof on [\d,]+ leaves[^:]*: p50 ([\d.]+) ms, p95 ([\d.]+) ms", ["proof p50 ms", "proof p95 ms"]),
+    ],
 }
-HIGHER = {"HTTP records/s", "COPY records/s", "HTTP/COPY", "matching records/s"}
+HIGHER = {
+    "HTTP records/s",
+    "COPY records/s",
+    "HTTP/COPY",
+    "matching records/s",
+    "ingest with/without log",
+    "sequencer leaves/s",
+}
 # Ratios to the floor measured in the same run.
 DERIVED = {
     "lookup.py": [("single p50 / floor p50", "single p50 ms", "floor p50 ms")],
+    "tlog.py": [("proof p50 / floor p50", "proof p50 ms", "floor p50 ms")],
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 
 from django.http import HttpResponse
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -13,12 +12,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.errors import NotFoundError
 from core.openapi import problems, response_example
 from members.audit import Actor
-from sharing.tlog import tiles
-from sharing.tlog.selectors import batch_receipt, checkpoint_latest, consistency_proof, inclusion_proof, tile_get
-from sharing.tlog.services import log_read_audit
+from sharing.tlog.selectors import batch_receipt, checkpoint_latest
+from sharing.tlog.services import log_consistency_read, log_inclusion_read, log_read_audit, log_tile_read
 from sharing.tlog.signing import log_verifier_key
 
 MAX_INDEX = 2**62  # far beyond any log; keeps every number a 64-bit integer
@@ -142,9 +139,7 @@ class InclusionProofApi(APIView):
     def get(self, request):
         query = self.InclusionQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        answer = inclusion_proof(**query.validated_data)
-        log_read_audit(actor=Actor.credential(request.auth), what="inclusion", **query.validated_data)
-        return Response(answer)
+        return Response(log_inclusion_read(actor=Actor.credential(request.auth), **query.validated_data))
 
 
 class ConsistencyProofApi(APIView):
@@ -176,9 +171,7 @@ class ConsistencyProofApi(APIView):
     def get(self, request):
         query = self.ConsistencyQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        answer = consistency_proof(**query.validated_data)
-        log_read_audit(actor=Actor.credential(request.auth), what="consistency", **query.validated_data)
-        return Response(answer)
+        return Response(log_consistency_read(actor=Actor.credential(request.auth), **query.validated_data))
 
 
 class TileApi(APIView):
@@ -217,12 +210,7 @@ class TileApi(APIView):
         ],
     )
     def get(self, request, tile: str):
-        parsed = tiles.tile_path_parse(tile)
-        if parsed is None:
-            raise NotFoundError(_("Not a tile path: <level>/<index>[.p/<width>], index in x-prefixed 3-digit groups."))
-        level, index, width = parsed
-        content = tile_get(level=level, index=index, width=width)
-        log_read_audit(actor=Actor.credential(request.auth), what="tile", tile=tile)
+        content = log_tile_read(actor=Actor.credential(request.auth), path=tile)
         response = HttpResponse(content, content_type="application/octet-stream")
         # A tile's content never changes: a full one, or a partial one named by its width.
         response["Cache-Control"] = "private, max-age=31536000, immutable"

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
-from core.errors import ConflictError, DomainError, NotFoundError
+from core.errors import ConflictError, NotFoundError
 from core.sql import execute_binary
 from sharing.models import Batch, LogCheckpoint, LogLeaf, LogState
 from sharing.tlog import leaf, merkle, tiles
-from sharing.tlog.services import tiles_read
-
-
-def b64(value: bytes) -> str:
-    return base64.b64encode(value).decode()
+from sharing.tlog.services import b64, tiles_read
 
 
 def log_size() -> int:
@@ -28,51 +23,6 @@ def checkpoint_latest() -> LogCheckpoint:
     if checkpoint is None:
         raise NotFoundError(_("The log has no checkpoint yet."))
     return checkpoint
-
-
-def _tree_size_check(size: int, *, field: str) -> None:
-    if size > log_size():
-        raise DomainError(
-            _("The log is not that large yet; ask for a tree size of a checkpoint."), code="beyond_log", field=field
-        )
-
-
-def inclusion_proof(*, index: int, tree_size: int) -> dict:
-    """RFC 9162 audit path of leaf ``index`` in the tree of ``tree_size`` leaves, read from the tiles."""
-    if not 0 <= index < tree_size:
-        raise DomainError(_("The index must be below the tree size."), code="index_out_of_range", field="/query/index")
-    _tree_size_check(tree_size, field="/query/tree_size")
-    tree = tiles.TiledTree(tiles_read)
-    # The leaf's own hash is in the same level-0 tile as its first sibling: read with the path.
-    tree.prefetch(lambda h: (merkle.inclusion_path(index, tree_size, h), h(index, index + 1)))
-    proof = merkle.inclusion_path(index, tree_size, tree.hash_range)
-    return {
-        "index": index,
-        "tree_size": tree_size,
-        "leaf_hash": b64(tree.hash_range(index, index + 1)),
-        "proof": [b64(value) for value in proof],
-    }
-
-
-def consistency_proof(*, first: int, second: int) -> dict:
-    """RFC 9162 consistency proof between the trees of ``first`` and ``second`` leaves."""
-    if not 0 < first <= second:
-        raise DomainError(
-            _("first must be at least 1 and at most second."), code="sizes_out_of_order", field="/query/first"
-        )
-    _tree_size_check(second, field="/query/second")
-    tree = tiles.TiledTree(tiles_read)
-    tree.prefetch(lambda h: merkle.consistency_path(first, second, h))
-    proof = merkle.consistency_path(first, second, tree.hash_range)
-    return {"first": first, "second": second, "proof": [b64(value) for value in proof]}
-
-
-def tile_get(*, level: int, index: int, width: int) -> bytes:
-    """A tile's first ``width`` hashes, once the log holds them all (C2SP tlog-tiles)."""
-    stored = tiles_read([(level, index)]).get((level, index), b"")
-    if len(stored) < width * tiles.HASH_SIZE:
-        raise NotFoundError(_("No such tile in the log yet."))
-    return stored[: width * tiles.HASH_SIZE]
 
 
 def record_log_position(*, record_id: int) -> tuple[int, bytes] | None:

@@ -8,6 +8,7 @@ concurrent record changes never wait for each other on a counter.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,13 +17,18 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.sql import execute_binary
-from members.audit import Actor, audit_event_record
+from core.errors import DomainError, NotFoundError
+from core.sql import execute_binary, pipeline
+from members.audit import Actor, audit_event_record, audit_event_statements
 from sharing.models import LogCheckpoint, LogState
 from sharing.tlog import leaf, merkle, note, tiles
 from sharing.tlog.signing import checkpoint_sign, log_name, log_verifier_key
 
 SEQUENCE_CHUNK = 50_000
+
+
+def b64(value: bytes) -> str:
+    return base64.b64encode(value).decode()
 
 
 @dataclass(frozen=True)
@@ -233,8 +239,115 @@ def _checkpoint_sign(state: LogState) -> int | None:
 
 
 def log_read_audit(*, actor: Actor, what: str, **parameters: int | str) -> None:
-    """A member read the log (a checkpoint, a proof, a tile, a receipt): in the audit trail like other reads."""
+    """A member read the log (a checkpoint, a receipt): in the audit trail like other reads."""
     audit_event_record(actor=actor, action="log.read", payload={"what": what, **parameters})
+
+
+_SIZE_SQL = "SELECT coalesce((SELECT size FROM sharing_logstate WHERE id = 1), 0)"
+_TILES_READ_SQL = """
+    SELECT level, index, hashes FROM sharing_logtile t
+    JOIN unnest(%(levels)s::smallint[], %(indexes)s::bigint[]) AS k(level, index) USING (level, index)
+"""
+
+
+def _tiles_audited(
+    keys: Iterable[tiles.TileKey],
+    *,
+    actor: Actor,
+    needs_size: int,
+    refusal: DomainError,
+    what: str,
+    **parameters: int | str,
+) -> dict[tiles.TileKey, bytes]:
+    """The tiles a read of the log needs, the log's size checked against ``needs_size`` and the read's audit
+    event: one transaction in two round trips (tiles and size; the event and the commit).
+
+    ``refusal`` is raised when the log is smaller than ``needs_size``: then nothing is written.
+    """
+    keys = sorted(keys)
+    audit, _fields = audit_event_statements(actor=actor, action="log.read", payload={"what": what, **parameters})
+    with pipeline(prepare=True, commit=True) as pipe:
+        pipe.send([(_TILES_READ_SQL, {"levels": [k[0] for k in keys], "indexes": [k[1] for k in keys]})])
+        [(size,)] = pipe.fetch(_SIZE_SQL, [])
+        if needs_size > size:
+            raise refusal
+        pipe.send(audit, answered=False)
+    return {(level, index): bytes(hashes) for level, index, hashes in pipe.results[0]}
+
+
+def _beyond_log(field: str) -> DomainError:
+    return DomainError(
+        _("The log is not that large yet; ask for a tree size of a checkpoint."), code="beyond_log", field=field
+    )
+
+
+def log_inclusion_read(*, actor: Actor, index: int, tree_size: int) -> dict:
+    """RFC 9162 audit path of leaf ``index`` in the tree of ``tree_size`` leaves, from the tiles; audited."""
+    if not 0 <= index < tree_size:
+        raise DomainError(_("The index must be below the tree size."), code="index_out_of_range", field="/query/index")
+    tree = tiles.TiledTree(tiles_read)
+    # The leaf's own hash is in the same level-0 tile as its first sibling: read with the path.
+    tree.prefetch(
+        lambda h: (merkle.inclusion_path(index, tree_size, h), h(index, index + 1)),
+        reader=lambda keys: _tiles_audited(
+            keys,
+            actor=actor,
+            needs_size=tree_size,
+            refusal=_beyond_log("/query/tree_size"),
+            what="inclusion",
+            index=index,
+            tree_size=tree_size,
+        ),
+    )
+    proof = merkle.inclusion_path(index, tree_size, tree.hash_range)
+    return {
+        "index": index,
+        "tree_size": tree_size,
+        "leaf_hash": b64(tree.hash_range(index, index + 1)),
+        "proof": [b64(value) for value in proof],
+    }
+
+
+def log_consistency_read(*, actor: Actor, first: int, second: int) -> dict:
+    """RFC 9162 consistency proof between the trees of ``first`` and ``second`` leaves; audited."""
+    if not 0 < first <= second:
+        raise DomainError(
+            _("first must be at least 1 and at most second."), code="sizes_out_of_order", field="/query/first"
+        )
+    tree = tiles.TiledTree(tiles_read)
+    tree.prefetch(
+        lambda h: merkle.consistency_path(first, second, h),
+        reader=lambda keys: _tiles_audited(
+            keys,
+            actor=actor,
+            needs_size=second,
+            refusal=_beyond_log("/query/second"),
+            what="consistency",
+            first=first,
+            second=second,
+        ),
+    )
+    proof = merkle.consistency_path(first, second, tree.hash_range)
+    return {"first": first, "second": second, "proof": [b64(value) for value in proof]}
+
+
+def log_tile_read(*, actor: Actor, path: str) -> bytes:
+    """A C2SP tlog-tiles hash tile by its path: its first ``width`` hashes, once the log holds them all; audited."""
+    parsed = tiles.tile_path_parse(path)
+    if parsed is None:
+        raise NotFoundError(_("Not a tile path: <level>/<index>[.p/<width>], index in x-prefixed 3-digit groups."))
+    level, index, width = parsed
+    # The tile's last node covers 256^level leaves: the log holds the tile once it has all of them.
+    stored = _tiles_audited(
+        [(level, index)],
+        actor=actor,
+        needs_size=(index * tiles.WIDTH + width) << (tiles.HEIGHT * level),
+        refusal=NotFoundError(_("No such tile in the log yet.")),
+        what="tile",
+        tile=path,
+    )
+    content = stored[(level, index)]
+    return content[: width * tiles.HASH_SIZE]
 
 
 @dataclass

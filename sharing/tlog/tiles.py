@@ -99,7 +99,9 @@ class TiledTree:
         hashes = [self._node(height, index) for height, index in nodes]
         return _fold(start, end, iter(hashes))
 
-    def prefetch(self, plan: Callable[[HashRange], object]) -> None:
+    def prefetch(self, plan: Callable[[HashRange], object], *, reader: TileReader | None = None) -> None:
+        """Read the tiles ``plan`` will need in one call of the tree's reader, or of ``reader`` when given:
+        that one is called even when every tile is already held (it may check and record the read too)."""
         wanted: set[TileKey] = set()
 
         def record(start: int, end: int) -> bytes:
@@ -110,7 +112,9 @@ class TiledTree:
 
         plan(record)
         missing = wanted - self._tiles.keys()
-        if missing:
+        if reader is not None:
+            self._tiles.update(reader(sorted(missing)))
+        elif missing:
             self._tiles.update(self._reader(sorted(missing)))
 
 

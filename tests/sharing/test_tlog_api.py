@@ -85,6 +85,21 @@ def test_bad_proof_parameters_are_problem_documents(member_a, log_of_three, quer
     assert field in response.content.decode()
 
 
+def test_a_refused_read_writes_no_audit_event_and_an_answered_one_writes_one(member_a, log_of_three):
+    client = member_a.client()
+    assert client.get("/api/v1/log/proof/inclusion?index=0&tree_size=4").json()["code"] == "beyond_log"
+    assert client.get("/api/v1/log/proof/consistency?first=1&second=4").json()["code"] == "beyond_log"
+    assert client.get("/api/v1/log/tile/0/000.p/4").status_code == 404
+    assert not AuditEvent.objects.filter(action="log.read").exists()
+    assert client.get("/api/v1/log/proof/consistency?first=3&second=3").json()["proof"] == []
+    assert client.get("/api/v1/log/tile/0/000.p/3").status_code == 200
+    reads = AuditEvent.objects.filter(action="log.read").order_by("seq")
+    assert [event.payload for event in reads] == [
+        {"what": "consistency", "first": 3, "second": 3},
+        {"what": "tile", "tile": "0/000.p/3"},
+    ]
+
+
 def test_consistency_parameters_out_of_order_are_refused(member_a, log_of_three):
     response = member_a.client().get("/api/v1/log/proof/consistency?first=3&second=2")
     assert response.status_code == 400 and response.json()["code"] == "sizes_out_of_order"

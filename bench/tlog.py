@@ -7,8 +7,8 @@ Its own database (riskshare_bench_tlog, dropped and re-created, migrated). In-pr
 services the API calls, so that only the piece under test differs:
 
 1. ingest A/B: 10,000-record batches through ``batch_submit``, alternating a batch with the log's leaves
-   and a batch with the leaf rows left out (``_log_changes`` returning nothing; the empty statement is
-   still sent), medians per side and their ratio;
+   and a batch with the leaves left out (``_log_changes`` returning nothing, ``SELECT 1`` sent in place
+   of the pending row's insert), medians per side and their ratio;
 2. the sequencer: ``log_sequence`` over every leaf the batches left pending, leaves per second, and the
    lag it implies at the measured ingest rate;
 3. a log of ``--large`` leaves (tiles written directly from random leaf hashes), then inclusion proofs
@@ -139,7 +139,10 @@ def ingest_ab(batches: int) -> None:
                 credential=credential, idempotency_key=f"k{n}", body_hash=request_hash(body), check=check
             )
         else:
-            with mock.patch.object(submission, "_log_changes", lambda *a, **k: []):
+            with (
+                mock.patch.object(submission, "_log_changes", lambda *a, **k: []),
+                mock.patch.object(submission, "APPEND_SQL", "SELECT 1"),
+            ):
                 submission.batch_submit(
                     credential=credential, idempotency_key=f"k{n}", body_hash=request_hash(body), check=check
                 )

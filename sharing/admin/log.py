@@ -11,8 +11,8 @@ from django.utils.translation import gettext_lazy as _
 
 from members.admin.common import ReadOnlyAdminMixin
 from members.audit import Actor
-from sharing.models import LogCheckpoint, LogLeaf
-from sharing.tlog.selectors import log_size
+from sharing.models import LogCheckpoint
+from sharing.tlog.selectors import log_pending_count, log_size
 from sharing.tlog.services import log_verify
 
 
@@ -39,7 +39,7 @@ class LogCheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             **(extra_context or {}),
             "has_verify_permission": self.has_verify_permission(request),
             "log_size": log_size(),
-            "log_pending": LogLeaf.objects.filter(index__isnull=True).count(),
+            "log_pending": log_pending_count(),
             "latest": LogCheckpoint.objects.order_by("-size").first(),
         }
         return super().changelist_view(request, extra_context)

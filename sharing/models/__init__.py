@@ -6,7 +6,7 @@ One module per concern; every model is importable from ``sharing.models`` as Dja
 
 from sharing.models.disputes import Alert, Dispute, DisputedRecord, DisputeToken
 from sharing.models.keys import ConsortiumKey
-from sharing.models.log import LogChange, LogCheckpoint, LogLeaf, LogState, LogTile
+from sharing.models.log import LogChange, LogCheckpoint, LogLeaf, LogPending, LogState, LogTile
 from sharing.models.lookups import (
     CONSENT_PURPOSES,
     Lookup,
@@ -58,6 +58,7 @@ __all__ = [
     "LogChange",
     "LogCheckpoint",
     "LogLeaf",
+    "LogPending",
     "LogState",
     "LogTile",
     "Lookup",

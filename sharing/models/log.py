@@ -43,14 +43,40 @@ class LogChange(models.TextChoices):
     POLICY_PUBLISHED = leaf.POLICY_PUBLISHED, _("Risk-policy card published")
 
 
-class LogLeaf(models.Model):
-    """One record change, written in the change's transaction; the sequencer gives it its index.
+class LogPending(models.Model):
+    """The leaves of one write, not sequenced yet: written in the change's transaction, one row for all of
+    them (a batch slice's 2,500 leaves are one insert), taken apart into ``LogLeaf`` rows by the sequencer.
 
-    Until sequenced (``index`` null) a leaf has no place in the tree; a rolled-back change takes its
-    leaf with it, so indices have no gaps. A sequenced leaf never changes (trigger).
+    A rolled-back change takes its row with it, so indices have no gaps. Per leaf, in the order of the
+    change: ``kinds``, ``members`` and ``records`` comma-separated (empty for none), ``digests`` 64
+    bytes (reference digest, record digest).
     """
 
-    index = models.BigIntegerField(_("log index"), null=True, unique=True)
+    leaves = models.PositiveIntegerField(_("leaves"))
+    kinds = models.TextField(_("changes"))
+    members = models.TextField(_("members"))
+    records = models.TextField(_("records"))
+    batch_id = models.BigIntegerField(_("batch"), null=True)
+    digests = models.BinaryField(_("digests"))
+    created_at = models.DateTimeField(_("changed at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("pending log leaves")
+        verbose_name_plural = _("pending log leaves")
+        indexes = [
+            models.Index(fields=["batch_id"], condition=models.Q(batch_id__isnull=False), name="log_pending_batch_idx"),
+        ]
+        constraints = [models.CheckConstraint(condition=models.Q(leaves__gte=1), name="log_pending_not_empty")]
+
+    def __str__(self) -> str:
+        return gettext("%(leaves)s pending leaves") % {"leaves": self.leaves}
+
+
+class LogLeaf(models.Model):
+    """One record change at its place in the tree: written by the sequencer from ``LogPending``, with its
+    index and hash, and never changed after (trigger)."""
+
+    index = models.BigIntegerField(_("log index"), unique=True)
     kind = models.CharField(_("change"), max_length=16, choices=LogChange.choices)
     member = models.ForeignKey(
         "members.Institution",
@@ -67,32 +93,28 @@ class LogLeaf(models.Model):
     reference_digest = models.BinaryField(_("reference digest"), max_length=32)
     record_digest = models.BinaryField(_("record digest"), max_length=32)
     created_at = models.DateTimeField(_("changed at"), default=timezone.now)
-    leaf_hash = models.BinaryField(_("leaf hash"), max_length=32, null=True)
+    leaf_hash = models.BinaryField(_("leaf hash"), max_length=32)
 
     class Meta:
         verbose_name = _("log leaf")
         verbose_name_plural = _("log leaves")
         indexes = [
-            models.Index(fields=["id"], condition=models.Q(index__isnull=True), name="log_leaf_pending_idx"),
             models.Index(fields=["batch_id"], condition=models.Q(batch_id__isnull=False), name="log_leaf_batch_idx"),
             models.Index(fields=["record_id", "index"], name="log_leaf_record_idx"),
         ]
         triggers = [
             pgtrigger.Protect(name="append_only_delete", operation=pgtrigger.Delete),
-            # The sequencer fills index and hash once; a purge forgets the record id. Nothing else moves.
+            # Nothing a leaf's hash covers moves (the record and batch ids are bookkeeping beside it).
             pgtrigger.Protect(
                 name="append_only_update",
                 operation=pgtrigger.Update,
-                condition=pgtrigger.Q(old__index__isnull=False)
-                & (
-                    pgtrigger.Q(old__index__df=pgtrigger.F("new__index"))
-                    | pgtrigger.Q(old__kind__df=pgtrigger.F("new__kind"))
-                    | pgtrigger.Q(old__member_id__df=pgtrigger.F("new__member_id"))
-                    | pgtrigger.Q(old__reference_digest__df=pgtrigger.F("new__reference_digest"))
-                    | pgtrigger.Q(old__record_digest__df=pgtrigger.F("new__record_digest"))
-                    | pgtrigger.Q(old__created_at__df=pgtrigger.F("new__created_at"))
-                    | pgtrigger.Q(old__leaf_hash__df=pgtrigger.F("new__leaf_hash"))
-                ),
+                condition=pgtrigger.Q(old__index__df=pgtrigger.F("new__index"))
+                | pgtrigger.Q(old__kind__df=pgtrigger.F("new__kind"))
+                | pgtrigger.Q(old__member_id__df=pgtrigger.F("new__member_id"))
+                | pgtrigger.Q(old__reference_digest__df=pgtrigger.F("new__reference_digest"))
+                | pgtrigger.Q(old__record_digest__df=pgtrigger.F("new__record_digest"))
+                | pgtrigger.Q(old__created_at__df=pgtrigger.F("new__created_at"))
+                | pgtrigger.Q(old__leaf_hash__df=pgtrigger.F("new__leaf_hash")),
             ),
         ]
 

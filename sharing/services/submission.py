@@ -163,9 +163,7 @@ def _as_sent(record: ValidRecord) -> dict[str, Any]:
     return fields
 
 
-def _log_changes(
-    member_id: int, batch_id: int, valid: list[ValidRecord], start: int, rows: list[tuple]
-) -> list[Change]:
+def _log_changes(member_id: int, valid: list[ValidRecord], start: int, rows: list[tuple]) -> list[Change]:
     """The log's leaves for the records a slice wrote: each record as the member sent it (sharing.tlog.leaf)."""
     sent = {r.reference: r for r in valid[start : start + WRITE_SLICE]}
     record_change = leaf.record_change
@@ -177,7 +175,6 @@ def _log_changes(
             reference=reference,
             salt=bytes(salt),
             change=record_change(_as_sent(sent[reference])),
-            batch_id=batch_id,
         )
         for record_id, reference, inserted, salt in rows
     ]
@@ -253,7 +250,7 @@ def _batch_write(
                 pipe.send([(_IDENTIFIERS_GONE_SQL, {**sent, "updated": ",".join(map(str, updated_ids))})])
             pipe.send([(_IDENTIFIERS_SQL, sent)], answered=False)
             # The log's leaves are built while PostgreSQL inserts the identifiers (sent just above).
-            leaves = append_params(_log_changes(member_id, batch.pk, valid, start, rows), now=now)
+            leaves = append_params(_log_changes(member_id, valid, start, rows), batch_id=batch.pk, now=now)
             pipe.send([(APPEND_SQL, leaves)], answered=False)
     dirty = [bytes(token) for removed in pipe.results for (token,) in removed]
     if len(changed) < len(valid):

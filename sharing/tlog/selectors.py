@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Sum
 from django.utils.translation import gettext as _
 
 from core.errors import ConflictError, NotFoundError
 from core.sql import execute_binary
-from sharing.models import Batch, LogCheckpoint, LogLeaf, LogState
+from sharing.models import Batch, LogCheckpoint, LogLeaf, LogPending, LogState
 from sharing.tlog import leaf, merkle, tiles
 from sharing.tlog.services import b64, tiles_read
 
@@ -27,13 +28,13 @@ def checkpoint_latest() -> LogCheckpoint:
 
 def record_log_position(*, record_id: int) -> tuple[int, bytes] | None:
     """The record's latest sequenced leaf: (index, leaf hash)."""
-    row = (
-        LogLeaf.objects.filter(record_id=record_id, index__isnull=False)
-        .order_by("-index")
-        .values_list("index", "leaf_hash")
-        .first()
-    )
+    row = LogLeaf.objects.filter(record_id=record_id).order_by("-index").values_list("index", "leaf_hash").first()
     return None if row is None else (row[0], bytes(row[1]))
+
+
+def log_pending_count() -> int:
+    """Leaves written and not sequenced yet."""
+    return LogPending.objects.aggregate(leaves=Sum("leaves"))["leaves"] or 0
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def batch_receipt(*, member_id: int, batch_id: int) -> Receipt:
         raise NotFoundError(_("No batch with this id."))
     rows = execute_binary(_RECEIPT_SQL, {"batch": batch_id}, fetch=True)
     checkpoint = LogCheckpoint.objects.order_by("-size").first()
-    if any(index is None for index, *_rest in rows) or (
+    if LogPending.objects.filter(batch_id=batch_id).exists() or (
         rows and (checkpoint is None or checkpoint.size <= max(index for index, *_rest in rows))
     ):
         raise ConflictError(

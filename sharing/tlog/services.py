@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
@@ -31,8 +33,7 @@ def b64(value: bytes) -> str:
     return base64.b64encode(value).decode()
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """One record change as the log takes it: the canonical change and the record's salt stay here."""
 
     kind: str
@@ -41,35 +42,28 @@ class Change:
     reference: str
     salt: bytes
     change: bytes
-    batch_id: int | None = None
 
 
-# The leaves of one call: digests travel as one buffer of 64 bytes a leaf (reference, record), the
-# other columns as joined strings, the way the batch write sends identifiers (sharing.tokens).
+# The leaves of one write, one row (LogPending): digests as one buffer of 64 bytes a leaf (reference,
+# record), the other columns as joined strings, the way the batch write sends identifiers (sharing.tokens).
 APPEND_SQL = """
-    INSERT INTO sharing_logleaf (kind, member_id, record_id, batch_id, reference_digest, record_digest, created_at)
-    SELECT u.kind, nullif(u.member, '')::bigint, nullif(u.record, '')::bigint, nullif(u.batch, '')::bigint,
-           substring(%(digests)s::bytea FROM n * 64 + 1 FOR 32), substring(%(digests)s::bytea FROM n * 64 + 33 FOR 32),
-           %(now)s
-    FROM (
-        SELECT kind, member, record, batch, (o - 1)::int AS n
-        FROM unnest(string_to_array(%(kinds)s, ','), string_to_array(%(members)s, ','),
-                    string_to_array(%(records)s, ','), string_to_array(%(batches)s, ','))
-            WITH ORDINALITY AS t(kind, member, record, batch, o)
-    ) AS u
+    INSERT INTO sharing_logpending (leaves, kinds, members, records, batch_id, digests, created_at)
+    VALUES (%(leaves)s, %(kinds)s, %(members)s, %(records)s, %(batch)s, %(digests)s, %(now)s)
 """
 
 
-def append_params(changes: Sequence[Change], *, now: dt.datetime) -> dict:
+def append_params(changes: Sequence[Change], *, batch_id: int | None = None, now: dt.datetime) -> dict:
     """APPEND_SQL's parameters for these changes (a pipeline on the hot path sends them itself)."""
-    salted = leaf.salted
-    digests = b"".join([salted(c.salt, c.reference.encode()) + salted(c.salt, c.change) for c in changes])
+    sha256 = hashlib.sha256
     return {
+        "leaves": len(changes),
         "kinds": ",".join([c.kind for c in changes]),
         "members": ",".join(["" if c.member_id is None else str(c.member_id) for c in changes]),
         "records": ",".join(["" if c.record_id is None else str(c.record_id) for c in changes]),
-        "batches": ",".join(["" if c.batch_id is None else str(c.batch_id) for c in changes]),
-        "digests": digests,
+        "batch": batch_id,
+        "digests": b"".join(
+            [sha256(c.salt + c.reference.encode()).digest() + sha256(c.salt + c.change).digest() for c in changes]
+        ),
         "now": now,
     }
 
@@ -114,18 +108,29 @@ def register_change_log(*, kind: str, member_id: int | None, reference: str, sal
     )
 
 
+# The oldest pending rows, whole, up to ``limit`` leaves (at least one row).
 _PENDING_SQL = """
-    SELECT id, kind, member_id, reference_digest, record_digest, created_at
-    FROM sharing_logleaf WHERE index IS NULL ORDER BY id LIMIT %(limit)s
+    SELECT id, kinds, members, records, batch_id, digests, created_at FROM (
+        SELECT *, sum(leaves) OVER (ORDER BY id) - leaves AS before FROM sharing_logpending
+    ) AS p
+    WHERE before < %(limit)s ORDER BY id
 """
 
-_NUMBER_SQL = """
-    UPDATE sharing_logleaf l SET index = u.index, leaf_hash = substring(%(hashes)s::bytea FROM u.n * 32 + 1 FOR 32)
+# The leaves taken apart, numbered from the log's size, each with its hash (one buffer of 32 bytes a leaf).
+_SEQUENCED_SQL = """
+    INSERT INTO sharing_logleaf
+        (index, kind, member_id, record_id, batch_id, reference_digest, record_digest, created_at, leaf_hash)
+    SELECT %(size)s::bigint + n, kind, nullif(member, '')::bigint, nullif(record, '')::bigint,
+           nullif(batch, '')::bigint, substring(%(digests)s::bytea FROM n * 64 + 1 FOR 32),
+           substring(%(digests)s::bytea FROM n * 64 + 33 FOR 32), time::timestamptz,
+           substring(%(hashes)s::bytea FROM n * 32 + 1 FOR 32)
     FROM (
-        SELECT id::bigint, (o - 1)::int AS n, %(size)s::bigint + o - 1 AS index
-        FROM unnest(string_to_array(%(ids)s, ',')) WITH ORDINALITY AS t(id, o)
+        SELECT kind, member, record, batch, time, (o - 1)::int AS n
+        FROM unnest(string_to_array(%(kinds)s, ','), string_to_array(%(members)s, ','),
+                    string_to_array(%(records)s, ','), string_to_array(%(batches)s, ','),
+                    string_to_array(%(times)s, ','))
+            WITH ORDINALITY AS t(kind, member, record, batch, time, o)
     ) AS u
-    WHERE l.id = u.id
 """
 
 _TILES_SQL = """
@@ -173,22 +178,11 @@ def log_sequence(*, limit: int = SEQUENCE_CHUNK, sign: bool = True) -> SequenceR
         state = _state_locked()
         size = state.size
         rows = execute_binary(_PENDING_SQL, {"limit": limit}, fetch=True)
+        hashes = []
         if rows:
-            hashes = []
-            for seq, (_id, kind, member_id, reference_digest, record_digest, created_at) in enumerate(rows, size):
-                encoded = leaf.leaf_encode(
-                    seq=seq,
-                    kind=kind,
-                    member=member_id,
-                    reference_digest=bytes(reference_digest),
-                    record_digest=bytes(record_digest),
-                    time=created_at,
-                )
-                hashes.append(merkle.leaf_hash(encoded))
-            execute_binary(
-                _NUMBER_SQL,
-                {"ids": ",".join([str(row[0]) for row in rows]), "hashes": b"".join(hashes), "size": size},
-            )
+            leaves, hashes = _leaves_numbered(rows, size=size)
+            execute_binary(_SEQUENCED_SQL, leaves)
+            execute_binary("DELETE FROM sharing_logpending WHERE id = ANY(%s)", [[row[0] for row in rows]])
             partial_keys = tiles.partial_tiles(size)
             stored = tiles_read(partial_keys.values())
             partial = {level: stored[key] for level, key in partial_keys.items()}
@@ -201,13 +195,52 @@ def log_sequence(*, limit: int = SEQUENCE_CHUNK, sign: bool = True) -> SequenceR
                     "hashes": list(changed.values()),
                 },
             )
-            size += len(rows)
+            size += len(hashes)
             state.size = size
             state.root = tiles.TiledTree(tiles_read).hash_range(0, size)
             state.updated_at = timezone.now()
             state.save(update_fields=["size", "root", "updated_at"])
         signed = _checkpoint_sign(state) if sign else None
-    return SequenceResult(sequenced=len(rows), size=size, checkpoint=signed)
+    return SequenceResult(sequenced=len(hashes), size=size, checkpoint=signed)
+
+
+def _leaves_numbered(rows: list[tuple], *, size: int) -> tuple[dict, list[bytes]]:
+    """_SEQUENCED_SQL's parameters for the pending rows, each leaf encoded at its index and hashed; the hashes."""
+    hashes = []
+    kinds, members, records, batches, times, digests = [], [], [], [], [], []
+    seq = size
+    for _id, row_kinds, row_members, row_records, batch_id, row_digests, created_at in rows:
+        row_digests = bytes(row_digests)
+        millis = leaf.time_millis(created_at)
+        row_kinds_list = row_kinds.split(",")
+        for n, (kind, member) in enumerate(zip(row_kinds_list, row_members.split(","), strict=True)):
+            encoded = leaf.leaf_encode(
+                seq=seq,
+                kind=kind,
+                member=int(member) if member else None,
+                reference_digest=row_digests[n * 64 : n * 64 + 32],
+                record_digest=row_digests[n * 64 + 32 : n * 64 + 64],
+                time=millis,
+            )
+            hashes.append(merkle.leaf_hash(encoded))
+            seq += 1
+        count = len(row_kinds_list)
+        kinds.append(row_kinds)
+        members.append(row_members)
+        records.append(row_records)
+        batches.append(",".join(["" if batch_id is None else str(batch_id)] * count))
+        times.append(",".join([created_at.isoformat()] * count))
+        digests.append(row_digests)
+    return {
+        "size": size,
+        "kinds": ",".join(kinds),
+        "members": ",".join(members),
+        "records": ",".join(records),
+        "batches": ",".join(batches),
+        "times": ",".join(times),
+        "digests": b"".join(digests),
+        "hashes": b"".join(hashes),
+    }, hashes
 
 
 def _checkpoint_sign(state: LogState) -> int | None:
@@ -362,7 +395,7 @@ class LogVerification:
 
 _LEAVES_SQL = """
     SELECT index, kind, member_id, reference_digest, record_digest, created_at, leaf_hash
-    FROM sharing_logleaf WHERE index IS NOT NULL AND index >= %(start)s ORDER BY index LIMIT %(limit)s
+    FROM sharing_logleaf WHERE index >= %(start)s ORDER BY index LIMIT %(limit)s
 """
 
 

@@ -336,7 +336,8 @@ def test_every_change_of_the_registers_appends_a_leaf_to_the_log(member_a, membe
         f"/api/v1/partners/{USCC}/exit", {"date": str(business_today()), "reason": "x"}, format="json"
     )
     assert publish(member_a).status_code == 201
-    kinds = list(LogLeaf.objects.order_by("id").values_list("kind", "member_id", "record_id"))
+    log_sequence()
+    kinds = list(LogLeaf.objects.order_by("index").values_list("kind", "member_id", "record_id"))
     a, b = member_a.institution.pk, member_b.institution.pk
     assert kinds == [
         (leaf.PARTNER_ADDED, a, None),

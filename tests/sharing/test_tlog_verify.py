@@ -7,6 +7,7 @@ import json
 import pgtrigger
 import pytest
 from django.db import transaction
+from django.db.models import F
 from django.utils import translation
 
 from members.audit import Actor
@@ -28,7 +29,7 @@ def rewrite_history(change, *, keep_checkpoints: bool = False) -> None:
     """What a platform rewriting its past would do: change leaves, then rebuild hashes, tiles and a new head."""
     with transaction.atomic(), pgtrigger.ignore(*IGNORED):
         change()
-        rows = list(LogLeaf.objects.filter(index__isnull=False).order_by("index"))
+        rows = list(LogLeaf.objects.order_by("index"))
         hashes = []
         for seq, row in enumerate(rows):
             encoded = leaf.leaf_encode(
@@ -40,7 +41,7 @@ def rewrite_history(change, *, keep_checkpoints: bool = False) -> None:
                 time=row.created_at,
             )
             hashes.append(merkle.leaf_hash(encoded))
-        LogLeaf.objects.filter(index__isnull=False).update(index=None)
+        LogLeaf.objects.update(index=-1 - F("index"))  # out of the way of the unique indices set next
         for seq, (row, value) in enumerate(zip(rows, hashes, strict=True)):
             LogLeaf.objects.filter(pk=row.pk).update(index=seq, leaf_hash=value)
         LogTile.objects.all().delete()
@@ -128,7 +129,7 @@ def test_the_operators_verification_names_what_was_changed(member_a, key_v1, tam
         elif tamper == "delete":
             LogLeaf.objects.filter(pk=rows[1].pk).delete()
         else:
-            LogLeaf.objects.filter(pk=rows[1].pk).update(index=None)
+            LogLeaf.objects.filter(pk=rows[1].pk).update(index=-1)
             LogLeaf.objects.filter(pk=rows[2].pk).update(index=1)
             LogLeaf.objects.filter(pk=rows[1].pk).update(index=2)
     with translation.override("en"):

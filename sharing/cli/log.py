@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,12 @@ def register(commands, formatter: type[argparse.HelpFormatter]) -> None:
         description=(
             "Fetch the log's signed checkpoint and check its signature with the pinned verifier key; check it is "
             "consistent with the checkpoint stored in the state file (a rewritten or forked history fails); fetch "
-            "the receipts of the --batch ids given and keep them in the state file; check every kept leaf's "
-            "inclusion under the new checkpoint and, with --records, recompute each leaf from the records you "
-            "sent. Prints each mismatch and exits 1 on any; the state file advances only when everything checks. "
-            "Run it daily. API key from RISKSHARE_API_KEY."
+            "the receipts of your batches and keep them in the state file: the --batch ids given, every batch a "
+            "`riskshare submit` state file names (--submitted; with --records, that file's own state file "
+            "<records>.state.json is read when it exists); check every kept leaf's inclusion under the new "
+            "checkpoint and, with --records, recompute each leaf from the records you sent. Prints each mismatch "
+            "and exits 1 on any; the state file advances only when everything checks. Run it daily. API key from "
+            "RISKSHARE_API_KEY."
         ),
     )
     verify.add_argument(
@@ -53,6 +56,13 @@ def register(commands, formatter: type[argparse.HelpFormatter]) -> None:
     )
     verify.add_argument("--state", required=True, help="state file: the last checkpoint seen and the receipts kept")
     verify.add_argument("--batch", type=int, action="append", default=[], help="a batch id whose receipt to keep")
+    verify.add_argument(
+        "--submitted",
+        action="append",
+        default=[],
+        metavar="STATE",
+        help="a state file `riskshare submit` wrote (<input>.state.json): keep the receipts of every batch it sent",
+    )
     verify.add_argument("--records", help="the records file you submitted (.csv or .jsonl), to recompute leaves")
     verify.add_argument("--encoding", default="utf-8-sig", help="encoding of --records")
     verify.add_argument("--delimiter", default=",", help="CSV delimiter of --records")
@@ -100,6 +110,24 @@ def _records_sent(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         return {str(record.get("reference")): record for record in rows}
     finally:
         reader.close(complete=True)
+
+
+def _batches_submitted(args: argparse.Namespace) -> set[str]:
+    """The batch ids that ``riskshare submit`` state files name: --submitted, and --records' own when it exists."""
+    paths = [Path(p) for p in args.submitted]
+    if args.records and Path(f"{args.records}.state.json").exists():
+        paths.append(Path(f"{args.records}.state.json"))
+    batches: set[str] = set()
+    for path in paths:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            done = document["done"].values()
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CliError(f"{path} is not a state file of `riskshare submit`: {exc}") from exc
+        found = {str(entry["batch_id"]) for entry in done if isinstance(entry, dict) and entry.get("batch_id")}
+        print(f"riskshare: {len(found)} batch(es) from {path}", file=sys.stderr)
+        batches |= found
+    return batches
 
 
 def leaf_recompute(entry: dict[str, Any], record: dict[str, Any]) -> bytes:
@@ -156,7 +184,8 @@ def log_verify(args: argparse.Namespace) -> int:
                     "its history was rewritten or forked"
                 )
         receipts: dict[str, Any] = state["receipts"]
-        pending = sorted(set(state.get("pending", [])) | {str(b) for b in args.batch} - set(receipts))
+        asked = {str(b) for b in args.batch} | _batches_submitted(args)
+        pending = sorted(set(state.get("pending", [])) | asked - set(receipts))
         still_pending = []
         for batch_id in pending:
             response = client.http.get(f"/api/v1/batches/{batch_id}/receipt")

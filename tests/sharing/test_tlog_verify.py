@@ -87,6 +87,23 @@ def test_a_growing_honest_log_verifies_day_after_day(member_cli, capsys):
     assert kept["checkpoint"]["size"] == 7 and len(kept["receipts"]) == 1
 
 
+def test_the_batches_riskshare_submit_sent_are_verified_without_naming_them(member_cli, tmp_path, capsys):
+    sent = [blacklist(), overdue()]
+    records = tmp_path / "more.jsonl"
+    records.write_text("".join(json.dumps(r) + "\n" for r in sent))
+    assert main(["submit", str(records), "--max-retries", "0"]) == 0
+    log_sequence()
+    assert member_cli("--records", str(records)) == 0  # its state file, more.jsonl.state.json, names the batch
+    captured = capsys.readouterr()
+    assert "1 batch(es) from" in captured.err and "5 leaves included" in captured.out
+    assert len(json.loads(member_cli.state.read_text())["receipts"]) == 2
+    # A file that is no state file of submit is refused, naming it.
+    other = tmp_path / "other.json"
+    other.write_text("[]")
+    assert main(["log", "verify", "--state", str(member_cli.state), "--submitted", str(other)]) == 1
+    assert "is not a state file of `riskshare submit`" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("tamper", ["edit", "delete", "reorder"])
 def test_a_rewritten_history_is_caught_by_the_member(member_cli, capsys, tamper):
     def change():

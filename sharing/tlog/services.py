@@ -276,10 +276,15 @@ def log_read_audit(*, actor: Actor, what: str, **parameters: int | str) -> None:
     audit_event_record(actor=actor, action="log.read", payload={"what": what, **parameters})
 
 
-_SIZE_SQL = "SELECT coalesce((SELECT size FROM sharing_logstate WHERE id = 1), 0)"
-_TILES_READ_SQL = """
-    SELECT level, index, hashes FROM sharing_logtile t
-    JOIN unnest(%(levels)s::smallint[], %(indexes)s::bigint[]) AS k(level, index) USING (level, index)
+# One statement, so one snapshot: the size and the tiles as one sequencer commit left them (a size read
+# after the tiles could count leaves whose tiles that read did not see).
+_TILES_AND_SIZE_SQL = """
+    SELECT s.size, t.level, t.index, t.hashes
+    FROM (SELECT coalesce((SELECT size FROM sharing_logstate WHERE id = 1), 0) AS size) AS s
+    LEFT JOIN (
+        sharing_logtile t JOIN unnest(%(levels)s::smallint[], %(indexes)s::bigint[]) AS k(level, index)
+        USING (level, index)
+    ) ON true
 """
 
 
@@ -300,12 +305,11 @@ def _tiles_audited(
     keys = sorted(keys)
     audit, _fields = audit_event_statements(actor=actor, action="log.read", payload={"what": what, **parameters})
     with pipeline(prepare=True, commit=True) as pipe:
-        pipe.send([(_TILES_READ_SQL, {"levels": [k[0] for k in keys], "indexes": [k[1] for k in keys]})])
-        [(size,)] = pipe.fetch(_SIZE_SQL, [])
-        if needs_size > size:
+        rows = pipe.fetch(_TILES_AND_SIZE_SQL, {"levels": [k[0] for k in keys], "indexes": [k[1] for k in keys]})
+        if needs_size > rows[0][0]:
             raise refusal
         pipe.send(audit, answered=False)
-    return {(level, index): bytes(hashes) for level, index, hashes in pipe.results[0]}
+    return {(level, index): bytes(hashes) for _size, level, index, hashes in rows if hashes is not None}
 
 
 def _beyond_log(field: str) -> DomainError:

@@ -6,21 +6,44 @@ import pgtrigger.compiler
 import pgtrigger.migrations
 from django.db import migrations, models
 
-# Leaves written before this migration and not sequenced yet (index null) become pending rows, one per
-# batch and moment, in their order, so that the sequencer numbers them as it would have.
+# Leaves written before this migration and not sequenced yet (index null) become pending rows: one per run
+# of consecutive leaves (by id) of one batch and moment, in id order, so that the sequencer numbers them as
+# the old one would have. Migrations 0020 to 0024 arrive in one release, so no process of an older release
+# writes pending leaves while it runs.
 MOVE_PENDING = """
-    WITH moved AS (DELETE FROM sharing_logleaf WHERE index IS NULL RETURNING *)
+    WITH moved AS (DELETE FROM sharing_logleaf WHERE index IS NULL RETURNING *),
+    runs AS (
+        SELECT *, row_number() OVER (ORDER BY id)
+                  - row_number() OVER (PARTITION BY batch_id, created_at ORDER BY id) AS run
+        FROM moved
+    )
     INSERT INTO sharing_logpending (leaves, kinds, members, records, batch_id, digests, created_at)
     SELECT count(*), string_agg(kind, ',' ORDER BY id), string_agg(coalesce(member_id::text, ''), ',' ORDER BY id),
            string_agg(coalesce(record_id::text, ''), ',' ORDER BY id), batch_id,
            string_agg(reference_digest || record_digest, ''::bytea ORDER BY id), created_at
-    FROM moved GROUP BY batch_id, created_at ORDER BY min(id)
+    FROM runs GROUP BY batch_id, created_at, run ORDER BY min(id)
+"""
+
+# Back: each pending row's leaves as pending leaf rows again, in order.
+PENDING_BACK = """
+    INSERT INTO sharing_logleaf (kind, member_id, record_id, batch_id, reference_digest, record_digest, created_at)
+    SELECT u.kind, nullif(u.member, '')::bigint, nullif(u.record, '')::bigint, p.batch_id,
+           substring(p.digests FROM (u.o - 1)::int * 64 + 1 FOR 32),
+           substring(p.digests FROM (u.o - 1)::int * 64 + 33 FOR 32), p.created_at
+    FROM sharing_logpending p,
+         unnest(string_to_array(p.kinds, ','), string_to_array(p.members, ','), string_to_array(p.records, ','))
+             WITH ORDINALITY AS u(kind, member, record, o)
+    ORDER BY p.id, u.o
 """
 
 
 def pending_leaves_moved(apps, schema_editor):
     with pgtrigger.ignore("sharing.LogLeaf:append_only_delete"):
         schema_editor.execute(MOVE_PENDING)
+
+
+def pending_leaves_back(apps, schema_editor):
+    schema_editor.execute(PENDING_BACK)
 
 
 class Migration(migrations.Migration):
@@ -46,7 +69,7 @@ class Migration(migrations.Migration):
                 "verbose_name_plural": "pending log leaves",
             },
         ),
-        migrations.RunPython(pending_leaves_moved, migrations.RunPython.noop, elidable=True),
+        migrations.RunPython(pending_leaves_moved, pending_leaves_back, elidable=True),
         pgtrigger.migrations.RemoveTrigger(
             model_name="logleaf",
             name="append_only_update",

@@ -59,11 +59,12 @@ def batch_receipt(*, member_id: int, batch_id: int) -> Receipt:
     batch = Batch.objects.filter(pk=batch_id, member_id=member_id).only("pk").first()
     if batch is None:
         raise NotFoundError(_("No batch with this id."))
+    # Pending rows first: the batch is committed, so once none is left every leaf is in LogLeaf for the
+    # reads after (read the other way round, a sequencer committing in between gave a receipt without them).
+    pending = LogPending.objects.filter(batch_id=batch_id).exists()
     rows = execute_binary(_RECEIPT_SQL, {"batch": batch_id}, fetch=True)
     checkpoint = LogCheckpoint.objects.order_by("-size").first()
-    if LogPending.objects.filter(batch_id=batch_id).exists() or (
-        rows and (checkpoint is None or checkpoint.size <= max(index for index, *_rest in rows))
-    ):
+    if pending or (rows and (checkpoint is None or checkpoint.size <= max(index for index, *_rest in rows))):
         raise ConflictError(
             _("The batch's changes are not in a signed checkpoint yet; ask again in a minute."),
             code="receipt_pending",

@@ -108,7 +108,8 @@ def register_change_log(*, kind: str, member_id: int | None, reference: str, sal
     )
 
 
-# The oldest pending rows, whole, up to ``limit`` leaves (at least one row).
+# The oldest pending rows, whole: each row taken while fewer than ``limit`` leaves come before it (so at
+# least one row, and at most one row's leaves beyond ``limit``).
 _PENDING_SQL = """
     SELECT id, kinds, members, records, batch_id, digests, created_at FROM (
         SELECT *, sum(leaves) OVER (ORDER BY id) - leaves AS before FROM sharing_logpending
@@ -170,7 +171,8 @@ class SequenceResult:
 
 
 def log_sequence(*, limit: int = SEQUENCE_CHUNK, sign: bool = True) -> SequenceResult:
-    """Number the pending leaves (oldest first, up to ``limit``), extend the tiles, sign a checkpoint if the log grew.
+    """Number the pending leaves (oldest first, about ``limit``: whole rows), extend the tiles, sign a checkpoint
+    if the log grew.
 
     One transaction, holding the state row's lock: a second sequencer waits, then finds nothing to do.
     """

@@ -105,6 +105,27 @@ def test_consistency_parameters_out_of_order_are_refused(member_a, log_of_three)
     assert response.status_code == 400 and response.json()["code"] == "sizes_out_of_order"
 
 
+def test_a_sequencer_committing_during_a_receipt_read_never_gives_a_receipt_short_of_leaves(
+    member_a, key_v1, monkeypatch
+):
+    from sharing.tlog import selectors
+
+    batch_id = submit(member_a, [blacklist(), overdue()]).json()["id"]
+    read = selectors.execute_binary
+
+    def read_then_sequence(sql, params, **kwargs):
+        rows = read(sql, params, **kwargs)
+        if sql is selectors._RECEIPT_SQL:
+            log_sequence()  # commits between the receipt's leaf read and whatever it reads next
+        return rows
+
+    monkeypatch.setattr(selectors, "execute_binary", read_then_sequence)
+    answer = member_a.client().get(f"/api/v1/batches/{batch_id}/receipt")
+    assert answer.status_code == 409 and answer.json()["code"] == "receipt_pending"
+    monkeypatch.undo()
+    assert len(member_a.client().get(f"/api/v1/batches/{batch_id}/receipt").json()["leaves"]) == 2
+
+
 def test_a_receipt_lets_the_member_recompute_and_prove_each_leaf(member_a, member_b, key_v1):
     sent = [blacklist(), overdue()]
     batch_id = submit(member_a, sent).json()["id"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,7 +37,8 @@ def _python_312(uv: str) -> str | None:
     if found.returncode == 0 and found.stdout.strip():
         return found.stdout.strip()
     pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
-    candidates = sorted(pyenv.glob("3.1[2-9]*/bin/python3"), key=lambda p: [int(n) for n in p.parts[-3].split(".")[:2]])
+    releases = [p for p in pyenv.glob("3.1[2-9]*/bin/python3") if re.fullmatch(r"3\.\d+\.\d+", p.parts[-3])]
+    candidates = sorted(releases, key=lambda p: [int(n) for n in p.parts[-3].split(".")])
     return str(candidates[-1]) if candidates else None
 
 
@@ -59,9 +61,12 @@ def _crosscheck_command() -> tuple[list[str] | None, str]:
     if python is None:
         return None, "aics-tlog needs Python 3.12 or newer, and none was found (uv python find, pyenv)"
     command = [uv, "run", "--no-project", "--python", python, "--with", f"aics-tlog=={_locked_aics_version()}"]
-    probe = subprocess.run(  # noqa: S603 - uv, with the locked version of the package
-        [*command, "python", "-c", "import aics_tlog"], capture_output=True, text=True, timeout=300, check=False
-    )
+    try:
+        probe = subprocess.run(  # noqa: S603 - uv, with the locked version of the package
+            [*command, "python", "-c", "import aics_tlog"], capture_output=True, text=True, timeout=300, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return None, f"installing aics-tlog for {python} took over 300 s"
     if probe.returncode != 0:
         return None, f"aics-tlog could not be installed for {python}: {probe.stderr.strip()[-300:]}"
     return [*command, "python"], ""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sharing.cli.common import CliError, ProgressReader, api_client, atomic_output, describe, http_options, input_file
+from sharing.cli.resumable import state_document, state_path
 from sharing.tlog import leaf, merkle, note
 
 STATE_VERSION = 1
@@ -115,15 +116,11 @@ def _records_sent(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 def _batches_submitted(args: argparse.Namespace) -> set[str]:
     """The batch ids that ``riskshare submit`` state files name: --submitted, and --records' own when it exists."""
     paths = [Path(p) for p in args.submitted]
-    if args.records and Path(f"{args.records}.state.json").exists():
-        paths.append(Path(f"{args.records}.state.json"))
+    if args.records and state_path(Path(args.records)).exists():
+        paths.append(state_path(Path(args.records)))
     batches: set[str] = set()
     for path in paths:
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-            done = document["done"].values()
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise CliError(f"{path} is not a state file of `riskshare submit`: {exc}") from exc
+        done = state_document(path).get("done", {}).values()
         found = {str(entry["batch_id"]) for entry in done if isinstance(entry, dict) and entry.get("batch_id")}
         print(f"riskshare: {len(found)} batch(es) from {path}", file=sys.stderr)
         batches |= found

@@ -19,6 +19,22 @@ from typing import Any
 from sharing.cli.common import Client, CliError, canonical_json
 
 
+def state_path(source: Path, given: str | None = None) -> Path:
+    """The state file of an input: the one given, or ``<input>.state.json`` beside it."""
+    return Path(given or f"{source}.state.json")
+
+
+def state_document(path: Path) -> dict[str, Any]:
+    """A state file as ``SendState`` writes it: ``{"source", "done": {request: entry}}``."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(document, dict) or not isinstance(document.get("done", {}), dict):
+            raise ValueError("no requests done in it")
+    except (OSError, ValueError) as exc:
+        raise CliError(f"{path} is not a state file of `riskshare submit` or `watch add`: {exc}") from exc
+    return document
+
+
 class SendState:
     """Which requests of an input file are done, so a re-run resumes where it stopped."""
 
@@ -27,7 +43,7 @@ class SendState:
         self.source = str(source.resolve())
         self.done: dict[str, dict[str, Any]] = {}
         if path.exists():
-            document = json.loads(path.read_text(encoding="utf-8"))
+            document = state_document(path)
             if document.get("source") != self.source:
                 raise CliError(f"state file {path} belongs to {document.get('source')}; pass another --state")
             self.done = document.get("done", {})

@@ -22,7 +22,7 @@ from sharing.cli.common import (
     input_file,
     rejects_path_for,
 )
-from sharing.cli.resumable import SendState, send_resumable
+from sharing.cli.resumable import SendState, send_resumable, state_path
 
 
 def _csv_records(reader_file: ProgressReader, delimiter: str) -> Iterator[dict[str, Any]]:
@@ -91,7 +91,7 @@ def submit(args: argparse.Namespace) -> int:
     if not 1 <= args.batch_size <= MAX_BATCH:
         raise CliError(f"--batch-size must be between 1 and {MAX_BATCH}")
     client = api_client(args)
-    state = SendState(Path(args.state or f"{source}.state.json"), source)
+    state = SendState(state_path(source, args.state), source)
     rejects_path = Path(args.rejects) if args.rejects else rejects_path_for(source)
     reader_file = ProgressReader(source, args.encoding, "submit", follow_reading=False)
     complete = False

@@ -18,7 +18,7 @@ from sharing.cli.common import (
     api_client,
     input_file,
 )
-from sharing.cli.resumable import SendState, send_resumable
+from sharing.cli.resumable import SendState, send_resumable, state_path
 
 
 def _watches(reader_file: ProgressReader, args: argparse.Namespace) -> Iterator[tuple[int | None, dict[str, Any]]]:
@@ -46,7 +46,7 @@ def watch_add(args: argparse.Namespace) -> int:
     if not 1 <= args.batch_size <= MAX_BATCH:
         raise CliError(f"--batch-size must be between 1 and {MAX_BATCH}")
     client = api_client(args)
-    state = SendState(Path(args.state or f"{source}.state.json"), source)
+    state = SendState(state_path(source, args.state), source)
     rejects_path = Path(args.rejects or f"{source}.rejects.csv")
     reader_file = ProgressReader(source, args.encoding, "watch add")
     versions: set[int] = set()

@@ -69,7 +69,7 @@ class Side:
         """As bench/ingest.py's setup_database, with this checkout's own migrations and commands."""
         import psycopg
 
-        from members.validators import uscc_check_character
+        from core.uscc import uscc_check_character
 
         with psycopg.connect(ingest.admin_url(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')

@@ -136,7 +136,7 @@ def main() -> None:
     import orjson
     import psycopg
 
-    from members.validators import uscc_check_character
+    from core.uscc import uscc_check_character
 
     bodies = ingest.make_bodies(args.records, 10_000)
     known = [r["identifiers"][1]["token"] for body in bodies[:20] for r in orjson.loads(body)["records"]]

@@ -190,7 +190,7 @@ def setup_database(env: dict[str, str]) -> str:
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     uscc = "91110000MA00BENCH"
-    from members.validators import uscc_check_character
+    from core.uscc import uscc_check_character
 
     uscc += uscc_check_character(uscc)
     subprocess.run(
@@ -360,7 +360,7 @@ def parse_validate_cost(bodies: list[bytes]) -> tuple[float, float]:
     import orjson
 
     from core.gcpause import gc_paused
-    from sharing.contracts.batches import batch_parse
+    from sharing.records.contracts import batch_parse
 
     sample = bodies[: min(len(bodies), 5)]
     context = {"today": dt.date.today(), "current_versions": frozenset({1}), "retired_versions": frozenset()}

@@ -55,7 +55,7 @@ def load_and_match(bodies: list[bytes], env: dict[str, str]) -> None:
         [
             sys.executable,
             "-c",
-            "import django; django.setup(); from sharing.matching import summaries_drift_check; "
+            "import django; django.setup(); from sharing.records.matching import summaries_drift_check; "
             "print(summaries_drift_check(fix=True))",
         ],
         cwd=ROOT,
@@ -168,7 +168,7 @@ def exposure_main(args: argparse.Namespace) -> None:
     )
     os.environ.update(env)
     ingest.setup_database(env)
-    from members.validators import uscc_check_character
+    from core.uscc import uscc_check_character
 
     uscc = "91110000MA00BENCH" + uscc_check_character("91110000MA00BENCH")
     out = subprocess.run(
@@ -283,7 +283,7 @@ def main() -> None:
     known = [r["identifiers"][1]["token"] for body in bodies[:20] for r in orjson.loads(body)["records"]]
     if not args.skip_load:
         ingest.setup_database(env)
-    from members.validators import uscc_check_character
+    from core.uscc import uscc_check_character
 
     uscc = "91110000MA00BENCH" + uscc_check_character("91110000MA00BENCH")
     out = subprocess.run(

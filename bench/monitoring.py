@@ -58,7 +58,7 @@ def manage(env, *args) -> str:
 
 def second_member(env) -> str:
     """A watching member with its own monitoring credential."""
-    from members.validators import uscc_check_character
+    from core.uscc import uscc_check_character
 
     uscc = "91110000MA00WATCH"
     uscc += uscc_check_character(uscc)

@@ -194,7 +194,7 @@ def main() -> None:
     from members.audit import Actor
     from members.models import Institution
     from sharing.models import Report
-    from sharing.services.reports import previous_month, report_generate, reports_generate
+    from sharing.reports.services import previous_month, report_generate, reports_generate
 
     start, end = previous_month()
     members = list(Institution.objects.order_by("pk"))

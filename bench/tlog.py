@@ -78,8 +78,8 @@ def _issue(institution):
 
 
 def _member():
+    from core.uscc import uscc_check_character
     from members.models import Institution
-    from members.validators import uscc_check_character
     from sharing.models import ConsortiumKey
 
     uscc = "91110000MA00BENCH" + uscc_check_character("91110000MA00BENCH")
@@ -120,11 +120,11 @@ def ingest_ab(batches: int) -> None:
     from unittest import mock
 
     from core.clock import business_today
-    from sharing.contracts.batches import batch_parse
-    from sharing.selectors import key_versions
-    from sharing.services import submission
-    from sharing.services.idempotency import request_hash
+    from sharing.records import submission
+    from sharing.records.contracts import batch_parse
+    from sharing.records.idempotency import request_hash
     from sharing.tlog.services import log_sequence
+    from sharing.tokens.selectors import key_versions
 
     credential, _key = _member()
     bodies = _bodies(2 * batches)

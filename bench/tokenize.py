@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 
 from sharing.cli import main as cli_main
-from sharing.identifiers import resident_id_check_character
-from sharing.keys import key_file_write, key_generate
+from sharing.tokens.identifiers import resident_id_check_character
+from sharing.tokens.keyfile import key_file_write, key_generate
 
 FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
 

@@ -1,7 +1,7 @@
 """Parse + validate cost of POST /api/v1/batches bodies, in µs per record, against orjson.loads of the same body.
 
 No database, no HTTP: the body of 10,000 records goes through the batch contract
-(``sharing.contracts.batches.batch_parse``) as the view calls it. Two bodies: every record valid
+(``sharing.records.contracts.batch_parse``) as the view calls it. Two bodies: every record valid
 (the typed decode), and the same body with every 100th record invalid (loaded as plain JSON, each
 record checked on its own). The floor is ``orjson.loads`` of each body, measured in the same
 rounds.
@@ -97,7 +97,7 @@ def main() -> None:
     import orjson
 
     from core.gcpause import gc_paused
-    from sharing.contracts.batches import batch_parse
+    from sharing.records.contracts import batch_parse
 
     today, versions = dt.date.today(), frozenset({1})
     context = {"today": today, "current_versions": versions, "retired_versions": frozenset()}

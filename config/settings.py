@@ -254,7 +254,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["members.authentication.ActiveMemberCredential"],
     "DEFAULT_RENDERER_CLASSES": ["core.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_THROTTLE_CLASSES": ["sharing.apis.throttling.CredentialRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["sharing.lookups.throttling.CredentialRateThrottle"],
     "EXCEPTION_HANDLER": "core.api.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "members.openapi.ScopedAutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -331,8 +331,8 @@ SPECTACULAR_SETTINGS = {
     # last, every text is put in the request's language.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "sharing.apis.common.contract_components_hook",
-        "sharing.apis.throttling.rate_limits_documented",
+        "sharing.common.apis.contract_components_hook",
+        "sharing.lookups.throttling.rate_limits_documented",
         "core.openapi.problems_documented",
         "core.openapi.descriptions_translated",
     ],
@@ -430,10 +430,10 @@ RISKSHARE_METRICS_TOKEN = os.environ.get("RISKSHARE_METRICS_TOKEN", "")
 if RISKSHARE_METRICS_TOKEN and len(RISKSHARE_METRICS_TOKEN) < 32:
     raise ImproperlyConfigured("RISKSHARE_METRICS_TOKEN must be at least 32 characters long.")
 # Read from PostgreSQL at each scrape (the figures every worker shares).
-RISKSHARE_METRICS_COLLECTORS = ["sharing.metrics.collect"]
+RISKSHARE_METRICS_COLLECTORS = ["sharing.desk.metrics.collect"]
 # More sections of GET /api/v1/me, from apps members does not know: a callable (credential) -> dict,
 # and the serializer whose fields document what it adds.
-RISKSHARE_ME_SECTIONS = {"sharing.ratelimit.me_lookup_quota": "sharing.apis.lookups.MeLookupQuotaSerializer"}
+RISKSHARE_ME_SECTIONS = {"sharing.lookups.ratelimit.me_lookup_quota": "sharing.lookups.apis.MeLookupQuotaSerializer"}
 
 # Production logs are JSON lines (one object a line, for the log pipeline), development logs plain text;
 # both carry the request id. No log line may hold a token, key or identifier: messages name ids and

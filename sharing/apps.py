@@ -58,3 +58,6 @@ class SharingConfig(AppConfig):
         # Services enqueue jobs by name (core.jobs): the tasks must be registered in every process
         # that enqueues, not only in workers (autodiscovery imports them at worker start only).
         from sharing import tasks  # noqa: F401
+
+        # Monitoring hears records' and disputes' changes through their signals.
+        from sharing.monitoring import receivers  # noqa: F401

@@ -1,6 +1,15 @@
+"""The member API's one route table, in docs/api.md's order; each view lives in its package's ``apis``."""
+
 from django.urls import path
 
-from sharing.apis import disputes, log, lookups, partners, policies, records, reports, watches, webhooks
+from sharing.alerts import apis as alerts
+from sharing.disputes import apis as disputes
+from sharing.lookups import apis as lookups
+from sharing.monitoring import apis as monitoring
+from sharing.records import apis as records
+from sharing.registers.apis import partners, policies
+from sharing.reports import apis as reports
+from sharing.tlog import apis as log
 
 REFERENCE = "<str:reference>"
 USCC = "<str:uscc>"
@@ -8,7 +17,7 @@ USCC = "<str:uscc>"
 urlpatterns = [
     path("batches", records.BatchSubmitApi.as_view(), name="batch-submit"),
     path("batches/<int:batch_id>", records.BatchDetailApi.as_view(), name="batch-detail"),
-    path("batches/<int:batch_id>/receipt", log.BatchReceiptApi.as_view(), name="batch-receipt"),
+    path("batches/<int:batch_id>/receipt", records.BatchReceiptApi.as_view(), name="batch-receipt"),
     path("log/checkpoint", log.CheckpointApi.as_view(), name="log-checkpoint"),
     path("log/key", log.VerifierKeyApi.as_view(), name="log-key"),
     path("log/proof/inclusion", log.InclusionProofApi.as_view(), name="log-inclusion-proof"),
@@ -22,24 +31,26 @@ urlpatterns = [
     path("lookups/<int:lookup_id>", lookups.LookupDetailApi.as_view(), name="lookup-detail"),
     path("disputes", disputes.DisputeListApi.as_view(), name="dispute-list"),
     path("disputes/<int:dispute_id>", disputes.DisputeDetailApi.as_view(), name="dispute-detail"),
-    path("alerts", disputes.AlertListApi.as_view(), name="alert-list"),
-    path("alerts/<int:alert_id>/ack", disputes.AlertAcknowledgeApi.as_view(), name="alert-acknowledge"),
-    path("watches", watches.WatchesPutApi.as_view(), name="watch-list"),
-    path(f"watches/{REFERENCE}", watches.WatchDetailApi.as_view(), name="watch-detail"),
-    path("monitoring/events", watches.EventFeedApi.as_view(), name="monitoring-events"),
-    path("webhook-endpoints", webhooks.EndpointListApi.as_view(), name="webhook-endpoint-list"),
-    path("webhook-endpoints/<int:endpoint_id>", webhooks.EndpointDetailApi.as_view(), name="webhook-endpoint-detail"),
+    path("alerts", alerts.AlertListApi.as_view(), name="alert-list"),
+    path("alerts/<int:alert_id>/ack", alerts.AlertAcknowledgeApi.as_view(), name="alert-acknowledge"),
+    path("watches", monitoring.WatchesPutApi.as_view(), name="watch-list"),
+    path(f"watches/{REFERENCE}", monitoring.WatchDetailApi.as_view(), name="watch-detail"),
+    path("monitoring/events", monitoring.EventFeedApi.as_view(), name="monitoring-events"),
+    path("webhook-endpoints", monitoring.EndpointListApi.as_view(), name="webhook-endpoint-list"),
+    path("webhook-endpoints/<int:endpoint_id>", monitoring.EndpointDetailApi.as_view(), name="webhook-endpoint-detail"),
     path(
         "webhook-endpoints/<int:endpoint_id>/rotate-secret",
-        webhooks.EndpointRotateApi.as_view(),
+        monitoring.EndpointRotateApi.as_view(),
         name="webhook-endpoint-rotate",
     ),
     path(
         "webhook-endpoints/<int:endpoint_id>/replay",
-        webhooks.EndpointReplayApi.as_view(),
+        monitoring.EndpointReplayApi.as_view(),
         name="webhook-endpoint-replay",
     ),
-    path("webhook-endpoints/<int:endpoint_id>/test", webhooks.EndpointTestApi.as_view(), name="webhook-endpoint-test"),
+    path(
+        "webhook-endpoints/<int:endpoint_id>/test", monitoring.EndpointTestApi.as_view(), name="webhook-endpoint-test"
+    ),
     path("partners", partners.PartnerListApi.as_view(), name="partner-list"),
     path(f"partners/{USCC}", partners.PartnerDetailApi.as_view(), name="partner-detail"),
     path(f"partners/{USCC}/exit", partners.PartnerExitApi.as_view(), name="partner-exit"),

@@ -8,8 +8,8 @@ import datetime as dt
 import factory
 from django.contrib.auth import get_user_model
 
+from core.uscc import uscc_check_character
 from members.models import Institution
-from members.validators import uscc_check_character
 
 
 def make_uscc(n: int) -> str:

@@ -248,10 +248,10 @@ def test_the_watches_example_is_a_request_the_api_accepts(member_a):
 
 
 def test_docstrings_written_for_the_code_stay_out_of_the_document():
-    from sharing.contracts.watches import WatchItem
+    from sharing.monitoring.contracts import WatchItem
 
     document = json.dumps(documented_schema())
     # MeLookupQuotaSerializer's docstring names the code; a contract Struct's (msgspec would make it the
     # component's description) says how the checks are made.
-    assert "sharing.ratelimit" not in document and "tokens_check" not in document
+    assert "sharing.lookups.ratelimit" not in document and "tokens_check" not in document
     assert json.dumps(WatchItem.__doc__)[1:-1] not in document

@@ -32,7 +32,7 @@ from sharing.cli.submit import submit
 from sharing.cli.tokenize import tokenize
 from sharing.cli.verify import verify_report
 from sharing.cli.watch import watch_add, watch_remove
-from sharing.identifiers import ID_TYPES
+from sharing.tokens.identifiers import ID_TYPES
 
 
 class _Formatter(argparse.HelpFormatter):

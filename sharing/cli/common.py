@@ -15,8 +15,8 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-from sharing.identifiers import ID_TYPES
-from sharing.keys import KeyFileError, key_file_read
+from sharing.tokens.identifiers import ID_TYPES
+from sharing.tokens.keyfile import KeyFileError, key_file_read
 
 TOKEN_COLUMN_PREFIX = "token:"  # noqa: S105 - a CSV column prefix, not a secret
 MAX_BATCH = 10_000

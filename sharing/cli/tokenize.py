@@ -20,7 +20,7 @@ from sharing.cli.common import (
     parse_mappings,
     rejects_path_for,
 )
-from sharing.identifiers import InvalidIdentifier, canonicalize, token_for_canonical
+from sharing.tokens.identifiers import InvalidIdentifier, canonicalize, token_for_canonical
 
 CHUNK_ROWS = 2_000
 

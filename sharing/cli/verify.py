@@ -13,7 +13,8 @@ from sharing.cli.common import (
 
 def verify_report(args: argparse.Namespace) -> int:
     """Check a self-inspection report against the platform's public key; 1 on any mismatch."""
-    from sharing.reports.verify import public_key_fingerprint, public_key_load, report_verify, verification_lines
+    from sharing.common.crypto import public_key_fingerprint
+    from sharing.reports.verify import public_key_load, report_verify, verification_lines
 
     if bool(args.public_key) == bool(args.base_url):
         raise CliError("give exactly one of --public-key FILE or --base-url URL")

@@ -1,6 +1,6 @@
 from django.db import migrations
 
-# Raised by the quota claim's statement when a window refuses (sharing.services.quotas): the error
+# Raised by the quota claim's statement when a window refuses (sharing.lookups.quotas): the error
 # aborts the claim's transaction inside the database, so the claim, the reads and the commit go
 # out in one round trip. SQLSTATE RSQ01 is ours (implementation-defined class RS); the window that
 # refused travels in DETAIL.

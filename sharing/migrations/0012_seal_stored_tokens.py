@@ -1,6 +1,6 @@
 """Seal the member tokens already stored as sent: lookup answers and record_corrected alerts.
 
-From this version on they are written sealed (sharing.sealing); this rewrites the earlier rows the
+From this version on they are written sealed (sharing.tokens.sealing); this rewrites the earlier rows the
 same way, so that no token as a member sent it stays readable in the database. Lookup rows are
 append-only: their trigger is bypassed for this migration's own statements, as the retention
 purge does.
@@ -9,7 +9,7 @@ purge does.
 import pgtrigger
 from django.db import migrations, models
 
-from sharing.sealing import SEALED_ANSWER, answer_seal, identifiers_seal
+from sharing.tokens.sealing import SEALED_ANSWER, answer_seal, identifiers_seal
 
 CHUNK = 500
 

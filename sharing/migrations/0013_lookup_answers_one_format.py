@@ -1,4 +1,4 @@
-"""Rewrite every stored lookup answer into the one format the service reads (sharing.services.lookups).
+"""Rewrite every stored lookup answer into the one format the service reads (sharing.lookups.services).
 
 Answers written before the first release are in one of three earlier formats, sealed by migration
 0012 or not: zlib-compressed JSON of result dicts (misses as ``[type, token, members_30d,
@@ -18,7 +18,7 @@ import orjson
 import pgtrigger
 from django.db import migrations
 
-from sharing.sealing import SEALED_ANSWER, answer_context, answer_seal, unseal
+from sharing.tokens.sealing import SEALED_ANSWER, answer_context, answer_seal, unseal
 
 CHUNK = 500
 PACKED = b"\x03"

@@ -24,11 +24,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from members.audit import Actor, audit_event_record
-from sharing.models import MonitoringEvent, WebhookDelivery, WebhookEndpoint
+from sharing.alerts.services import alerts_create
 from sharing.monitoring import outbound
+from sharing.monitoring.models import MonitoringEvent, WebhookDelivery, WebhookEndpoint
 from sharing.monitoring.selectors import event_document
-from sharing.services.alerts import alerts_create
-from sharing.services.webhook_endpoints import signing_keys
+from sharing.monitoring.services import signing_keys
 
 # Standard Webhooks' schedule: the delay before attempt n + 1 is SCHEDULE[n] seconds (n attempts made).
 SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)

@@ -28,7 +28,7 @@ from django.utils import timezone
 from core.clock import business_today
 from core.jobs import job_enqueue
 from core.sql import execute_binary
-from sharing.tokens import TOKEN_AT_N
+from sharing.tokens.pepper import TOKEN_AT_N
 
 # Arbitrary fixed keys of the advisory lock that puts event ids in commit order.
 _EVENTS_LOCK = (731_422_722, 0)

@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 
 from core.clock import business_today
 from core.errors import NotFoundError
-from sharing.models import MonitoringEvent, Watch, WebhookEndpoint
+from sharing.monitoring.models import MonitoringEvent, Watch, WebhookEndpoint
 
 
 def watch_list(*, member_id: int, expired: bool | None = None) -> QuerySet[Watch]:

@@ -22,10 +22,11 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from sharing.common.crypto import sha256_hex
+from sharing.common.signing import sign, signing_key_fingerprint
 from sharing.reports.base import Period, SectionData
 from sharing.reports.sections import SECTIONS
-from sharing.reports.signing import sign, signing_key_fingerprint
-from sharing.reports.verify import FORMAT, LOG_FILE, MANIFEST, SIGNATURE, sha256_hex
+from sharing.reports.verify import FORMAT, LOG_FILE, MANIFEST, SIGNATURE
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 

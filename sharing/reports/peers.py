@@ -16,7 +16,8 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from members.models import Institution
-from sharing.models import CONSENT_PURPOSES, RecordKind
+from sharing.lookups.models import CONSENT_PURPOSES
+from sharing.records.models import RecordKind
 from sharing.reports.base import LATE_REPORTING_DAYS, Column, Period, ReportContext, Section, SectionData
 from sharing.reports.exposure import loan_timeliness
 from sharing.reports.policies import decline_breaches, lookups_per_new_loan, watched_share

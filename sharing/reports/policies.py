@@ -21,7 +21,7 @@ import datetime as dt
 
 from django.utils.translation import gettext_lazy as _
 
-from sharing.models import PolicyCard
+from sharing.registers.models import PolicyCard
 from sharing.reports.base import Column, Period, ReportContext, Section, SectionData, empty_sections, ratio
 
 # Every new open loan of the members, with the other lenders' open loans on its tokens when it was first

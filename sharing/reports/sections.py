@@ -18,7 +18,8 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from core.clock import business_day_start
-from sharing.models import CONSENT_PURPOSES, MemberFlag, RecordKind
+from sharing.lookups.models import CONSENT_PURPOSES, MemberFlag
+from sharing.records.models import RecordKind
 from sharing.reports.base import (
     LATE_REPORTING_DAYS,
     Column,
@@ -32,7 +33,7 @@ from sharing.reports.exposure import EXPOSURE_SECTION
 from sharing.reports.monitoring import MONITORING_SECTION
 from sharing.reports.peers import PEERS_SECTION
 from sharing.reports.policies import POLICY_SECTION
-from sharing.selectors import records_past_retention
+from sharing.retention.selectors import records_past_retention
 
 CREDENTIAL_UNUSED_DAYS = 90
 CREDENTIAL_OLD_DAYS = 365

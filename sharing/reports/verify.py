@@ -7,7 +7,6 @@ No Django here: ``riskshare verify-report`` (sharing/cli.py) runs it on a member
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
 import zipfile
@@ -18,6 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from sharing.common.crypto import public_key_fingerprint, sha256_hex
 from sharing.tlog import merkle, note
 
 MANIFEST = "manifest.json"
@@ -54,21 +54,11 @@ class Verification:
         return not self.mismatches
 
 
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def public_key_load(pem: bytes) -> Ed25519PublicKey:
     key = serialization.load_pem_public_key(pem)
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError("the public key is not an Ed25519 key")
     return key
-
-
-def public_key_fingerprint(key: Ed25519PublicKey) -> str:
-    """SHA-256 of the raw 32-byte public key, in hex: what manifests and the public-key endpoint show."""
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return sha256_hex(raw)
 
 
 def report_verify(data: bytes, public_key_pem: bytes, log_key: str | None = None) -> Verification:

@@ -1,6 +1,8 @@
-"""The verifiable log of record changes: Merkle tree hashing and proofs (RFC 9162 §2.1), tiles (C2SP
-tlog-tiles), checkpoints and signed notes (C2SP tlog-checkpoint, signed-note), and the leaf encoding
-(docs/transparency-log.md).
+"""The verifiable log of record changes ("log" in URLs, commands and the CLI): Merkle tree hashing and proofs
+(RFC 9162 §2.1), tiles (C2SP tlog-tiles), checkpoints and signed notes (C2SP tlog-checkpoint, signed-note),
+the leaf encoding (docs/transparency-log.md), the sequencer and the API.
 
-No Django here: the ``riskshare log verify`` command runs these modules on a member's machine.
+Owns ``sharing_logpending``, ``sharing_logleaf``, ``sharing_logtile``, ``sharing_logstate``,
+``sharing_logcheckpoint``. Imports ``common``. ``leaf``, ``merkle``, ``note`` and ``tiles`` are Django-free:
+the ``riskshare log verify`` command runs them on a member's machine.
 """

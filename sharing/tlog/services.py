@@ -22,8 +22,8 @@ from django.utils.translation import gettext as _
 from core.errors import DomainError, NotFoundError
 from core.sql import execute_binary, pipeline
 from members.audit import Actor, audit_event_record, audit_event_statements
-from sharing.models import LogCheckpoint, LogState
 from sharing.tlog import leaf, merkle, note, tiles
+from sharing.tlog.models import LogCheckpoint, LogState
 from sharing.tlog.signing import checkpoint_sign, log_name, log_verifier_key
 
 SEQUENCE_CHUNK = 50_000
@@ -45,7 +45,7 @@ class Change(NamedTuple):
 
 
 # The leaves of one write, one row (LogPending): digests as one buffer of 64 bytes a leaf (reference,
-# record), the other columns as joined strings, the way the batch write sends identifiers (sharing.tokens).
+# record), the other columns as joined strings, the way the batch write sends identifiers (sharing.tokens.pepper).
 APPEND_SQL = """
     INSERT INTO sharing_logpending (leaves, kinds, members, records, batch_id, digests, created_at)
     VALUES (%(leaves)s, %(kinds)s, %(members)s, %(records)s, %(batch)s, %(digests)s, %(now)s)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 
-from sharing.reports.signing import ed25519_key_load
+from sharing.common.signing import ed25519_key_load
 from sharing.tlog import note
 
 

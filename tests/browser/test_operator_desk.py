@@ -72,7 +72,7 @@ def walk(page, base, member_a, member_b):
     from sharing.models import Dispute
     from tests.factories import OperatorFactory
     from tests.sharing.conftest import blacklist, lookup, new_token, reported
-    from tests.sharing.test_disputes import file
+    from tests.sharing.disputes.test_disputes import file
 
     token = new_token()
     reported(member_b, [blacklist([token], reference="B-COMPLAINT")])
@@ -138,7 +138,7 @@ def walk(page, base, member_a, member_b):
 
     # Lists stay usable at 1366 px: no column cut off (the results table needs no horizontal scroll).
     from members.audit import Actor
-    from sharing.services.reports import previous_month, report_generate
+    from sharing.reports.services import previous_month, report_generate
 
     start, end = previous_month()
     report_generate(member=member_a.institution, period_start=start, period_end=end, actor=Actor.system("tests"))

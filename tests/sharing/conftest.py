@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from sharing.models import ConsortiumKey
-from sharing.services.records import batch_process
-from tests.sharing.receiver import receiver  # noqa: F401 - a local webhook receiver, as a fixture
+from sharing.records.services import batch_process
+from tests.sharing.monitoring.receiver import receiver  # noqa: F401 - a local webhook receiver, as a fixture
 
 _references = itertools.count(1)
 

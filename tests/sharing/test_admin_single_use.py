@@ -13,7 +13,7 @@ from sharing.models import ConsortiumKey, Dispute, Record, Report
 from tests.admin_pages import form_nonce
 from tests.factories import OperatorFactory
 from tests.sharing.conftest import blacklist, new_token, reported
-from tests.sharing.test_disputes import file
+from tests.sharing.disputes.test_disputes import file
 
 
 @pytest.fixture

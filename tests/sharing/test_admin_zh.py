@@ -13,13 +13,13 @@ from django.urls import reverse
 from core.clock import business_today
 from members.audit import _ACTION_LABELS, audit_event_record
 from members.models import AuditEvent
-from sharing.identifiers import ID_TYPES
+from sharing.lookups.quotas import lookup_quota_set
 from sharing.models import Dispute, MemberFlag, Report
-from sharing.services.quotas import lookup_quota_set
-from sharing.services.reports import previous_month, report_generate
+from sharing.reports.services import previous_month, report_generate
+from sharing.tokens.identifiers import ID_TYPES
 from tests.factories import OperatorFactory
 from tests.sharing.conftest import blacklist, lookup, new_token, overdue, reported
-from tests.sharing.test_disputes import file
+from tests.sharing.disputes.test_disputes import file
 from tests.test_translations import po_entries
 
 # Words that are the same in Chinese text: names, standards and units.
@@ -92,14 +92,14 @@ def everything(member_a, member_b, key_v1, settings):
     audit_event_record(actor=_system(), action="audit.verified", payload={"ok": True})
     MemberFlag.objects.create(member=member_a.institution, kind="enumeration", day=business_today(), detail={"n": 1})
     lookup_quota_set(actor=_system(), member=member_a.institution, requests_per_minute=10, identifiers_per_day=100)
-    from sharing.services.webhook_endpoints import endpoint_create
-    from tests.sharing.test_watches import put_watches, watch
+    from sharing.monitoring.services import endpoint_create
+    from tests.sharing.monitoring.test_watches import put_watches, watch
 
     assert put_watches(member_b, [watch("LOAN-1", [token])]).status_code == 200
     settings.RISKSHARE_WEBHOOK_ALLOW_HOSTS = frozenset({"127.0.0.1"})
     endpoint_create(actor=_system(), member_id=member_b.institution.pk, url="https://127.0.0.1:9/hook", types=[])
-    from tests.sharing.test_partners import flag, register
-    from tests.sharing.test_policies import publish
+    from tests.sharing.registers.test_partners import flag, register
+    from tests.sharing.registers.test_policies import publish
 
     assert register(member_a).status_code == 201 and flag(member_b).status_code == 201
     assert publish(member_a).status_code == 201

@@ -10,16 +10,10 @@ import pytest
 import yaml
 from django.core.management import call_command
 
-from sharing.contracts.base import problems
-from sharing.contracts.batches import BATCH, RECORD_VARIANTS, batch_parse
-from sharing.contracts.disputes import DISPUTE
-from sharing.contracts.lookups import LOOKUP
-from sharing.contracts.partners import PARTNER, PARTNER_EXIT, PARTNER_FLAG, PARTNER_FLAG_ANSWER, PARTNER_UPDATE
-from sharing.contracts.policies import POLICY_CARD
-from sharing.contracts.records import ACKNOWLEDGE, RESOLVE, RETRACT
-from sharing.contracts.watches import WATCHES, WatchItem, watches_parse
-from sharing.contracts.webhooks import REPLAY, WEBHOOK_ENDPOINT
-from sharing.identifiers import ID_TYPES
+from sharing.alerts.contracts import ACKNOWLEDGE
+from sharing.common.contracts import problems
+from sharing.disputes.contracts import DISPUTE
+from sharing.lookups.contracts import LOOKUP
 from sharing.models import (
     CATEGORIES_BY_KIND,
     LoanProduct,
@@ -28,6 +22,17 @@ from sharing.models import (
     RecordCategory,
     RecordKind,
 )
+from sharing.monitoring.contracts import REPLAY, WATCHES, WEBHOOK_ENDPOINT, WatchItem, watches_parse
+from sharing.records.contracts import BATCH, RECORD_VARIANTS, RESOLVE, RETRACT, batch_parse
+from sharing.registers.contracts import (
+    PARTNER,
+    PARTNER_EXIT,
+    PARTNER_FLAG,
+    PARTNER_FLAG_ANSWER,
+    PARTNER_UPDATE,
+    POLICY_CARD,
+)
+from sharing.tokens.identifiers import ID_TYPES
 
 CONTEXT = {"today": dt.date(2026, 12, 1), "current_versions": frozenset({1}), "retired_versions": frozenset()}
 

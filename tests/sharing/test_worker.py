@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from sharing.matching import dirty_tokens_pending, summaries_drift_check
 from sharing.models import Batch, ConsortiumKey, TokenSummary
-from sharing.tasks import batches_sweep
-from sharing.tokens import pepper_token
+from sharing.records.matching import dirty_tokens_pending, summaries_drift_check
+from sharing.records.tasks import batches_sweep
+from sharing.tokens.pepper import pepper_token
 from tests.sharing.conftest import new_token, overdue, submit
 from tests.worker import wait_for
 

@@ -5,8 +5,8 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from members.management.base import ServiceCommand
-from sharing.keys import KeyFileError, key_file_write
-from sharing.services.keys import consortium_key_create
+from sharing.tokens.keyfile import KeyFileError, key_file_write
+from sharing.tokens.services import consortium_key_create
 
 
 class Command(ServiceCommand):

@@ -1,7 +1,7 @@
 from django.utils.translation import gettext as _
 
 from members.management.base import ServiceCommand
-from sharing.services.keys import consortium_key_retire
+from sharing.tokens.services import consortium_key_retire
 
 
 class Command(ServiceCommand):

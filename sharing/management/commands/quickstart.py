@@ -12,12 +12,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.uscc import uscc_check_character
 from members.audit import Actor
 from members.management.base import ServiceCommand
 from members.models import Credential, Institution
 from members.selectors import institution_by_uscc
 from members.services import credential_issue, credential_revoke, institution_create, institution_transition
-from members.validators import uscc_check_character
 from sharing.models import ConsortiumKey
 
 DEMO_MEMBERS = [

@@ -5,7 +5,7 @@ from django.utils.translation import gettext as _
 
 from members.management.base import ServiceCommand
 from members.models import Institution
-from sharing.services.reports import previous_month, reports_generate
+from sharing.reports.services import previous_month, reports_generate
 
 
 class Command(ServiceCommand):

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from sharing.reports.signing import public_key_pem
+from sharing.common.signing import public_key_pem
 from sharing.reports.verify import report_verify, verification_lines
 
 

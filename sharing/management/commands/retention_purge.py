@@ -3,8 +3,8 @@ from django.utils.translation import gettext as _
 from core.clock import business_today
 from members.management.base import ServiceCommand
 from members.models import Institution
-from sharing.selectors import lookup_log_due, records_past_retention
-from sharing.services.retention import retention_purge
+from sharing.retention.selectors import lookup_log_due, records_past_retention
+from sharing.retention.services import retention_purge
 
 
 class Command(ServiceCommand):

@@ -1,1 +1,0 @@
-"""Member API of sharing, one module per resource: records, lookups, disputes and alerts, reports."""

@@ -1,1 +1,0 @@
-"""The partner registry's and the policy cards' reads; their writes are sharing.services.partners and .policies."""

@@ -1,0 +1,1 @@
+"""The registers' member API: one module per register."""

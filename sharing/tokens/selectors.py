@@ -1,0 +1,52 @@
+"""Reads of consortium key versions, cached."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from core.errors import DomainError
+from sharing.tokens.models import ConsortiumKey
+
+
+def key_versions() -> tuple[frozenset[int], frozenset[int]]:
+    """The current and the retired consortium key versions (one query, for a whole batch)."""
+    current, retired = set(), set()
+    for version, state in ConsortiumKey.objects.values_list("version", "state"):
+        (current if state == ConsortiumKey.State.CURRENT else retired).add(version)
+    return frozenset(current), frozenset(retired)
+
+
+def key_version_cache_key(version: int) -> str:
+    return f"riskshare:key-version:{int(version)}"
+
+
+def cached_forget(key: str) -> None:
+    """Drop a cached value now, and again after commit (a reader may cache the old value in between)."""
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key))
+
+
+def key_version_require_current(*, version: int, field: str = "/key_version") -> None:
+    """Refuse a submission or lookup that names an unknown or retired key version.
+
+    Read through a cache of a few seconds: a retirement applies to lookups within that time.
+    """
+    cache_key = key_version_cache_key(version)
+    state = cache.get(cache_key)
+    if state is None:
+        state = ConsortiumKey.objects.filter(version=version).values_list("state", flat=True).first() or "unknown"
+        cache.set(cache_key, state, settings.RISKSHARE_SETTINGS_CACHE_SECONDS)
+    if state == ConsortiumKey.State.CURRENT:
+        return
+    if state == "unknown":
+        raise DomainError(
+            _("Key version %(v)s is unknown to the platform.") % {"v": version}, code="unknown_key_version", field=field
+        )
+    raise DomainError(
+        _("Key version %(v)s has been retired; tokenize with a current key.") % {"v": version},
+        code="retired_key_version",
+        field=field,
+    )

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from sharing.common.contracts import (
-    Contract,
-)
+from sharing.common.contracts import Contract
 
 
 class AcknowledgeRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sharing.cli.common import (
-    CliError,
-    input_file,
-)
+from sharing.cli.common import CliError, input_file
 
 
 def verify_report(args: argparse.Namespace) -> int:

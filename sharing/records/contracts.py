@@ -430,7 +430,7 @@ BATCH = Contract(
 )
 
 
-# POST /api/v1/records/{reference}/resolve and /retract; POST /api/v1/alerts/{id}/ack.
+# POST /api/v1/records/{reference}/resolve and /retract.
 class ResolveRequest(msgspec.Struct, forbid_unknown_fields=True):
     """The adverse event ended (the debt was repaid) on this day."""
 

@@ -16,11 +16,7 @@ from members.audit import Actor, audit_event_record
 from members.models import Credential
 from sharing.common.contracts import record_error
 from sharing.records.contracts import BatchCheck, ValidRecord
-from sharing.records.idempotency import (
-    idempotency_claim,
-    idempotency_complete,
-    idempotency_release,
-)
+from sharing.records.idempotency import idempotency_claim, idempotency_complete, idempotency_release
 from sharing.records.matching import tokens_mark_dirty
 from sharing.records.models import Batch
 from sharing.records.services import batch_enqueue

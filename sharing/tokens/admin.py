@@ -39,14 +39,13 @@ class ConsortiumKeyAdmin(ActorLabelsMixin, AuditLinkMixin, ReadOnlyAdminMixin, a
         return request.user.has_perm("sharing.retire_consortiumkey")
 
 
-# Small pieces the sharing admins share.
+# Small pieces every package's admin shares.
 def short_token(token) -> str:
     """Enough of a peppered token to tell two apart on a screen, not enough to be worth copying."""
     return bytes(token).hex()[:12] + "…"
 
 
 def id_type_label(id_type: str) -> str:
-
     return str(ID_TYPE_LABELS.get(id_type, id_type))
 
 

@@ -8,10 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 from django.utils.translation import gettext_noop
 
-from sharing.common.contracts import (
-    Problem,
-    whole,
-)
+from sharing.common.contracts import Problem, whole
 from sharing.tokens.identifiers import ID_TYPES
 
 MAX_IDENTIFIERS = 8

@@ -32,6 +32,8 @@ import statistics
 import time
 from urllib.parse import urlsplit, urlunsplit
 
+from bench.common import parse_args, secrets_env
+
 DB = os.environ.get("RISKSHARE_BENCH_DB", "riskshare_bench_tlog")
 
 
@@ -41,7 +43,7 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=1_000_000, help="leaves of the large log")
     parser.add_argument("--proofs", type=int, default=300)
     parser.add_argument("--skip-ingest", action="store_true", help="only the large log's proofs")
-    args = parser.parse_args()
+    args = parse_args(parser, batches=1, large=2_000, proofs=10)
 
     import psycopg
 
@@ -53,7 +55,7 @@ def main() -> None:
     os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{DB}"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     # The Django test client's host, over plain HTTP.
-    os.environ.update(ALLOWED_HOSTS="testserver", SECURE_SSL_REDIRECT="0")
+    os.environ.update(ALLOWED_HOSTS="testserver", SECURE_SSL_REDIRECT="0", DEBUG="0", **secrets_env())
     import django
 
     django.setup()

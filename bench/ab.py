@@ -13,14 +13,20 @@ the machine's noise at that moment: a difference of medians inside it is no diff
 
 from __future__ import annotations
 
-import argparse
 import os
+import sys
+
+# bench/tokenize.py shadows the standard library's tokenize for scripts run from this folder.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+import argparse
 import re
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
+
+from bench.common import parse_args
 
 # Figures each benchmark prints, by the label of their line; lower is better unless named in HIGHER.
 FIGURES = {
@@ -90,7 +96,7 @@ def main() -> None:
         parser.parse_args(argv)  # answers --help
         parser.error("name the benchmark after --: -- SCRIPT [ARGS], a script of bench/")
     split = argv.index("--")
-    args = parser.parse_args(argv[:split])
+    args = parse_args(parser, argv[:split], rounds=1)
     script, *bench_args = argv[split + 1 :]
     sides = []
     for spec in args.sides:

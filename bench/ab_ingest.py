@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from bench.common import parse_args
+
 _spec = importlib.util.spec_from_file_location("bench_ingest", Path(__file__).with_name("ingest.py"))
 ingest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ingest)
@@ -128,7 +130,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=300_000)
     parser.add_argument("--port", type=int, default=8900, help="the first side's; the others follow")
     parser.add_argument("sides", nargs="+", metavar="NAME=CHECKOUT:DATABASE")
-    args = parser.parse_args()
+    args = parse_args(parser, records=2_000)
 
     bodies = ingest.make_bodies(args.records, 10_000)
     sides = [Side(spec, args.port + n) for n, spec in enumerate(args.sides)]

@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from bench.common import parse_args
+
 _spec = importlib.util.spec_from_file_location("bench_ingest", Path(__file__).with_name("ingest.py"))
 ingest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ingest)
@@ -131,7 +133,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=5, help="10,000-identifier lookups per side and hit rate")
     parser.add_argument("--port", type=int, default=8800, help="the first side's; the others follow")
     parser.add_argument("sides", nargs="+", metavar="NAME=CHECKOUT:DATABASE")
-    args = parser.parse_args()
+    args = parse_args(parser, records=10_000, calls=20, batches=1)
 
     import orjson
     import psycopg

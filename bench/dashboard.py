@@ -32,8 +32,11 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DB = "riskshare_bench_dashboard"
+# Its own database; RISKSHARE_BENCH_DB names another (two runs side by side, the smoke test).
+BENCH_DB = os.environ.get("RISKSHARE_BENCH_DB", "riskshare_bench_dashboard")
 sys.path.insert(0, str(ROOT))
+from bench.common import parse_args, secrets_env
+
 MEMBERS = 100
 
 
@@ -46,10 +49,7 @@ def django_env() -> dict[str, str]:
     return {
         "DATABASE_URL": server_url(),
         "DEBUG": "0",
-        "SECRET_KEY": "bench-" + "s" * 50,
-        "RISKSHARE_PEPPER": "bench-pepper-" + "p" * 40,
-        "RISKSHARE_REPORT_SIGNING_KEY": os.environ.get("RISKSHARE_REPORT_SIGNING_KEY", ""),
-        "RISKSHARE_LOG_SIGNING_KEY": os.environ.get("RISKSHARE_LOG_SIGNING_KEY", ""),
+        **secrets_env(),
         "ALLOWED_HOSTS": "testserver",
         "CELERY_BROKER_URL": "",
     }
@@ -86,18 +86,19 @@ def load(records: int, entries: int) -> None:
             FROM members_institution m, generate_series(0, 1) k""",
         # Batches of 1,000 records spread over the 30 days; the newest few stuck in processing.
         f"""INSERT INTO sharing_batch (member_id, credential_id, status, received, accepted, rejected, errors, attempts,
-                created_at, updated_at, processed_at)
+                created_at, updated_at, processed_at, enqueue_failed)
             SELECT m.id, (SELECT min(id) FROM members_credential c WHERE c.institution_id = m.id),
                    CASE WHEN b % 997 = 0 THEN 'processing' ELSE 'done' END, 1000, 1000, 0, '[]', 1,
-                   {_AGO} + interval '30 days' * b / {batches}, {_AGO} + interval '30 days' * b / {batches}, now()
+                   {_AGO} + interval '30 days' * b / {batches}, {_AGO} + interval '30 days' * b / {batches}, now(),
+                   false
             FROM generate_series(1, {batches}) b
             JOIN members_institution m ON m.id = 1 + b % {MEMBERS}""",
         """INSERT INTO sharing_record (member_id, reference, kind, category, status, event_date, overdue_days,
                 overdue_amount, currency, product, key_version, identifiers_digest, identifier_types,
-                retract_reason, batch_id, created_at, updated_at, reported_at)
+                retract_reason, origination_partner, batch_id, created_at, updated_at, reported_at)
             SELECT b.member_id, 'R-' || b.id || '-' || i, 'delinquency', 'overdue', 'active', current_date - 40,
                    30 + i % 200, 1000, 'CNY', 'consumer_loan', 1, sha256((b.id * 1000 + i)::text::bytea),
-                   ARRAY['cn_resident_id'], '', b.id, b.created_at, b.created_at, b.created_at
+                   ARRAY['cn_resident_id'], '', '', b.id, b.created_at, b.created_at, b.created_at
             FROM sharing_batch b, generate_series(1, 1000) i""",
         f"""INSERT INTO sharing_lookup (member_id, credential_id, purpose, consent_reference, key_version, identifiers,
                 hits, answer, created_at)
@@ -141,7 +142,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=21)
     parser.add_argument("--skip-load", action="store_true", help="reuse the loaded database")
-    args = parser.parse_args()
+    args = parse_args(parser, records=2_000, entries=2_000, repeat=2)
     if not args.skip_load:
         load(args.records, args.entries)
 

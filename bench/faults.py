@@ -11,7 +11,7 @@ in count and time, each printing lost, duplicated and partial batches and the ti
 1. retry storm: clients submit batches and retry on any failure with the same Idempotency-Key
    while a gunicorn worker is SIGKILLed every few seconds (``--kill-every``, for ``--storm-seconds``);
 2. database restart (pg_ctl restart -m fast) during batches;
-3. broker outage: the relay closes for 20 s during batches, then opens again; how long POSTs took
+3. broker outage: the relay closes for 20 s (``--outage-seconds``) during batches, then opens again; how long POSTs took
    meanwhile, and how long after the broker's return every batch was matched.
 """
 
@@ -40,6 +40,7 @@ import httpx
 import orjson
 import psycopg
 
+from bench.common import parse_args
 from tests.served import CeleryWorker, Gunicorn, PrivateCluster, free_port, platform_env, platform_prepare, record
 
 REDIS = ("127.0.0.1", 6379)
@@ -213,7 +214,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=50)
     parser.add_argument("--kill-every", type=float, default=3.0, help="seconds between SIGKILLs in the storm")
     parser.add_argument("--storm-seconds", type=float, default=60.0, help="how long the storm kills workers")
-    args = parser.parse_args()
+    parser.add_argument("--outage-seconds", type=float, default=20.0, help="how long the broker is unreachable")
+    args = parse_args(parser, clients=1, batches=2, records=5, kill_every=1.0, storm_seconds=1.0, outage_seconds=2.0)
 
     cluster = PrivateCluster()
     relay = Relay()
@@ -272,12 +274,12 @@ def main() -> None:
             f"{result}"
         )
 
-        # 3. Broker outage: closed for 20 s during batches, then back.
+        # 3. Broker outage: closed during batches, then back.
         outcome, threads = run_clients(server.url, key, args.clients, args.batches // 2, args.records, limit=120)
         time.sleep(1)
         relay.close()
         down_at = time.monotonic()
-        time.sleep(20)
+        time.sleep(args.outage_seconds)
         relay.open()
         back = time.monotonic()
         for thread in threads:
@@ -287,7 +289,7 @@ def main() -> None:
         waited = time.monotonic() - back
         during = [seconds for started, seconds, status in outcome.posts if down_at <= started < back and status]
         print(
-            f"broker outage 20 s: {len(during)} POSTs answered while it was down, latency p50 "
+            f"broker outage {args.outage_seconds:.0f} s: {len(during)} POSTs answered while it was down, latency p50 "
             f"{statistics.median(during or [0]) * 1000:.0f} ms, max {max(during or [0]) * 1000:.0f} ms; "
             f"every batch matched {waited:.0f} s after the broker returned"
             + ("" if matched is not None else " (NOT within 240 s)")

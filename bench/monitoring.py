@@ -42,6 +42,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import parse_args
+
 _spec = importlib.util.spec_from_file_location("bench_ingest", ROOT / "bench" / "ingest.py")
 ingest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ingest)
@@ -139,6 +141,7 @@ def worker(env, processes: int) -> subprocess.Popen:
             "celery",
             "-A",
             "config",
+            "--quiet",  # no banner: the output is the figures
             "worker",
             "-P",
             "prefork",
@@ -227,7 +230,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--latency-batches", type=int, default=10)
     parser.add_argument("--post-only", action="store_true", help="stop after the watches POST (step 2)")
-    args = parser.parse_args()
+    args = parse_args(parser, records=10_000, watches=1_000, latency_batches=2)
     cores = os.cpu_count() or 1
 
     queue = f"bench-{secrets.token_hex(4)}"

@@ -25,14 +25,15 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirna
 import argparse
 import statistics
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DB = "riskshare_bench_reports"
+# Its own database; RISKSHARE_BENCH_DB names another (two runs side by side, the smoke test).
+BENCH_DB = os.environ.get("RISKSHARE_BENCH_DB", "riskshare_bench_reports")
 sys.path.insert(0, str(ROOT))
+from bench.common import parse_args, secrets_env
 
 
 def server_url(database: str = BENCH_DB) -> str:
@@ -41,23 +42,10 @@ def server_url(database: str = BENCH_DB) -> str:
 
 
 def django_env() -> dict[str, str]:
-    key = Path(tempfile.gettempdir()) / "riskshare-bench-report-key.pem"
-    if not key.exists():
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-        key.write_bytes(
-            Ed25519PrivateKey.generate().private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
     return {
         "DATABASE_URL": server_url(),
         "DEBUG": "0",
-        "SECRET_KEY": "bench-" + "s" * 50,
-        "RISKSHARE_PEPPER": "bench-pepper-" + "p" * 40,
-        "RISKSHARE_REPORT_SIGNING_KEY": str(key),
-        "RISKSHARE_LOG_SIGNING_KEY": str(key),  # the same throwaway key is enough to start
+        **secrets_env(),
         "ALLOWED_HOSTS": "127.0.0.1",
         "CELERY_BROKER_URL": "",
     }
@@ -94,31 +82,31 @@ def load(members: int, records: int, lookups: int) -> None:
             FROM members_institution m, generate_series(0, 1) k""",
         # One batch per 10,000 records, 2 % of the received records rejected with two codes.
         f"""INSERT INTO sharing_batch (member_id, credential_id, status, received, accepted, rejected, errors, attempts,
-                created_at, updated_at, processed_at)
+                created_at, updated_at, processed_at, enqueue_failed)
             SELECT m.id, (SELECT min(id) FROM members_credential c WHERE c.institution_id = m.id), 'done',
                    10200, 10000, 200,
                    (SELECT jsonb_agg(jsonb_build_object('index', j, 'field', '/event_date',
                            'code', CASE WHEN j % 3 = 0 THEN 'future_date' ELSE 'bad_date' END, 'message', 'x'))
                     FROM generate_series(1, 200) j),
-                   1, {_MONTH} + interval '1 day' * (b % 28), now(), now()
+                   1, {_MONTH} + interval '1 day' * (b % 28), now(), now(), false
             FROM members_institution m, generate_series(1, greatest({per_member} / 10000, 1)) b""",
         f"""INSERT INTO sharing_record (member_id, reference, kind, category, status, event_date, resolved_date,
                 overdue_days, overdue_amount, currency, product, key_version, identifiers_digest, identifier_types,
-                retract_reason, batch_id, created_at, updated_at, reported_at)
+                retract_reason, origination_partner, batch_id, created_at, updated_at, reported_at)
             SELECT m.id, 'R-' || i, CASE WHEN i % 5 = 0 THEN 'blacklist' ELSE 'delinquency' END,
                    CASE WHEN i % 5 = 0 THEN 'fraud_ring' ELSE 'overdue' END,
                    CASE WHEN i % 50 = 1 THEN 'resolved' WHEN i % 97 = 2 THEN 'retracted' ELSE 'active' END,
                    (({_MONTH})::date - (i % 45)), NULL, 30 + i % 200, 1000, 'CNY', 'consumer_loan', 1,
-                   sha256(i::text::bytea), ARRAY['cn_resident_id'], '', NULL,
+                   sha256(i::text::bytea), ARRAY['cn_resident_id'], '', '', NULL,
                    {_MONTH} + interval '1 second' * (i % 2400000), now(), now()
             FROM members_institution m, generate_series(1, {per_member}) i""",
         # Row history: 5 % of the records changed during the month.
         f"""INSERT INTO sharing_recordevent (pgh_created_at, pgh_label, id, reference, kind, category, status,
                 event_date, overdue_days, overdue_amount, currency, product, key_version, identifiers_digest,
-                identifier_types, retract_reason, created_at, updated_at, member_id, pgh_obj_id)
+                identifier_types, retract_reason, origination_partner, created_at, updated_at, member_id, pgh_obj_id)
             SELECT {_MONTH} + interval '1 day' * (id % 28), 'update', id, reference, kind, category, status,
                    event_date, overdue_days, overdue_amount, currency, product, key_version, identifiers_digest,
-                   identifier_types, retract_reason, created_at, updated_at, member_id, id
+                   identifier_types, retract_reason, origination_partner, created_at, updated_at, member_id, id
             FROM sharing_record WHERE id % 20 = 0""",
         # Resolutions and retractions through the API leave audit events (the chain is not the point here).
         f"""INSERT INTO members_auditevent (seq, occurred_at, actor_type, actor_id, actor_label, action, object_type,
@@ -182,7 +170,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-load", action="store_true", help="reuse the loaded database")
     parser.add_argument("--skip-per-member", action="store_true")
-    args = parser.parse_args()
+    args = parse_args(parser, members=3, records=2_000, lookups=2_000, repeat=1)
     if not args.skip_load:
         load(args.members, args.records, args.lookups)
 

@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common import parse_args
 from sharing.cli import main as cli_main
 from sharing.tokens.identifiers import resident_id_check_character
 from sharing.tokens.keyfile import key_file_write, key_generate
@@ -80,7 +81,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--jobs", default=f"1,{os.cpu_count() or 1}", help="comma-separated --jobs values")
-    args = parser.parse_args()
+    args = parse_args(parser, rows=2_000, repeat=1, jobs="1,2")
     job_counts = sorted({int(value) for value in args.jobs.split(",")})
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:

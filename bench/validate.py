@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # This folder's tokenize.py would shadow the standard library's.
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 sys.path.insert(0, str(ROOT))
+from bench.common import parse_args, secrets_env
 
 
 def make_body(records: int, *, broken_every: int | None) -> bytes:
@@ -88,8 +89,11 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--before", help="a commit whose sharing/validation.py to measure too (e.g. 8a06412)")
-    args = parser.parse_args()
+    args = parse_args(parser, records=200, rounds=2)
 
+    # Production mode without the embedded server (no statement is sent): the settings need the secrets.
+    os.environ.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    os.environ.update({**secrets_env(), "DEBUG": "0"})
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.environment import production_secrets
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 PG_BIN = Path(os.environ.get("RISKSHARE_PG_BIN", "/usr/lib/postgresql/15/bin"))
 # The member every served platform starts with.
@@ -98,10 +100,9 @@ def platform_env(database_url: str, broker_url: str, **extra: str) -> dict[str, 
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "0",
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        **production_secrets(),
         **extra,
     }
-    env.setdefault("SECRET_KEY", "faults-secret-key-not-for-production-0123456789abcdef")
-    env.setdefault("RISKSHARE_PEPPER", "faults-pepper-not-for-production-0123456789abcdef")
     return env
 
 

@@ -11,6 +11,7 @@ from django.conf import settings
 
 from core.api import flatten_validation_errors
 from tests.conftest import database_url_of_test_database
+from tests.environment import production_secrets
 
 
 def test_healthz(client):
@@ -221,4 +222,6 @@ def test_jobs_are_enqueued_by_name_in_a_process_that_never_imported_the_tasks():
         "    assert job_enqueue('sharing.batch_process', 1)\n"
         "    assert sent.call_args.args[0] == 'sharing.batch_process' if sent.called else ran.called\n"
     )
-    subprocess.run([sys.executable, "-c", code], cwd=settings.BASE_DIR, check=True)  # noqa: S603
+    # A web process of its own: with DATABASE_URL inherited it starts in production mode.
+    env = {**os.environ, **production_secrets()}
+    subprocess.run([sys.executable, "-c", code], cwd=settings.BASE_DIR, env=env, check=True)  # noqa: S603

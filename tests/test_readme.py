@@ -17,6 +17,7 @@ import pytest
 from django.core.management import call_command
 
 from tests.conftest import database_url_of_test_database
+from tests.environment import session_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"<!-- walkthrough -->\n```sh\n(.*?)\n```", re.S)
@@ -41,8 +42,12 @@ def test_the_readme_walkthrough_runs_as_written(transactional_db, live_server, m
     call_command("consortium_key_new", out=str(key_file), stdout=StringIO())
     # The reader runs `uv run manage.py …` from the checkout.
     (tmp_path / "manage.py").symlink_to(ROOT / "manage.py")
+    # DATABASE_URL names the session's database, so the commands run in production mode (DEBUG off):
+    # they need the secrets, the session's own, as they read and sign what the live server wrote.
     env = {
         **os.environ,
+        **session_secrets(),
+        "DEBUG": "0",
         "RISKSHARE_URL": live_server.url,
         "RISKSHARE_API_KEY": member_a.key,
         "RISKSHARE_CONSORTIUM_KEY_FILE": "var/consortium-key-v1.json",

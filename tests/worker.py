@@ -20,6 +20,7 @@ from django.conf import settings
 from kombu import Connection
 
 from tests.conftest import database_url_of_test_database
+from tests.environment import session_secrets
 
 
 def broker_url() -> str | None:
@@ -45,8 +46,7 @@ class Worker:
             "CELERY_BROKER_URL": self.url,
             "CELERY_RESULT_BACKEND": self.url,
             "CELERY_TASK_DEFAULT_QUEUE": self.queue,
-            "SECRET_KEY": settings.SECRET_KEY,
-            "RISKSHARE_PEPPER": settings.RISKSHARE_PEPPER.decode(),
+            **session_secrets(),
             "DEBUG": "1" if settings.EMBEDDED_DATABASE else "0",
             **self.extra_env,
         }

@@ -1,0 +1,95 @@
+"""Every script under bench/ runs to the end in its smoke mode (``--smoke``: tiny sizes, seconds each).
+
+A benchmark is run by hand, rarely: without this a change of schema or of an API broke one unseen
+(bench/ingest.py's COPY floor stopped on a column that had become NOT NULL). No figure is asserted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from tests.conftest import database_url_of_test_database
+from tests.served import PrivateCluster, free_port
+from tests.worker import broker_url
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+ROOT = BENCH.parent
+
+# Each script's smoke run: its arguments (with {port}, {side}: NAME=CHECKOUT:DATABASE), and what it needs.
+# bench/ab_lookup.py compares databases bench/lookup.py loaded: it runs after it, on its database.
+SMOKE: dict[str, tuple[list[list[str]], set[str]]] = {
+    "tokenize.py": ([["tokenize.py"]], set()),
+    "validate.py": ([["validate.py"]], set()),
+    "tlog.py": ([["tlog.py"]], {"database"}),
+    "reports.py": ([["reports.py"]], {"database"}),
+    "dashboard.py": ([["dashboard.py"]], {"database"}),
+    "ingest.py": ([["ingest.py", "--port", "{port}"]], {"database", "broker"}),
+    "monitoring.py": ([["monitoring.py", "--port", "{port}"]], {"database", "broker"}),
+    "lookup.py": ([["lookup.py", "--port", "{port}"], ["ab_lookup.py", "--port", "{port}", "{side}"]], {"database"}),
+    "ab_ingest.py": ([["ab_ingest.py", "--port", "{port}", "{side}"]], {"database", "broker"}),
+    "ab.py": ([["ab.py", "--logs", "{logs}", "{side}", "--", "tlog.py", "--smoke"]], {"database", "uv"}),
+    "faults.py": ([["faults.py"]], {"broker", "cluster"}),
+}
+
+
+def test_every_script_has_a_smoke_run():
+    scripts = {path.name for path in BENCH.glob("*.py")} - {"common.py"}
+    covered = {command[0] for commands, _needs in SMOKE.values() for command in commands}
+    assert scripts == covered
+
+
+def _on_the_session_server(database: str) -> str:
+    """A URL of ``database`` on the test session's PostgreSQL server (the machine's, or the embedded one)."""
+    return urlunsplit(urlsplit(database_url_of_test_database())._replace(path=f"/{database}"))
+
+
+def _drop(database: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_on_the_session_server("postgres"), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@pytest.mark.parametrize("name", SMOKE)
+def test_the_script_runs_in_smoke_mode(name, tmp_path):
+    commands, needs = SMOKE[name]
+    broker = broker_url() if "broker" in needs else None
+    if "broker" in needs and broker is None:
+        pytest.skip("no Redis reachable (set CELERY_BROKER_URL)")
+    if "cluster" in needs and not PrivateCluster.available():
+        pytest.skip("needs the PostgreSQL server binaries")
+    if "uv" in needs and shutil.which("uv") is None:
+        pytest.skip("bench/ab.py runs each side with uv")
+    # Its own database: the default names are shared by everyone's runs on this server.
+    database = f"bench_smoke_{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _on_the_session_server("postgres"),
+        "RISKSHARE_BENCH_DB": database,
+        "UV_NO_SYNC": "1",  # bench/ab.py's `uv run`: the environment is this one
+        **({"CELERY_BROKER_URL": broker} if broker else {}),
+    }
+    values = {"port": str(free_port()), "side": f"a={ROOT}:{database}", "logs": str(tmp_path)}
+    try:
+        for command in commands:
+            arguments = [part.format(**values) for part in command]
+            done = subprocess.run(  # noqa: S603 - our own interpreter and scripts
+                [sys.executable, str(BENCH / arguments[0]), "--smoke", *arguments[1:]],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert done.returncode == 0, f"{' '.join(arguments)}:\n{done.stdout}\n{done.stderr}"
+    finally:
+        if "database" in needs:
+            _drop(database)

@@ -47,7 +47,7 @@ def session_secrets() -> dict[str, str]:
     var/, made on first use: loading them here makes them as the session itself would)."""
     from django.conf import settings
 
-    from sharing.reports.signing import ed25519_key_load
+    from sharing.common.signing import ed25519_key_load
 
     return {
         "SECRET_KEY": settings.SECRET_KEY,

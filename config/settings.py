@@ -433,13 +433,16 @@ RISKSHARE_METRICS_TOKEN = os.environ.get("RISKSHARE_METRICS_TOKEN", "")
 if RISKSHARE_METRICS_TOKEN and len(RISKSHARE_METRICS_TOKEN) < 32:
     raise ImproperlyConfigured("RISKSHARE_METRICS_TOKEN must be at least 32 characters long.")
 # Read from PostgreSQL at each scrape (the figures every worker shares).
-RISKSHARE_METRICS_COLLECTORS = ["sharing.metrics.collect", "core.backups.collect"]
+RISKSHARE_METRICS_COLLECTORS = ["sharing.metrics.collect", "core.backups.collect", "members.history.collect"]
 # Backups (core.backups, docs/operations.md "Backups and failover"): the pgBackRest stanza of this database,
 # the command that runs pgBackRest as a user who may read its repository, and its configuration file.
 # Stanza unset: the backup metrics say "not configured" (riskshare_backup_configured 0).
 RISKSHARE_PGBACKREST_STANZA = os.environ.get("RISKSHARE_PGBACKREST_STANZA", "")
 RISKSHARE_PGBACKREST_COMMAND = os.environ.get("RISKSHARE_PGBACKREST_COMMAND", "pgbackrest")
 RISKSHARE_PGBACKREST_CONFIG = os.environ.get("RISKSHARE_PGBACKREST_CONFIG", "")
+# The history witness (core.witness): a file outside the database, beside the backups, holding the newest
+# signed checkpoint and audit head, so that a restored database cannot continue from older ones. Unset: none.
+RISKSHARE_HISTORY_WITNESS = os.environ.get("RISKSHARE_HISTORY_WITNESS", "")
 # More sections of GET /api/v1/me, from apps members does not know: a callable (credential) -> dict,
 # and the serializer whose fields document what it adds.
 RISKSHARE_ME_SECTIONS = {"sharing.ratelimit.me_lookup_quota": "sharing.apis.lookups.MeLookupQuotaSerializer"}

@@ -18,6 +18,7 @@ from sharing.services.records import batch_enqueue, batches_stale
 from sharing.services.records import batch_process as batch_process_service
 from sharing.services.reports import report_fill, reports_request_previous_month, reports_stale
 from sharing.services.retention import retention_purge
+from sharing.tlog.history import history_guard, history_record
 from sharing.tlog.services import log_sequence as log_sequence_service
 
 logger = logging.getLogger(__name__)
@@ -153,5 +154,11 @@ def reports_sweep() -> list[int]:
 # No retries: it runs every few seconds, and each run takes up whatever the last one left.
 @shared_task(name="sharing.log_sequence", acks_late=True, max_retries=0)
 def log_sequence() -> dict:
+    # Checked against the heads recorded outside the database first: after a restore to an earlier point
+    # neither history grows until an operator reconciles (docs/operations.md, "Histories that never fork").
+    held = history_guard()
+    if held:
+        return {"held": sorted(held)}
     result = log_sequence_service()
+    history_record()
     return {"sequenced": result.sequenced, "size": result.size, "checkpoint": result.checkpoint}

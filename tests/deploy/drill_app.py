@@ -6,7 +6,8 @@
 - ``writer SECONDS``: a long-lived worker writing one row every 0.1 s the way a Celery task does (stale
   connections closed before each unit of work, each write one transaction), printing the Unix times of the
   writes that succeeded: it must come back by itself after a failover.
-- ``sequence``: one run of the sequencer task; prints its answer.
+- ``sequence``: one run of the sequencer task; prints its answer and the number of signed checkpoints.
+- ``commands NAME…``: management commands in one process; prints each one's exit status.
 """
 
 from __future__ import annotations
@@ -66,4 +67,18 @@ if __name__ == "__main__":
     elif step == "writer":
         print(json.dumps(writer(float(arguments[0]))))
     elif step == "sequence":
-        print(json.dumps(tasks.log_sequence()))
+        from sharing.models import LogCheckpoint
+
+        print(json.dumps({**tasks.log_sequence(), "checkpoints": LogCheckpoint.objects.count()}))
+    elif step == "commands":
+        from django.core.management import CommandError, call_command
+
+        statuses = {}
+        for name in arguments:
+            try:
+                call_command(name)
+                statuses[name] = 0
+            except CommandError as error:
+                print(f"{name}: {error}", file=sys.stderr)
+                statuses[name] = 1
+        print(json.dumps(statuses))

@@ -13,9 +13,10 @@ import datetime as dt
 import os
 from pathlib import Path
 
-import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+from core.database_url import database_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -168,7 +169,9 @@ if EMBEDDED_DATABASE:
     # `manage.py devdb` inspects and stops the server: it must not start it.
     DATABASE_URL = embedded_database_url(EMBEDDED_PGDATA_DIR, start=sys.argv[1:2] != ["devdb"])
 
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+# Several hosts (host1:5432,host2:5432) with target_session_attrs=read-write reach whichever is the primary
+# after a failover (core.database_url, docs/operations.md "Backups and failover").
+DATABASES = {"default": database_settings(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 # The hot indexes live in memory; with the default random_page_cost (4) PostgreSQL
 # prefers a full scan for a 10,000-token "= ANY" (measured, docs/performance.md).
 # Generic plans for the statements prepared where asked (core.sql, prepare=True: fixed statements
@@ -430,7 +433,16 @@ RISKSHARE_METRICS_TOKEN = os.environ.get("RISKSHARE_METRICS_TOKEN", "")
 if RISKSHARE_METRICS_TOKEN and len(RISKSHARE_METRICS_TOKEN) < 32:
     raise ImproperlyConfigured("RISKSHARE_METRICS_TOKEN must be at least 32 characters long.")
 # Read from PostgreSQL at each scrape (the figures every worker shares).
-RISKSHARE_METRICS_COLLECTORS = ["sharing.desk.metrics.collect"]
+RISKSHARE_METRICS_COLLECTORS = ["sharing.desk.metrics.collect", "core.backups.collect", "members.history.collect"]
+# Backups (core.backups, docs/operations.md "Backups and failover"): the pgBackRest stanza of this database,
+# the command that runs pgBackRest as a user who may read its repository, and its configuration file.
+# Stanza unset: the backup metrics say "not configured" (riskshare_backup_configured 0).
+RISKSHARE_PGBACKREST_STANZA = os.environ.get("RISKSHARE_PGBACKREST_STANZA", "")
+RISKSHARE_PGBACKREST_COMMAND = os.environ.get("RISKSHARE_PGBACKREST_COMMAND", "pgbackrest")
+RISKSHARE_PGBACKREST_CONFIG = os.environ.get("RISKSHARE_PGBACKREST_CONFIG", "")
+# The history witness (core.witness): a file outside the database, beside the backups, holding the newest
+# signed checkpoint and audit head, so that a restored database cannot continue from older ones. Unset: none.
+RISKSHARE_HISTORY_WITNESS = os.environ.get("RISKSHARE_HISTORY_WITNESS", "")
 # More sections of GET /api/v1/me, from apps members does not know: a callable (credential) -> dict,
 # and the serializer whose fields document what it adds.
 RISKSHARE_ME_SECTIONS = {"sharing.lookups.ratelimit.me_lookup_quota": "sharing.lookups.apis.MeLookupQuotaSerializer"}

@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from core import errors as domain
-from core.outage import database_unavailable
+from core.outage import database_unavailable, history_held
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +162,18 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             detail=_("The database cannot be reached; retry after the time given in Retry-After."),
         )
         return _problem_response(body, {"Retry-After": str(settings.RISKSHARE_DATABASE_RETRY_AFTER)})
+    if history_held(exc):
+        logger.error("History held after a restore: %s refused", context.get("view").__class__.__name__)
+        body = problem(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            code="history_held",
+            title=_("Service unavailable"),
+            detail=_(
+                "The platform was restored from a backup and accepts no changes until its operators have "
+                "reconciled its history; retry later."
+            ),
+        )
+        return _problem_response(body, {"Retry-After": "300"})
     logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
     return _problem_response(_server_error_body())
 

@@ -154,6 +154,15 @@ register_problems(
         authenticated,  # every credential is checked in the database
     ),
     problem_code(
+        "history_held",
+        (503, "Service unavailable"),
+        gettext_lazy(
+            "The platform was restored from a backup and accepts no changes until its operators reconcile its "
+            "history (the audit trail and the log never fork); retry after `Retry-After` seconds."
+        ),
+        authenticated,
+    ),
+    problem_code(
         "server_error",
         (500, "Internal server error"),
         gettext_lazy("An unexpected failure; it is logged under the answer's `request_id`. No traceback is shown."),

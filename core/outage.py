@@ -24,3 +24,12 @@ def database_unavailable(exc: BaseException) -> bool:
     sqlstate = getattr(exc.__cause__, "sqlstate", None)
     # No SQLSTATE: no answer from a server at all (refused, reset, timed out, closed under us).
     return sqlstate is None or sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
+
+
+# Raised by the audit chain's trigger while a history is held after a restore (members.history).
+HISTORY_HELD_SQLSTATE = "RSH01"
+
+
+def history_held(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database refusing to continue a history held after a restore."""
+    return getattr(exc.__cause__, "sqlstate", None) == HISTORY_HELD_SQLSTATE

@@ -11,6 +11,7 @@ class MembersConfig(AppConfig):
         from axes.signals import user_locked_out
         from django.contrib.auth.signals import user_logged_in
 
+        from members import history  # noqa: F401 - its audit labels
         from members.groups import operator_groups_ensure
         from members.signals import operator_locked_out, operator_logged_in
 

@@ -226,6 +226,21 @@ class AuditEvent(models.Model):
         ]
         triggers = [
             pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+            # After a restore to an earlier point the chain must not grow from an older head than the one
+            # recorded outside the database (members.history): every append fails until an operator
+            # reconciles. SQLSTATE RSH01 is answered 503 history_held (core.outage).
+            pgtrigger.Trigger(
+                name="held_after_restore",
+                operation=pgtrigger.Insert,
+                when=pgtrigger.Before,
+                level=pgtrigger.Statement,
+                func=(
+                    "IF EXISTS (SELECT 1 FROM members_historyhold WHERE kind = 'audit_chain' "
+                    "AND released_at IS NULL) THEN RAISE EXCEPTION 'riskshare: the audit chain is held after "
+                    "a restore: run manage.py history_check (docs/operations.md)' USING ERRCODE = 'RSH01'; "
+                    "END IF; RETURN NULL;"
+                ),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -256,3 +271,35 @@ class AdminFormUse(models.Model):
 
     def __str__(self) -> str:
         return self.object_repr or self.purpose
+
+
+class HistoryHold(models.Model):
+    """A published history found not to continue its head recorded outside the database (members.history).
+
+    While a hold of a kind is open, that history does not grow: the audit chain refuses appends (a database
+    trigger), the verifiable log signs no checkpoint. An operator releases it (``manage.py history_reconcile``).
+    """
+
+    class Kind(models.TextChoices):
+        AUDIT_CHAIN = "audit_chain", _("audit chain")
+        VERIFIABLE_LOG = "verifiable_log", _("verifiable log")
+
+    kind = models.CharField(_("history"), max_length=16, choices=Kind.choices)
+    detected_at = models.DateTimeField(_("detected at"), default=timezone.now)
+    recorded = models.JSONField(_("recorded head"), help_text=_("The head kept outside the database."))
+    found = models.JSONField(_("found in the database"), help_text=_("What the database held instead."))
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+    released_by = models.CharField(_("released by"), max_length=200, blank=True)
+    release_reason = models.TextField(_("reason for release"), blank=True)
+
+    class Meta:
+        verbose_name = _("history hold")
+        verbose_name_plural = _("history holds")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind"], condition=models.Q(released_at__isnull=True), name="one_open_hold_per_history"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.detected_at:%Y-%m-%d %H:%M})"

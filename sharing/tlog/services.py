@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from core.errors import DomainError, NotFoundError
 from core.sql import execute_binary, pipeline
 from members.audit import Actor, audit_event_record, audit_event_statements
-from sharing.tlog import leaf, merkle, note, tiles
+from sharing.tlog import history, leaf, merkle, note, tiles
 from sharing.tlog.models import LogCheckpoint, LogState
 from sharing.tlog.signing import checkpoint_sign, log_name, log_verifier_key
 
@@ -254,10 +254,13 @@ def _checkpoint_sign(state: LogState) -> int | None:
         return None
     latest = LogCheckpoint.objects.order_by("-size").first()
     root = bytes(state.root)
+    tree = tiles.TiledTree(tiles_read)
+    # Also against the checkpoint recorded outside the database: a restored database's own latest
+    # checkpoint may be older than the last one published.
+    history.log_signing_check(state.size, tree.hash_range)
     if latest is not None:
         if latest.size == state.size:
             return None
-        tree = tiles.TiledTree(tiles_read)
         proof = merkle.consistency_path(latest.size, state.size, tree.hash_range)
         if latest.size > state.size or not merkle.verify_consistency(
             latest.size, state.size, bytes(latest.root), root, proof

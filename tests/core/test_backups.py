@@ -10,7 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from core import backups
-from tests.sharing.test_observability import METRICS_TOKEN, metric
+from tests.sharing.desk.test_observability import METRICS_TOKEN, metric
 
 NOW = 1_800_000_000
 

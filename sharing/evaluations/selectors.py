@@ -87,3 +87,35 @@ def evaluation_allowance(*, member_id: int, now: dt.datetime) -> Allowance:
         ALLOWANCE_CACHE_SECONDS,
     )
     return allowance
+
+
+_PROGRESS_SQL = """
+    SELECT m.name, m.uscc, k.version, k.scheme,
+           (SELECT count(*) FROM sharing_record r
+             WHERE r.member_id = m.id AND r.key_version = k.version AND r.status <> 'retracted'),
+           (SELECT count(*) FROM sharing_watch w WHERE w.member_id = m.id AND w.key_version = k.version)
+      FROM members_institution m CROSS JOIN sharing_consortiumkey k
+     WHERE k.state = 'current'
+     ORDER BY m.name, k.version
+"""
+
+
+@dataclass(frozen=True)
+class KeyProgress:
+    member: str
+    uscc: str
+    version: int
+    scheme: str
+    records: int
+    watches: int
+
+
+def key_version_progress() -> list[KeyProgress]:
+    """Per member and current key version: its standing records and watches under that version.
+
+    What the operator watches during a move between key versions: once every member shows none under the old
+    version, retiring it loses no record from lookups.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_PROGRESS_SQL)
+        return [KeyProgress(*row) for row in cursor.fetchall() if row[4] or row[5]]

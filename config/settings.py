@@ -278,6 +278,12 @@ SPECTACULAR_SETTINGS = {
     "TAGS": [
         {"name": "members", "description": _("Who the presented API key belongs to, and its remaining quota.")},
         {
+            "name": "tokens",
+            "description": _(
+                "Tokens v2: the signed key directory, and the evaluation of blinded identifiers (RFC 9497 VOPRF)."
+            ),
+        },
+        {
             "name": "records",
             "description": _("Report blacklist and delinquency records in batches; resolve or retract them."),
         },

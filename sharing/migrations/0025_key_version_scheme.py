@@ -14,6 +14,7 @@ class Migration(migrations.Migration):
             name="public_keys",
             field=models.JSONField(
                 blank=True,
+                db_default=models.Value({}, models.JSONField()),
                 default=dict,
                 help_text="voprf-v2: each identifier type's ristretto255 public key (hex) that proofs are checked against.",
                 verbose_name="public keys",
@@ -27,6 +28,7 @@ class Migration(migrations.Migration):
                     ("hmac-v1", "HMAC-SHA256 under a shared consortium key (v1)"),
                     ("voprf-v2", "RFC 9497 VOPRF through the platform's evaluator (v2)"),
                 ],
+                db_default="hmac-v1",
                 default="hmac-v1",
                 help_text="How tokens of this version are computed.",
                 max_length=16,

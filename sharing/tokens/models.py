@@ -31,11 +31,14 @@ class ConsortiumKey(models.Model):
         max_length=16,
         choices=Scheme.choices,
         default=Scheme.HMAC_V1,
+        # In the database too: the statements that insert a version by hand (tests, benchmarks) predate v2.
+        db_default=Scheme.HMAC_V1,
         help_text=_("How tokens of this version are computed."),
     )
     public_keys = models.JSONField(
         _("public keys"),
         default=dict,
+        db_default=models.Value({}, models.JSONField()),
         blank=True,
         help_text=_("voprf-v2: each identifier type's ristretto255 public key (hex) that proofs are checked against."),
     )

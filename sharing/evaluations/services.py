@@ -24,6 +24,8 @@ from members.models import Credential
 from sharing.evaluations.models import TokenEvaluationLimit
 from sharing.evaluations.selectors import WINDOW_DAYS, Allowance, allowance_cache_key, evaluation_allowance
 from sharing.lookups.models import MemberFlag
+from sharing.records.models import Record, RecordStatus
+from sharing.records.services import record_retract
 from sharing.tokens.evaluator_wire import EvaluatorRefused, EvaluatorUnavailable
 from sharing.tokens.gateway import evaluator, unavailable
 from sharing.tokens.identifiers import InvalidIdentifier, canonicalize
@@ -249,3 +251,26 @@ def evaluation_limit_set(*, actor: Actor, member, evaluations_per_day: int) -> T
         )
         transaction.on_commit(lambda: cache.delete(allowance_cache_key(member.pk)))
     return limit
+
+
+def retired_key_records_withdraw(*, actor: Actor, version: int) -> int:
+    """After the cut-over: the standing records still under retired key version ``version`` are retracted.
+
+    Nobody can compute their tokens any more (lookups under a retired version are refused), so they would sit in
+    the summaries matching nothing while still counting as reports. Each is retracted as its member would
+    (audited, in the log of record changes, summaries refreshed), with the reason saying why; the member can
+    report it again under the current version. Returns how many.
+    """
+    key = ConsortiumKey.objects.filter(version=version).first()
+    if key is None or key.state != ConsortiumKey.State.RETIRED:
+        raise DomainError(
+            _("Retire key version %(v)s first; only a retired version's records are withdrawn.") % {"v": version},
+            code="key_version_not_retired",
+        )
+    # Stored data (the record's reason, the audit payload), in one language like every stored reason.
+    reason = f"Key version {version} was retired before this record was re-submitted under a current one."
+    withdrawn = 0
+    for record in Record.objects.filter(key_version=version).exclude(status=RecordStatus.RETRACTED).iterator():
+        record_retract(actor=actor, record=record, reason=reason)
+        withdrawn += 1
+    return withdrawn

@@ -89,3 +89,7 @@ def key_directory() -> list[dict]:
         }
         for key in ConsortiumKey.objects.order_by("version")
     ]
+
+
+def key_version_retired(*, version: int) -> bool:
+    return ConsortiumKey.objects.filter(version=version, state=ConsortiumKey.State.RETIRED).exists()

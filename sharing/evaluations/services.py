@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
@@ -122,7 +123,7 @@ def _refuse(*, credential: Credential, key: ConsortiumKey, params: dict, limit: 
         message = _(
             "Your institution's token evaluations over 30 days exceed %(ratio)s times the tokens it used in "
             "submissions, lookups and watches, plus an allowance; the operator has been notified."
-        ) % {"ratio": "1.5"}
+        ) % {"ratio": settings.RISKSHARE_EVALUATIONS_RATIO}
         retry_after = 24 * 3600
     raise LimitReached(message, retry_after=retry_after, code=limit)
 

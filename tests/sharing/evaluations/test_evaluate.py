@@ -199,3 +199,28 @@ def test_no_seed_reaches_the_web_processs_settings_or_the_database(key_v2, token
         for table in tables:
             cursor.execute(f'SELECT count(*) FROM "{table}" t WHERE t::text ILIKE %s', [f"%{seed}%"])  # noqa: S608
             assert cursor.fetchone() == (0,), table
+
+
+def test_an_evaluation_runs_the_same_statements_for_3_elements_or_3000(key_v2, member_a):
+    from django.test.utils import CaptureQueriesContext
+
+    def statements(queries) -> list[str]:
+        found = [" ".join(q["sql"].split())[:50] for q in queries.captured_queries]
+        return [s for s in found if not s.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+
+    assert _evaluate(member_a, _body(_blind(MOBILES))).status_code == 200  # the member's limits, now cached
+    runs = []
+    for count in (3, 3000):
+        values = [f"137{n:08d}" for n in range(count)]
+        with CaptureQueriesContext(connection) as queries:
+            assert _evaluate(member_a, _body(_blind(values))).status_code == 200
+        runs.append(statements(queries))
+    assert runs[0] == runs[1]
+    assert [statement[:30] for statement in runs[0]] == [
+        'SELECT c."id", c."institution_',  # the credential, its member (authentication)
+        'SELECT "sharing_consortiumkey"',  # the key version: current, v2
+        "SELECT coalesce(sum(evaluated)",  # the counters, before the evaluator is asked
+        "WITH window_total AS ( SELECT ",  # counted within both limits
+        "SELECT pg_advisory_xact_lock(%",  # the audit event
+        "INSERT INTO members_auditevent",
+    ]

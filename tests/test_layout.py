@@ -94,6 +94,8 @@ ORDER = [
 # Modules a member runs on its own machine (the CLI and what it imports): no Django.
 CLIENT_MODULES = [
     "sharing.cli",
+    "sharing.cli.keys",
+    "sharing.cli.tokenize_v2",
     "sharing.tokens.identifiers",
     "sharing.tokens.keyfile",
     "sharing.tokens.oprf",

@@ -134,10 +134,11 @@ class TokenKeysApi(APIView):
         ],
     )
     def get(self, request):
-        signed = directory_document(key_directory())
+        keys = key_directory()
+        signed = directory_document(keys)
         return Response(
             {
-                "keys": key_directory(),
+                "keys": keys,
                 "signed": base64.b64encode(signed).decode(),
                 "signature": base64.b64encode(sign(signed)).decode(),
                 "signing_key_fingerprint": public_key_fingerprint(signing_key().public_key()),

@@ -109,6 +109,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--port", type=int, default=8767)
     parser.add_argument("--skip-tokenize", action="store_true")
+    parser.add_argument("--skip-api", action="store_true", help="only the tokenize measures (an A/B of the CLI)")
     args = parser.parse_args()
 
     import httpx
@@ -151,39 +152,39 @@ def main() -> None:
         ).encode()
         print(f"request body: {len(body) / 1024:.0f} KiB for {oprf.MAX_ELEMENTS:,} elements; {os.cpu_count()} cores")
 
-        with httpx.Client(base_url=base, headers=headers, timeout=120) as http:
-            http.post("/api/v1/tokens/evaluate", content=body).raise_for_status()  # warm both sides
-            in_process, through_api = [], []
-            for _ in range(args.runs):  # alternating, so both see the machine in the same state
-                t0 = time.perf_counter()
-                oprf.blind_evaluate(mobile, blinded.elements)
-                in_process.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                answer = http.post("/api/v1/tokens/evaluate", content=body)
-                through_api.append(time.perf_counter() - t0)
-                answer.raise_for_status()
-        floor, api = statistics.median(in_process), statistics.median(through_api)
-        print(
-            f"1. evaluate 10,000: in-process (floor) p50 {floor * 1000:.0f} ms; through the API p50 "
-            f"{api * 1000:.0f} ms (min {min(through_api) * 1000:.0f}, max {max(through_api) * 1000:.0f}); "
-            f"ratio {api / floor:.2f} (target ≤ 1.5)"
-        )
+        if not args.skip_api:
+            with httpx.Client(base_url=base, headers=headers, timeout=120) as http:
+                http.post("/api/v1/tokens/evaluate", content=body).raise_for_status()  # warm both sides
+                in_process, through_api = [], []
+                for _ in range(args.runs):  # alternating, so both see the machine in the same state
+                    t0 = time.perf_counter()
+                    oprf.blind_evaluate(mobile, blinded.elements)
+                    in_process.append(time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+                    answer = http.post("/api/v1/tokens/evaluate", content=body)
+                    through_api.append(time.perf_counter() - t0)
+                    answer.raise_for_status()
+            floor, api = statistics.median(in_process), statistics.median(through_api)
+            print(
+                f"1. evaluate 10,000: in-process (floor) p50 {floor * 1000:.0f} ms; through the API p50 "
+                f"{api * 1000:.0f} ms (min {min(through_api) * 1000:.0f}, max {max(through_api) * 1000:.0f}); "
+                f"ratio {api / floor:.2f} (target ≤ 1.5)"
+            )
 
-        def client_loop(deadline: float) -> int:
-            done = 0
-            with httpx.Client(base_url=base, headers=headers, timeout=120) as own:
-                while time.perf_counter() < deadline:
-                    own.post("/api/v1/tokens/evaluate", content=body).raise_for_status()
-                    done += oprf.MAX_ELEMENTS
-            return done
+            def client_loop(deadline: float) -> int:
+                done = 0
+                with httpx.Client(base_url=base, headers=headers, timeout=120) as own:
+                    while time.perf_counter() < deadline:
+                        own.post("/api/v1/tokens/evaluate", content=body).raise_for_status()
+                        done += oprf.MAX_ELEMENTS
+                return done
 
-        started = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            counts = list(pool.map(client_loop, [started + 15] * 2))
-        elapsed = time.perf_counter() - started
-        print(
-            f"   two clients at once: {sum(counts) / elapsed:,.0f} evaluations/s ({sum(counts):,} in {elapsed:.1f} s)"
-        )
+            started = time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                counts = list(pool.map(client_loop, [started + 15] * 2))
+            elapsed = time.perf_counter() - started
+            rate = sum(counts) / elapsed
+            print(f"   two clients at once: {rate:,.0f} evaluations/s ({sum(counts):,} in {elapsed:.1f} s)")
 
         if args.skip_tokenize:
             return

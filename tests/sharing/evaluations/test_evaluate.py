@@ -57,6 +57,8 @@ def test_a_member_gets_v2_tokens_that_only_the_evaluators_key_gives(key_v2, memb
         actor=Actor.system("tests"), key_version=2, id_type="cn_mobile", raw_values=["+86 138 0013 8000"], purpose="t"
     )
     assert desk == tokens[:1]
+    event = AuditEvent.objects.get(action="tokens.evaluated_for_subject")
+    assert event.payload == {"key_version": 2, "type": "cn_mobile", "count": 1, "purpose": "t"}
     assert answer.headers["Cache-Control"] == "no-store"
 
 

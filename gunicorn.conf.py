@@ -39,3 +39,29 @@ def post_worker_init(worker):
     from celery import current_app
 
     current_app.connection_for_write()
+
+
+# The token evaluator (tokens v2) beside gunicorn when RISKSHARE_EVALUATOR_SEED_FILE names its seeds: its own
+# process, started by the master before the workers, stopped with it. The web workers only reach its socket
+# (RISKSHARE_EVALUATOR_SOCKET). Better still, run it as its own service under a user of its own that alone can
+# read the seed file (docs/operations.md, "The token evaluator"); then leave the variable unset here.
+_evaluator = None
+
+
+def on_starting(server):
+    global _evaluator
+    seed_file = os.environ.get("RISKSHARE_EVALUATOR_SEED_FILE")
+    socket_path = os.environ.get("RISKSHARE_EVALUATOR_SOCKET")
+    if seed_file and socket_path:
+        import subprocess
+        import sys
+
+        _evaluator = subprocess.Popen(  # noqa: S603 - the project's own module
+            [sys.executable, "-m", "sharing.tokens.evaluator", "--socket", socket_path, "--seed-file", seed_file]
+        )
+
+
+def on_exit(server):
+    if _evaluator is not None:
+        _evaluator.terminate()
+        _evaluator.wait(10)

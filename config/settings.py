@@ -281,6 +281,12 @@ SPECTACULAR_SETTINGS = {
     "TAGS": [
         {"name": "members", "description": _("Who the presented API key belongs to, and its remaining quota.")},
         {
+            "name": "tokens",
+            "description": _(
+                "Tokens v2: the signed key directory, and the evaluation of blinded identifiers (RFC 9497 VOPRF)."
+            ),
+        },
+        {
             "name": "records",
             "description": _("Report blacklist and delinquency records in batches; resolve or retract them."),
         },
@@ -361,6 +367,16 @@ RISKSHARE_DATABASE_RETRY_AFTER = int(os.environ.get("RISKSHARE_DATABASE_RETRY_AF
 # Sending a job from a request: connect and socket timeout (seconds), one attempt. A send that fails
 # marks its row for the next sweep (every minute), so a broker outage delays work, never a request.
 RISKSHARE_ENQUEUE_TIMEOUT = float(os.environ.get("RISKSHARE_ENQUEUE_TIMEOUT", "0.1"))
+# The token evaluator's Unix socket (sharing/tokens/evaluator.py, the one process that holds the v2 seeds): the web
+# process asks it for evaluations and never reads a seed. quickstart starts one on var/evaluator.sock.
+RISKSHARE_EVALUATOR_SOCKET = os.environ.get("RISKSHARE_EVALUATOR_SOCKET", str(VAR_DIR / "evaluator.sock"))
+# Token evaluations (v2) per member and identifier type per day when the operator set no limit: the larger of this
+# floor and twice the member's own daily use of tokens (submissions, lookups, watches) over 30 days.
+RISKSHARE_EVALUATIONS_PER_DAY_FLOOR = int(os.environ.get("RISKSHARE_EVALUATIONS_PER_DAY_FLOOR", "20000"))
+# Over 30 days a member's evaluations stay within RATIO times the tokens it used, plus SLACK (and a migration
+# allowance: its own records' identifiers under an older key version).
+RISKSHARE_EVALUATIONS_RATIO = float(os.environ.get("RISKSHARE_EVALUATIONS_RATIO", "1.5"))
+RISKSHARE_EVALUATIONS_SLACK = int(os.environ.get("RISKSHARE_EVALUATIONS_SLACK", "100000"))
 # How long submissions and lookups may use a cached key-version state (seconds).
 RISKSHARE_SETTINGS_CACHE_SECONDS = 5
 # Per-process cache: small, hot, and invalidated on commit by the services that change it.

@@ -97,6 +97,7 @@ DOMAIN_PROBLEMS: list[tuple[type[domain.DomainError], int, str]] = [
     (domain.BodyTooLarge, 413, gettext_noop("Payload too large")),
     (domain.UnsupportedMediaType, 415, gettext_noop("Unsupported media type")),
     (domain.IdempotencyKeyReused, 422, gettext_noop("Idempotency key reused")),
+    (domain.Unavailable, 503, gettext_noop("Service unavailable")),
     (domain.LimitReached, 429, gettext_noop("Too many requests")),
     (domain.DomainError, 400, gettext_noop("Invalid request")),
 ]

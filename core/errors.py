@@ -81,3 +81,9 @@ class LimitReached(DomainError):
         super().__init__(message, code=code)
         self.retry_after = retry_after
         self.headers: dict[str, str] = {}
+
+
+class Unavailable(LimitReached):
+    """A service the request needs is down (the token evaluator): retry after ``retry_after`` seconds."""
+
+    code = "unavailable"

@@ -7,6 +7,7 @@ A package with operator screens adds its admin module here (one import line belo
 from sharing.alerts import admin as alerts_admin  # noqa: F401  (importing registers the admins and labels)
 from sharing.desk import dashboard, subjects  # noqa: F401
 from sharing.disputes import admin as disputes_admin  # noqa: F401
+from sharing.evaluations import admin as evaluations_admin  # noqa: F401
 from sharing.lookups import admin as lookups_admin  # noqa: F401
 from sharing.monitoring import admin as monitoring_admin  # noqa: F401
 from sharing.records import admin as records_admin  # noqa: F401

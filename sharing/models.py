@@ -6,6 +6,7 @@ One module per concern; every model is importable from ``sharing.models`` as Dja
 
 from sharing.alerts.models import Alert
 from sharing.disputes.models import Dispute, DisputedRecord, DisputeToken
+from sharing.evaluations.models import TokenEvaluationCount, TokenEvaluationLimit
 from sharing.lookups.models import (
     CONSENT_PURPOSES,
     Lookup,
@@ -83,6 +84,8 @@ __all__ = [
     "RecordKind",
     "RecordStatus",
     "Report",
+    "TokenEvaluationCount",
+    "TokenEvaluationLimit",
     "TokenSummary",
     "Watch",
     "WatchToken",

@@ -4,6 +4,7 @@ from django.urls import path
 
 from sharing.alerts import apis as alerts
 from sharing.disputes import apis as disputes
+from sharing.evaluations import apis as evaluations
 from sharing.lookups import apis as lookups
 from sharing.monitoring import apis as monitoring
 from sharing.records import apis as records
@@ -15,6 +16,8 @@ REFERENCE = "<str:reference>"
 USCC = "<str:uscc>"
 
 urlpatterns = [
+    path("tokens/keys", evaluations.TokenKeysApi.as_view(), name="token-keys"),
+    path("tokens/evaluate", evaluations.TokenEvaluateApi.as_view(), name="token-evaluate"),
     path("batches", records.BatchSubmitApi.as_view(), name="batch-submit"),
     path("batches/<int:batch_id>", records.BatchDetailApi.as_view(), name="batch-detail"),
     path("batches/<int:batch_id>/receipt", records.BatchReceiptApi.as_view(), name="batch-receipt"),

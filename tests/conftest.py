@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -175,3 +179,49 @@ def problems_answered_are_documented(monkeypatch):
         if codes is not None and code not in codes:
             undocumented.append(f"{method} /{route} answered {status} {code}")
     assert not undocumented, f"answered but not in the OpenAPI document: {sorted(set(undocumented))}"
+
+
+@dataclass
+class TokenEvaluator:
+    socket: Path
+    seed_file: Path
+    process: subprocess.Popen
+
+    def seed(self, version: int) -> bytes:
+        from sharing.tokens.evaluator import seeds_read
+
+        return seeds_read(self.seed_file)[version]
+
+
+@pytest.fixture(scope="session")
+def token_evaluator(tmp_path_factory):
+    """The token evaluator as production runs it: its own process, its seeds in its own file, a Unix socket."""
+    from django.conf import settings
+
+    folder = tmp_path_factory.mktemp("evaluator")
+    socket_path, seed_file = folder / "evaluator.sock", folder / "seeds.json"
+    process = subprocess.Popen(  # noqa: S603 - the project's own module
+        [sys.executable, "-m", "sharing.tokens.evaluator", "--socket", str(socket_path), "--seed-file", str(seed_file)],
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while not socket_path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the token evaluator did not start")
+        time.sleep(0.05)
+    before = settings.RISKSHARE_EVALUATOR_SOCKET
+    settings.RISKSHARE_EVALUATOR_SOCKET = str(socket_path)
+    yield TokenEvaluator(socket_path, seed_file, process)
+    settings.RISKSHARE_EVALUATOR_SOCKET = before
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def key_v2(db, token_evaluator):
+    """Key version 2 under the v2 scheme, beside a v1 key version 1."""
+    from sharing.tokens.models import ConsortiumKey
+    from sharing.tokens.services import voprf_key_create
+
+    ConsortiumKey.objects.get_or_create(version=1, defaults={"check_value": "0" * 16, "created_by": "tests"})
+    return voprf_key_create(actor=Actor.system("tests"))

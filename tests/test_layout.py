@@ -86,6 +86,7 @@ ORDER = [
     "lookups",
     "disputes",
     "monitoring",
+    "evaluations",
     "retention",
     "reports",
     "desk",
@@ -93,8 +94,14 @@ ORDER = [
 # Modules a member runs on its own machine (the CLI and what it imports): no Django.
 CLIENT_MODULES = [
     "sharing.cli",
+    "sharing.cli.keys",
+    "sharing.cli.tokenize_v2",
     "sharing.tokens.identifiers",
     "sharing.tokens.keyfile",
+    "sharing.tokens.oprf",
+    "sharing.tokens.directory",
+    "sharing.tokens.evaluator",
+    "sharing.tokens.evaluator_wire",
     "sharing.tlog.leaf",
     "sharing.tlog.merkle",
     "sharing.tlog.note",

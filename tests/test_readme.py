@@ -36,7 +36,7 @@ def test_the_readme_marks_its_walkthrough_and_closes_every_fence():
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the walk-through uses curl")
-def test_the_readme_walkthrough_runs_as_written(transactional_db, live_server, member_a, tmp_path):
+def test_the_readme_walkthrough_runs_as_written(transactional_db, live_server, member_a, tmp_path, token_evaluator):
     (tmp_path / "var").mkdir()
     key_file = tmp_path / "var" / "consortium-key-v1.json"
     call_command("consortium_key_new", out=str(key_file), stdout=StringIO())
@@ -52,6 +52,8 @@ def test_the_readme_walkthrough_runs_as_written(transactional_db, live_server, m
         "RISKSHARE_API_KEY": member_a.key,
         "RISKSHARE_CONSORTIUM_KEY_FILE": "var/consortium-key-v1.json",
         "DATABASE_URL": database_url_of_test_database(),
+        # The evaluator quickstart would have started; manage.py reaches it as the server does.
+        "RISKSHARE_EVALUATOR_SOCKET": str(token_evaluator.socket),
         "UV_PROJECT": str(ROOT),
         "UV_NO_SYNC": "1",
     }
@@ -73,3 +75,8 @@ def test_the_readme_walkthrough_runs_as_written(transactional_db, live_server, m
     assert len(results) == 3  # header and one row per applicant
     assert "looked up 2 identifier(s), 1 hit(s)" in result.stderr  # APP-1 is LOAN-1's borrower
     assert "OK: " in result.stdout and "files match the signed manifest" in result.stdout
+    # The move to v2: the re-keyed record is found by the applicant's v2 token, and v1 is retired.
+    assert "selftest passed" in result.stdout
+    assert "proofs verified" in result.stderr
+    v2_results = (tmp_path / "results.v2.csv").read_text(encoding="utf-8").splitlines()
+    assert len(v2_results) == 3 and ",true," in v2_results[1]

@@ -2,7 +2,9 @@
 
 Runs on a member's own machines; raw identifiers never leave them.
 
-    riskshare tokenize IN.csv -o OUT.csv --key-file KEY.json --column id_number=cn_resident_id ...
+    riskshare tokenize IN.csv -o OUT.csv --key-file KEY.json --column id_number=cn_resident_id ...     (v1)
+    riskshare keys fetch -o keys.json --url ...  /  riskshare tokenize IN.csv -o OUT.csv --keys keys.json ...  (v2)
+    riskshare selftest
     riskshare submit RECORDS.csv --url https://riskshare.example     (RISKSHARE_API_KEY in the environment)
     riskshare lookup TOKENS.csv --purpose credit_application --consent-column consent --url ... -o RESULTS.csv
     riskshare verify-report REPORT.zip (--public-key KEY.pem | --base-url https://riskshare.example)
@@ -47,7 +49,7 @@ class _Formatter(argparse.HelpFormatter):
 
 # Commands that live in a module of their own, each with ``register(commands, formatter)``: a new
 # command is a new module and a line here.
-COMMAND_MODULES = ("sharing.cli.alerts", "sharing.cli.batches", "sharing.cli.log")
+COMMAND_MODULES = ("sharing.cli.alerts", "sharing.cli.batches", "sharing.cli.keys", "sharing.cli.log")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace raw identifier columns by tokens",
         description=(
             "Replace each mapped raw identifier column of a CSV file by its token column 'token:<type>' "
-            "(HMAC-SHA256 under the consortium key, spec v1) and add a key_version column. Rows with an invalid "
+            "and add a key_version column. Under a v1 key file (--key-file): HMAC-SHA256 under the consortium "
+            "key, computed here. Under a v2 key version (--keys, the file `riskshare keys fetch` wrote): each "
+            "type's distinct values are blinded here, evaluated by the platform (POST /api/v1/tokens/evaluate, "
+            "counted against your limits), the proof checked against the pinned public key (a bad proof stops "
+            "the run) and finalized here; resumable through OUTPUT.state.json. Rows with an invalid "
             "identifier go to IN.rejects.csv (beside the input) with row number, column and reason code, never the "
             "raw value. "
             "Empty cells stay empty; a row with no identifier at all is rejected (no_identifier). Streams input "
@@ -79,7 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tok.add_argument("input", help="input CSV with a header row")
     tok.add_argument("-o", "--output", required=True, help="output CSV")
-    tok.add_argument("--key-file", help="consortium key file (JSON: version, key)")
+    tok.add_argument("--key-file", help="v1: consortium key file (JSON: version, key)")
+    tok.add_argument("--keys", help="v2: keys file written by `riskshare keys fetch` ($RISKSHARE_TOKEN_KEYS_FILE)")
+    tok.add_argument("--key-version", type=int, help="v2: the key version (default: the newest current v2 one)")
+    tok.add_argument("--url", default=os.environ.get("RISKSHARE_URL") or None, help="v2: riskshare base URL")
+    tok.add_argument("--state", help="v2: resume state (default: OUTPUT.state.json)")
+    tok.add_argument("--max-retries", type=int, default=8, help="v2: retries on network errors, 5xx and 429")
+    tok.add_argument("--timeout", type=float, default=120.0, help="v2: seconds per request")
     tok.add_argument(
         "--column",
         action="append",

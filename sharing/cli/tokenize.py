@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from collections import deque
 from collections.abc import Iterator
@@ -119,8 +120,15 @@ def _tokenized(tokenizer: _Tokenizer, chunks, jobs: int):
             raise
 
 
+def uses_v2(args: argparse.Namespace) -> bool:
+    """A keys file (``--keys``, or $RISKSHARE_TOKEN_KEYS_FILE with no v1 key file anywhere) means v2."""
+    if args.keys:
+        return True
+    v1 = args.key_file or os.environ.get("RISKSHARE_CONSORTIUM_KEY_FILE")
+    return not v1 and bool(os.environ.get("RISKSHARE_TOKEN_KEYS_FILE"))
+
+
 def tokenize(args: argparse.Namespace) -> int:
-    material = load_key(args.key_file)
     mapping = parse_mappings(args.column)
     if args.jobs < 1:
         raise CliError("--jobs must be at least 1")
@@ -128,6 +136,11 @@ def tokenize(args: argparse.Namespace) -> int:
     if source.resolve() == output.resolve():
         raise CliError("the output file must differ from the input file")
     rejects_path = rejects_path_for(source)
+    if uses_v2(args):
+        from sharing.cli.tokenize_v2 import tokenize_v2
+
+        return tokenize_v2(args, mapping, source, output, rejects_path)
+    material = load_key(args.key_file)
     reader_file = ProgressReader(source, args.encoding, "tokenize")
     written = rejected = 0
     complete = False

@@ -68,6 +68,10 @@ MESSAGES = {
     "bad_format": gettext_lazy("This value does not have the required format."),
     "invalid_choice": gettext_lazy("This value is not one of the allowed choices."),
     "bad_token": gettext_lazy("A token is 64 lowercase hexadecimal characters."),
+    "bad_element": gettext_lazy(
+        "A blinded element is 32 bytes in standard base64 (44 characters): a canonical ristretto255 element "
+        "other than the identity."
+    ),
     "duplicate_type": gettext_lazy("Each identifier type may appear once."),
     "bad_count": gettext_lazy("This list has too few or too many entries."),
     "bad_date": gettext_lazy("A date is written YYYY-MM-DD, must exist and may not be before the platform's floor."),

@@ -188,6 +188,7 @@ class MemberFlag(models.Model):
 
     class Kind(models.TextChoices):
         ENUMERATION = "enumeration", _("Possible enumeration")
+        TOKEN_ENUMERATION = "token_enumeration", _("Token evaluations beyond the limits")
 
     member = models.ForeignKey(
         "members.Institution", verbose_name=_("member"), on_delete=models.PROTECT, related_name="+"

@@ -16,8 +16,8 @@ from sharing.tokens.services import consortium_key_retire
 @admin.register(ConsortiumKey)
 class ConsortiumKeyAdmin(ActorLabelsMixin, AuditLinkMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     actor_fields = ("created_by", "retired_by")
-    list_display = ["version", "state", "check_value", "created_at", "created_by", "retired_at"]
-    list_filter = ["state"]
+    list_display = ["version", "scheme", "state", "check_value", "created_at", "created_by", "retired_at"]
+    list_filter = ["state", "scheme"]
     actions = ["retire"]
 
     @admin.action(description=_("Retire (with a reason)…"), permissions=["retire"])

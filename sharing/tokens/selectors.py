@@ -50,3 +50,46 @@ def key_version_require_current(*, version: int, field: str = "/key_version") ->
         code="retired_key_version",
         field=field,
     )
+
+
+def voprf_key_current(*, version: int, field: str = "/key_version") -> ConsortiumKey:
+    """The current v2 key version ``version``, or the domain error that says why tokens cannot be made under it."""
+    key = ConsortiumKey.objects.filter(version=version).first()
+    if key is None:
+        raise DomainError(
+            _("Key version %(v)s is unknown to the platform.") % {"v": version}, code="unknown_key_version", field=field
+        )
+    if key.state != ConsortiumKey.State.CURRENT:
+        raise DomainError(
+            _("Key version %(v)s has been retired; tokenize with a current key.") % {"v": version},
+            code="retired_key_version",
+            field=field,
+        )
+    if key.scheme != ConsortiumKey.Scheme.VOPRF_V2:
+        raise DomainError(
+            _("Key version %(v)s is a shared consortium key (v1): members compute its tokens themselves.")
+            % {"v": version},
+            code="not_a_v2_key_version",
+            field=field,
+        )
+    return key
+
+
+def key_directory() -> list[dict]:
+    """Every key version with its scheme, state, validity and (v2) public keys: what members pin."""
+    return [
+        {
+            "version": key.version,
+            "scheme": key.scheme,
+            "state": key.state,
+            "check_value": key.check_value,
+            "valid_from": key.created_at.isoformat(),
+            "retired_at": key.retired_at.isoformat() if key.retired_at else None,
+            "public_keys": key.public_keys or None,
+        }
+        for key in ConsortiumKey.objects.order_by("version")
+    ]
+
+
+def key_version_retired(*, version: int) -> bool:
+    return ConsortiumKey.objects.filter(version=version, state=ConsortiumKey.State.RETIRED).exists()

@@ -1,6 +1,9 @@
-"""Consortium key versions: created to a key file, retired after a rotation."""
+"""Key versions: a v1 consortium key created to a key file, a v2 key created in the evaluator; retired after a move."""
 
 from __future__ import annotations
+
+import hashlib
+import json
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -9,6 +12,8 @@ from django.utils.translation import gettext as _
 
 from core.errors import ConflictError, DomainError, NotFoundError
 from members.audit import Actor, audit_event_record
+from sharing.tokens.evaluator_wire import EvaluatorUnavailable
+from sharing.tokens.gateway import evaluator, unavailable
 from sharing.tokens.keyfile import ConsortiumKeyMaterial, key_generate
 from sharing.tokens.models import ConsortiumKey
 from sharing.tokens.selectors import cached_forget, key_version_cache_key
@@ -37,6 +42,45 @@ def consortium_key_create(*, actor: Actor) -> tuple[ConsortiumKey, ConsortiumKey
     except IntegrityError as exc:
         raise ConflictError(_("Another key version was created at the same time; try again."), code="race") from exc
     return record, material
+
+
+def public_keys_check_value(public_keys: dict[str, str]) -> str:
+    """What an operator and a member compare to confirm they hold the same v2 public keys."""
+    return hashlib.sha256(json.dumps(public_keys, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def voprf_key_create(*, actor: Actor) -> ConsortiumKey:
+    """Open the next key version under the v2 scheme: the evaluator makes and keeps its seed.
+
+    The web process receives only the per-type public keys, which are registered with the version; members
+    fetch them signed from ``GET /api/v1/tokens/keys``. Both versions stay current until the old one is retired.
+    """
+    try:
+        with transaction.atomic():
+            latest = ConsortiumKey.objects.aggregate(latest=Max("version"))["latest"] or 0
+            version = latest + 1
+            try:
+                # Idempotent in the evaluator: a version whose registration rolled back keeps its seed.
+                public_keys = evaluator().seed_create(version)
+            except EvaluatorUnavailable as exc:
+                raise unavailable(exc) from None
+            record = ConsortiumKey.objects.create(
+                version=version,
+                scheme=ConsortiumKey.Scheme.VOPRF_V2,
+                public_keys=public_keys,
+                check_value=public_keys_check_value(public_keys),
+                created_by=actor.label,
+            )
+            cached_forget(key_version_cache_key(version))
+            audit_event_record(
+                actor=actor,
+                action="consortium_key.created",
+                obj=record,
+                payload={"version": version, "scheme": record.scheme, "check_value": record.check_value},
+            )
+    except IntegrityError as exc:
+        raise ConflictError(_("Another key version was created at the same time; try again."), code="race") from exc
+    return record
 
 
 def consortium_key_retire(*, actor: Actor, version: int, reason: str) -> ConsortiumKey:

@@ -25,8 +25,7 @@ django.setup()
 from django.db import DatabaseError, close_old_connections, connection, transaction  # noqa: E402
 
 from members.audit import Actor, audit_event_record  # noqa: E402
-from sharing.tlog import tasks  # noqa: E402
-from sharing.tlog import leaf  # noqa: E402
+from sharing.tlog import leaf, tasks  # noqa: E402
 from sharing.tlog.services import register_change_log  # noqa: E402
 
 

@@ -92,6 +92,9 @@ def everything(member_a, member_b, key_v1, settings):
     audit_event_record(actor=_system(), action="audit.verified", payload={"ok": True})
     MemberFlag.objects.create(member=member_a.institution, kind="enumeration", day=business_today(), detail={"n": 1})
     lookup_quota_set(actor=_system(), member=member_a.institution, requests_per_minute=10, identifiers_per_day=100)
+    from sharing.evaluations.services import evaluation_limit_set
+
+    evaluation_limit_set(actor=_system(), member=member_a.institution, evaluations_per_day=1000)
     from sharing.monitoring.services import endpoint_create
     from tests.sharing.monitoring.test_watches import put_watches, watch
 

@@ -1,5 +1,7 @@
 import secrets
 import socket
+import subprocess
+import sys
 from io import StringIO
 from pathlib import Path
 
@@ -82,8 +84,14 @@ class Command(ServiceCommand):
                 _("Start the server with: uv run manage.py runserver %(addrport)s (keeps these keys)")
                 % {"addrport": addrport}
             )
+            self.stdout.write(_("and the token evaluator (tokens v2) with: uv run manage.py token_evaluator"))
         else:
-            call_command("runserver", addrport, use_reloader=False)
+            evaluator = _token_evaluator_start()
+            try:
+                call_command("runserver", addrport, use_reloader=False)
+            finally:
+                if evaluator is not None:
+                    evaluator.terminate()
 
     def _operator(self, password: str) -> None:
         user, _ = get_user_model().objects.get_or_create(
@@ -127,6 +135,21 @@ class Command(ServiceCommand):
             actor=actor, institution=institution, name="quickstart", scopes=Credential.Scope.values
         )
         return uscc, issued.key
+
+
+def _token_evaluator_start() -> subprocess.Popen | None:
+    """The token evaluator beside the development server, unless one already answers on the socket."""
+    from sharing.management.commands.token_evaluator import evaluator_arguments
+
+    path = settings.RISKSHARE_EVALUATOR_SOCKET
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+            return None
+        except OSError:
+            pass
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([sys.executable, *evaluator_arguments()])  # noqa: S603 - the project's own module
 
 
 def _port_free_or_raise(addrport: str) -> None:

@@ -18,8 +18,8 @@ from rest_framework.test import APIClient
 from core.witness import witness_read, witness_update
 from members.audit import audit_chain_verify
 from members.models import AuditEvent, HistoryHold
-from sharing.tlog import tasks
 from sharing.models import LogCheckpoint
+from sharing.tlog import tasks
 from sharing.tlog.history import HistoryForked
 from sharing.tlog.services import log_sequence
 from tests.sharing.conftest import blacklist, submit

@@ -26,6 +26,7 @@ from sharing.monitoring.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from sharing.protection.models import ProtectiveRegistration, ProtectiveToken
 from sharing.records.models import (
     CATEGORIES_BY_KIND,
     Batch,
@@ -76,6 +77,8 @@ __all__ = [
     "PartnerLicence",
     "PartnerRole",
     "PolicyCard",
+    "ProtectiveRegistration",
+    "ProtectiveToken",
     "QuotaRefusal",
     "QuotaUsage",
     "Record",

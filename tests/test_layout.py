@@ -83,6 +83,8 @@ ORDER = [
     "alerts",
     "registers",
     "records",
+    # Below lookups, which answer identity_at_risk from it; it tells monitoring through its signal.
+    "protection",
     "lookups",
     "disputes",
     "monitoring",

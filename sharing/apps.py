@@ -35,6 +35,13 @@ class SharingConfig(AppConfig):
             "view_lookup",
             "search_subject",
         ],
+        # The 本人查询 desk: check a person's identity, issue their own report, file their objections, make,
+        # renew and withdraw their protective registration.
+        "subject_access": [
+            "issue_subjectreport",
+            "view_subjectreport",
+            "view_protectiveregistration",
+        ],
         # Read-only access to the audit trail.
         "auditor": [
             "view_batch",
@@ -51,6 +58,8 @@ class SharingConfig(AppConfig):
             "view_partnerlicence",
             "view_partnerflag",
             "view_policycard",
+            "view_subjectreport",
+            "view_protectiveregistration",
         ],
     }
 

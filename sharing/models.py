@@ -26,6 +26,7 @@ from sharing.monitoring.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from sharing.protection.models import ProtectiveRegistration, ProtectiveToken
 from sharing.records.models import (
     CATEGORIES_BY_KIND,
     Batch,
@@ -41,6 +42,7 @@ from sharing.records.models import (
 )
 from sharing.registers.models import LicenceType, Partner, PartnerFlag, PartnerLicence, PartnerRole, PolicyCard
 from sharing.reports.models import Report
+from sharing.subjects.models import SubjectReport, SubjectReportToken
 from sharing.tlog.models import LogChange, LogCheckpoint, LogLeaf, LogPending, LogState, LogTile
 from sharing.tokens.models import ConsortiumKey
 
@@ -76,6 +78,8 @@ __all__ = [
     "PartnerLicence",
     "PartnerRole",
     "PolicyCard",
+    "ProtectiveRegistration",
+    "ProtectiveToken",
     "QuotaRefusal",
     "QuotaUsage",
     "Record",
@@ -84,6 +88,8 @@ __all__ = [
     "RecordKind",
     "RecordStatus",
     "Report",
+    "SubjectReport",
+    "SubjectReportToken",
     "TokenEvaluationCount",
     "TokenEvaluationLimit",
     "TokenSummary",

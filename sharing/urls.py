@@ -7,6 +7,7 @@ from sharing.disputes import apis as disputes
 from sharing.evaluations import apis as evaluations
 from sharing.lookups import apis as lookups
 from sharing.monitoring import apis as monitoring
+from sharing.protection import apis as protection
 from sharing.records import apis as records
 from sharing.registers.apis import partners, policies
 from sharing.reports import apis as reports
@@ -34,6 +35,11 @@ urlpatterns = [
     path("lookups/<int:lookup_id>", lookups.LookupDetailApi.as_view(), name="lookup-detail"),
     path("disputes", disputes.DisputeListApi.as_view(), name="dispute-list"),
     path("disputes/<int:dispute_id>", disputes.DisputeDetailApi.as_view(), name="dispute-detail"),
+    path(
+        "protective-registrations",
+        protection.ProtectiveRegistrationApi.as_view(),
+        name="protective-registration-list",
+    ),
     path("alerts", alerts.AlertListApi.as_view(), name="alert-list"),
     path("alerts/<int:alert_id>/ack", alerts.AlertAcknowledgeApi.as_view(), name="alert-acknowledge"),
     path("watches", monitoring.WatchesPutApi.as_view(), name="watch-list"),

@@ -83,12 +83,16 @@ ORDER = [
     "alerts",
     "registers",
     "records",
+    # Below lookups, which answer identity_at_risk from it; it tells monitoring through its signal.
+    "protection",
     "lookups",
     "disputes",
     "monitoring",
     "evaluations",
     "retention",
     "reports",
+    # The person's own report reads every domain above records and is screened by the desk.
+    "subjects",
     "desk",
 ]
 # Modules a member runs on its own machine (the CLI and what it imports): no Django.
@@ -107,6 +111,7 @@ CLIENT_MODULES = [
     "sharing.tlog.note",
     "sharing.tlog.tiles",
     "sharing.reports.verify",
+    "sharing.subjects.verify",
     "sharing.common.crypto",
 ]
 

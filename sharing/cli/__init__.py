@@ -8,6 +8,7 @@ Runs on a member's own machines; raw identifiers never leave them.
     riskshare submit RECORDS.csv --url https://riskshare.example     (RISKSHARE_API_KEY in the environment)
     riskshare lookup TOKENS.csv --purpose credit_application --consent-column consent --url ... -o RESULTS.csv
     riskshare verify-report REPORT.zip (--public-key KEY.pem | --base-url https://riskshare.example)
+    riskshare verify-subject-report SR….json (--public-key KEY.pem | --base-url https://riskshare.example)
     riskshare alerts list | riskshare alerts ack ID
     riskshare batches status ID...
     riskshare log verify --key NAME+ID+KEY --state log.state.json [--records RECORDS.jsonl] [--submitted STATE ...]
@@ -32,7 +33,7 @@ from sharing.cli.events import events
 from sharing.cli.lookup import lookup
 from sharing.cli.submit import submit
 from sharing.cli.tokenize import tokenize
-from sharing.cli.verify import verify_report
+from sharing.cli.verify import verify_report, verify_subject_report
 from sharing.cli.watch import watch_add, watch_remove
 from sharing.tokens.identifiers import ID_TYPES
 
@@ -185,6 +186,23 @@ def build_parser() -> argparse.ArgumentParser:
         "else the key the report names)",
     )
     ver.set_defaults(handler=verify_report)
+
+    subject = commands.add_parser(
+        "verify-subject-report",
+        allow_abbrev=False,
+        formatter_class=_Formatter,
+        help="verify a person's own report (本人查询, the signed JSON document)",
+        description=(
+            "Check the Ed25519 signature of a data subject's report, issued at the platform's desk, with the "
+            "platform's report key, from a PEM file or fetched from GET /api/v1/reports/public-key. Exits 1 if "
+            "the document was changed after signing or was signed with another key."
+        ),
+    )
+    subject.add_argument("report", help="the report's JSON document")
+    subject.add_argument("--public-key", help="the platform's public key (PEM file)")
+    subject.add_argument("--base-url", help="riskshare base URL to fetch the public key from")
+    subject.add_argument("--timeout", type=float, default=30.0, help="seconds for the key request")
+    subject.set_defaults(handler=verify_subject_report)
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(commands, _Formatter)
     monitoring_commands(commands, common_http, common_csv)

@@ -47,6 +47,8 @@ RESULT_COLUMNS = [
     "inquiries_members_90d",
     "disputed",
     "statement",
+    "identity_at_risk",
+    "identity_at_risk_since",
     "lookup_id",
 ]
 
@@ -91,6 +93,8 @@ def _flatten_result(row_number: int, key: str | None, result: dict[str, Any], lo
         inquiries.get("members_90d"),
         result.get("disputed"),
         result.get("statement"),
+        result.get("identity_at_risk") is not None,
+        (result.get("identity_at_risk") or {}).get("since"),
         lookup_id,
     ]
     if key is not None:

@@ -48,6 +48,11 @@ register_problems(
     problem_code("record_not_active", domain.ConflictError, _("Only an active or disputed record can be resolved.")),
     problem_code("already_retracted", domain.ConflictError, _("The record is already retracted.")),
     problem_code("nothing_to_dispute", domain.DomainError, _("No standing record carries these identifiers.")),
+    problem_code(
+        "already_registered",
+        domain.ConflictError,
+        _("A protective registration in force already covers these identifiers."),
+    ),
     problem_code("watch_limit", domain.ConflictError, _("The member has reached its limit of watches.")),
     problem_code(
         "url_not_allowed",

@@ -11,7 +11,8 @@ from sharing.records.models import Record
 
 
 class Dispute(models.Model):
-    """A data subject's objection, filed through a member: the records it covers are marked disputed at once.
+    """A data subject's objection, filed through a member or by the platform at the desk (from the person's own
+    report): the records it covers are marked disputed at once.
 
     Operators settle it within the statutory period (``due_date``) in the admin.
     """
@@ -25,12 +26,27 @@ class Dispute(models.Model):
     member = models.ForeignKey(
         "members.Institution",
         verbose_name=_("filing member"),
+        null=True,
+        blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        help_text=_("The member that filed the dispute on the subject's behalf."),
+        help_text=_(
+            "The member that filed the dispute on the subject's behalf; empty when the platform filed it at the desk."
+        ),
     )
     credential = models.ForeignKey(
-        "members.Credential", verbose_name=_("credential"), on_delete=models.PROTECT, related_name="+"
+        "members.Credential",
+        verbose_name=_("credential"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    filed_by = models.CharField(
+        _("filed at the desk by"),
+        max_length=200,
+        blank=True,
+        help_text=_("The operator who filed it for the person from their own report (本人查询)."),
     )
     record = models.ForeignKey(
         Record,
@@ -67,10 +83,15 @@ class Dispute(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
+                condition=models.Q(member__isnull=False, credential__isnull=False, filed_by="")
+                | (models.Q(member__isnull=True, credential__isnull=True) & ~models.Q(filed_by="")),
+                name="dispute_filed_by_member_or_desk",
+            ),
+            models.CheckConstraint(
                 condition=models.Q(status="open", settled_at__isnull=True)
                 | (~models.Q(status="open") & models.Q(settled_at__isnull=False)),
                 name="dispute_settled_when_closed",
-            )
+            ),
         ]
 
     def __str__(self) -> str:

@@ -60,17 +60,22 @@ def _tokens_of(record_ids: list[int]) -> list[bytes]:
 
 def dispute_file(
     *,
-    credential: Credential,
+    credential: Credential | None,
     identifiers: list[DisputeIdentifier],
     key_version: int,
     reason: str,
     statement: str = "",
     record_id: int | None = None,
+    desk_operator: Actor | None = None,
 ) -> Dispute:
     """File a subject's objection: every standing record with one of these tokens (or the one named) is marked.
 
-    The reporting members are alerted; the answer names none of them to the filer.
+    The reporting members are alerted; the answer names none of them to the filer. Without a credential the
+    platform files it at the desk (``desk_operator``, the person present with their own report): same clock,
+    same alerts, no member's daily limit.
     """
+    if (credential is None) == (desk_operator is None):
+        raise ValueError("a dispute is filed by a member's credential or by an operator at the desk")
     key_version_require_current(version=key_version)
     reason, statement = reason.strip(), statement.strip()
     if not reason:
@@ -78,7 +83,8 @@ def dispute_file(
     peppered = {identifier.type: pepper_token(identifier.token) for identifier in identifiers}
     now = timezone.now()
     with transaction.atomic():
-        _daily_limit_check(member_id=credential.institution_id, now=now)
+        if credential is not None:
+            _daily_limit_check(member_id=credential.institution_id, now=now)
         candidates = Record.objects.filter(
             status__in=STANDING,
             resolved_date__isnull=True,
@@ -102,8 +108,9 @@ def dispute_file(
                 field="/identifiers",
             )
         dispute = Dispute.objects.create(
-            member_id=credential.institution_id,
+            member_id=credential.institution_id if credential else None,
             credential=credential,
+            filed_by=desk_operator.label if desk_operator else "",
             record_id=record_id,
             reason=reason,
             statement=statement,
@@ -146,7 +153,7 @@ def dispute_file(
             ]
         )
         audit_event_record(
-            actor=Actor.credential(credential),
+            actor=Actor.credential(credential) if credential else desk_operator,
             action="dispute.filed",
             obj=dispute,
             payload={

@@ -65,6 +65,9 @@ class LookupResultSerializer(serializers.Serializer):
         members_30d = serializers.IntegerField(help_text=_("Distinct other members in the last 30 days."))
         members_90d = serializers.IntegerField(help_text=_("Distinct other members in the last 90 days."))
 
+    class IdentityAtRiskSerializer(serializers.Serializer):
+        since = serializers.DateField(help_text=_("The day the person registered the identity as at risk."))
+
     type = serializers.CharField(help_text=_("The identifier type, as sent."))
     token = serializers.CharField(help_text=_("The token, as sent."))
     hit = serializers.BooleanField(help_text=_("Some member reports the token in an active record."))
@@ -83,6 +86,13 @@ class LookupResultSerializer(serializers.Serializer):
         help_text=_("A record behind the answer is under dispute (or was unverifiable).")
     )
     statement = serializers.BooleanField(help_text=_("The subject attached a statement (本人声明) through a dispute."))
+    identity_at_risk = IdentityAtRiskSerializer(
+        allow_null=True,
+        help_text=_(
+            "The person registered this identity as at risk (lost, stolen or misused documents): verify the "
+            "applicant more carefully. A protective mark, not adverse information; null when none is in force."
+        ),
+    )
 
 
 class MeLookupQuotaSerializer(serializers.Serializer):
@@ -125,6 +135,7 @@ RESULT_EXAMPLE = {
     "inquiries": {"members_30d": 4, "members_90d": 7},
     "disputed": False,
     "statement": False,
+    "identity_at_risk": None,
 }
 MISS_EXAMPLE = {
     **RESULT_EXAMPLE,
@@ -141,6 +152,7 @@ MISS_EXAMPLE = {
     },
     "exposure": None,
     "inquiries": {"members_30d": 0, "members_90d": 0},
+    "identity_at_risk": {"since": "2026-05-12"},
 }
 
 # The lookup quota's headers (sharing.lookups.ratelimit), on every answer of a lookup, a refusal included.

@@ -17,6 +17,7 @@ from members.models import Credential
 from sharing.lookups.contracts import LookupRequest, consent_text
 from sharing.lookups.models import CONSENT_PURPOSES, Lookup
 from sharing.lookups.quotas import quota_claim, refusals_counted
+from sharing.protection.selectors import AT_RISK_SQL
 from sharing.tokens.pepper import TOKEN_AT_N, pepper_tokens
 from sharing.tokens.sealing import answer_open, answer_seal
 from sharing.tokens.selectors import key_version_require_current
@@ -40,7 +41,8 @@ class LookupAnswer:
 # is checked against the whole array again (a bitmap scan over the hash index did that: 925 ms for
 # 10,000 hits). Then, position NULL, the last three columns: each asked token's inquiry counts,
 # distinct other members whose credit lookups of it fall in the last 30 and 90 days. Only credit
-# lookups' entries are read (a partial index, read index-only).
+# lookups' entries are read (a partial index, read index-only). Last, position NULL and the last column
+# set: each asked token under a protective registration in force, with the day it is at risk since.
 # The exposure columns (NULL without open loans) count the stale loans and the asker's own ("yours")
 # from the summary's one-entry-per-loan arrays, as of now (staleness moves with the clock), with
 # array functions rather than subqueries: the report times are sorted, so width_bucket counts those
@@ -58,18 +60,23 @@ _READ_SQL = f"""
              WHEN %(member)s = ANY(loan_member_ids)
              THEN (SELECT sum(o)::text FROM unnest(loan_member_ids, loan_outstanding) AS u(m, o)
                    WHERE m = %(member)s) END,
-        NULL::bytea, NULL::bigint, NULL::bigint
+        NULL::bytea, NULL::bigint, NULL::bigint, NULL::text
     FROM generate_series(0, %(count)s - 1) n
     JOIN sharing_tokensummary ON token = {TOKEN_AT_N}
     UNION ALL
     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-        token, count(DISTINCT member_id) FILTER (WHERE created_at >= %(short)s), count(DISTINCT member_id)
+        token, count(DISTINCT member_id) FILTER (WHERE created_at >= %(short)s), count(DISTINCT member_id), NULL
     FROM sharing_lookupentry
     WHERE token = ANY(ARRAY(SELECT {TOKEN_AT_N} FROM generate_series(0, %(count)s - 1) n))
         AND multi_lending AND created_at >= %(long)s AND member_id <> %(member)s
     GROUP BY token
-"""  # noqa: S608 - only the fixed TOKEN_AT_N is formatted in
+    UNION ALL
+    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, at_risk.token, NULL, NULL, at_risk.since
+    FROM ({AT_RISK_SQL.format(tokens=f"ARRAY(SELECT {TOKEN_AT_N} FROM generate_series(0, %(count)s - 1) n)")})
+        AS at_risk(token, since)
+"""  # noqa: S608 - only the fixed TOKEN_AT_N and AT_RISK_SQL are formatted in
 
 # One entry per identifier (position from 0, hit flags one byte each). Sent before the answer is
 # packed, so that PostgreSQL writes the entries while Python builds the results.
@@ -106,6 +113,7 @@ def _read_statement(tokens: bytes, *, member_id: int, now: dt.datetime) -> tuple
     """One slice's read: its summaries (positions counted from the slice's start) and inquiry counts."""
     short, long = (now - dt.timedelta(days=days) for days in MULTI_LENDING_WINDOW_DAYS)
     params = {"tokens": tokens, "count": len(tokens) // 32, "member": member_id, "short": short, "long": long}
+    params.update(now=now, zone=settings.TIME_ZONE)
     params["stale_before"] = now - dt.timedelta(days=settings.RISKSHARE_EXPOSURE_STALE_DAYS)
     return _READ_SQL, params
 
@@ -140,12 +148,13 @@ def _exposure(values: tuple | list) -> dict[str, Any] | None:
     }
 
 
-def _result(row: tuple | list, token: str) -> dict[str, Any]:
-    """One result from its row and token.
+def _result(row: tuple | list, token: str, at_risk: str | None = None) -> dict[str, Any]:
+    """One result from its row and token (and the day its protective registration is since, if any).
 
     The row: type, the two inquiry counts, then for a token with a summary its ten summary values, then
     for a token with open loans the eight exposure values. A summary of loans alone is no hit.
     """
+    identity_at_risk = {"since": at_risk} if at_risk else None
     id_type, members_30d, members_90d = row[:3]
     summary = row[3:13]
     exposure = _exposure(row[13:])
@@ -165,6 +174,7 @@ def _result(row: tuple | list, token: str) -> dict[str, Any]:
             "inquiries": inquiry_counts,
             "disputed": bool(summary) and summary[8],
             "statement": bool(summary) and summary[9],
+            "identity_at_risk": identity_at_risk,
         }
     members, yours, categories, last_reported, delinquencies, max_days, amount, latest, disputed, statement = summary
     return {
@@ -184,14 +194,19 @@ def _result(row: tuple | list, token: str) -> dict[str, Any]:
         "inquiries": inquiry_counts,
         "disputed": disputed,
         "statement": statement,
+        "identity_at_risk": identity_at_risk,
     }
 
 
-# First byte of a packed answer, inside its seal (``sharing.tokens.sealing.answer_seal``).
+# First byte of a packed answer, inside its seal (``sharing.tokens.sealing.answer_seal``); an answer that
+# warned of identities at risk is ``0x04``, its JSON ``[rows, [[position, since], …]]``.
 _PACKED = b"\x03"
+_PACKED_AT_RISK = b"\x04"
 
 
-def answer_pack(rows: list[tuple], tokens: list[str], *, lookup_id: int) -> bytes:
+def answer_pack(
+    rows: list[tuple], tokens: list[str], *, lookup_id: int, at_risk: dict[int, str] | None = None
+) -> bytes:
     """The answer as stored: what each result was built from, to rebuild it exactly (``answer_unpack``).
 
     Sealed (``sharing.tokens.sealing``, bound to the lookup's id) because it holds the tokens as the member
@@ -201,19 +216,26 @@ def answer_pack(rows: list[tuple], tokens: list[str], *, lookup_id: int) -> byte
     was most of the cost: 10,000 rows pack in ~1 ms instead of ~10 ms, into 320 KB instead of 410 KB.
     Migration 0013 rewrote every answer stored otherwise into this one format.
     """
-    packed = _PACKED + zlib.compress(orjson.dumps(rows), 1) + bytes.fromhex("".join(tokens))
-    return answer_seal(packed, lookup_id=lookup_id)
+    if at_risk:
+        body = _PACKED_AT_RISK + zlib.compress(orjson.dumps([rows, sorted(at_risk.items())]), 1)
+    else:
+        body = _PACKED + zlib.compress(orjson.dumps(rows), 1)
+    return answer_seal(body + bytes.fromhex("".join(tokens)), lookup_id=lookup_id)
 
 
 def answer_unpack(stored: bytes, *, lookup_id: int) -> list[dict]:
     """The results exactly as they were answered."""
     packed = answer_open(bytes(stored), lookup_id=lookup_id)
-    if packed[:1] != _PACKED:
+    if packed[:1] not in (_PACKED, _PACKED_AT_RISK):
         raise ValueError(f"lookup {lookup_id}: not a packed answer")
     rows = zlib.decompressobj()
     unpacked = orjson.loads(rows.decompress(packed[1:]))
+    at_risk: dict[int, str] = {}
+    if packed[:1] == _PACKED_AT_RISK:
+        unpacked, pairs = unpacked
+        at_risk = {position: since for position, since in pairs}
     tokens = rows.unused_data
-    return [_result(row, tokens[n * 32 : n * 32 + 32].hex()) for n, row in enumerate(unpacked)]
+    return [_result(row, tokens[n * 32 : n * 32 + 32].hex(), at_risk.get(n)) for n, row in enumerate(unpacked)]
 
 
 def lookup_answer(*, credential: Credential, request: LookupRequest) -> LookupAnswer:
@@ -243,10 +265,13 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> LookupAn
     [(*_claimed, lookup_id)] = reads.results[0]
     summaries: dict[int, tuple] = {}
     inquiries: dict[bytes, tuple] = {}
+    at_risk_since: dict[bytes, str] = {}
     for start, read_rows in zip(starts, reads.results[1:], strict=True):
         for row in read_rows:
-            if row[0] is None:
-                inquiries[bytes(row[19])] = row[20:]
+            if row[0] is None and row[22] is not None:
+                at_risk_since[bytes(row[19])] = row[22]
+            elif row[0] is None:
+                inquiries[bytes(row[19])] = row[20:22]
             else:
                 summaries[start + row[0]] = row[1:19] if row[11] else row[1:11]
     asked = b"".join(peppered)
@@ -284,7 +309,12 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> LookupAn
             (identifier.type, *inquiries.get(token, (0, 0)), *summaries.get(position, ()))
             for position, (identifier, token) in enumerate(zip(request.identifiers, peppered, strict=True))
         ]
-        results = [_result(row, token) for row, token in zip(rows, tokens, strict=True)]
+        at_risk = {
+            position: since
+            for position, token in enumerate(peppered)
+            if at_risk_since and (since := at_risk_since.get(token))
+        }
+        results = [_result(row, token, at_risk.get(n)) for n, (row, token) in enumerate(zip(rows, tokens, strict=True))]
         lookup_row = {
             "id": lookup_id,
             "member": member_id,
@@ -294,7 +324,7 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> LookupAn
             "key_version": request.key_version,
             "identifiers": len(rows),
             "hits": hits,
-            "answer": answer_pack(rows, tokens, lookup_id=lookup_id),
+            "answer": answer_pack(rows, tokens, lookup_id=lookup_id, at_risk=at_risk),
             "now": now,
         }
         log.send([(_LOOKUP_SQL, lookup_row), *audit])

@@ -314,6 +314,46 @@ def dispute_events_produce(*, dispute_id: int, type: str, outcome: str | None = 
     return inserted
 
 
+# A protective registration on watched tokens: one event per watch of another member than the registering one,
+# saying since when (never by whom: the registering member is not named).
+_AT_RISK_SQL = f"""
+    WITH hits AS (
+        SELECT DISTINCT ON (w.id) w.id AS watch_id, w.member_id, w.reference, wt.id_type, pr.registered_at
+        FROM sharing_protectivetoken pt
+        JOIN sharing_protectiveregistration pr ON pr.id = pt.registration_id
+        JOIN sharing_watchtoken wt ON wt.token = pt.token
+        JOIN sharing_watch w ON w.id = wt.watch_id AND w.expires_on >= %(today)s
+             AND w.member_id IS DISTINCT FROM pr.member_id
+        WHERE pt.registration_id = %(registration)s
+        ORDER BY w.id, wt.id_type
+    ),
+    inserted AS (
+        {_INSERT}
+        SELECT member_id, watch_id, reference, 'identity.at_risk', id_type,
+               jsonb_build_object('since', to_char(registered_at AT TIME ZONE %(zone)s, 'YYYY-MM-DD')),
+               'at_risk:' || %(registration)s, NULL, %(now)s
+        FROM hits ORDER BY watch_id
+        ON CONFLICT (watch_id, fact) DO NOTHING
+        RETURNING id, member_id, type
+    ),
+    {_FAN_OUT}
+"""  # noqa: S608
+
+
+def at_risk_events_produce(*, registration_id: int) -> int:
+    """``identity.at_risk`` for every other member's watch on a new protective registration's tokens."""
+    _events_lock()
+    params = {
+        "registration": registration_id,
+        "today": business_today(),
+        "now": timezone.now(),
+        "zone": settings.TIME_ZONE,
+    }
+    ((inserted, deliveries),) = execute_binary(_AT_RISK_SQL, params, fetch=True)
+    deliveries_enqueue(deliveries)
+    return inserted
+
+
 # Credit inquiries (credit_application, account_opening) by distinct other members on a watched token in
 # the last 30 days; the highest level reached, once per 30 days (the period in the fact, and no event of
 # that level or above in the last 30 days).

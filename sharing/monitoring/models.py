@@ -124,6 +124,7 @@ class MonitoringEvent(models.Model):
         DISPUTE_SETTLED = "dispute.settled", _("A dispute was settled")
         LOAN_OPENED = "loan.opened", _("Another lender opened a loan")
         EXPOSURE_INCREASED = "exposure.increased", _("Outstanding loans elsewhere increased")
+        IDENTITY_AT_RISK = "identity.at_risk", _("The person registered their identity as at risk")
 
     member = models.ForeignKey(
         "members.Institution", verbose_name=_("member"), on_delete=models.PROTECT, related_name="+"

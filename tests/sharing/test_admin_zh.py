@@ -106,6 +106,18 @@ def everything(member_a, member_b, key_v1, settings):
 
     assert register(member_a).status_code == 201 and flag(member_b).status_code == 201
     assert publish(member_a).status_code == 201
+    from sharing.protection.services import protective_register
+    from sharing.subjects.identify import SubjectIdentifier
+    from sharing.subjects.services import subject_report_issue
+    from sharing.tokens.pepper import pepper_token
+
+    protective_register(actor=_system(), tokens=[("cn_resident_id", pepper_token(token))], reason="stolen")
+    subject_report_issue(
+        actor=_system(),
+        document_type="resident_id_card",
+        check_reference="DESK-1",
+        identifiers=[SubjectIdentifier("cn_resident_id", "110105********002X", {1: token})],
+    )
     return Dispute.objects.get()
 
 

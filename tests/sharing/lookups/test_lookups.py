@@ -55,6 +55,7 @@ def test_hit_and_miss_in_request_order(member_a, member_b, key_v1):
         "inquiries": {"members_30d": 0, "members_90d": 0},
         "disputed": False,
         "statement": False,
+        "identity_at_risk": None,
     }
     assert miss["exposure"] is None
     # Nothing in the answer names or identifies the reporting members.

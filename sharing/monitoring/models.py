@@ -124,6 +124,8 @@ class MonitoringEvent(models.Model):
         DISPUTE_SETTLED = "dispute.settled", _("A dispute was settled")
         LOAN_OPENED = "loan.opened", _("Another lender opened a loan")
         EXPOSURE_INCREASED = "exposure.increased", _("Outstanding loans elsewhere increased")
+        RELIEF_STARTED = "relief.started", _("Another lender agreed relief with the borrower")
+        RELIEF_ENDED = "relief.ended", _("A relief arrangement elsewhere ended")
 
     member = models.ForeignKey(
         "members.Institution", verbose_name=_("member"), on_delete=models.PROTECT, related_name="+"

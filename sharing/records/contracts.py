@@ -39,7 +39,7 @@ from sharing.common.contracts import (
     record_error,
     whole,
 )
-from sharing.records.models import CATEGORIES_BY_KIND, LoanProduct, RecordCategory
+from sharing.records.models import CATEGORIES_BY_KIND, LoanProduct, RecordCategory, ReliefKind
 from sharing.registers.contracts import USCC_PATTERN
 from sharing.tokens.contracts import (
     MAX_IDENTIFIERS,
@@ -92,7 +92,47 @@ class RecordFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag
     ] = msgspec.UNSET
 
 
-class OverdueFields(RecordFields, kw_only=True):
+class ReliefFields(RecordFields, kw_only=True):
+    """The record kinds a relief arrangement may be reported on: open loans and delinquencies.
+
+    ``relief`` names the arrangement, ``relief_start`` (required with it) the day it began,
+    ``relief_end`` the day it ended (the arrangement runs until then, or until the record is resolved),
+    and an extension its ``new_maturity_date``. Re-sending the record re-states the arrangement.
+    """
+
+    relief: Annotated[
+        Literal[tuple(ReliefKind.values)],
+        msgspec.Meta(
+            description=gettext_noop(
+                "Relief agreed with the borrower: extension (展期), deferral (延期还款), restructuring "
+                "(债务重组) or reduced_payment."
+            )
+        ),
+    ] = msgspec.UNSET
+    relief_start: Annotated[
+        dt.date,
+        msgspec.Meta(
+            description=gettext_noop("The day the arrangement began: not in the future, not before event_date.")
+        ),
+    ] = msgspec.UNSET
+    relief_end: Annotated[
+        dt.date,
+        msgspec.Meta(
+            description=gettext_noop("The day the arrangement ended: not in the future, not before relief_start.")
+        ),
+    ] = msgspec.UNSET
+    new_maturity_date: Annotated[
+        dt.date,
+        msgspec.Meta(
+            description=gettext_noop(
+                "An extension's new maturity date (required with it, for it only): after relief_start and after "
+                "the loan's maturity_date."
+            )
+        ),
+    ] = msgspec.UNSET
+
+
+class OverdueFields(ReliefFields, kw_only=True):
     overdue_days: Annotated[
         int, msgspec.Meta(ge=1, le=MAX_OVERDUE_DAYS, description=gettext_noop("Days since the first missed payment."))
     ]
@@ -118,7 +158,7 @@ Amount = Annotated[
 ]
 
 
-class LoanFields(RecordFields, kw_only=True):
+class LoanFields(ReliefFields, kw_only=True):
     """An open credit facility (exposure, 共债): re-send it by its reference at least monthly with its balance.
 
     ``event_date`` is the day it was opened; ``resolved_date`` closes it (closed loans stop counting).
@@ -139,7 +179,11 @@ class LoanFields(RecordFields, kw_only=True):
     ] = msgspec.UNSET
 
 
-_BASES: dict[str, type[RecordFields]] = {RecordCategory.OVERDUE: OverdueFields, RecordCategory.OPEN: LoanFields}
+_BASES: dict[str, type[RecordFields]] = {
+    RecordCategory.OVERDUE: OverdueFields,
+    RecordCategory.OPEN: LoanFields,
+    RecordCategory.WRITTEN_OFF: ReliefFields,
+}
 
 
 def _variant(kind: str, category: str) -> type[RecordFields]:
@@ -190,6 +234,10 @@ class ValidRecord(NamedTuple):
     outstanding_balance: str | None = None
     maturity_date: dt.date | None = None
     origination_partner: str = ""
+    relief: str = ""
+    relief_start: dt.date | None = None
+    relief_end: dt.date | None = None
+    new_maturity_date: dt.date | None = None
 
 
 def record_rules(
@@ -227,7 +275,49 @@ def record_rules(
             found.append(("/maturity_date", "bad_date"))
         elif record.maturity_date < record.event_date:
             found.append(("/maturity_date", "maturity_order"))
+    if isinstance(record, ReliefFields):
+        found.extend(relief_problems(record, today=today, min_date=min_date))
     return found
+
+
+def relief_problems(record: ReliefFields, *, today: dt.date, min_date: dt.date) -> list[Problem]:
+    """A relief arrangement's fields together: its start with it, dates in order, a new maturity for an extension."""
+    unset = msgspec.UNSET
+    if record.relief is unset:
+        given = (record.relief_start, record.relief_end, record.new_maturity_date)
+        return [("/relief", "required")] if any(value is not unset for value in given) else []
+    found: list[Problem] = []
+    start = record.relief_start
+    if start is unset:
+        found.append(("/relief_start", "required"))
+    else:
+        code = date_problem(start, today=today, min_date=min_date) or (
+            "relief_order" if start < record.event_date else None
+        )
+        if code:
+            found.append(("/relief_start", code))
+    if record.relief_end is not unset:
+        code = date_problem(record.relief_end, today=today, min_date=min_date)
+        if code is None and start is not unset and record.relief_end < start:
+            code = "relief_order"
+        if code:
+            found.append(("/relief_end", code))
+    maturity = record.new_maturity_date
+    if record.relief != ReliefKind.EXTENSION:
+        if maturity is not unset:
+            found.append(("/new_maturity_date", "extension_only"))
+    elif maturity is unset:
+        found.append(("/new_maturity_date", "required"))
+    elif maturity < min_date:
+        found.append(("/new_maturity_date", "bad_date"))
+    elif (start is not unset and maturity <= start) or (
+        isinstance(record, LoanFields) and record.maturity_date is not unset and maturity <= record.maturity_date
+    ):
+        found.append(("/new_maturity_date", "relief_order"))
+    return found
+
+
+RELIEF_CODES = ("relief_order", "extension_only")
 
 
 def _valid(index: int, record: RecordFields) -> ValidRecord:
@@ -241,6 +331,14 @@ def _valid(index: int, record: RecordFields) -> ValidRecord:
         loan = (record.credit_limit, record.outstanding_balance, maturity)
     else:
         overdue = (None, None, "", "")
+    relief: tuple = ()
+    if isinstance(record, ReliefFields) and record.relief is not msgspec.UNSET:
+        relief = (
+            record.relief,
+            record.relief_start,
+            None if record.relief_end is msgspec.UNSET else record.relief_end,
+            None if record.new_maturity_date is msgspec.UNSET else record.new_maturity_date,
+        )
     return ValidRecord(
         index,
         record.reference,
@@ -253,6 +351,7 @@ def _valid(index: int, record: RecordFields) -> ValidRecord:
         [(identifier.type, identifier.token) for identifier in record.identifiers],
         *(loan or (None, None, None)),
         "" if record.origination_partner is msgspec.UNSET else record.origination_partner,
+        *(relief or ("", None, None, None)),
     )
 
 

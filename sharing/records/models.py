@@ -40,6 +40,19 @@ CATEGORIES_BY_KIND: dict[str, frozenset[str]] = {
 }
 
 
+# Kinds of record a relief arrangement may be reported on: an open loan, or a delinquency.
+RELIEF_KINDS_OF_RECORD = frozenset({RecordKind.LOAN, RecordKind.DELINQUENCY})
+
+
+class ReliefKind(models.TextChoices):
+    """Relief a lender agreed with a borrower in difficulty (PBOC 特殊交易, Metro 2 special comments)."""
+
+    EXTENSION = "extension", _("Extension")
+    DEFERRAL = "deferral", _("Deferral")
+    RESTRUCTURING = "restructuring", _("Restructuring")
+    REDUCED_PAYMENT = "reduced_payment", _("Reduced payments")
+
+
 class RecordStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
     RESOLVED = "resolved", _("Resolved")
@@ -147,6 +160,22 @@ class Record(models.Model):
         help_text=_("Loans only, CNY, as of the latest report; may exceed the limit."),
     )
     maturity_date = models.DateField(_("maturity date"), null=True, blank=True, help_text=_("Loans only, optional."))
+    relief = models.CharField(
+        _("relief"),
+        max_length=16,
+        choices=ReliefKind.choices,
+        blank=True,
+        default="",
+        db_default="",  # raw inserts that predate relief (benchmarks, fixtures) keep working
+        help_text=_("Relief agreed with the borrower (loans and delinquencies only); empty when none."),
+    )
+    relief_start = models.DateField(_("relief start"), null=True, blank=True)
+    relief_end = models.DateField(
+        _("relief end"), null=True, blank=True, help_text=_("The arrangement ended on this day; empty while it runs.")
+    )
+    new_maturity_date = models.DateField(
+        _("new maturity date"), null=True, blank=True, help_text=_("An extension's new maturity date.")
+    )
     origination_partner = models.CharField(
         _("origination partner"),
         max_length=18,
@@ -190,6 +219,17 @@ class Record(models.Model):
             models.CheckConstraint(
                 condition=models.Q(maturity_date__isnull=True) | models.Q(maturity_date__gte=models.F("event_date")),
                 name="record_matures_after_event",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    relief="", relief_start__isnull=True, relief_end__isnull=True, new_maturity_date__isnull=True
+                )
+                | (
+                    ~models.Q(relief="")
+                    & models.Q(relief_start__isnull=False, relief_start__gte=models.F("event_date"))
+                    & (models.Q(relief_end__isnull=True) | models.Q(relief_end__gte=models.F("relief_start")))
+                ),
+                name="record_relief_dates_in_order",
             ),
         ]
         indexes = [
@@ -274,6 +314,17 @@ class TokenSummary(models.Model):
         default=list,
     )
     loan_reported = ArrayField(models.DateTimeField(), verbose_name=_("latest report of each open loan"), default=list)
+    # Relief (sharing.records.contracts): the members with an arrangement running on a loan or delinquency
+    # carrying the token, the earliest start among those arrangements, their kinds, and how many of the
+    # active delinquencies are under one.
+    relief_member_ids = ArrayField(
+        models.BigIntegerField(), verbose_name=_("members with a relief arrangement"), default=list, db_default=[]
+    )
+    relief_since = models.DateField(_("in relief since"), null=True)
+    relief_kinds = ArrayField(
+        models.CharField(max_length=16), verbose_name=_("relief kinds"), default=list, db_default=[]
+    )
+    relief_delinquencies = models.PositiveIntegerField(_("delinquencies under relief"), default=0, db_default=0)
     disputed = models.BooleanField(_("disputed"), default=False)
     statement = models.BooleanField(
         _("subject statement"), default=False, help_text=_("The subject attached a statement through a dispute.")

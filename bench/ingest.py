@@ -330,6 +330,7 @@ def copy_load(bodies: list[bytes], pepper: bytes) -> float:
                         digest,
                         sorted(t for t, _ in pairs),
                         "",
+                        "",
                         now,
                         now,
                         now,
@@ -340,7 +341,7 @@ def copy_load(bodies: list[bytes], pepper: bytes) -> float:
         with cursor.copy(
             "COPY sharing_record (id, member_id, reference, kind, category, status, event_date, overdue_days, "
             "overdue_amount, currency, product, key_version, identifiers_digest, identifier_types, retract_reason, "
-            "created_at, updated_at, reported_at) FROM STDIN"
+            "origination_partner, created_at, updated_at, reported_at) FROM STDIN"
         ) as copy:
             for row in records:
                 copy.write_row(row)

@@ -39,7 +39,8 @@ from sharing.common.contracts import (
     record_error,
     whole,
 )
-from sharing.records.models import CATEGORIES_BY_KIND, LoanProduct, RecordCategory, ReliefKind
+from sharing.common.relief import ReliefKind
+from sharing.records.models import CATEGORIES_BY_KIND, LoanProduct, RecordCategory
 from sharing.registers.contracts import USCC_PATTERN
 from sharing.tokens.contracts import (
     MAX_IDENTIFIERS,

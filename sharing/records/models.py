@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from sharing.common.relief import ReliefKind
 from sharing.tlog.models import log_salt_field
 
 
@@ -42,15 +43,6 @@ CATEGORIES_BY_KIND: dict[str, frozenset[str]] = {
 
 # Kinds of record a relief arrangement may be reported on: an open loan, or a delinquency.
 RELIEF_KINDS_OF_RECORD = frozenset({RecordKind.LOAN, RecordKind.DELINQUENCY})
-
-
-class ReliefKind(models.TextChoices):
-    """Relief a lender agreed with a borrower in difficulty (PBOC 特殊交易, Metro 2 special comments)."""
-
-    EXTENSION = "extension", _("Extension")
-    DEFERRAL = "deferral", _("Deferral")
-    RESTRUCTURING = "restructuring", _("Restructuring")
-    REDUCED_PAYMENT = "reduced_payment", _("Reduced payments")
 
 
 class RecordStatus(models.TextChoices):

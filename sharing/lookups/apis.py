@@ -54,7 +54,7 @@ class LookupResultSerializer(serializers.Serializer):
                 help_text=_("What is owed on them: a decimal string, CNY (0.00 when none).")
             )
 
-        class ReliefSerializer(serializers.Serializer):
+        class ExposureReliefSerializer(serializers.Serializer):
             lenders = serializers.IntegerField(
                 help_text=_(
                     "Distinct members with a relief arrangement running on a loan or delinquency (you included)."
@@ -76,7 +76,7 @@ class LookupResultSerializer(serializers.Serializer):
             help_text=_("Open loans whose latest report is older than 45 days: their balances may be out of date.")
         )
         yours = YoursSerializer(help_text=_("Your own share of the totals, to subtract them."))
-        relief = ReliefSerializer(
+        relief = ExposureReliefSerializer(
             help_text=_(
                 "Relief (展期、延期还款、债务重组) the person is in: how many lenders, since when; never which."
             )

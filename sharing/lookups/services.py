@@ -197,7 +197,7 @@ def _result(row: tuple | list, token: str) -> dict[str, Any]:
             "max_overdue_days": max_days,
             "total_overdue_amount": amount,
             "latest_event_date": latest,
-            "under_relief": relief[0] if relief else 0,
+            "under_relief": (relief[0] or 0) if relief else 0,
         },
         "exposure": exposure,
         "inquiries": inquiry_counts,

@@ -103,12 +103,11 @@ _SUMMARY_SELECT = """
                -- width_bucket, a binary search, instead of unnesting the array.
                coalesce(array_agg(last_reported ORDER BY last_reported)
                         FILTER (WHERE kind = 'loan'), '{}') AS loan_reported,
-               coalesce(array_agg(DISTINCT member_id ORDER BY member_id)
-                        FILTER (WHERE relief IS NOT NULL), '{}') AS relief_member_ids,
+               -- NULL when none (TokenSummary says why).
+               array_agg(DISTINCT member_id ORDER BY member_id) FILTER (WHERE relief IS NOT NULL) AS relief_member_ids,
                min(relief_start) AS relief_since,
-               coalesce(array_agg(DISTINCT relief ORDER BY relief) FILTER (WHERE relief IS NOT NULL), '{}')
-                   AS relief_kinds,
-               count(*) FILTER (WHERE kind = 'delinquency' AND relief IS NOT NULL) AS relief_delinquencies,
+               array_agg(DISTINCT relief ORDER BY relief) FILTER (WHERE relief IS NOT NULL) AS relief_kinds,
+               NULLIF(count(*) FILTER (WHERE kind = 'delinquency' AND relief IS NOT NULL), 0) AS relief_delinquencies,
                bool_or(disputed) AS disputed,
                EXISTS (SELECT 1 FROM sharing_disputetoken dt
                        WHERE dt.token = facts.token AND dt.statement) AS statement

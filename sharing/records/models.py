@@ -58,6 +58,15 @@ class LoanProduct(models.TextChoices):
     OTHER = "other", _("Other")
 
 
+def relief_running() -> models.Q:
+    """Records with a relief arrangement that still runs: no relief_end, the record neither resolved nor retracted."""
+    return (
+        ~models.Q(relief="")
+        & models.Q(relief_end__isnull=True, resolved_date__isnull=True)
+        & models.Q(status__in=[RecordStatus.ACTIVE, RecordStatus.DISPUTED])
+    )
+
+
 class Batch(models.Model):
     """One accepted submission of records. The row, not the broker, says whether it was matched."""
 
@@ -231,6 +240,12 @@ class Record(models.Model):
             # Self-inspection reports: delinquencies first reported in a period, one member's (timeliness)
             # or every member's (peer comparison, index-only). A (member, created_at) index measured no
             # faster for one member, and this table is the ingest hot path: one index, not two.
+            # The operators' dashboard counts the relief arrangements running, by kind (index-only).
+            models.Index(
+                fields=["relief", "status"],
+                condition=~models.Q(relief="") & models.Q(relief_end__isnull=True, resolved_date__isnull=True),
+                name="record_relief_running_idx",
+            ),
             models.Index(
                 fields=["created_at"],
                 include=["member", "event_date"],

@@ -526,6 +526,40 @@ BATCH = Contract(
                 }
             ]
         },
+        "Relief: an extension on a loan, a deferral on a delinquency": {
+            "records": [
+                {
+                    "reference": "LINE-2026-0311",
+                    "kind": "loan",
+                    "category": "open",
+                    "identifiers": [{"type": "cn_resident_id", "token": EXAMPLE_TOKENS[0]}],
+                    "key_version": 1,
+                    "event_date": "2026-05-20",
+                    "credit_limit": "50000.00",
+                    "outstanding_balance": "42000.00",
+                    "currency": "CNY",
+                    "product": "credit_line",
+                    "maturity_date": "2026-11-19",
+                    "relief": "extension",
+                    "relief_start": "2026-11-10",
+                    "new_maturity_date": "2027-05-19",
+                },
+                {
+                    "reference": "LOAN-77-0042",
+                    "kind": "delinquency",
+                    "category": "overdue",
+                    "identifiers": [{"type": "cn_resident_id", "token": EXAMPLE_TOKENS[1]}],
+                    "key_version": 1,
+                    "event_date": "2026-09-10",
+                    "overdue_days": 45,
+                    "overdue_amount": "1200.50",
+                    "currency": "CNY",
+                    "product": "consumer_loan",
+                    "relief": "deferral",
+                    "relief_start": "2026-10-25",
+                },
+            ]
+        },
     },
 )
 

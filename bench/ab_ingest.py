@@ -137,6 +137,10 @@ def main() -> None:
     try:
         for side in sides:
             side.start()
+        # A side started first may have its keep-alive connection lapse (gunicorn.conf.py: 5 s) while the
+        # next one starts: a broken pipe on its first request. Each side's next call connects afresh.
+        for side in sides:
+            side.conn.close()
         for n, body in enumerate(bodies):
             for side in sides[n % len(sides) :] + sides[: n % len(sides)]:
                 side.post(n, body)

@@ -3,8 +3,9 @@
 A record is one of a union tagged by ``category``: every category has its variant, whose ``kind``
 is the category's kind; only ``overdue`` has (and needs) ``overdue_days``, ``overdue_amount``,
 ``currency`` and ``product``, and only ``open`` (kind ``loan``, an open credit facility) has
-``credit_limit``, ``outstanding_balance``, ``currency``, ``product`` and ``maturity_date``. A field
-of another variant is ``not_allowed``. The whole body is decoded against the Struct in one pass (msgspec,
+``credit_limit``, ``outstanding_balance``, ``currency``, ``product`` and ``maturity_date``; loans and
+delinquencies (``overdue``, ``written_off``) have the relief fields (``ReliefFields``). A field of another
+variant is ``not_allowed``. The whole body is decoded against the Struct in one pass (msgspec,
 in C); when that refuses it, the body is loaded as plain JSON and each record is checked on its own,
 so that the answer lists every record's problems ``{"index", "field", "code", "message"}`` and the
 valid ones are still stored.

@@ -42,6 +42,7 @@ from sharing.common.contracts import (
 )
 from sharing.common.relief import ReliefKind
 from sharing.records.models import CATEGORIES_BY_KIND, LoanProduct, RecordCategory
+from sharing.records.relief import relief_problems
 from sharing.registers.contracts import USCC_PATTERN
 from sharing.tokens.contracts import (
     MAX_IDENTIFIERS,
@@ -280,46 +281,6 @@ def record_rules(
     if isinstance(record, ReliefFields):
         found.extend(relief_problems(record, today=today, min_date=min_date))
     return found
-
-
-def relief_problems(record: ReliefFields, *, today: dt.date, min_date: dt.date) -> list[Problem]:
-    """A relief arrangement's fields together: its start with it, dates in order, a new maturity for an extension."""
-    unset = msgspec.UNSET
-    if record.relief is unset:
-        given = (record.relief_start, record.relief_end, record.new_maturity_date)
-        return [("/relief", "required")] if any(value is not unset for value in given) else []
-    found: list[Problem] = []
-    start = record.relief_start
-    if start is unset:
-        found.append(("/relief_start", "required"))
-    else:
-        code = date_problem(start, today=today, min_date=min_date) or (
-            "relief_order" if start < record.event_date else None
-        )
-        if code:
-            found.append(("/relief_start", code))
-    if record.relief_end is not unset:
-        code = date_problem(record.relief_end, today=today, min_date=min_date)
-        if code is None and start is not unset and record.relief_end < start:
-            code = "relief_order"
-        if code:
-            found.append(("/relief_end", code))
-    maturity = record.new_maturity_date
-    if record.relief != ReliefKind.EXTENSION:
-        if maturity is not unset:
-            found.append(("/new_maturity_date", "extension_only"))
-    elif maturity is unset:
-        found.append(("/new_maturity_date", "required"))
-    elif maturity < min_date:
-        found.append(("/new_maturity_date", "bad_date"))
-    elif (start is not unset and maturity <= start) or (
-        isinstance(record, LoanFields) and record.maturity_date is not unset and maturity <= record.maturity_date
-    ):
-        found.append(("/new_maturity_date", "relief_order"))
-    return found
-
-
-RELIEF_CODES = ("relief_order", "extension_only")
 
 
 def _valid(index: int, record: RecordFields) -> ValidRecord:

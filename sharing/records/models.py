@@ -240,17 +240,17 @@ class Record(models.Model):
             # Self-inspection reports: delinquencies first reported in a period, one member's (timeliness)
             # or every member's (peer comparison, index-only). A (member, created_at) index measured no
             # faster for one member, and this table is the ingest hot path: one index, not two.
-            # The operators' dashboard counts the relief arrangements running, by kind (index-only).
-            models.Index(
-                fields=["relief", "status"],
-                condition=~models.Q(relief="") & models.Q(relief_end__isnull=True, resolved_date__isnull=True),
-                name="record_relief_running_idx",
-            ),
             models.Index(
                 fields=["created_at"],
                 include=["member", "event_date"],
                 condition=models.Q(kind="delinquency"),
                 name="record_delinquency_created_idx",
+            ),
+            # The operators' dashboard counts the relief arrangements running, by kind (index-only).
+            models.Index(
+                fields=["relief", "status"],
+                condition=~models.Q(relief="") & models.Q(relief_end__isnull=True, resolved_date__isnull=True),
+                name="record_relief_running_idx",
             ),
         ]
 

@@ -71,7 +71,10 @@ class LookupResultSerializer(serializers.Serializer):
         open_loans = serializers.IntegerField(help_text=_("Open loans on the token, at every member."))
         total_credit_limit = serializers.CharField(help_text=_("Their total credit limit: a decimal string, CNY."))
         total_outstanding = serializers.CharField(help_text=_("What is owed on them: a decimal string, CNY."))
-        latest_opened = serializers.DateField(help_text=_("The latest opening date among the open loans."))
+        latest_opened = serializers.DateField(
+            allow_null=True,
+            help_text=_("The latest opening date among the open loans; null without one (relief alone)."),
+        )
         stale_loans = serializers.IntegerField(
             help_text=_("Open loans whose latest report is older than 45 days: their balances may be out of date.")
         )

@@ -153,6 +153,10 @@ def main() -> None:
     try:
         for side in sides:
             side.start(uscc)
+        # A side started first may have its keep-alive connection lapse (gunicorn.conf.py: 5 s) while the
+        # next one starts: a broken pipe on its first request. Each side's next call connects afresh.
+        for side in sides:
+            side.conn.close()
         for token in sample[:50]:  # warm up connections and caches
             for side in sides:
                 side.call("POST", "/api/v1/lookups", lookup.single_lookup_body(token))

@@ -36,6 +36,10 @@ RECORD_COLUMNS = (
     "credit_limit",
     "outstanding_balance",
     "maturity_date",
+    "relief",
+    "relief_start",
+    "relief_end",
+    "new_maturity_date",
 )
 INTEGER_COLUMNS = {"key_version", "overdue_days"}
 

@@ -35,6 +35,7 @@ RESULT_COLUMNS = [
     "delinquency_max_overdue_days",
     "delinquency_total_overdue_amount",
     "delinquency_latest_event_date",
+    "delinquency_under_relief",
     "exposure_lenders",
     "exposure_open_loans",
     "exposure_total_credit_limit",
@@ -43,6 +44,10 @@ RESULT_COLUMNS = [
     "exposure_stale_loans",
     "exposure_yours_open_loans",
     "exposure_yours_total_outstanding",
+    "exposure_relief_lenders",
+    "exposure_relief_since",
+    "exposure_relief_kinds",
+    "exposure_relief_yours",
     "inquiries_members_30d",
     "inquiries_members_90d",
     "disputed",
@@ -67,6 +72,7 @@ def _flatten_result(row_number: int, key: str | None, result: dict[str, Any], lo
     # No open loans anywhere: empty exposure cells, not zeros (the answer says null).
     exposure = result.get("exposure") or {}
     yours = exposure.get("yours") or {}
+    relief = exposure.get("relief") or {}
     cells = [
         row_number,
         result.get("type"),
@@ -81,6 +87,7 @@ def _flatten_result(row_number: int, key: str | None, result: dict[str, Any], lo
         delinquency.get("max_overdue_days"),
         delinquency.get("total_overdue_amount"),
         delinquency.get("latest_event_date") or "",
+        delinquency.get("under_relief"),
         exposure.get("lenders"),
         exposure.get("open_loans"),
         exposure.get("total_credit_limit"),
@@ -89,6 +96,10 @@ def _flatten_result(row_number: int, key: str | None, result: dict[str, Any], lo
         exposure.get("stale_loans"),
         yours.get("open_loans"),
         yours.get("total_outstanding"),
+        relief.get("lenders"),
+        relief.get("since"),
+        ";".join(relief.get("kinds") or []) if relief else None,
+        relief.get("yours"),
         inquiries.get("members_30d"),
         inquiries.get("members_90d"),
         result.get("disputed"),

@@ -80,8 +80,16 @@ MESSAGES = {
     "min_value": gettext_lazy("This value is too small."),
     "max_value": gettext_lazy("This value is too large."),
     "bad_decimal": gettext_lazy("An amount is a decimal string ≥ 0 with at most 2 decimal places."),
-    "not_allowed": gettext_lazy("This field belongs to another kind of record (overdue records or open loans)."),
+    "not_allowed": gettext_lazy(
+        "This field belongs to another kind of record (overdue records, open loans, or relief on loans and "
+        "delinquencies)."
+    ),
     "maturity_order": gettext_lazy("The maturity date is before the event date."),
+    "relief_order": gettext_lazy(
+        "Relief dates are out of order: relief_start not before event_date, relief_end not before relief_start, "
+        "an extension's new maturity date after relief_start and after the loan's maturity date."
+    ),
+    "extension_only": gettext_lazy("Only an extension (展期) has a new maturity date."),
     "unknown_key_version": gettext_lazy("This key version is unknown to the platform."),
     "retired_key_version": gettext_lazy("This key version has been retired."),
     "duplicate_reference": gettext_lazy("This reference appears earlier in the same request."),

@@ -16,11 +16,12 @@ from django.utils.translation import gettext
 
 from core.clock import business_day_start, business_today
 from members.admin.dashboard import Line, Panel, changelist_url, dashboard_panel
+from sharing.common.relief import ReliefKind
 from sharing.disputes.models import Dispute
 from sharing.disputes.services import due_soon_days
 from sharing.lookups.models import MemberFlag, QuotaRefusal
 from sharing.records.admin import stuck_before
-from sharing.records.models import Batch
+from sharing.records.models import Batch, Record, relief_running
 
 CHART_DAYS = 30
 
@@ -74,6 +75,26 @@ def work_panel(request) -> Panel | None:
             )
         )
     return Panel(gettext("Needs an operator"), lines) if lines else None
+
+
+@dashboard_panel(20)
+def relief_panel(request) -> Panel | None:
+    """Relief arrangements running on members' loans and delinquencies, by kind: information, not work."""
+    if not request.user.has_perm("sharing.view_record"):
+        return None
+    running = dict(
+        Record.objects.filter(relief_running()).values("relief").annotate(n=Count("pk")).values_list("relief", "n")
+    )
+    lines = [
+        Line(
+            gettext("Relief running: %(kind)s") % {"kind": label},
+            running.get(kind, 0),
+            changelist_url("sharing.record", relief_state="running", relief__exact=kind),
+            tone="info",
+        )
+        for kind, label in ReliefKind.choices
+    ]
+    return Panel(gettext("Relief for borrowers in difficulty"), lines)
 
 
 # Monitoring's panel (failing webhook endpoints, dead letters) is in sharing.monitoring.admin.

@@ -43,6 +43,9 @@ class LookupResultSerializer(serializers.Serializer):
         latest_event_date = serializers.DateField(
             allow_null=True, help_text=_("The latest first missed payment among them; null if none.")
         )
+        under_relief = serializers.IntegerField(
+            help_text=_("How many of them are under an agreed relief arrangement, not an escalating default.")
+        )
 
     class ExposureSerializer(serializers.Serializer):
         class YoursSerializer(serializers.Serializer):
@@ -51,15 +54,36 @@ class LookupResultSerializer(serializers.Serializer):
                 help_text=_("What is owed on them: a decimal string, CNY (0.00 when none).")
             )
 
+        class ExposureReliefSerializer(serializers.Serializer):
+            lenders = serializers.IntegerField(
+                help_text=_(
+                    "Distinct members with a relief arrangement running on a loan or delinquency (you included)."
+                )
+            )
+            since = serializers.DateField(allow_null=True, help_text=_("The earliest start among them; null if none."))
+            kinds = serializers.ListField(
+                child=serializers.CharField(),
+                help_text=_("Their kinds: extension, deferral, restructuring, reduced_payment."),
+            )
+            yours = serializers.BooleanField(help_text=_("One of them is yours."))
+
         lenders = serializers.IntegerField(help_text=_("Distinct members with an open loan (you included)."))
         open_loans = serializers.IntegerField(help_text=_("Open loans on the token, at every member."))
         total_credit_limit = serializers.CharField(help_text=_("Their total credit limit: a decimal string, CNY."))
         total_outstanding = serializers.CharField(help_text=_("What is owed on them: a decimal string, CNY."))
-        latest_opened = serializers.DateField(help_text=_("The latest opening date among the open loans."))
+        latest_opened = serializers.DateField(
+            allow_null=True,
+            help_text=_("The latest opening date among the open loans; null without one (relief alone)."),
+        )
         stale_loans = serializers.IntegerField(
             help_text=_("Open loans whose latest report is older than 45 days: their balances may be out of date.")
         )
         yours = YoursSerializer(help_text=_("Your own share of the totals, to subtract them."))
+        relief = ExposureReliefSerializer(
+            help_text=_(
+                "Relief (展期、延期还款、债务重组) the person is in: how many lenders, since when; never which."
+            )
+        )
 
     class InquiriesSerializer(serializers.Serializer):
         members_30d = serializers.IntegerField(help_text=_("Distinct other members in the last 30 days."))
@@ -77,7 +101,10 @@ class LookupResultSerializer(serializers.Serializer):
     delinquency = DelinquencySerializer(help_text=_("What delinquency records say of the token."))
     exposure = ExposureSerializer(
         allow_null=True,
-        help_text=_("Open loans (共债) at every member, yours included; null when nobody reports one."),
+        help_text=_(
+            "Open loans (共债) and relief arrangements at every member, yours included; null when nobody reports "
+            "either."
+        ),
     )
     inquiries = InquiriesSerializer(
         help_text=_("Distinct other members whose credit_application/account_opening lookups named the token.")
@@ -122,6 +149,7 @@ RESULT_EXAMPLE = {
         "max_overdue_days": 45,
         "total_overdue_amount": "12500.00",
         "latest_event_date": "2026-09-01",
+        "under_relief": 1,
     },
     "exposure": {
         "lenders": 3,
@@ -131,6 +159,7 @@ RESULT_EXAMPLE = {
         "latest_opened": "2026-11-20",
         "stale_loans": 1,
         "yours": {"open_loans": 1, "total_outstanding": "20000.00"},
+        "relief": {"lenders": 2, "since": "2026-10-15", "kinds": ["deferral", "extension"], "yours": False},
     },
     "inquiries": {"members_30d": 4, "members_90d": 7},
     "disputed": False,
@@ -149,6 +178,7 @@ MISS_EXAMPLE = {
         "max_overdue_days": 0,
         "total_overdue_amount": "0.00",
         "latest_event_date": None,
+        "under_relief": 0,
     },
     "exposure": None,
     "inquiries": {"members_30d": 0, "members_90d": 0},

@@ -39,14 +39,16 @@ class LookupAnswer:
 # objects in Python. A join, not "= ANY": the planner then probes the hash index once a token (~1.25
 # pages against the primary key's 3: 10,000 tokens at 10 % hits in 22 ms instead of 34), and no row
 # is checked against the whole array again (a bitmap scan over the hash index did that: 925 ms for
-# 10,000 hits). Then, position NULL, the last three columns: each asked token's inquiry counts,
+# 10,000 hits). Then, position NULL, the three columns after the relief ones: each asked token's inquiry counts,
 # distinct other members whose credit lookups of it fall in the last 30 and 90 days. Only credit
 # lookups' entries are read (a partial index, read index-only). Last, position NULL and the last column
 # set: each asked token under a protective registration in force, with the day it is at risk since.
 # The exposure columns (NULL without open loans) count the stale loans and the asker's own ("yours")
 # from the summary's one-entry-per-loan arrays, as of now (staleness moves with the clock), with
 # array functions rather than subqueries: the report times are sorted, so width_bucket counts those
-# before the stale cutoff by binary search; the asker's one loan is read by its position.
+# before the stale cutoff by binary search; the asker's one loan is read by its position. The relief
+# columns follow: delinquencies under relief, members with a relief arrangement, whether the asker is one
+# of them, the earliest start, the kinds.
 _READ_SQL = f"""
     SELECT n, cardinality(member_ids), %(member)s = ANY(member_ids), blacklist_categories,
         to_char(blacklist_last_reported, 'YYYY-MM-DD'), active_delinquencies, max_overdue_days,
@@ -60,12 +62,14 @@ _READ_SQL = f"""
              WHEN %(member)s = ANY(loan_member_ids)
              THEN (SELECT sum(o)::text FROM unnest(loan_member_ids, loan_outstanding) AS u(m, o)
                    WHERE m = %(member)s) END,
+        relief_delinquencies, cardinality(relief_member_ids), %(member)s = ANY(relief_member_ids),
+        to_char(relief_since, 'YYYY-MM-DD'), relief_kinds,
         NULL::bytea, NULL::bigint, NULL::bigint, NULL::text
     FROM generate_series(0, %(count)s - 1) n
     JOIN sharing_tokensummary ON token = {TOKEN_AT_N}
     UNION ALL
     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
         token, count(DISTINCT member_id) FILTER (WHERE created_at >= %(short)s), count(DISTINCT member_id), NULL
     FROM sharing_lookupentry
     WHERE token = ANY(ARRAY(SELECT {TOKEN_AT_N} FROM generate_series(0, %(count)s - 1) n))
@@ -73,7 +77,8 @@ _READ_SQL = f"""
     GROUP BY token
     UNION ALL
     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, at_risk.token, NULL, NULL, at_risk.since
+        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+        at_risk.token, NULL, NULL, at_risk.since
     FROM ({AT_RISK_SQL.format(tokens=f"ARRAY(SELECT {TOKEN_AT_N} FROM generate_series(0, %(count)s - 1) n)")})
         AS at_risk(token, since)
 """  # noqa: S608 - only the fixed TOKEN_AT_N and AT_RISK_SQL are formatted in
@@ -125,26 +130,38 @@ _MISS_DELINQUENCY = {
     "max_overdue_days": 0,
     "total_overdue_amount": "0.00",
     "latest_event_date": None,
+    "under_relief": 0,
 }
 _NO_INQUIRIES = {"members_30d": 0, "members_90d": 0}
 
 
 _NO_YOURS = {"open_loans": 0, "total_outstanding": "0.00"}
+_NO_RELIEF = {"lenders": 0, "since": None, "kinds": [], "yours": False}
 
 
-def _exposure(values: tuple | list) -> dict[str, Any] | None:
-    """The exposure block from its eight values (none: nobody reports an open loan on the token)."""
-    if not values:
+def _relief(values: tuple | list) -> dict[str, Any]:
+    """The exposure's relief block from its five values (none, or no member: nobody has an arrangement)."""
+    if not values or not values[1]:
+        return _NO_RELIEF
+    _delinquencies, lenders, yours, since, kinds = values
+    return {"lenders": lenders, "since": since, "kinds": kinds, "yours": yours}
+
+
+def _exposure(values: tuple | list, relief: tuple | list) -> dict[str, Any] | None:
+    """The exposure block from its eight values and the five of relief (none: nobody reports an open loan
+    or a relief arrangement on the token). Answers stored before relief have no relief values."""
+    if not values or not (values[0] or (relief and relief[1])):
         return None
     open_loans, lenders, limit, outstanding, latest, stale, yours_loans, yours_outstanding = values
     return {
         "lenders": lenders,
-        "open_loans": open_loans,
+        "open_loans": open_loans or 0,
         "total_credit_limit": limit,
         "total_outstanding": outstanding,
         "latest_opened": latest,
-        "stale_loans": stale,
+        "stale_loans": stale or 0,
         "yours": {"open_loans": yours_loans, "total_outstanding": yours_outstanding} if yours_loans else _NO_YOURS,
+        "relief": _relief(relief),
     }
 
 
@@ -152,12 +169,14 @@ def _result(row: tuple | list, token: str, at_risk: str | None = None) -> dict[s
     """One result from its row and token (and the day its protective registration is since, if any).
 
     The row: type, the two inquiry counts, then for a token with a summary its ten summary values, then
-    for a token with open loans the eight exposure values. A summary of loans alone is no hit.
+    for a token with open loans or relief the eight exposure values and the five relief values (rows
+    stored before relief stop after the exposure's). A summary of loans alone is no hit.
     """
     identity_at_risk = {"since": at_risk} if at_risk else None
     id_type, members_30d, members_90d = row[:3]
     summary = row[3:13]
-    exposure = _exposure(row[13:])
+    relief = row[21:26]
+    exposure = _exposure(row[13:21], relief)
     inquiry_counts = (
         {"members_30d": members_30d, "members_90d": members_90d} if members_30d or members_90d else _NO_INQUIRIES
     )
@@ -189,6 +208,7 @@ def _result(row: tuple | list, token: str, at_risk: str | None = None) -> dict[s
             "max_overdue_days": max_days,
             "total_overdue_amount": amount,
             "latest_event_date": latest,
+            "under_relief": (relief[0] or 0) if relief else 0,
         },
         "exposure": exposure,
         "inquiries": inquiry_counts,
@@ -211,7 +231,8 @@ def answer_pack(
 
     Sealed (``sharing.tokens.sealing``, bound to the lookup's id) because it holds the tokens as the member
     sent them. Inside the seal: ``0x03``, zlib-compressed JSON of one row per identifier
-    (``[type, members_30d, members_90d]`` for a miss, followed by the ten summary values for a hit),
+    (``[type, members_30d, members_90d]`` for a miss, followed by the ten summary values for a hit, and
+    for open loans or relief the eight exposure and five relief values),
     then the tokens, 32 bytes each. The tokens are not compressed because compressing random hex
     was most of the cost: 10,000 rows pack in ~1 ms instead of ~10 ms, into 320 KB instead of 410 KB.
     Migration 0013 rewrote every answer stored otherwise into this one format.
@@ -268,12 +289,12 @@ def lookup_answer(*, credential: Credential, request: LookupRequest) -> LookupAn
     at_risk_since: dict[bytes, str] = {}
     for start, read_rows in zip(starts, reads.results[1:], strict=True):
         for row in read_rows:
-            if row[0] is None and row[22] is not None:
-                at_risk_since[bytes(row[19])] = row[22]
+            if row[0] is None and row[27] is not None:
+                at_risk_since[bytes(row[24])] = row[27]
             elif row[0] is None:
-                inquiries[bytes(row[19])] = row[20:22]
+                inquiries[bytes(row[24])] = row[25:27]
             else:
-                summaries[start + row[0]] = row[1:19] if row[11] else row[1:11]
+                summaries[start + row[0]] = row[1:24] if row[11] or row[20] else row[1:11]
     asked = b"".join(peppered)
     hit_flags = bytearray(len(peppered))
     hits = 0

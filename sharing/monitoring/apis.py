@@ -181,8 +181,8 @@ class EventFeedApi(APIView):
         type = serializers.CharField(
             help_text=_(
                 "record.reported, delinquency.escalated, inquiries.threshold, record.ended, dispute.opened, "
-                "dispute.settled, loan.opened (another lender opened a loan) or exposure.increased (other lenders' "
-                "outstanding total rose)."
+                "dispute.settled, loan.opened (another lender opened a loan), exposure.increased (other lenders' "
+                "outstanding total rose), relief.started or relief.ended (another lender's relief arrangement)."
             )
         )
         created_at = serializers.DateTimeField(help_text=_("When it happened."))
@@ -191,7 +191,8 @@ class EventFeedApi(APIView):
         data = serializers.DictField(
             help_text=_(
                 "Depends on the type (docs/monitoring.md); loan.opened: credit_limit, product; exposure.increased: "
-                "total_outstanding, previous, open_loans, lenders. Never names a member."
+                "total_outstanding, previous, open_loans, lenders; relief.started: kind, relief, start, "
+                "new_maturity_date; relief.ended: kind, relief, start, how, end. Never names a member."
             )
         )
 
@@ -246,8 +247,16 @@ class EventFeedApi(APIView):
                                 "lenders": 2,
                             },
                         },
+                        {
+                            "id": 90314,
+                            "type": "relief.started",
+                            "created_at": "2026-12-01T02:00:00Z",
+                            "watch": "LOAN-2026-0042",
+                            "identifier_type": "cn_resident_id",
+                            "data": {"kind": "delinquency", "relief": "deferral", "start": "2026-11-28"},
+                        },
                     ],
-                    "last_id": 90313,
+                    "last_id": 90314,
                 }
             )
         ],

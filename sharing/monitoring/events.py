@@ -51,7 +51,8 @@ _HITS = f"""
         SELECT DISTINCT ON (w.id, r.id)
                w.id AS watch_id, w.member_id, w.reference, w.created_at AS watch_created, wt.id_type,
                r.id AS record_id, r.kind, r.category, r.status, r.overdue_days, r.resolved_date, r.reported_at,
-               r.created_at AS record_created, r.event_date, r.credit_limit, r.product
+               r.created_at AS record_created, r.event_date, r.credit_limit, r.product,
+               r.updated_at AS record_updated, r.relief, r.relief_start, r.relief_end, r.new_maturity_date
         FROM targets t
         JOIN sharing_watchtoken wt ON wt.token = t.token
         JOIN sharing_watch w ON w.id = wt.watch_id AND w.expires_on >= %(today)s
@@ -97,7 +98,9 @@ _REPORTED_SQL = f"""
         {_INSERT}
         SELECT member_id, watch_id, reference, 'record.reported', id_type,
                jsonb_strip_nulls(jsonb_build_object('kind', kind, 'category', category,
-                                                    'overdue_days', overdue_days)),
+                                                    'overdue_days', overdue_days,
+                                                    'relief', CASE WHEN relief_end IS NULL
+                                                                   THEN NULLIF(relief, '') END)),
                'reported:' || record_id, record_id, %(now)s
         FROM hits
         WHERE status IN ('active', 'disputed') AND resolved_date IS NULL AND reported_at >= watch_created
@@ -109,25 +112,41 @@ _REPORTED_SQL = f"""
     {_FAN_OUT}
 """  # noqa: S608
 
-# A record behind an earlier event crossed a higher bucket of overdue days than any event told of.
+# The days of a delinquency's overdue_days that fell inside an agreed deferral: the overlap of the overdue
+# stretch [reported day - overdue_days, reported day] with the deferral [relief_start, relief_end or the
+# reported day]. A deferral postpones payments, so those days are not an escalating default.
+_DEFERRED_DAYS = """
+    CASE WHEN h.relief = 'deferral' THEN greatest(0, least(
+        h.overdue_days,
+        least(coalesce(h.relief_end, {reported}), {reported})
+            - greatest(h.relief_start, {reported} - h.overdue_days)))
+    ELSE 0 END
+""".format(reported="(h.reported_at AT TIME ZONE %(zone)s)::date")
+
+# A record behind an earlier event crossed a higher bucket of overdue days than any event told of, its
+# days under an agreed deferral left out.
 _ESCALATED_SQL = f"""
     WITH {_HITS},
+    counted AS (
+        SELECT h.*, {_DEFERRED_DAYS} AS deferred_days FROM hits h
+        WHERE h.kind = 'delinquency' AND h.status IN ('active', 'disputed') AND h.resolved_date IS NULL
+          AND h.overdue_days >= 30
+    ),
     told AS (
-        SELECT h.watch_id, h.record_id, h.member_id, h.reference, h.id_type, h.overdue_days,
-               {_BUCKET.format(d="h.overdue_days")} AS bucket,
+        SELECT h.watch_id, h.record_id, h.member_id, h.reference, h.id_type, h.overdue_days, h.deferred_days,
+               {_BUCKET.format(d="(h.overdue_days - h.deferred_days)")} AS bucket,
                (SELECT max(CASE WHEN e.type = 'delinquency.escalated' THEN (e.data->>'bucket')::int
                                 ELSE coalesce({_BUCKET.format(d="(e.data->>'overdue_days')::int")}, 0) END)
                 FROM sharing_monitoringevent e
                 WHERE e.watch_id = h.watch_id AND e.record_id = h.record_id
                   AND e.type IN ('record.reported', 'delinquency.escalated')) AS told_bucket
-        FROM hits h
-        WHERE h.kind = 'delinquency' AND h.status IN ('active', 'disputed') AND h.resolved_date IS NULL
-          AND h.overdue_days >= 30
+        FROM counted h
     ),
     inserted AS (
         {_INSERT}
         SELECT member_id, watch_id, reference, 'delinquency.escalated', id_type,
-               jsonb_build_object('bucket', bucket, 'overdue_days', overdue_days),
+               jsonb_strip_nulls(jsonb_build_object('bucket', bucket, 'overdue_days', overdue_days,
+                                                    'deferred_days', NULLIF(deferred_days, 0))),
                'escalated:' || record_id || ':' || bucket, record_id, %(now)s
         FROM told
         WHERE told_bucket IS NOT NULL AND bucket > told_bucket
@@ -233,6 +252,58 @@ _EXPOSURE_SQL = f"""
     {_FAN_OUT}
 """  # noqa: S608
 
+# Another member's relief arrangement on a loan or delinquency of a watched person: reported or changed since
+# the watch began, and begun at most the stale window (the reporting cadence) before it. One fact per
+# arrangement (its record and start).
+_RELIEF_STARTED_SQL = f"""
+    WITH {_HITS},
+    inserted AS (
+        {_INSERT}
+        SELECT member_id, watch_id, reference, 'relief.started', id_type,
+               jsonb_strip_nulls(jsonb_build_object('kind', kind, 'relief', relief, 'start', relief_start,
+                                                    'new_maturity_date', new_maturity_date)),
+               'relief:' || record_id || ':' || relief_start, record_id, %(now)s
+        FROM hits
+        WHERE relief <> '' AND relief_end IS NULL AND status IN ('active', 'disputed') AND resolved_date IS NULL
+          AND record_updated >= watch_created AND relief_start >= watch_created::date - %(stale_days)s::int
+        ORDER BY watch_id, record_id
+        ON CONFLICT (watch_id, fact) DO NOTHING
+        RETURNING id, member_id, type
+    ),
+    {_FAN_OUT}
+"""  # noqa: S608
+
+# An arrangement told by relief.started no longer runs: its relief_end was reported (ended), its record was
+# resolved (closed) or retracted, or the record was re-sent without it (withdrawn).
+_RELIEF_ENDED_SQL = f"""
+    WITH {_HITS},
+    started AS (
+        SELECT h.*, e.data->>'relief' AS told_relief, e.data->>'start' AS told_start,
+               CASE WHEN h.status = 'retracted' THEN 'retracted'
+                    WHEN h.status = 'resolved' OR h.resolved_date IS NOT NULL THEN 'closed'
+                    WHEN h.relief_start::text = e.data->>'start' AND h.relief_end IS NOT NULL THEN 'ended'
+                    WHEN h.relief_start::text = e.data->>'start' AND h.relief <> '' THEN NULL
+                    ELSE 'withdrawn' END AS how
+        FROM hits h
+        JOIN sharing_monitoringevent e
+          ON e.watch_id = h.watch_id AND e.record_id = h.record_id AND e.type = 'relief.started'
+    ),
+    inserted AS (
+        {_INSERT}
+        SELECT member_id, watch_id, reference, 'relief.ended', id_type,
+               jsonb_strip_nulls(jsonb_build_object(
+                   'kind', kind, 'relief', told_relief, 'start', told_start, 'how', how,
+                   'end', CASE how WHEN 'ended' THEN relief_end WHEN 'closed' THEN resolved_date END)),
+               'relief-ended:' || record_id || ':' || told_start, record_id, %(now)s
+        FROM started
+        WHERE how IS NOT NULL
+        ORDER BY watch_id, record_id
+        ON CONFLICT (watch_id, fact) DO NOTHING
+        RETURNING id, member_id, type
+    ),
+    {_FAN_OUT}
+"""  # noqa: S608
+
 EXPOSURE_RISE = Decimal("1.2")
 EXPOSURE_RISE_MIN = Decimal("10000")
 
@@ -269,10 +340,20 @@ def watch_events_produce(tokens: bytes, *, now: dt.datetime | None = None) -> in
         "stale_days": settings.RISKSHARE_EXPOSURE_STALE_DAYS,
         "rise": EXPOSURE_RISE,
         "rise_min": EXPOSURE_RISE_MIN,
+        "zone": settings.TIME_ZONE,
     }
     _events_lock()
     events = deliveries = 0
-    for sql in (_REPORTED_SQL, _ESCALATED_SQL, _ENDED_SQL, _LOAN_OPENED_SQL, _EXPOSURE_SQL):
+    statements = (
+        _REPORTED_SQL,
+        _ESCALATED_SQL,
+        _ENDED_SQL,
+        _LOAN_OPENED_SQL,
+        _EXPOSURE_SQL,
+        _RELIEF_STARTED_SQL,
+        _RELIEF_ENDED_SQL,
+    )
+    for sql in statements:
         ((inserted, fanned),) = execute_binary(sql, params, fetch=True)
         events += inserted
         deliveries += fanned

@@ -124,6 +124,8 @@ class MonitoringEvent(models.Model):
         DISPUTE_SETTLED = "dispute.settled", _("A dispute was settled")
         LOAN_OPENED = "loan.opened", _("Another lender opened a loan")
         EXPOSURE_INCREASED = "exposure.increased", _("Outstanding loans elsewhere increased")
+        RELIEF_STARTED = "relief.started", _("Another lender agreed relief with the borrower")
+        RELIEF_ENDED = "relief.ended", _("A relief arrangement elsewhere ended")
         IDENTITY_AT_RISK = "identity.at_risk", _("The person registered their identity as at risk")
 
     member = models.ForeignKey(

@@ -9,11 +9,12 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from members.admin.common import AuditLinkMixin, EstimatedCountPaginator, ReadOnlyAdminMixin
 from members.audit import Actor, audit_event_record, audit_labels_register
-from sharing.records.models import Batch, Record, RecordIdentifier
+from sharing.records.models import Batch, Record, RecordIdentifier, relief_running
 from sharing.tokens.admin import id_type_label, short_token
 
 
@@ -31,6 +32,23 @@ class StuckFilter(admin.SimpleListFilter):
             return queryset.filter(
                 status__in=[Batch.Status.RECEIVED, Batch.Status.PROCESSING], updated_at__lt=stuck_before()
             )
+        return queryset
+
+
+class ReliefFilter(admin.SimpleListFilter):
+    """Records under a relief arrangement (展期、延期还款、债务重组): still running, or ended."""
+
+    title = _("relief arrangement")
+    parameter_name = "relief_state"
+
+    def lookups(self, request, model_admin):
+        return [("running", _("Relief running")), ("ended", _("Relief ended"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "running":
+            return queryset.filter(relief_running())
+        if self.value() == "ended":
+            return queryset.exclude(relief="").exclude(relief_running())
         return queryset
 
 
@@ -58,8 +76,18 @@ class BatchAdmin(AuditLinkMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 class RecordAdmin(AuditLinkMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Members' records, read-only. Opening one is itself an audit event naming the operator."""
 
-    list_display = ["id", "member", "reference", "kind", "category", "status", "event_date", "resolved_date"]
-    list_filter = ["status", "kind", "category"]
+    list_display = [
+        "id",
+        "member",
+        "reference",
+        "kind",
+        "category",
+        "status",
+        "event_date",
+        "resolved_date",
+        "relief_shown",
+    ]
+    list_filter = ["status", "kind", "category", ReliefFilter, "relief"]
     search_fields = ["=id", "=reference", "=member__uscc"]
     list_select_related = ["member"]
     show_full_result_count = False
@@ -70,6 +98,18 @@ class RecordAdmin(AuditLinkMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         skip = {"identifiers_digest", "identifier_types"}
         fields = [field.name for field in self.model._meta.fields if field.name not in skip]
         return [*fields, "identifiers_shortened"]
+
+    @admin.display(description=_("relief"), ordering="relief_start")
+    def relief_shown(self, obj: Record) -> str:
+        if not obj.relief:
+            return ""
+        if obj.relief_end is not None:
+            return gettext("%(relief)s, %(start)s to %(end)s") % {
+                "relief": obj.get_relief_display(),
+                "start": obj.relief_start,
+                "end": obj.relief_end,
+            }
+        return gettext("%(relief)s since %(start)s") % {"relief": obj.get_relief_display(), "start": obj.relief_start}
 
     @admin.display(description=_("identifiers (peppered tokens, shortened)"))
     def identifiers_shortened(self, obj: Record) -> str:

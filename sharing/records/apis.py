@@ -69,6 +69,10 @@ RECORD_EXAMPLE = {
     "credit_limit": None,
     "outstanding_balance": None,
     "maturity_date": None,
+    "relief": "deferral",
+    "relief_start": "2026-10-20",
+    "relief_end": None,
+    "new_maturity_date": None,
     "key_version": 1,
     "identifier_types": ["cn_resident_id", "cn_mobile"],
     "retract_reason": "",
@@ -86,6 +90,9 @@ LOAN_RECORD_EXAMPLE = {
     "credit_limit": "50000.00",
     "outstanding_balance": "31250.00",
     "maturity_date": "2027-08-15",
+    "relief": "",
+    "relief_start": None,
+    "new_maturity_date": None,
     "updated_at": "2026-11-15T09:30:00Z",
 }
 BATCH_EXAMPLE = {
@@ -188,6 +195,14 @@ class RecordOutputSerializer(serializers.Serializer):
     maturity_date = serializers.DateField(
         allow_null=True, help_text=_("When the loan ends, if it was given (loans only).")
     )
+    relief = serializers.CharField(
+        help_text=_(
+            "The relief agreed with the borrower (extension, deferral, restructuring, reduced_payment), or empty."
+        )
+    )
+    relief_start = serializers.DateField(allow_null=True, help_text=_("The day the relief began; null without relief."))
+    relief_end = serializers.DateField(allow_null=True, help_text=_("The day the relief ended; null while it runs."))
+    new_maturity_date = serializers.DateField(allow_null=True, help_text=_("An extension's new maturity date."))
     key_version = serializers.IntegerField(help_text=_("The consortium key version its tokens were made with."))
     identifier_types = serializers.ListField(
         child=serializers.CharField(),

@@ -3,8 +3,9 @@
 A record is one of a union tagged by ``category``: every category has its variant, whose ``kind``
 is the category's kind; only ``overdue`` has (and needs) ``overdue_days``, ``overdue_amount``,
 ``currency`` and ``product``, and only ``open`` (kind ``loan``, an open credit facility) has
-``credit_limit``, ``outstanding_balance``, ``currency``, ``product`` and ``maturity_date``. A field
-of another variant is ``not_allowed``. The whole body is decoded against the Struct in one pass (msgspec,
+``credit_limit``, ``outstanding_balance``, ``currency``, ``product`` and ``maturity_date``; loans and
+delinquencies (``overdue``, ``written_off``) have the relief fields (``ReliefFields``). A field of another
+variant is ``not_allowed``. The whole body is decoded against the Struct in one pass (msgspec,
 in C); when that refuses it, the body is loaded as plain JSON and each record is checked on its own,
 so that the answer lists every record's problems ``{"index", "field", "code", "message"}`` and the
 valid ones are still stored.
@@ -39,7 +40,9 @@ from sharing.common.contracts import (
     record_error,
     whole,
 )
+from sharing.common.relief import ReliefKind
 from sharing.records.models import CATEGORIES_BY_KIND, LoanProduct, RecordCategory
+from sharing.records.relief import relief_problems
 from sharing.registers.contracts import USCC_PATTERN
 from sharing.tokens.contracts import (
     MAX_IDENTIFIERS,
@@ -92,7 +95,47 @@ class RecordFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag
     ] = msgspec.UNSET
 
 
-class OverdueFields(RecordFields, kw_only=True):
+class ReliefFields(RecordFields, kw_only=True):
+    """The record kinds a relief arrangement may be reported on: open loans and delinquencies.
+
+    ``relief`` names the arrangement, ``relief_start`` (required with it) the day it began,
+    ``relief_end`` the day it ended (the arrangement runs until then, or until the record is resolved),
+    and an extension its ``new_maturity_date``. Re-sending the record re-states the arrangement.
+    """
+
+    relief: Annotated[
+        Literal[tuple(ReliefKind.values)],
+        msgspec.Meta(
+            description=gettext_noop(
+                "Relief agreed with the borrower: extension (展期), deferral (延期还款), restructuring "
+                "(债务重组) or reduced_payment."
+            )
+        ),
+    ] = msgspec.UNSET
+    relief_start: Annotated[
+        dt.date,
+        msgspec.Meta(
+            description=gettext_noop("The day the arrangement began: not in the future, not before event_date.")
+        ),
+    ] = msgspec.UNSET
+    relief_end: Annotated[
+        dt.date,
+        msgspec.Meta(
+            description=gettext_noop("The day the arrangement ended: not in the future, not before relief_start.")
+        ),
+    ] = msgspec.UNSET
+    new_maturity_date: Annotated[
+        dt.date,
+        msgspec.Meta(
+            description=gettext_noop(
+                "An extension's new maturity date (required with it, for it only): after relief_start and after "
+                "the loan's maturity_date."
+            )
+        ),
+    ] = msgspec.UNSET
+
+
+class OverdueFields(ReliefFields, kw_only=True):
     overdue_days: Annotated[
         int, msgspec.Meta(ge=1, le=MAX_OVERDUE_DAYS, description=gettext_noop("Days since the first missed payment."))
     ]
@@ -118,7 +161,7 @@ Amount = Annotated[
 ]
 
 
-class LoanFields(RecordFields, kw_only=True):
+class LoanFields(ReliefFields, kw_only=True):
     """An open credit facility (exposure, 共债): re-send it by its reference at least monthly with its balance.
 
     ``event_date`` is the day it was opened; ``resolved_date`` closes it (closed loans stop counting).
@@ -139,7 +182,11 @@ class LoanFields(RecordFields, kw_only=True):
     ] = msgspec.UNSET
 
 
-_BASES: dict[str, type[RecordFields]] = {RecordCategory.OVERDUE: OverdueFields, RecordCategory.OPEN: LoanFields}
+_BASES: dict[str, type[RecordFields]] = {
+    RecordCategory.OVERDUE: OverdueFields,
+    RecordCategory.OPEN: LoanFields,
+    RecordCategory.WRITTEN_OFF: ReliefFields,
+}
 
 
 def _variant(kind: str, category: str) -> type[RecordFields]:
@@ -190,6 +237,10 @@ class ValidRecord(NamedTuple):
     outstanding_balance: str | None = None
     maturity_date: dt.date | None = None
     origination_partner: str = ""
+    relief: str = ""
+    relief_start: dt.date | None = None
+    relief_end: dt.date | None = None
+    new_maturity_date: dt.date | None = None
 
 
 def record_rules(
@@ -227,6 +278,8 @@ def record_rules(
             found.append(("/maturity_date", "bad_date"))
         elif record.maturity_date < record.event_date:
             found.append(("/maturity_date", "maturity_order"))
+    if isinstance(record, ReliefFields):
+        found.extend(relief_problems(record, today=today, min_date=min_date))
     return found
 
 
@@ -241,6 +294,14 @@ def _valid(index: int, record: RecordFields) -> ValidRecord:
         loan = (record.credit_limit, record.outstanding_balance, maturity)
     else:
         overdue = (None, None, "", "")
+    relief: tuple = ()
+    if isinstance(record, ReliefFields) and record.relief is not msgspec.UNSET:
+        relief = (
+            record.relief,
+            record.relief_start,
+            None if record.relief_end is msgspec.UNSET else record.relief_end,
+            None if record.new_maturity_date is msgspec.UNSET else record.new_maturity_date,
+        )
     return ValidRecord(
         index,
         record.reference,
@@ -253,6 +314,7 @@ def _valid(index: int, record: RecordFields) -> ValidRecord:
         [(identifier.type, identifier.token) for identifier in record.identifiers],
         *(loan or (None, None, None)),
         "" if record.origination_partner is msgspec.UNSET else record.origination_partner,
+        *(relief or ("", None, None, None)),
     )
 
 
@@ -424,6 +486,40 @@ BATCH = Contract(
                     "product": "credit_line",
                     "maturity_date": "2027-11-19",
                 }
+            ]
+        },
+        "Relief: an extension on a loan, a deferral on a delinquency": {
+            "records": [
+                {
+                    "reference": "LINE-2026-0311",
+                    "kind": "loan",
+                    "category": "open",
+                    "identifiers": [{"type": "cn_resident_id", "token": EXAMPLE_TOKENS[0]}],
+                    "key_version": 1,
+                    "event_date": "2026-05-20",
+                    "credit_limit": "50000.00",
+                    "outstanding_balance": "42000.00",
+                    "currency": "CNY",
+                    "product": "credit_line",
+                    "maturity_date": "2026-11-19",
+                    "relief": "extension",
+                    "relief_start": "2026-11-10",
+                    "new_maturity_date": "2027-05-19",
+                },
+                {
+                    "reference": "LOAN-77-0042",
+                    "kind": "delinquency",
+                    "category": "overdue",
+                    "identifiers": [{"type": "cn_resident_id", "token": EXAMPLE_TOKENS[1]}],
+                    "key_version": 1,
+                    "event_date": "2026-09-10",
+                    "overdue_days": 45,
+                    "overdue_amount": "1200.50",
+                    "currency": "CNY",
+                    "product": "consumer_loan",
+                    "relief": "deferral",
+                    "relief_start": "2026-10-25",
+                },
             ]
         },
     },

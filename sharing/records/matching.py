@@ -25,7 +25,10 @@ token and have the same kind, category and event date are one fact. Open loans
 (kind ``loan``) are not deduplicated by their facts: each record is one facility,
 and a re-sent reference is the same record, so it is never counted twice.
 Loans are exposure, not adverse information: they make no member a "reporting
-member" (``member_ids``) but fill the summary's exposure columns.
+member" (``member_ids``) but fill the summary's exposure columns. A relief arrangement
+running on a loan or a delinquency (reported, no ``relief_end``, the record not resolved)
+puts its member in ``relief_member_ids``; its kind and start are those of the fact (the
+smallest, should two records of one fact differ).
 """
 
 from __future__ import annotations
@@ -56,11 +59,15 @@ _SUMMARY_SELECT = """
                max(f.overdue_amount) AS overdue_amount,
                min(f.created_at) AS first_reported,
                max(f.reported_at) AS last_reported,
-               bool_or(f.status = 'disputed') AS disputed
+               bool_or(f.status = 'disputed') AS disputed,
+               -- A running relief arrangement (no relief_end; a resolved record is not here at all).
+               min(f.relief) FILTER (WHERE f.relief <> '' AND f.relief_end IS NULL) AS relief,
+               min(f.relief_start) FILTER (WHERE f.relief <> '' AND f.relief_end IS NULL) AS relief_start
         FROM targets t
         CROSS JOIN LATERAL (
             SELECT r.member_id, r.kind, r.category, r.event_date, r.overdue_days, r.overdue_amount,
                    r.created_at, r.reported_at, r.status, r.credit_limit, r.outstanding_balance,
+                   r.relief, r.relief_start, r.relief_end,
                    CASE WHEN r.kind = 'loan' THEN r.id END AS loan_id
             FROM sharing_recordidentifier ri
             JOIN sharing_record r ON r.id = ri.record_id
@@ -96,6 +103,11 @@ _SUMMARY_SELECT = """
                -- width_bucket, a binary search, instead of unnesting the array.
                coalesce(array_agg(last_reported ORDER BY last_reported)
                         FILTER (WHERE kind = 'loan'), '{}') AS loan_reported,
+               -- NULL when none (TokenSummary says why).
+               array_agg(DISTINCT member_id ORDER BY member_id) FILTER (WHERE relief IS NOT NULL) AS relief_member_ids,
+               min(relief_start) AS relief_since,
+               array_agg(DISTINCT relief ORDER BY relief) FILTER (WHERE relief IS NOT NULL) AS relief_kinds,
+               NULLIF(count(*) FILTER (WHERE kind = 'delinquency' AND relief IS NOT NULL), 0) AS relief_delinquencies,
                bool_or(disputed) AS disputed,
                EXISTS (SELECT 1 FROM sharing_disputetoken dt
                        WHERE dt.token = facts.token AND dt.statement) AS statement
@@ -107,7 +119,7 @@ _SUMMARY_COLUMNS = (
     "member_ids, blacklist_categories, blacklist_last_reported, active_delinquencies, max_overdue_days, "
     "total_overdue_amount, latest_delinquency_date, first_reported, last_reported, disputed, statement, "
     "loan_lenders, open_loans, total_credit_limit, total_outstanding, latest_loan_opened, loan_member_ids, "
-    "loan_outstanding, loan_reported"
+    "loan_outstanding, loan_reported, relief_member_ids, relief_since, relief_kinds, relief_delinquencies"
 )
 
 _SUMMARY_WRITE = f"""
@@ -134,6 +146,10 @@ _SUMMARY_WRITE = f"""
             loan_member_ids = EXCLUDED.loan_member_ids,
             loan_outstanding = EXCLUDED.loan_outstanding,
             loan_reported = EXCLUDED.loan_reported,
+            relief_member_ids = EXCLUDED.relief_member_ids,
+            relief_since = EXCLUDED.relief_since,
+            relief_kinds = EXCLUDED.relief_kinds,
+            relief_delinquencies = EXCLUDED.relief_delinquencies,
             updated_at = EXCLUDED.updated_at
         RETURNING 1
     ),
@@ -322,14 +338,16 @@ _DRIFT_SQL = f"""
        OR (s.member_ids, s.blacklist_categories, s.blacklist_last_reported, s.active_delinquencies,
            s.max_overdue_days, s.total_overdue_amount, s.latest_delinquency_date, s.first_reported,
            s.last_reported, s.disputed, s.statement, s.loan_lenders, s.open_loans, s.total_credit_limit,
-           s.total_outstanding, s.latest_loan_opened, s.loan_member_ids, s.loan_outstanding, s.loan_reported)
+           s.total_outstanding, s.latest_loan_opened, s.loan_member_ids, s.loan_outstanding, s.loan_reported,
+           s.relief_member_ids, s.relief_since, s.relief_kinds, s.relief_delinquencies)
           IS DISTINCT FROM
           (truth.member_ids, truth.blacklist_categories::varchar[], truth.blacklist_last_reported,
            truth.active_delinquencies::integer, truth.max_overdue_days::integer, truth.total_overdue_amount,
            truth.latest_delinquency_date, truth.first_reported, truth.last_reported, truth.disputed,
            truth.statement, truth.loan_lenders::integer, truth.open_loans::integer, truth.total_credit_limit,
            truth.total_outstanding, truth.latest_loan_opened, truth.loan_member_ids, truth.loan_outstanding,
-           truth.loan_reported)
+           truth.loan_reported, truth.relief_member_ids, truth.relief_since, truth.relief_kinds::varchar[],
+           truth.relief_delinquencies::integer)
 """
 
 

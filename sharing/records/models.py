@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from sharing.common.relief import ReliefKind
 from sharing.tlog.models import log_salt_field
 
 
@@ -55,6 +56,15 @@ class LoanProduct(models.TextChoices):
     AUTO_LOAN = "auto_loan", _("Auto loan")
     BUSINESS_LOAN = "business_loan", _("Business loan")
     OTHER = "other", _("Other")
+
+
+def relief_running() -> models.Q:
+    """Records with a relief arrangement that still runs: no relief_end, the record neither resolved nor retracted."""
+    return (
+        ~models.Q(relief="")
+        & models.Q(relief_end__isnull=True, resolved_date__isnull=True)
+        & models.Q(status__in=[RecordStatus.ACTIVE, RecordStatus.DISPUTED])
+    )
 
 
 class Batch(models.Model):
@@ -147,6 +157,22 @@ class Record(models.Model):
         help_text=_("Loans only, CNY, as of the latest report; may exceed the limit."),
     )
     maturity_date = models.DateField(_("maturity date"), null=True, blank=True, help_text=_("Loans only, optional."))
+    relief = models.CharField(
+        _("relief"),
+        max_length=16,
+        choices=ReliefKind.choices,
+        blank=True,
+        default="",
+        db_default="",  # raw inserts that predate relief (benchmarks, fixtures) keep working
+        help_text=_("Relief agreed with the borrower (loans and delinquencies only); empty when none."),
+    )
+    relief_start = models.DateField(_("relief start"), null=True, blank=True)
+    relief_end = models.DateField(
+        _("relief end"), null=True, blank=True, help_text=_("The arrangement ended on this day; empty while it runs.")
+    )
+    new_maturity_date = models.DateField(
+        _("new maturity date"), null=True, blank=True, help_text=_("An extension's new maturity date.")
+    )
     origination_partner = models.CharField(
         _("origination partner"),
         max_length=18,
@@ -191,6 +217,17 @@ class Record(models.Model):
                 condition=models.Q(maturity_date__isnull=True) | models.Q(maturity_date__gte=models.F("event_date")),
                 name="record_matures_after_event",
             ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    relief="", relief_start__isnull=True, relief_end__isnull=True, new_maturity_date__isnull=True
+                )
+                | (
+                    ~models.Q(relief="")
+                    & models.Q(relief_start__isnull=False, relief_start__gte=models.F("event_date"))
+                    & (models.Q(relief_end__isnull=True) | models.Q(relief_end__gte=models.F("relief_start")))
+                ),
+                name="record_relief_dates_in_order",
+            ),
         ]
         indexes = [
             models.Index(fields=["member", "updated_at", "id"], name="record_member_updated_idx"),
@@ -208,6 +245,12 @@ class Record(models.Model):
                 include=["member", "event_date"],
                 condition=models.Q(kind="delinquency"),
                 name="record_delinquency_created_idx",
+            ),
+            # The operators' dashboard counts the relief arrangements running, by kind (index-only).
+            models.Index(
+                fields=["relief", "status"],
+                condition=~models.Q(relief="") & models.Q(relief_end__isnull=True, resolved_date__isnull=True),
+                name="record_relief_running_idx",
             ),
         ]
 
@@ -274,6 +317,16 @@ class TokenSummary(models.Model):
         default=list,
     )
     loan_reported = ArrayField(models.DateTimeField(), verbose_name=_("latest report of each open loan"), default=list)
+    # Relief (sharing.records.contracts): the members with an arrangement running on a loan or delinquency
+    # carrying the token, the earliest start among those arrangements, their kinds, and how many of the
+    # active delinquencies are under one. NULL, not empty, when there is none: most summaries have none,
+    # and a NULL costs nothing in the row that every lookup reads.
+    relief_member_ids = ArrayField(
+        models.BigIntegerField(), verbose_name=_("members with a relief arrangement"), null=True
+    )
+    relief_since = models.DateField(_("in relief since"), null=True)
+    relief_kinds = ArrayField(models.CharField(max_length=16), verbose_name=_("relief kinds"), null=True)
+    relief_delinquencies = models.PositiveIntegerField(_("delinquencies under relief"), null=True)
     disputed = models.BooleanField(_("disputed"), default=False)
     statement = models.BooleanField(
         _("subject statement"), default=False, help_text=_("The subject attached a statement through a dispute.")

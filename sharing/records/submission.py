@@ -29,7 +29,8 @@ from sharing.tokens.pepper import TOKEN_AT_N, pepper_tokens
 # job recomputes it; the row history keeps that version), updated_at does not.
 _FACTS = (
     "kind, category, event_date, resolved_date, overdue_days, overdue_amount, currency, product, key_version, "
-    "identifiers_digest, credit_limit, outstanding_balance, maturity_date, origination_partner"
+    "identifiers_digest, credit_limit, outstanding_balance, maturity_date, origination_partner, relief, relief_start, "
+    "relief_end, new_maturity_date"
 )
 _CHANGED = "({old}) IS DISTINCT FROM ({new})".format(
     old=", ".join(f"sharing_record.{column}" for column in _FACTS.split(", ")),
@@ -40,20 +41,23 @@ _UPSERT_SQL = f"""
     INSERT INTO sharing_record (
         member_id, reference, kind, category, status, event_date, resolved_date, overdue_days, overdue_amount,
         currency, product, key_version, identifiers_digest, identifier_types, retract_reason, batch_id,
-        credit_limit, outstanding_balance, maturity_date, origination_partner, created_at, updated_at, reported_at)
+        credit_limit, outstanding_balance, maturity_date, origination_partner, relief, relief_start, relief_end,
+        new_maturity_date, created_at, updated_at, reported_at)
     SELECT %(member)s, t.reference, t.kind, t.category,
            CASE WHEN t.resolved_date IS NULL THEN 'active' ELSE 'resolved' END,
            t.event_date, t.resolved_date, t.overdue_days, t.overdue_amount::numeric, t.currency, t.product,
            t.key_version, t.digest, string_to_array(t.types, ','), '', %(batch)s,
            t.credit_limit::numeric, t.outstanding_balance::numeric, t.maturity_date, t.origination_partner,
-           %(now)s, %(now)s, %(now)s
+           t.relief, t.relief_start, t.relief_end, t.new_maturity_date, %(now)s, %(now)s, %(now)s
     FROM (
         -- The rows of _records_payload.
         SELECT e->>0 AS reference, e->>1 AS kind, e->>2 AS category, (e->>3)::date AS event_date,
                (e->>4)::date AS resolved_date, (e->>5)::int AS overdue_days, e->>6 AS overdue_amount,
                e->>7 AS currency, e->>8 AS product, (e->>9)::int AS key_version,
                decode(e->>10, 'hex') AS digest, e->>11 AS types, e->>12 AS credit_limit,
-               e->>13 AS outstanding_balance, (e->>14)::date AS maturity_date, e->>15 AS origination_partner
+               e->>13 AS outstanding_balance, (e->>14)::date AS maturity_date, e->>15 AS origination_partner,
+               e->>16 AS relief, (e->>17)::date AS relief_start, (e->>18)::date AS relief_end,
+               (e->>19)::date AS new_maturity_date
         FROM jsonb_array_elements(%(records)s::jsonb) AS e
     ) AS t
     ON CONFLICT (member_id, reference) DO UPDATE SET
@@ -73,6 +77,10 @@ _UPSERT_SQL = f"""
         outstanding_balance = EXCLUDED.outstanding_balance,
         maturity_date = EXCLUDED.maturity_date,
         origination_partner = EXCLUDED.origination_partner,
+        relief = EXCLUDED.relief,
+        relief_start = EXCLUDED.relief_start,
+        relief_end = EXCLUDED.relief_end,
+        new_maturity_date = EXCLUDED.new_maturity_date,
         batch_id = EXCLUDED.batch_id,
         updated_at = CASE WHEN {_CHANGED} THEN EXCLUDED.updated_at ELSE sharing_record.updated_at END,
         reported_at = EXCLUDED.reported_at
@@ -147,6 +155,10 @@ def _records_payload(valid: list[ValidRecord]) -> tuple[str, dict[str, list[tupl
                 r.outstanding_balance,
                 r.maturity_date,
                 r.origination_partner,
+                r.relief,
+                r.relief_start,
+                r.relief_end,
+                r.new_maturity_date,
             )
         )
     # One JSON array of rows: dumped by orjson in C, where twelve array parameters cost ~25 ms a batch

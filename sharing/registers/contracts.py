@@ -10,6 +10,7 @@ from django.utils.translation import gettext_noop
 
 from core.uscc import uscc_problem
 from sharing.common.contracts import AMOUNT, REQUIRED_TEXT, Contract, Problem, date_problem, whole
+from sharing.common.relief import ReliefKind
 from sharing.registers.models import LicenceType, PartnerFlag, PartnerRole
 
 MAX_LICENCES = 20
@@ -223,6 +224,44 @@ class PostLoanMonitoring(msgspec.Struct, forbid_unknown_fields=True):
     ]
 
 
+MAX_RELIEF_TEXT = 2_000
+
+
+class ReliefPolicy(msgspec.Struct, forbid_unknown_fields=True):
+    """The relief the member offers borrowers in difficulty (主动提供债务重组或展期服务), and how to ask for it."""
+
+    kinds: Annotated[
+        list[Literal[tuple(ReliefKind.values)]],
+        msgspec.Meta(
+            max_length=len(ReliefKind.values),
+            description=gettext_noop(
+                "The kinds you offer, each once: extension, deferral, restructuring, reduced_payment; [] for none."
+            ),
+            extra_json_schema={"uniqueItems": True},
+        ),
+    ]
+    offered_to: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=MAX_RELIEF_TEXT,
+            pattern=REQUIRED_TEXT,
+            description=gettext_noop("To whom you offer it, in plain words (e.g. borrowers 30+ days overdue)."),
+            extra={"code": "bad_text"},
+        ),
+    ]
+    how_to_ask: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=MAX_RELIEF_TEXT,
+            pattern=REQUIRED_TEXT,
+            description=gettext_noop(
+                "How a borrower asks for it: the channel, what to bring, how long an answer takes."
+            ),
+            extra={"code": "bad_text"},
+        ),
+    ]
+
+
 class PolicyCardRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Your risk-control policy, disclosed to the consortium; each version is immutable and signed."""
 
@@ -262,9 +301,18 @@ class PolicyCardRequest(msgspec.Struct, forbid_unknown_fields=True):
         dt.date, msgspec.Meta(description=gettext_noop("From today to a year ahead; not before your current card's."))
     ]
     partner_list_url: PublicUrl = msgspec.UNSET
+    relief_policy: Annotated[
+        ReliefPolicy,
+        msgspec.Meta(description=gettext_noop("The relief you offer borrowers in difficulty; omitted: not stated.")),
+    ] = msgspec.UNSET
 
 
 def policy_rules(body: PolicyCardRequest, *, today: dt.date) -> list[Problem]:
+    if body.relief_policy is not msgspec.UNSET:
+        kinds = body.relief_policy.kinds
+        for index, kind in enumerate(kinds):
+            if kind in kinds[:index]:
+                return [(f"/relief_policy/kinds/{index}", "duplicate_value")]
     if body.effective_from < today:
         return [("/effective_from", "past_date")]
     if body.effective_from > today + MAX_EFFECTIVE_AHEAD:
@@ -275,7 +323,7 @@ def policy_rules(body: PolicyCardRequest, *, today: dt.date) -> list[Problem]:
 POLICY_CARD = Contract(
     PolicyCardRequest,
     rules=policy_rules,
-    rule_codes=("past_date", "too_far_ahead"),
+    rule_codes=("past_date", "too_far_ahead", "duplicate_value"),
     examples={
         "A consumer lender's card": {
             "max_credit_line": "200000.00",
@@ -285,6 +333,11 @@ POLICY_CARD = Contract(
             "collection_policy": "逾期 3 天内短信提醒；不在 21 时至次日 8 时催收；不联系借款人以外的第三人。",
             "partner_list_url": "https://bank.example.cn/partners",
             "effective_from": "2027-01-01",
+            "relief_policy": {
+                "kinds": ["extension", "deferral", "restructuring"],
+                "offered_to": "逾期 30 天以上或收入中断的借款人，经评估还款能力后提供。",
+                "how_to_ask": "拨打客服热线或在 App 内提交申请，5 个工作日内答复。",
+            },
         }
     },
 )

@@ -175,6 +175,15 @@ class PolicyCard(models.Model):
     review_days = models.PositiveIntegerField(_("post-loan review every (days)"))
     collection_policy = models.TextField(_("collection policy"))
     partner_list_url = models.URLField(_("partner list URL"), max_length=500, blank=True)
+    relief_kinds = ArrayField(
+        models.CharField(max_length=16),
+        verbose_name=_("relief offered"),
+        default=list,
+        blank=True,
+        help_text=_("Kinds of relief the member offers borrowers in difficulty; empty when the card says none."),
+    )
+    relief_eligibility = models.TextField(_("relief offered to"), blank=True, default="")
+    relief_how_to_ask = models.TextField(_("how a borrower asks for relief"), blank=True, default="")
     effective_from = models.DateField(_("effective from"))
     published_at = models.DateTimeField(_("published at"), default=timezone.now)
     document = models.BinaryField(_("signed document"))

@@ -309,9 +309,23 @@ DOCUMENT_TYPE = "riskshare.policy_card.v1"
 
 
 def card_document(*, member: Institution, version: int, body: PolicyCardRequest, published_at: dt.datetime) -> bytes:
-    """The bytes the platform signs: sorted keys, no spaces, amounts as the member wrote them."""
+    """The bytes the platform signs: sorted keys, no spaces, amounts as the member wrote them; ``relief_policy``
+    only when the card states one (cards without it sign the same fields as before it existed)."""
+    relief = body.relief_policy
+    stated = (
+        {}
+        if relief is msgspec.UNSET
+        else {
+            "relief_policy": {
+                "kinds": list(relief.kinds),
+                "offered_to": relief.offered_to.strip(),
+                "how_to_ask": relief.how_to_ask.strip(),
+            }
+        }
+    )
     return orjson.dumps(
         {
+            **stated,
             "type": DOCUMENT_TYPE,
             "member": {"uscc": member.uscc, "name": member.name},
             "version": version,
@@ -329,6 +343,17 @@ def card_document(*, member: Institution, version: int, body: PolicyCardRequest,
         },
         option=orjson.OPT_SORT_KEYS,
     )
+
+
+def relief_columns(body: PolicyCardRequest) -> dict:
+    relief = body.relief_policy
+    if relief is msgspec.UNSET:
+        return {}
+    return {
+        "relief_kinds": list(relief.kinds),
+        "relief_eligibility": relief.offered_to.strip(),
+        "relief_how_to_ask": relief.how_to_ask.strip(),
+    }
 
 
 def policy_publish(*, actor: Actor, member: Institution, body: PolicyCardRequest) -> PolicyCard:
@@ -356,6 +381,7 @@ def policy_publish(*, actor: Actor, member: Institution, body: PolicyCardRequest
             review_days=body.post_loan_monitoring.review_days,
             collection_policy=body.collection_policy.strip(),
             partner_list_url="" if body.partner_list_url is msgspec.UNSET else body.partner_list_url,
+            **relief_columns(body),
             effective_from=body.effective_from,
             published_at=published_at,
             document=document,

@@ -33,6 +33,7 @@ from sharing.reports.exposure import EXPOSURE_SECTION
 from sharing.reports.monitoring import MONITORING_SECTION
 from sharing.reports.peers import PEERS_SECTION
 from sharing.reports.policies import POLICY_SECTION
+from sharing.reports.relief import RELIEF_SECTION
 from sharing.retention.selectors import records_past_retention
 
 CREDENTIAL_UNUSED_DAYS = 90
@@ -479,5 +480,6 @@ SECTIONS: list[Section] = [
     MONITORING_SECTION,
     EXPOSURE_SECTION,
     POLICY_SECTION,
+    RELIEF_SECTION,
     PEERS_SECTION,
 ]

@@ -35,6 +35,14 @@ class PolicyCardSerializer(serializers.Serializer):
         watch_all_loans = serializers.BooleanField(help_text=_("Every open loan is under a watch."))
         review_days = serializers.IntegerField(help_text=_("Each borrower is reviewed this often, in days."))
 
+    class ReliefPolicySerializer(serializers.Serializer):
+        kinds = serializers.ListField(
+            child=serializers.CharField(),
+            help_text=_("The relief offered: extension, deferral, restructuring, reduced_payment."),
+        )
+        offered_to = serializers.CharField(help_text=_("To whom the member offers it."))
+        how_to_ask = serializers.CharField(help_text=_("How a borrower asks for it."))
+
     member = MemberSerializer(help_text=_("The member that published the card."))
     version = serializers.IntegerField(help_text=_("1 for the first card, then one more per version."))
     max_credit_line = serializers.CharField(help_text=_("The most credit extended to one borrower, CNY."))
@@ -43,6 +51,10 @@ class PolicyCardSerializer(serializers.Serializer):
     post_loan_monitoring = MonitoringSerializer(help_text=_("How the member watches its borrowers after lending."))
     collection_policy = serializers.CharField(help_text=_("How the member collects overdue debts."))
     partner_list_url = serializers.CharField(help_text=_("Where it publishes its partner list; empty when none."))
+    relief_policy = ReliefPolicySerializer(
+        allow_null=True,
+        help_text=_("The relief offered to borrowers in difficulty (展期、延期还款、债务重组); null when not stated."),
+    )
     effective_from = serializers.DateField(help_text=_("The first day this version applies."))
     published_at = serializers.DateTimeField(help_text=_("When it was published."))
     signed_document = serializers.CharField(help_text=_("The exact JSON text the platform signed."))
@@ -56,6 +68,7 @@ def card_answer(card) -> dict:
     fields = orjson.loads(document)
     del fields["type"]
     return {
+        "relief_policy": None,
         **fields,
         "signed_document": document.decode(),
         "signature": base64.b64encode(bytes(card.signature)).decode(),
@@ -72,6 +85,11 @@ CARD_EXAMPLE = {
     "collection_policy": "逾期 3 天内短信提醒；不在 21 时至次日 8 时催收；不联系借款人以外的第三人。",
     "partner_list_url": "https://bank.example.cn/partners",
     "effective_from": "2027-01-01",
+    "relief_policy": {
+        "kinds": ["extension", "deferral", "restructuring"],
+        "offered_to": "逾期 30 天以上或收入中断的借款人，经评估还款能力后提供。",
+        "how_to_ask": "拨打客服热线或在 App 内提交申请，5 个工作日内答复。",
+    },
     "published_at": "2026-12-02T03:00:00Z",
     "signed_document": '{"collection_policy":"…","effective_from":"2027-01-01","type":"riskshare.policy_card.v1"}',
     "signature": "q3Fh0bq0e2mW0b0b4mXb9o1zQw6hV4f0g1xkqzq2m8s7sX2v3X2M3r3yqgU6m2qf0sEw0b8p5yQm4a9cQ8tXCg==",

@@ -199,6 +199,51 @@ def test_a_loan_submitted_from_csv_reads_back_in_the_lookup_csv(
         "exposure_stale_loans": "0",
         "exposure_yours_open_loans": "0",
         "exposure_yours_total_outstanding": "0.00",
+        "exposure_relief_lenders": "0",
+        "exposure_relief_since": "",
+        "exposure_relief_kinds": "",
+        "exposure_relief_yours": "false",
     }
     assert loaned["hit"] == "false"
     assert all(v == "" for k, v in missed.items() if k.startswith("exposure_"))
+
+
+def test_relief_submitted_from_csv_reads_back_in_the_lookup_csv(
+    live_server, member_a, member_b, key_v1, tmp_path, monkeypatch
+):
+    """An extension on a loan and a deferral on a delinquency, sent by riskshare submit; another member's
+    riskshare lookup writes them in its relief columns."""
+    from sharing.models import Batch, Record
+    from sharing.records.services import batch_process
+
+    token = new_token()
+    records = tmp_path / "relief.csv"
+    columns = "reference,kind,category,key_version,event_date,overdue_days,overdue_amount,credit_limit,"
+    columns += (
+        "outstanding_balance,currency,product,maturity_date,relief,relief_start,new_maturity_date,token:cn_resident_id"
+    )
+    records.write_text(
+        f"{columns}\n"
+        f"L-1,loan,open,1,2025-06-10,,,50000.00,20000.00,CNY,credit_line,2026-06-09,extension,2025-11-01,2027-06-09,{token}\n"
+        f"D-1,delinquency,overdue,1,2025-06-10,45,1200.50,,,CNY,consumer_loan,,deferral,2025-08-01,,{token}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("RISKSHARE_URL", live_server.url)
+    monkeypatch.setenv("RISKSHARE_API_KEY", member_b.key)
+    assert main(["submit", str(records)]) == 0
+    for batch_id in Batch.objects.values_list("pk", flat=True):
+        batch_process(batch_id=batch_id)
+    assert sorted(Record.objects.values_list("reference", "relief")) == [("D-1", "deferral"), ("L-1", "extension")]
+    tokens = tmp_path / "tokens.csv"
+    tokens.write_text(f"token:cn_resident_id,key_version\n{token},1\n", encoding="utf-8")
+    monkeypatch.setenv("RISKSHARE_API_KEY", member_a.key)
+    out = tmp_path / "results.csv"
+    assert main(["lookup", str(tokens), "--purpose", "post_loan_monitoring", "-o", str(out)]) == 0
+    (row,) = csv.DictReader(out.read_text(encoding="utf-8").splitlines())
+    assert row["delinquency_under_relief"] == "1"
+    assert {k: v for k, v in row.items() if k.startswith("exposure_relief_")} == {
+        "exposure_relief_lenders": "1",
+        "exposure_relief_since": "2025-08-01",
+        "exposure_relief_kinds": "deferral;extension",
+        "exposure_relief_yours": "false",
+    }

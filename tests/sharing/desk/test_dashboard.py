@@ -108,3 +108,30 @@ def test_failing_webhook_endpoints_and_dead_letters_are_on_the_dashboard(client,
     dead = next(value for label, value in found.items() if "死信" in label)
     assert failing[0] == 1 and dead[0] == 1
     assert listed(client, failing[1]) == 1
+
+
+def test_relief_running_is_counted_by_kind_and_each_count_lists_its_records(client, chief, member_a, key_v1):
+    from tests.sharing.conftest import days_ago, loan, overdue
+
+    extension = loan(relief="extension", relief_start="2025-09-01", new_maturity_date="2027-01-01")
+    reported(
+        member_a,
+        [
+            extension,
+            overdue(relief="deferral", relief_start="2025-08-01"),
+            overdue(relief="deferral", relief_start="2025-08-01", event_date="2025-07-01"),
+            overdue(relief="deferral", relief_start="2025-08-01", relief_end=days_ago(1)),  # ended
+            overdue(),
+        ],
+    )
+    client.force_login(chief)
+    found = lines(client.get(reverse("admin:index"), headers={"accept-language": "zh-hans"}))
+    counts = {label: count for label, (count, _url) in found.items() if label.startswith("进行中的")}
+    assert counts == {"进行中的展期": 1, "进行中的延期还款": 2, "进行中的债务重组": 0, "进行中的减少还款额": 0}
+    for label, (count, url) in found.items():
+        if label in counts:
+            assert listed(client, url) == count, label
+    # The record list shows the arrangement, running or ended.
+    page = client.get(reverse("admin:sharing_record_changelist"), headers={"accept-language": "zh-hans"})
+    content = page.content.decode()
+    assert "延期还款，自 2025-08-01 起" in content and f"延期还款，2025-08-01 至 {days_ago(1)}" in content

@@ -50,6 +50,7 @@ def test_hit_and_miss_in_request_order(member_a, member_b, key_v1):
             "max_overdue_days": 90,
             "total_overdue_amount": "1250.50",
             "latest_event_date": "2025-07-01",
+            "under_relief": 0,
         },
         "exposure": None,
         "inquiries": {"members_30d": 0, "members_90d": 0},

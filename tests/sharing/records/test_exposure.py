@@ -200,6 +200,7 @@ def test_the_answer_counts_lenders_and_totals_with_yours(member_a, member_b, key
         "latest_opened": "2026-01-05",
         "stale_loans": 0,
         "yours": {"open_loans": 1, "total_outstanding": "20000.00"},
+        "relief": {"lenders": 0, "since": None, "kinds": [], "yours": False},
     }
     assert both["hit"] is True and both["reporting_members"] == 1  # C's delinquency; loans are not reports
     # Open loans alone are exposure, not a hit: the lookup log counts no hit for them.

@@ -29,6 +29,15 @@ def card(**overrides) -> dict:
     return body
 
 
+def relief(**overrides) -> dict:
+    return {
+        "kinds": ["extension", "deferral"],
+        "offered_to": "逾期 30 天以上的借款人",
+        "how_to_ask": "客服热线 95xxx，5 个工作日内答复",
+        **overrides,
+    }
+
+
 def publish(member, **overrides):
     return member.client().post("/api/v1/policies", card(**overrides), format="json")
 
@@ -59,6 +68,21 @@ def test_a_published_card_is_versioned_signed_and_listed_for_every_member(member
     assert AuditEvent.objects.filter(action="policy_card.published").count() == 2
 
 
+def test_a_card_states_the_relief_policy_signed_with_the_rest(member_a, member_b):
+    body = publish(member_a, relief_policy=relief()).json()
+    assert body["relief_policy"] == relief()
+    assert '"relief_policy":{"how_to_ask":"客服热线 95xxx' in body["signed_document"]
+    key = load_pem_public_key(public_key_pem())
+    key.verify(base64.b64decode(body["signature"]), body["signed_document"].encode())
+    stored = PolicyCard.objects.get()
+    assert (stored.relief_kinds, stored.relief_eligibility) == (["extension", "deferral"], "逾期 30 天以上的借款人")
+    # A card that states none says null, and signs the fields it did before relief existed.
+    (listed,) = member_b.client().get("/api/v1/policies").json()
+    assert listed["relief_policy"] == relief()
+    plain = publish(member_b).json()
+    assert plain["relief_policy"] is None and "relief_policy" not in plain["signed_document"]
+
+
 def test_a_version_may_not_take_effect_before_the_latest_and_nothing_is_written(member_a):
     publish(member_a, effective_from=str(business_today() + dt.timedelta(days=10)))
     refused = publish(member_a, effective_from=str(business_today() + dt.timedelta(days=5)))
@@ -82,6 +106,10 @@ def test_a_version_may_not_take_effect_before_the_latest_and_nothing_is_written(
         ({"effective_from": "2099-01-01"}, "/effective_from", "too_far_ahead"),
         ({"collection_policy": ""}, "/collection_policy", "bad_text"),
         ({"partner_list_url": "ftp://x.cn/list"}, "/partner_list_url", "bad_url"),
+        ({"relief_policy": relief(kinds=["deferral", "forgiveness"])}, "/relief_policy/kinds/1", "invalid_choice"),
+        ({"relief_policy": relief(kinds=["deferral", "deferral"])}, "/relief_policy/kinds/1", "duplicate_value"),
+        ({"relief_policy": relief(how_to_ask=" ")}, "/relief_policy/how_to_ask", "bad_text"),
+        ({"relief_policy": {"kinds": []}}, "/relief_policy/offered_to", "required"),
     ],
 )
 def test_a_bad_card_is_refused_field_by_field(member_a, overrides, field, code):

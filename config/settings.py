@@ -399,6 +399,15 @@ RISKSHARE_LOOKUP_LOG_RETENTION_YEARS = int(os.environ.get("RISKSHARE_LOOKUP_LOG_
 # Closed loans (kind loan, with a resolved date) are purged this many years after it; open ones never.
 RISKSHARE_LOAN_RETENTION_YEARS = int(os.environ.get("RISKSHARE_LOAN_RETENTION_YEARS", "5"))
 
+# The logs partitioned by month (core.partitions): how many months ahead of the current one exist at all times.
+RISKSHARE_PARTITION_MONTHS_AHEAD = int(os.environ.get("RISKSHARE_PARTITION_MONTHS_AHEAD", "3"))
+# Audit events are appended unchained and chained by one sequencer (members.audit); the nightly verification
+# reports an event left unchained longer than this.
+RISKSHARE_AUDIT_UNCHAINED_ALERT_SECONDS = int(os.environ.get("RISKSHARE_AUDIT_UNCHAINED_ALERT_SECONDS", "300"))
+# The nightly summary check recomputes the tokens touched since the last check plus one of this many slices of
+# all tokens, in turn: with one check a night, every token is recomputed at least once in this many days.
+RISKSHARE_SUMMARY_CHECK_SLICES = int(os.environ.get("RISKSHARE_SUMMARY_CHECK_SLICES", "28"))
+
 # Exposure (共债): an open loan whose latest report is older than this many days still counts, as stale.
 RISKSHARE_EXPOSURE_STALE_DAYS = int(os.environ.get("RISKSHARE_EXPOSURE_STALE_DAYS", "45"))
 

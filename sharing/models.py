@@ -36,6 +36,7 @@ from sharing.records.models import (
     RecordIdentifier,
     RecordKind,
     RecordStatus,
+    SummaryCheck,
     TokenSummary,
 )
 from sharing.registers.models import LicenceType, Partner, PartnerFlag, PartnerLicence, PartnerRole, PolicyCard
@@ -83,6 +84,7 @@ __all__ = [
     "RecordKind",
     "RecordStatus",
     "Report",
+    "SummaryCheck",
     "TokenSummary",
     "Watch",
     "WatchToken",

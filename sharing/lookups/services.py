@@ -40,7 +40,9 @@ class LookupAnswer:
 # is checked against the whole array again (a bitmap scan over the hash index did that: 925 ms for
 # 10,000 hits). Then, position NULL, the last three columns: each asked token's inquiry counts,
 # distinct other members whose credit lookups of it fall in the last 30 and 90 days. Only credit
-# lookups' entries are read (a partial index, read index-only).
+# lookups' entries are read (a partial index, read index-only). Bounded on both sides, so that of the
+# monthly partitions only the 3-4 months the 90 days span are probed (the months ahead and the default
+# partition are pruned when the plan starts).
 # The exposure columns (NULL without open loans) count the stale loans and the asker's own ("yours")
 # from the summary's one-entry-per-loan arrays, as of now (staleness moves with the clock), with
 # array functions rather than subqueries: the report times are sorted, so width_bucket counts those
@@ -67,7 +69,7 @@ _READ_SQL = f"""
         token, count(DISTINCT member_id) FILTER (WHERE created_at >= %(short)s), count(DISTINCT member_id)
     FROM sharing_lookupentry
     WHERE token = ANY(ARRAY(SELECT {TOKEN_AT_N} FROM generate_series(0, %(count)s - 1) n))
-        AND multi_lending AND created_at >= %(long)s AND member_id <> %(member)s
+        AND multi_lending AND created_at >= %(long)s AND created_at <= %(now)s AND member_id <> %(member)s
     GROUP BY token
 """  # noqa: S608 - only the fixed TOKEN_AT_N is formatted in
 
@@ -106,6 +108,7 @@ def _read_statement(tokens: bytes, *, member_id: int, now: dt.datetime) -> tuple
     """One slice's read: its summaries (positions counted from the slice's start) and inquiry counts."""
     short, long = (now - dt.timedelta(days=days) for days in MULTI_LENDING_WINDOW_DAYS)
     params = {"tokens": tokens, "count": len(tokens) // 32, "member": member_id, "short": short, "long": long}
+    params["now"] = now
     params["stale_before"] = now - dt.timedelta(days=settings.RISKSHARE_EXPOSURE_STALE_DAYS)
     return _READ_SQL, params
 

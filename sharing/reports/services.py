@@ -70,8 +70,9 @@ def _snapshot() -> dict[str, Any]:
             "SELECT pg_current_snapshot()::text, current_setting('transaction_isolation'), "
             "(SELECT max(id) FROM sharing_batch), (SELECT max(id) FROM sharing_record), "
             "(SELECT max(pgh_id) FROM sharing_recordevent), (SELECT max(id) FROM sharing_lookup), "
-            "(SELECT seq FROM members_auditevent ORDER BY seq DESC LIMIT 1), "
-            "(SELECT hash FROM members_auditevent ORDER BY seq DESC LIMIT 1), now()"
+            # The chained head (events still waiting for the sequencer have no place yet).
+            "(SELECT seq FROM members_auditevent WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1), "
+            "(SELECT hash FROM members_auditevent WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1), now()"
         )
         pg_snapshot, isolation, batch, record, record_event, lookup, seq, head, taken_at = cursor.fetchone()
     return {

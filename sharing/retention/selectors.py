@@ -32,11 +32,15 @@ def record_purge_due(today: dt.date) -> tuple[dt.date, dt.datetime]:
 
 
 # Open loans (no resolved date) are never due; closed ones after RISKSHARE_LOAN_RETENTION_YEARS.
+# Two arms, each read through its own partial index (record_retracted_purge_idx, record_ended_purge_idx: their
+# predicates are the arms' first conditions, word for word); the second arm's kinds then sort out the cutoffs.
 RECORD_DUE_CONDITION = """
     (status = 'retracted' AND retracted_at < %(retracted_before)s)
-    OR (status <> 'retracted' AND kind = 'delinquency' AND resolved_date <= %(adverse)s)
-    OR (status <> 'retracted' AND kind = 'blacklist' AND coalesce(resolved_date, event_date) <= %(adverse)s)
-    OR (status <> 'retracted' AND kind = 'loan' AND resolved_date <= %(loans)s)
+    OR (status <> 'retracted' AND (resolved_date IS NOT NULL OR kind = 'blacklist')
+        AND coalesce(resolved_date, event_date) <= greatest(%(adverse)s::date, %(loans)s::date)
+        AND ((kind = 'delinquency' AND resolved_date <= %(adverse)s)
+             OR (kind = 'blacklist' AND coalesce(resolved_date, event_date) <= %(adverse)s)
+             OR (kind = 'loan' AND resolved_date <= %(loans)s)))
 """
 
 

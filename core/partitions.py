@@ -140,12 +140,15 @@ class EnsureResult:
     strays: dict[str, int] = field(default_factory=dict)
 
 
-def partitions_ensure(*, today: dt.date | None = None, months_ahead: int | None = None) -> EnsureResult:
-    """Create every registered table's partitions from this month to ``months_ahead`` months ahead, and a month
-    for any row found in a default partition. Idempotent; one committed transaction per month created."""
+def partitions_ensure(
+    *, today: dt.date | None = None, months_ahead: int | None = None, months_back: int = 0
+) -> EnsureResult:
+    """Create every registered table's partitions from ``months_back`` months before this one (a history about
+    to be loaded) to ``months_ahead`` months ahead, and a month for any row found in a default partition.
+    Idempotent; one committed transaction per month created."""
     today = today or business_today()
     ahead = settings.RISKSHARE_PARTITION_MONTHS_AHEAD if months_ahead is None else months_ahead
-    wanted = {month_add(month_of(today), n) for n in range(ahead + 1)}
+    wanted = {month_add(month_of(today), n) for n in range(-months_back, ahead + 1)}
     result = EnsureResult()
     for spec in partitioned_tables():
         with connection.cursor() as cursor:

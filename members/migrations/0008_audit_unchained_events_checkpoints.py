@@ -6,6 +6,13 @@ import pgtrigger.migrations
 from django.db import migrations, models
 
 
+def chain_waiting_events(apps, schema_editor):
+    # The sequencer itself: the hash is defined once, in members.audit.
+    from members.audit import audit_chain_sequence
+
+    audit_chain_sequence()
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("members", "0007_credential_scopes_partners_policies"),
@@ -86,4 +93,7 @@ class Migration(migrations.Migration):
                 ),
             ),
         ),
+            # Backwards, first of all: events still waiting for their place are chained, since the schema before
+        # this one requires every event to have one.
+        migrations.RunPython(migrations.RunPython.noop, chain_waiting_events),
     ]

@@ -439,7 +439,11 @@ RISKSHARE_METRICS_TOKEN = os.environ.get("RISKSHARE_METRICS_TOKEN", "")
 if RISKSHARE_METRICS_TOKEN and len(RISKSHARE_METRICS_TOKEN) < 32:
     raise ImproperlyConfigured("RISKSHARE_METRICS_TOKEN must be at least 32 characters long.")
 # Read from PostgreSQL at each scrape (the figures every worker shares).
-RISKSHARE_METRICS_COLLECTORS = ["sharing.desk.metrics.collect"]
+RISKSHARE_METRICS_COLLECTORS = [
+    "sharing.desk.metrics.collect",
+    "core.partitions.collect",
+    "members.audit.collect_metrics",
+]
 # More sections of GET /api/v1/me, from apps members does not know: a callable (credential) -> dict,
 # and the serializer whose fields document what it adds.
 RISKSHARE_ME_SECTIONS = {"sharing.lookups.ratelimit.me_lookup_quota": "sharing.lookups.apis.MeLookupQuotaSerializer"}

@@ -305,3 +305,28 @@ def table_unpartition(schema_editor, *, table: str, primary_key: list[str], iden
         )
     for statement in indexes + triggers:
         cursor.execute(statement)
+
+
+def collect():
+    """Prometheus gauges (``RISKSHARE_METRICS_COLLECTORS``): months ahead and rows waiting in default partitions."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    ahead = GaugeMetricFamily(
+        "riskshare_partition_months_ahead",
+        "Whole months with a partition after the current one (alert below 1: the partitions job is not running).",
+        labels=["table"],
+    )
+    strays = GaugeMetricFamily(
+        "riskshare_partition_default_rows",
+        "Rows that found no monthly partition and wait in the default one (alert above 0).",
+        labels=["table"],
+    )
+    this_month = month_of(business_today())
+    for horizon in partitions_horizon():
+        months = 0
+        if horizon.last_month is not None:
+            months = (horizon.last_month.year - this_month.year) * 12 + horizon.last_month.month - this_month.month
+        ahead.add_metric([horizon.table], months)
+        strays.add_metric([horizon.table], horizon.default_rows)
+    yield ahead
+    yield strays

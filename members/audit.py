@@ -441,3 +441,19 @@ def audit_verified_text(result: ChainVerification) -> str:
     return gettext(
         "Audit chain intact up to event %(seq)d: %(count)d new events checked from event %(from)d, head hash %(hash)s."
     ) % {"seq": result.head_seq, "count": result.checked, "from": result.from_seq, "hash": result.head_hash}
+
+
+def collect_metrics():
+    """Prometheus gauges (``RISKSHARE_METRICS_COLLECTORS``): the events waiting for the sequencer."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    unchained = audit_unchained()
+    yield GaugeMetricFamily(
+        "riskshare_audit_unchained_events", "Audit events appended and not chained yet.", value=unchained.events
+    )
+    age = (timezone.now() - unchained.oldest).total_seconds() if unchained.oldest else 0
+    yield GaugeMetricFamily(
+        "riskshare_audit_unchained_oldest_seconds",
+        "How long the oldest unchained audit event has waited (alert past RISKSHARE_AUDIT_UNCHAINED_ALERT_SECONDS).",
+        value=age,
+    )

@@ -21,7 +21,7 @@ from members.audit import (
     audit_verified_payload,
     audit_verified_text,
 )
-from members.models import AuditEvent, Institution
+from members.models import AuditCheckpoint, AuditEvent, Institution
 
 
 class AuditInstitutionFilter(admin.SimpleListFilter):
@@ -160,3 +160,11 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 messages.ERROR,
             )
         return HttpResponseRedirect(reverse("admin:members_auditevent_changelist"))
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The verified heads: where each verification started and ended; the nightly one starts at the latest."""
+
+    list_display = ["seq", "hash", "from_seq", "checked", "full", "verified_at"]
+    list_filter = ["full"]

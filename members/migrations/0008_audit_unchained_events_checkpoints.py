@@ -93,7 +93,7 @@ class Migration(migrations.Migration):
                 ),
             ),
         ),
-            # Backwards, first of all: events still waiting for their place are chained, since the schema before
+        # Backwards, first of all: events still waiting for their place are chained, since the schema before
         # this one requires every event to have one.
         migrations.RunPython(migrations.RunPython.noop, chain_waiting_events),
     ]

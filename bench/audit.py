@@ -391,17 +391,22 @@ def pruning_main(args: argparse.Namespace) -> None:
             check=True,
         )
         with psycopg.connect(db_url(name), autocommit=True) as conn:
-            today = dt.datetime.now(dt.UTC)
+            from core.partitions import month_add, month_bounds, month_of
+
+            now = dt.datetime.now(dt.UTC)
+            this_month = month_of(now.astimezone(dt.timezone(dt.timedelta(hours=8))).date())
             started = time.perf_counter()
             for back in range(months):
-                # Credit entries of 100 other members on tokens of the pool, spread over the month ending
-                # ``back`` months ago.
+                # Credit entries of 100 other members on tokens of the pool, spread over one calendar month (the
+                # current one up to now).
+                start, end = month_bounds(month_add(this_month, -back))
+                span = int((min(end, now) - start).total_seconds() // 60) - 1
                 conn.execute(
                     "INSERT INTO sharing_lookupentry (lookup_id, position, member_id, token, hit, multi_lending, "
-                    "created_at) SELECT -(%s::bigint * 100000000 + n), 0, 1000 + n %% 100, (%s::bytea[])[1 + n %% %s], "
-                    "false, true, %s::timestamptz - (n %% 43200) * interval '1 minute' "
+                    "created_at) SELECT -(%s::bigint * 100000000 + n), 0, 1000 + n %% 100, "
+                    "(%s::bytea[])[1 + n %% %s], false, true, %s::timestamptz + (n %% %s) * interval '1 minute' "
                     "FROM generate_series(1, %s) n",
-                    [back, peppered, len(peppered), today - dt.timedelta(days=30 * back), args.per_month],
+                    [back, peppered, len(peppered), start, span, args.per_month],
                 )
             conn.execute("VACUUM ANALYZE sharing_lookupentry")
             (filled,) = conn.execute("SELECT count(DISTINCT tableoid) FROM sharing_lookupentry").fetchone()

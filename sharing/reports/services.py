@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from core.clock import business_today
 from core.errors import DomainError
 from core.jobs import job_enqueue
-from members.audit import Actor, audit_event_record
+from members.audit import Actor, audit_chain_sequence, audit_event_record
 from members.models import Institution
 from sharing.reports.base import Period, ReportContext, SectionData
 from sharing.reports.files import ReportMeta, report_zip_build
@@ -89,6 +89,8 @@ def reports_compute(
 ) -> tuple[dict[str, Any], dict[int, dict[str, SectionData]]]:
     """Every section for every member, set-based, in one snapshot: (snapshot, member → section → data)."""
     ctx = ReportContext(period=period, member_ids=sorted(set(member_ids)))
+    # The manifest names the chain's head: the events appended so far get their place first.
+    audit_chain_sequence()
     with _one_snapshot():
         snapshot = _snapshot()
         by_section = {section.name: section.compute(ctx) for section in SECTIONS}

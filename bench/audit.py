@@ -355,6 +355,19 @@ def retention_main(args: argparse.Namespace) -> None:
 
 # pruning
 
+CHINA = dt.timezone(dt.timedelta(hours=8))
+
+
+def china_month_bounds(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """core.partitions' bounds, without Django settings (this process never sets Django up)."""
+    following = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return dt.datetime.combine(month, dt.time.min, CHINA), dt.datetime.combine(following, dt.time.min, CHINA)
+
+
+def china_month_add(month: dt.date, months: int) -> dt.date:
+    index = month.year * 12 + month.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
 
 def _pruning_round(env: dict[str, str], tokens: list[str], calls: int) -> None:
     django_setup(env)
@@ -406,32 +419,21 @@ def pruning_main(args: argparse.Namespace) -> None:
             check=True,
         )
         with psycopg.connect(db_url(name), autocommit=True) as conn:
-            china = dt.timezone(dt.timedelta(hours=8))
-
-            def month_bounds(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
-                following = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-                return dt.datetime.combine(month, dt.time.min, china), dt.datetime.combine(
-                    following, dt.time.min, china
-                )
-
-            def month_add(month: dt.date, months: int) -> dt.date:
-                index = month.year * 12 + month.month - 1 + months
-                return dt.date(index // 12, index % 12 + 1, 1)
-
             now = dt.datetime.now(dt.UTC)
-            this_month = now.astimezone(china).date().replace(day=1)
+            this_month = now.astimezone(CHINA).date().replace(day=1)
             started = time.perf_counter()
             for back in range(months):
                 # Credit entries of 100 other members on tokens of the pool, spread over one calendar month (the
                 # current one up to now).
-                start, end = month_bounds(month_add(this_month, -back))
+                start, end = china_month_bounds(china_month_add(this_month, -back))
                 span = int((min(end, now) - start).total_seconds() // 60) - 1
                 conn.execute(
                     "INSERT INTO sharing_lookupentry (lookup_id, position, member_id, token, hit, multi_lending, "
-                    "created_at) SELECT -(%s::bigint * 100000000 + n), 0, 1000 + n %% 100, "
-                    "(%s::bytea[])[1 + n %% %s], false, true, %s::timestamptz + (n %% %s) * interval '1 minute' "
-                    "FROM generate_series(1, %s) n",
-                    [back, peppered, len(peppered), start, span, args.per_month],
+                    "created_at) SELECT -(%s::bigint * 100000000 + n), 0, 1000 + n %% 100, pool.token, false, true, "
+                    "%s::timestamptz + (n %% %s) * interval '1 minute' "
+                    "FROM generate_series(1, %s) n "
+                    "JOIN unnest(%s::bytea[]) WITH ORDINALITY AS pool(token, o) ON pool.o = 1 + n %% %s",
+                    [back, start, span, args.per_month, peppered, len(peppered)],
                 )
             conn.execute("VACUUM ANALYZE sharing_lookupentry")
             (filled,) = conn.execute("SELECT count(DISTINCT tableoid) FROM sharing_lookupentry").fetchone()

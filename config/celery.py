@@ -33,14 +33,16 @@ app.conf.update(
     timezone="Asia/Shanghai",
     enable_utc=True,
     beat_schedule={
-        # A broken chain must reach an operator the next morning, not at the next audit.
+        # A broken chain must reach an operator the next morning, not at the next audit. Nightly it verifies
+        # what was chained since the last verified head; `audit_verify --full` walks everything.
         "audit-chain-verify-nightly": {
             "task": "members.audit_chain_verify",
             "schedule": crontab(hour=2, minute=15),
         },
         # The database, not the broker, is the truth: pick up batches a lost message left behind.
         "batches-sweep": {"task": "sharing.batches_sweep", "schedule": 60.0},
-        # Full recomputation of every summary against the records; reports and fixes drift.
+        # The summaries of tokens touched since the last check, and one slice of all in turn, recomputed
+        # against the records; reports and fixes drift (every token at least every RISKSHARE_SUMMARY_CHECK_SLICES days).
         "summaries-verify-nightly": {
             "task": "sharing.summaries_verify",
             "schedule": crontab(hour=3, minute=30),
@@ -67,6 +69,12 @@ app.conf.update(
         # The verifiable log: number the leaves of committed record changes, sign a checkpoint when it grew
         # (at least every minute, as docs/transparency-log.md promises; batches also ask for a run when matched).
         "log-sequence": {"task": "sharing.log_sequence", "schedule": 10.0},
+        # Audit events are appended unchained (no lock shared by every lookup): one sequencer chains them in
+        # order, in batches. This interval is most of how long an event waits unchained (docs/design.md).
+        "audit-chain-sequence": {"task": "members.audit_chain_sequence", "schedule": 5.0},
+        # The monthly partitions of the logs, RISKSHARE_PARTITION_MONTHS_AHEAD months ahead (core.partitions);
+        # hourly, so that a failed run is retried long before the horizon runs short.
+        "partitions-ensure": {"task": "core.partitions_ensure", "schedule": crontab(minute=13)},
         # Credit inquiries on watched tokens (inquiries.threshold events).
         "monitoring-inquiries": {"task": "sharing.monitoring_inquiries", "schedule": 60.0},
     },

@@ -423,6 +423,15 @@ RISKSHARE_LOOKUP_LOG_RETENTION_YEARS = int(os.environ.get("RISKSHARE_LOOKUP_LOG_
 # Closed loans (kind loan, with a resolved date) are purged this many years after it; open ones never.
 RISKSHARE_LOAN_RETENTION_YEARS = int(os.environ.get("RISKSHARE_LOAN_RETENTION_YEARS", "5"))
 
+# The logs partitioned by month (core.partitions): how many months ahead of the current one exist at all times.
+RISKSHARE_PARTITION_MONTHS_AHEAD = int(os.environ.get("RISKSHARE_PARTITION_MONTHS_AHEAD", "3"))
+# Audit events are appended unchained and chained by one sequencer (members.audit); the nightly verification
+# reports an event left unchained longer than this.
+RISKSHARE_AUDIT_UNCHAINED_ALERT_SECONDS = int(os.environ.get("RISKSHARE_AUDIT_UNCHAINED_ALERT_SECONDS", "300"))
+# The nightly summary check recomputes the tokens touched since the last check plus one of this many slices of
+# all tokens, in turn: with one check a night, every token is recomputed at least once in this many days.
+RISKSHARE_SUMMARY_CHECK_SLICES = int(os.environ.get("RISKSHARE_SUMMARY_CHECK_SLICES", "28"))
+
 # Exposure (共债): an open loan whose latest report is older than this many days still counts, as stale.
 RISKSHARE_EXPOSURE_STALE_DAYS = int(os.environ.get("RISKSHARE_EXPOSURE_STALE_DAYS", "45"))
 
@@ -454,7 +463,13 @@ RISKSHARE_METRICS_TOKEN = os.environ.get("RISKSHARE_METRICS_TOKEN", "")
 if RISKSHARE_METRICS_TOKEN and len(RISKSHARE_METRICS_TOKEN) < 32:
     raise ImproperlyConfigured("RISKSHARE_METRICS_TOKEN must be at least 32 characters long.")
 # Read from PostgreSQL at each scrape (the figures every worker shares).
-RISKSHARE_METRICS_COLLECTORS = ["sharing.desk.metrics.collect", "core.backups.collect", "members.history.collect"]
+RISKSHARE_METRICS_COLLECTORS = [
+    "sharing.desk.metrics.collect",
+    "core.backups.collect",
+    "members.history.collect",
+    "core.partitions.collect",
+    "members.audit.collect_metrics",
+]
 # Backups (core.backups, docs/operations.md "Backups and failover"): the pgBackRest stanza of this database,
 # the command that runs pgBackRest as a user who may read its repository, and its configuration file.
 # Stanza unset: the backup metrics say "not configured" (riskshare_backup_configured 0).

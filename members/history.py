@@ -35,7 +35,8 @@ RUNBOOK = "docs/operations.md, section 'Histories that never fork'"
 
 
 def audit_head() -> dict[str, Any] | None:
-    head = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
+    """The newest chained event (events wait unchained until the chain's sequencer places them)."""
+    head = AuditEvent.objects.filter(seq__isnull=False).order_by("-seq").values("seq", "hash").first()
     return dict(head) if head else None
 
 

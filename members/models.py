@@ -181,10 +181,16 @@ class Credential(models.Model):
 class AuditEvent(models.Model):
     """One append-only, hash-chained event of the audit trail.
 
-    ``hash`` is SHA-256 over a canonical serialization of the event and the
-    previous event's hash (``members.audit``); a database trigger refuses
-    UPDATE and DELETE so that the application cannot rewrite history, and the
-    chain makes any change made around the trigger detectable.
+    Written unchained (``seq``, ``prev_hash`` and ``hash`` empty) in the transaction of what it records, with
+    no lock shared by other writers; the sequencer (``members.audit.audit_chain_sequence``) then gives it its
+    place: ``hash`` is SHA-256 over a canonical serialization of the event and the previous event's hash.
+    Database triggers refuse DELETE, and any UPDATE except that one filling of an unchained event's three
+    chain columns, so that the application cannot rewrite history; the chain makes any change made around
+    the triggers detectable.
+
+    Partitioned by month of ``occurred_at`` (``core.partitions``): in the database the primary key is
+    (id, occurred_at) and ``seq`` is indexed per month, unique by construction (one sequencer) and checked by
+    verification; Django keeps ``id`` as the key (the admin's URLs).
     """
 
     class ActorType(models.TextChoices):
@@ -192,7 +198,7 @@ class AuditEvent(models.Model):
         CREDENTIAL = "credential", _("API credential")
         SYSTEM = "system", _("System")
 
-    seq = models.BigIntegerField(_("sequence"), unique=True, editable=False)
+    seq = models.BigIntegerField(_("sequence"), null=True, db_index=True, editable=False)
     occurred_at = models.DateTimeField(_("time"), editable=False)
     actor_type = models.CharField(_("actor type"), max_length=16, choices=ActorType.choices, editable=False)
     actor_id = models.CharField(_("actor id"), max_length=64, blank=True, editable=False)
@@ -213,8 +219,9 @@ class AuditEvent(models.Model):
         editable=False,
         help_text=_("The member the event concerns (hashed with the event when set)."),
     )
-    prev_hash = models.CharField(_("previous hash"), max_length=64, editable=False)
-    hash = models.CharField(_("hash"), max_length=64, unique=True, editable=False)
+    # NULL, not "": an unchained event has no place yet (the sequencer's queue is "hash IS NULL").
+    prev_hash = models.CharField(_("previous hash"), max_length=64, null=True, editable=False)  # noqa: DJ001
+    hash = models.CharField(_("hash"), max_length=64, null=True, editable=False)  # noqa: DJ001
 
     class Meta:
         verbose_name = _("audit event")
@@ -223,9 +230,22 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
             models.Index(fields=["institution", "seq"], name="audit_institution_idx"),
+            # The sequencer's queue: only unchained events, so it stays as small as the backlog.
+            models.Index(fields=["id"], condition=models.Q(hash__isnull=True), name="audit_unchained_idx"),
         ]
         triggers = [
-            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+            # The sequencer fills an unchained event's place in the chain once; nothing else changes.
+            pgtrigger.Protect(
+                name="append_only",
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Condition(
+                    "OLD.hash IS NOT NULL OR (OLD.id, OLD.occurred_at, OLD.actor_type, OLD.actor_id, OLD.actor_label,"
+                    " OLD.action, OLD.object_type, OLD.object_id, OLD.object_repr, OLD.payload, OLD.institution_id)"
+                    " IS DISTINCT FROM (NEW.id, NEW.occurred_at, NEW.actor_type, NEW.actor_id, NEW.actor_label,"
+                    " NEW.action, NEW.object_type, NEW.object_id, NEW.object_repr, NEW.payload, NEW.institution_id)"
+                ),
+            ),
+            pgtrigger.Protect(name="append_only_delete", operation=pgtrigger.Delete),
             # After a restore to an earlier point the chain must not grow from an older head than the one
             # recorded outside the database (members.history): every append fails until an operator
             # reconciles. SQLSTATE RSH01 is answered 503 history_held (core.outage).
@@ -246,7 +266,33 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         from members.audit import audit_action_label
 
+        if self.seq is None:
+            return audit_action_label(self.action)
         return f"#{self.seq} {audit_action_label(self.action)}"
+
+
+class AuditCheckpoint(models.Model):
+    """A verified head of the audit chain: every event up to ``seq`` was found intact, ending in ``hash``.
+
+    The nightly verification starts from the latest one and walks only what was chained since; a full walk
+    (``audit_verify --full``) starts from the genesis. Each is also announced by an ``audit.verified`` event in
+    the chain itself, so a checkpoint edited to cover a rewrite disagrees with the chain's own record of it.
+    """
+
+    seq = models.BigIntegerField(_("sequence"), help_text=_("The last event verified."))
+    hash = models.CharField(_("hash"), max_length=64, help_text=_("The hash of that event."))
+    from_seq = models.BigIntegerField(_("from sequence"), help_text=_("The first event this verification walked."))
+    checked = models.BigIntegerField(_("events checked"))
+    full = models.BooleanField(_("full walk"), default=False)
+    verified_at = models.DateTimeField(_("verified at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("audit checkpoint")
+        verbose_name_plural = _("audit checkpoints")
+        ordering = ["-seq"]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.hash[:12]}…"
 
 
 class AdminFormUse(models.Model):

@@ -64,4 +64,4 @@ def audit_event_list(*, object_type: str | None = None, object_id: str | None = 
         events = events.filter(object_type=object_type)
     if object_id:
         events = events.filter(object_id=object_id)
-    return events.order_by("-seq")
+    return events.order_by("-seq", "-id")

@@ -6,20 +6,35 @@ import logging
 
 from celery import shared_task
 
-from members.audit import Actor, audit_chain_verify, audit_event_record
+from members.audit import Actor, audit_chain_sequence, audit_chain_verify, audit_event_record, audit_verified_payload
 
 logger = logging.getLogger(__name__)
 
 
 # No retries: the nightly schedule is the retry, and a failed walk changes nothing.
 @shared_task(name="members.audit_chain_verify", acks_late=True, max_retries=0)
-def audit_chain_verify_task() -> dict:
-    result = audit_chain_verify()
+def audit_chain_verify_task(full: bool = False) -> dict:
+    result = audit_chain_verify(full=full)
     if not result.ok:
         logger.error("Audit chain broken at event %s: %s", result.broken_seq, result.problem)
     audit_event_record(
         actor=Actor.system("nightly audit verification"),
         action="audit.verified",
-        payload={"ok": result.ok, "checked": result.checked, "broken_seq": result.broken_seq},
+        payload=audit_verified_payload(result),
     )
-    return {"ok": result.ok, "checked": result.checked, "broken_seq": result.broken_seq, "problem": result.problem}
+    return {
+        "ok": result.ok,
+        "checked": result.checked,
+        "broken_seq": result.broken_seq,
+        "problem": result.problem,
+        "from_seq": result.from_seq,
+        "head_seq": result.head_seq,
+        "unchained": result.unchained.events,
+        "stalled": result.unchained.stalled,
+    }
+
+
+# No retries: it runs every few seconds, and each run chains whatever is waiting, idempotently.
+@shared_task(name="members.audit_chain_sequence", acks_late=True, max_retries=0)
+def audit_chain_sequence_task() -> int:
+    return audit_chain_sequence()

@@ -66,7 +66,12 @@ class SharingConfig(AppConfig):
     def ready(self) -> None:
         # Services enqueue jobs by name (core.jobs): the tasks must be registered in every process
         # that enqueues, not only in workers (autodiscovery imports them at worker start only).
+        # The lookup log, partitioned by month (core.partitions; migration 0025) and dropped a month at a time.
+        from core.partitions import partitioned_table_register
         from sharing import tasks  # noqa: F401
+
+        partitioned_table_register("sharing_lookup", "created_at", triggers=["sharing.Lookup:append_only"])
+        partitioned_table_register("sharing_lookupentry", "created_at", triggers=["sharing.LookupEntry:append_only"])
 
         # Monitoring hears records' and disputes' changes through their signals.
         from sharing.monitoring import receivers  # noqa: F401

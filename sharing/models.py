@@ -38,6 +38,7 @@ from sharing.records.models import (
     RecordIdentifier,
     RecordKind,
     RecordStatus,
+    SummaryCheck,
     TokenSummary,
 )
 from sharing.registers.models import LicenceType, Partner, PartnerFlag, PartnerLicence, PartnerRole, PolicyCard
@@ -90,6 +91,7 @@ __all__ = [
     "Report",
     "SubjectReport",
     "SubjectReportToken",
+    "SummaryCheck",
     "TokenEvaluationCount",
     "TokenEvaluationLimit",
     "TokenSummary",

@@ -4,6 +4,8 @@ clients that trickle their bodies. gunicorn with gunicorn.conf.py, as production
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -13,7 +15,16 @@ import orjson
 import psycopg
 import pytest
 
-from tests.served import Gunicorn, PrivateCluster, closed_port, platform_env, platform_prepare, record, slow_body
+from tests.served import (
+    BASE_DIR,
+    Gunicorn,
+    PrivateCluster,
+    closed_port,
+    platform_env,
+    platform_prepare,
+    record,
+    slow_body,
+)
 
 pytestmark = pytest.mark.skipif(not PrivateCluster.available(), reason="needs the PostgreSQL server binaries")
 
@@ -127,3 +138,82 @@ def test_a_database_restart_answers_503_and_frees_the_keys_of_requests_it_killed
             "SELECT count(*) FROM sharing_batch WHERE id = %s", [retry.json()["id"]]
         ).fetchone()
     assert batches == 1
+
+
+def _partition_state(url: str) -> tuple[dict[str, int], set[str], set[str]]:
+    """Row counts of the partitioned logs, their attached partitions, and month tables attached to nothing."""
+    with psycopg.connect(url) as connection:
+        counts = {
+            table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+            for table in ("members_auditevent", "sharing_lookup", "sharing_lookupentry")
+        }
+        attached = {
+            name
+            for (name,) in connection.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent::regclass::text IN ('members_auditevent', 'sharing_lookup', 'sharing_lookupentry')"
+            ).fetchall()
+        }
+        loose = {
+            name
+            for (name,) in connection.execute(
+                "SELECT relname FROM pg_class WHERE relkind = 'r' AND NOT relispartition "
+                "AND relname ~ '^(members_auditevent|sharing_lookup|sharing_lookupentry)_(p[0-9]{6}|default)$'"
+            ).fetchall()
+        }
+    return counts, attached, loose
+
+
+def test_a_database_restart_in_the_middle_of_creating_partitions_loses_nothing(platform):
+    cluster, server, key = platform
+    token = "ab" * 32
+    body = orjson.dumps(
+        {"purpose": "fraud_investigation", "key_version": 1, "identifiers": [{"type": "cn_mobile", "token": token}]}
+    )
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    assert httpx.post(f"{server.url}/api/v1/lookups", content=body, headers=headers, timeout=30).status_code == 200
+    before, attached_before, _loose = _partition_state(cluster.url())
+    env = platform_env(cluster.url(), f"redis://127.0.0.1:{closed_port()}/0")
+    ensure = [
+        sys.executable,
+        "manage.py",
+        "shell",
+        "-c",
+        "from core.partitions import partitions_ensure; partitions_ensure(months_ahead=9)",
+    ]
+    blocker = psycopg.connect(cluster.url())
+    job = None
+    try:
+        # The job attaches the entries' new months behind this lock, after the other tables' months committed.
+        blocker.execute("LOCK TABLE sharing_lookupentry IN SHARE MODE")
+        job = subprocess.Popen(ensure, cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # noqa: S603
+        deadline = time.monotonic() + 60
+        waiting = 0
+        with psycopg.connect(cluster.url(), autocommit=True) as watcher:
+            while time.monotonic() < deadline and not waiting:
+                (waiting,) = watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND query ~ 'ATTACH PARTITION'"
+                ).fetchone()
+                time.sleep(0.1)
+        assert waiting
+        cluster.stop("immediate")  # a crash, mid-transaction
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            blocker.close()
+        if job is not None:
+            job.wait(timeout=60)
+        cluster.start()
+    assert job.returncode != 0  # it died with the database
+    after, attached_after, loose = _partition_state(cluster.url())
+    assert after == before  # not a row lost
+    assert loose == set()  # no month table half made: created and attached in one transaction, or not at all
+    assert attached_before <= attached_after
+    # Run again, it finishes the work; the platform answers as before.
+    subprocess.run(ensure, cwd=BASE_DIR, env=env, check=True, capture_output=True)  # noqa: S603
+    _counts, attached_done, loose = _partition_state(cluster.url())
+    assert loose == set()
+    assert len([n for n in attached_done if n.startswith("sharing_lookupentry_p")]) == len(
+        [n for n in attached_done if n.startswith("sharing_lookup_p")]
+    )
+    assert httpx.post(f"{server.url}/api/v1/lookups", content=body, headers=headers, timeout=30).status_code == 200

@@ -18,8 +18,10 @@ from members.audit import (
     audit_actor_label,
     audit_chain_verify,
     audit_event_record,
+    audit_verified_payload,
+    audit_verified_text,
 )
-from members.models import AuditEvent, Institution
+from members.models import AuditCheckpoint, AuditEvent, Institution
 
 
 class AuditInstitutionFilter(admin.SimpleListFilter):
@@ -143,19 +145,13 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:members_auditevent_changelist"))
         if not self.has_view_permission(request):
             raise PermissionDenied
+        # From the last verified head, as the nightly job does: a full walk is `audit_verify --full`.
         result = audit_chain_verify()
         audit_event_record(
-            actor=Actor.operator(request.user),
-            action="audit.verified",
-            payload={"ok": result.ok, "checked": result.checked, "broken_seq": result.broken_seq},
+            actor=Actor.operator(request.user), action="audit.verified", payload=audit_verified_payload(result)
         )
         if result.ok:
-            self.message_user(
-                request,
-                gettext("Audit chain intact: %(count)d events, head hash %(hash)s.")
-                % {"count": result.checked, "hash": result.head_hash},
-                messages.SUCCESS,
-            )
+            self.message_user(request, audit_verified_text(result), messages.SUCCESS)
         else:
             self.message_user(
                 request,
@@ -164,3 +160,11 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 messages.ERROR,
             )
         return HttpResponseRedirect(reverse("admin:members_auditevent_changelist"))
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The verified heads: where each verification started and ended; the nightly one starts at the latest."""
+
+    list_display = ["seq", "hash", "from_seq", "checked", "full", "verified_at"]
+    list_filter = ["full"]

@@ -137,7 +137,7 @@ class CredentialAdmin(ActorLabelsMixin, AuditLinkMixin, admin.ModelAdmin):
         # Every event of a credential concerns its institution: the institution index narrows the search.
         about = Q(object_type="members.credential", object_id=str(obj.pk))
         by = Q(actor_type=AuditEvent.ActorType.CREDENTIAL, actor_id=str(obj.pk))
-        events = AuditEvent.objects.filter(about | by, institution_id=obj.institution_id).order_by("-seq")
+        events = AuditEvent.objects.filter(about | by, institution_id=obj.institution_id).order_by("-seq", "-id")
         return audit_events_table(events[:RECENT_EVENTS])
 
     @admin.display(description=_("state"))

@@ -102,7 +102,9 @@ class InstitutionAdmin(AuditLinkMixin, admin.ModelAdmin):
     def recent_events(self, obj: Institution) -> str:
         if obj.pk is None:
             return "—"
-        return audit_events_table(AuditEvent.objects.filter(institution_id=obj.pk).order_by("-seq")[:RECENT_EVENTS])
+        return audit_events_table(
+            AuditEvent.objects.filter(institution_id=obj.pk).order_by("-seq", "-id")[:RECENT_EVENTS]
+        )
 
     def get_readonly_fields(self, request, obj=None):
         # The USCC identifies the member everywhere; it is set once, at creation.

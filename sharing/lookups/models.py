@@ -24,7 +24,9 @@ CONSENT_PURPOSES = frozenset({LookupPurpose.CREDIT_APPLICATION, LookupPurpose.AC
 class Lookup(models.Model):
     """One lookup request and the answer it got. Append-only: a trigger refuses UPDATE and DELETE.
 
-    Only the retention job deletes, with the trigger bypassed for its own transaction.
+    Partitioned by month of ``created_at`` (``core.partitions``, migration 0025): retention drops a month
+    whole, with its entries. In the database the primary key is (id, created_at), as partitioning requires;
+    Django keeps ``id`` as the key (the admin's URLs, ``GET /lookups/{id}``), unique by its sequence.
     """
 
     member = models.ForeignKey(
@@ -68,7 +70,11 @@ class Lookup(models.Model):
 
 
 class LookupEntry(models.Model):
-    """One identifier of a lookup: the log that inquiry counts, disputes and reports read."""
+    """One identifier of a lookup: the log that inquiry counts, disputes and reports read.
+
+    Partitioned by month of ``created_at``, like its lookup and with the lookup's time: the database's
+    primary key is (lookup_id, position, created_at).
+    """
 
     pk = models.CompositePrimaryKey("lookup_id", "position")
     lookup = models.ForeignKey(

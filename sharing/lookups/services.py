@@ -41,8 +41,10 @@ class LookupAnswer:
 # is checked against the whole array again (a bitmap scan over the hash index did that: 925 ms for
 # 10,000 hits). Then, position NULL, the three columns after the relief ones: each asked token's inquiry counts,
 # distinct other members whose credit lookups of it fall in the last 30 and 90 days. Only credit
-# lookups' entries are read (a partial index, read index-only). Last, position NULL and the last column
-# set: each asked token under a protective registration in force, with the day it is at risk since.
+# lookups' entries are read (a partial index, read index-only). Bounded on both sides, so that of the
+# monthly partitions only the 3-4 months the 90 days span are probed (the months ahead and the default
+# partition are pruned when the plan starts). Last, position NULL and the last column set: each asked
+# token under a protective registration in force, with the day it is at risk since.
 # The exposure columns (NULL without open loans) count the stale loans and the asker's own ("yours")
 # from the summary's one-entry-per-loan arrays, as of now (staleness moves with the clock), with
 # array functions rather than subqueries: the report times are sorted, so width_bucket counts those
@@ -73,7 +75,7 @@ _READ_SQL = f"""
         token, count(DISTINCT member_id) FILTER (WHERE created_at >= %(short)s), count(DISTINCT member_id), NULL
     FROM sharing_lookupentry
     WHERE token = ANY(ARRAY(SELECT {TOKEN_AT_N} FROM generate_series(0, %(count)s - 1) n))
-        AND multi_lending AND created_at >= %(long)s AND member_id <> %(member)s
+        AND multi_lending AND created_at >= %(long)s AND created_at <= %(now)s AND member_id <> %(member)s
     GROUP BY token
     UNION ALL
     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,

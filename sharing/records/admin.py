@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from members.admin.common import AuditLinkMixin, EstimatedCountPaginator, ReadOnlyAdminMixin
 from members.audit import Actor, audit_event_record, audit_labels_register
-from sharing.records.models import Batch, Record, RecordIdentifier, relief_running
+from sharing.records.models import Batch, Record, RecordIdentifier, SummaryCheck, relief_running
 from sharing.tokens.admin import id_type_label, short_token
 
 
@@ -132,6 +132,14 @@ class RecordAdmin(AuditLinkMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 # What operators read for this package's audit action codes (stored in English: they are hashed into the
 # audit chain).
+@admin.register(SummaryCheck)
+class SummaryCheckAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The summary checks: which slice, how many tokens, what drifted (nightly, or full on demand)."""
+
+    list_display = ["started_at", "full", "slice", "slices", "checked", "missing", "stale", "orphaned"]
+    list_filter = ["full"]
+
+
 audit_labels_register(
     actions={
         "batch.accepted": _("Batch accepted"),

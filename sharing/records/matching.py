@@ -42,6 +42,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.sql import execute_binary
+from sharing.records.models import SummaryCheck
 from sharing.records.signals import summaries_recomputed
 from sharing.tokens.pepper import TOKEN_AT_N
 
@@ -326,14 +327,30 @@ class DriftReport:
         return self.missing + self.stale + self.orphaned
 
 
-_DRIFT_SQL = f"""
-    WITH targets AS (SELECT DISTINCT token FROM sharing_recordidentifier),
-    {_SUMMARY_SELECT}
+# Every token with an identifier, against every summary.
+_FULL_TARGETS = "SELECT DISTINCT token FROM sharing_recordidentifier"
+# The tokens of records changed since the last check (each member's through its (member, updated_at) index),
+# and one slice of all summaries by their tokens' first two bytes (the primary key's range).
+_NIGHTLY_TARGETS = """
+    SELECT token FROM sharing_tokensummary
+    WHERE token >= %(slice_from)s AND (%(slice_to)s::bytea IS NULL OR token < %(slice_to)s::bytea)
+    UNION
+    SELECT ri.token FROM members_institution m
+    CROSS JOIN LATERAL (
+        SELECT r.id FROM sharing_record r WHERE r.member_id = m.id AND r.updated_at >= %(since)s OFFSET 0
+    ) r
+    JOIN sharing_recordidentifier ri ON ri.record_id = r.id
+"""
+_NIGHTLY_SUMMARIES = "(SELECT s.* FROM sharing_tokensummary s JOIN targets t ON t.token = s.token)"
+
+_DRIFT_SQL = """
+    WITH targets AS MATERIALIZED ({targets}),
+    {summary_select}
     SELECT coalesce(truth.token, s.token),
            CASE WHEN s.token IS NULL THEN 'missing'
                 WHEN truth.token IS NULL THEN 'orphaned'
                 ELSE 'stale' END
-    FROM truth FULL OUTER JOIN sharing_tokensummary s ON s.token = truth.token
+    FROM truth FULL OUTER JOIN {summaries} s ON s.token = truth.token
     WHERE s.token IS NULL OR truth.token IS NULL
        OR (s.member_ids, s.blacklist_categories, s.blacklist_last_reported, s.active_delinquencies,
            s.max_overdue_days, s.total_overdue_amount, s.latest_delinquency_date, s.first_reported,
@@ -348,22 +365,74 @@ _DRIFT_SQL = f"""
            truth.total_outstanding, truth.latest_loan_opened, truth.loan_member_ids, truth.loan_outstanding,
            truth.loan_reported, truth.relief_member_ids, truth.relief_since, truth.relief_kinds::varchar[],
            truth.relief_delinquencies::integer)
+    UNION ALL SELECT NULL, (SELECT count(*) FROM targets)::text
 """
 
 
-def summaries_drift_check(*, fix: bool) -> DriftReport:
-    """Recompute every summary from the records and compare; with ``fix``, repair what differs."""
+def _drift_sql(targets: str, summaries: str) -> str:
+    # replace, not format: the summary's SQL holds braces of its own ('{}' arrays).
+    return (
+        _DRIFT_SQL.replace("{targets}", targets)
+        .replace("{summary_select}", _SUMMARY_SELECT)
+        .replace("{summaries}", summaries)
+    )
+
+
+def _slice_bounds(number: int, slices: int) -> tuple[bytes, bytes | None]:
+    """Slice ``number`` of ``slices`` of the token space, by the tokens' first two bytes."""
+    start = (number * 65536 // slices).to_bytes(2, "big")
+    end = None if number == slices - 1 else ((number + 1) * 65536 // slices).to_bytes(2, "big")
+    return start, end
+
+
+def summaries_drift_check(*, fix: bool, full: bool = True) -> DriftReport:
+    """Recompute summaries from the records and compare; with ``fix``, repair what differs.
+
+    ``full`` (the default, and the first check ever): every token. Nightly (``full=False``): the tokens of
+    records changed since the last check began, and the next of ``RISKSHARE_SUMMARY_CHECK_SLICES`` slices of
+    all summaries, in turn, so that every summary is recomputed at least once in that many nights; its cost
+    follows what changed and the slice, not the stock. A summary missing for a token nobody changed since is
+    found by the full check only. Each run is recorded (``SummaryCheck``); the next starts from it.
+    """
+    started = timezone.now()
+    slices = settings.RISKSHARE_SUMMARY_CHECK_SLICES
+    last = SummaryCheck.objects.order_by("-started_at", "-pk").first()
+    full = full or last is None
+    number = slices - 1 if full else (last.slice + 1) % slices if last.slices == slices else 0
+    params: dict | None = None
+    if full:
+        sql = _drift_sql(_FULL_TARGETS, "sharing_tokensummary")
+    else:
+        sql = _drift_sql(_NIGHTLY_TARGETS, _NIGHTLY_SUMMARIES)
+        slice_from, slice_to = _slice_bounds(number, slices)
+        params = {"slice_from": slice_from, "slice_to": slice_to, "since": last.started_at}
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM sharing_tokensummary")
-        checked = cursor.fetchone()[0]
-        cursor.execute(_DRIFT_SQL)
+        _matching_settings()
+        if full:
+            cursor.execute("SELECT count(*) FROM sharing_tokensummary")
+            checked = cursor.fetchone()[0]
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
         counts = {"missing": 0, "stale": 0, "orphaned": 0}
-        for _token, kind in rows:
+        drifted = []
+        for token, kind in rows:
+            if token is None:
+                checked = checked if full else int(kind)
+                continue
             counts[kind] += 1
-        if fix and rows:
-            summaries_refresh([bytes(token) for token, _kind in rows])
-    report = DriftReport(checked=checked, fixed=fix and bool(rows), **counts)
+            drifted.append(bytes(token))
+        if fix and drifted:
+            summaries_refresh(drifted)
+        SummaryCheck.objects.create(
+            started_at=started,
+            full=full,
+            touched_since=None if full else last.started_at,
+            slice=number,
+            slices=slices,
+            checked=checked,
+            **counts,
+        )
+    report = DriftReport(checked=checked, fixed=fix and bool(drifted), **counts)
     if report.drift:
         logger.error("Summary drift: %s", report)
     return report

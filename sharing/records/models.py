@@ -6,6 +6,7 @@ import pghistory
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import HashIndex
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
@@ -252,6 +253,17 @@ class Record(models.Model):
                 condition=~models.Q(relief="") & models.Q(relief_end__isnull=True, resolved_date__isnull=True),
                 name="record_relief_running_idx",
             ),
+            # The retention purge's condition (sharing.retention.selectors.RECORD_DUE_CONDITION), one index per
+            # arm of its OR, so that the daily purge reads what is due instead of the whole table.
+            models.Index(
+                fields=["retracted_at"], condition=models.Q(status="retracted"), name="record_retracted_purge_idx"
+            ),
+            models.Index(
+                Coalesce("resolved_date", "event_date"),
+                condition=~models.Q(status="retracted")
+                & (models.Q(resolved_date__isnull=False) | models.Q(kind="blacklist")),
+                name="record_ended_purge_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -378,3 +390,28 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.state})"
+
+
+class SummaryCheck(models.Model):
+    """One run of the summary check (``sharing.records.matching.summaries_drift_check``): what it recomputed and
+    what it found. The next nightly run starts from this one's start and takes the next slice."""
+
+    started_at = models.DateTimeField(_("started at"))
+    full = models.BooleanField(_("full recomputation"), default=False)
+    touched_since = models.DateTimeField(
+        _("touched since"), null=True, help_text=_("Records changed from this moment on had their tokens checked.")
+    )
+    slice = models.PositiveIntegerField(_("slice"), help_text=_("Which slice of all summaries was recomputed."))
+    slices = models.PositiveIntegerField(_("slices"))
+    checked = models.BigIntegerField(_("tokens checked"))
+    missing = models.BigIntegerField(_("missing"))
+    stale = models.BigIntegerField(_("stale"))
+    orphaned = models.BigIntegerField(_("orphaned"))
+
+    class Meta:
+        verbose_name = _("summary check")
+        verbose_name_plural = _("summary checks")
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M} {self.slice + 1}/{self.slices}"

@@ -48,8 +48,9 @@ def batches_sweep() -> dict:
 
 # No retries: nightly, and a failed run changes nothing.
 @shared_task(name="sharing.summaries_verify", acks_late=True, max_retries=0)
-def summaries_verify() -> dict:
-    report = summaries_drift_check(fix=True)
+def summaries_verify(full: bool = False) -> dict:
+    # Nightly: what changed and one slice; full=True recomputes every summary.
+    report = summaries_drift_check(fix=True, full=full)
     audit_event_record(
         actor=Actor.system("nightly summary verification"),
         action="summaries.verified",
@@ -59,6 +60,7 @@ def summaries_verify() -> dict:
             "stale": report.stale,
             "orphaned": report.orphaned,
             "fixed": report.fixed,
+            "full": full,
         },
     )
     return {"checked": report.checked, "drift": report.drift}

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from core.clock import business_today
 from core.errors import DomainError
 from core.jobs import job_enqueue
-from members.audit import Actor, audit_event_record
+from members.audit import Actor, audit_chain_sequence, audit_event_record
 from members.models import Institution
 from sharing.reports.base import Period, ReportContext, SectionData
 from sharing.reports.files import ReportMeta, report_zip_build
@@ -70,8 +70,9 @@ def _snapshot() -> dict[str, Any]:
             "SELECT pg_current_snapshot()::text, current_setting('transaction_isolation'), "
             "(SELECT max(id) FROM sharing_batch), (SELECT max(id) FROM sharing_record), "
             "(SELECT max(pgh_id) FROM sharing_recordevent), (SELECT max(id) FROM sharing_lookup), "
-            "(SELECT seq FROM members_auditevent ORDER BY seq DESC LIMIT 1), "
-            "(SELECT hash FROM members_auditevent ORDER BY seq DESC LIMIT 1), now()"
+            # The chained head (events still waiting for the sequencer have no place yet).
+            "(SELECT seq FROM members_auditevent WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1), "
+            "(SELECT hash FROM members_auditevent WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1), now()"
         )
         pg_snapshot, isolation, batch, record, record_event, lookup, seq, head, taken_at = cursor.fetchone()
     return {
@@ -88,6 +89,8 @@ def reports_compute(
 ) -> tuple[dict[str, Any], dict[int, dict[str, SectionData]]]:
     """Every section for every member, set-based, in one snapshot: (snapshot, member → section → data)."""
     ctx = ReportContext(period=period, member_ids=sorted(set(member_ids)))
+    # The manifest names the chain's head: the events appended so far get their place first.
+    audit_chain_sequence()
     with _one_snapshot():
         snapshot = _snapshot()
         by_section = {section.name: section.compute(ctx) for section in SECTIONS}

@@ -6,7 +6,8 @@ import datetime as dt
 
 from django.conf import settings
 
-from core.clock import business_day_start
+from core.clock import business_date, business_day_start
+from core.partitions import month_bounds, month_of
 from core.sql import execute_binary
 from sharing.lookups.models import Lookup
 
@@ -32,11 +33,15 @@ def record_purge_due(today: dt.date) -> tuple[dt.date, dt.datetime]:
 
 
 # Open loans (no resolved date) are never due; closed ones after RISKSHARE_LOAN_RETENTION_YEARS.
+# Two arms, each read through its own partial index (record_retracted_purge_idx, record_ended_purge_idx: their
+# predicates are the arms' first conditions, word for word); the second arm's kinds then sort out the cutoffs.
 RECORD_DUE_CONDITION = """
     (status = 'retracted' AND retracted_at < %(retracted_before)s)
-    OR (status <> 'retracted' AND kind = 'delinquency' AND resolved_date <= %(adverse)s)
-    OR (status <> 'retracted' AND kind = 'blacklist' AND coalesce(resolved_date, event_date) <= %(adverse)s)
-    OR (status <> 'retracted' AND kind = 'loan' AND resolved_date <= %(loans)s)
+    OR (status <> 'retracted' AND (resolved_date IS NOT NULL OR kind = 'blacklist')
+        AND coalesce(resolved_date, event_date) <= greatest(%(adverse)s::date, %(loans)s::date)
+        AND ((kind = 'delinquency' AND resolved_date <= %(adverse)s)
+             OR (kind = 'blacklist' AND coalesce(resolved_date, event_date) <= %(adverse)s)
+             OR (kind = 'loan' AND resolved_date <= %(loans)s)))
 """
 
 
@@ -67,6 +72,13 @@ def lookup_log_before(today: dt.date) -> dt.datetime:
     return business_day_start(cutoff + dt.timedelta(days=1))
 
 
+def lookup_log_months_before(today: dt.date) -> dt.datetime:
+    """The lookup log goes a whole month at a time: every month that ends by the cutoff, i.e. everything logged
+    before the start of the month the cutoff falls in (or before the cutoff itself when it starts a month)."""
+    before = lookup_log_before(today)
+    return month_bounds(month_of(business_date(before)))[0]
+
+
 def lookup_log_due(*, today: dt.date) -> int:
     """How many lookups the purge would remove on ``today``."""
-    return Lookup.objects.filter(created_at__lt=lookup_log_before(today)).count()
+    return Lookup.objects.filter(created_at__lt=lookup_log_months_before(today)).count()

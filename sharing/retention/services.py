@@ -3,7 +3,10 @@ they closed (``RISKSHARE_LOAN_RETENTION_YEARS``; open loans never), retracted re
 the lookup log after its configured period; expired watches 90 days after their expiry, monitoring
 events and webhook deliveries after ``RISKSHARE_MONITORING_EVENT_DAYS``.
 
-A purge deletes the rows (record, identifiers, row history); a dispute keeps its link to the
+The lookup log is partitioned by month and goes a month at a time, dropped whole once all of the month is
+past its retention (``lookup_log_purge``): no row of it is deleted.
+
+A record purge deletes the rows (record, identifiers, row history); a dispute keeps its link to the
 purged record's id and reporting member (no content: what self-inspection reports count),
 recomputes the summaries the records contributed to, and leaves a tombstone in
 the audit trail with counts only, all in one transaction per chunk.
@@ -19,11 +22,11 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 
-import pgtrigger
 from django.conf import settings
 from django.db import connection, transaction
 
 from core.clock import business_day_start, business_today
+from core.partitions import month_bounds, partition_drop, partition_months, partition_name, partitions_ensure
 from core.sql import execute_binary
 from members.audit import Actor, audit_event_record
 from sharing.monitoring.models import Watch
@@ -134,41 +137,53 @@ def records_purge(*, today: dt.date | None = None, chunk: int = PURGE_CHUNK) -> 
         result.by_member.update(by_member)
 
 
-_LOOKUP_PURGE_SQL = """
-    WITH due AS (
-        SELECT id FROM sharing_lookup WHERE created_at < %s ORDER BY id LIMIT %s
-    ),
-    entries AS (
-        DELETE FROM sharing_lookupentry e USING due WHERE e.lookup_id = due.id RETURNING 1
-    ),
-    lookups AS (
-        DELETE FROM sharing_lookup l USING due WHERE l.id = due.id RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM lookups), (SELECT count(*) FROM entries)
-"""
+def lookup_log_purge(*, today: dt.date | None = None) -> PurgeResult:
+    """Drop each month of the lookup log (lookups and their entries) whose every moment is before the retention
+    cutoff: the month's two partitions detached and dropped whole, no row deleted, and one tombstone of counts
+    in the audit trail, in one transaction a month.
 
-
-def lookup_log_purge(*, today: dt.date | None = None, chunk: int = PURGE_CHUNK) -> PurgeResult:
-    """Purge lookups (and their entries) logged on or before the retention cutoff."""
-    before = lookup_log_before(today or business_today())
+    Rows that landed in a default partition are first moved into their months (``partitions_ensure``), so
+    they go with their month. The entries are counted from the month's lookups (each lookup logs exactly
+    ``identifiers`` entries, in its own transaction): counting the entries themselves would read the month.
+    """
+    today = today or business_today()
+    before = lookup_log_before(today)
+    partitions_ensure(today=today)
     result = PurgeResult()
-    while True:
-        # The log is append-only for everyone else: the trigger is bypassed for this transaction only.
-        with transaction.atomic(), pgtrigger.ignore("sharing.Lookup:append_only", "sharing.LookupEntry:append_only"):
-            # Django's own cursor: pgtrigger.ignore works through its execute wrapper,
-            # which prepends a statement with a positional parameter (so no named ones here).
-            with connection.cursor() as cursor:
-                cursor.execute(_LOOKUP_PURGE_SQL, [before, chunk])
-                lookups, entries = cursor.fetchone()
-            if not lookups:
-                return result
+    months = sorted(set(partition_months("sharing_lookup")) | set(partition_months("sharing_lookupentry")))
+    for month in months:
+        start, end = month_bounds(month)
+        if end > before:
+            break
+        with transaction.atomic():
+            lookups, entries = _month_counts(month)
+            for table in ("sharing_lookupentry", "sharing_lookup"):
+                if month in partition_months(table):
+                    partition_drop(table, month)
             audit_event_record(
                 actor=Actor.system("retention"),
                 action="retention.lookups_purged",
-                payload={"lookups": lookups, "entries": entries, "logged_before": before},
+                payload={
+                    "month": f"{month:%Y-%m}",
+                    "lookups": lookups,
+                    "entries": entries,
+                    "logged_from": start,
+                    "logged_before": end,
+                    "cutoff": before,
+                },
             )
         result.lookups += lookups
         result.lookup_entries += entries
+    return result
+
+
+def _month_counts(month: dt.date) -> tuple[int, int]:
+    if month not in partition_months("sharing_lookup"):
+        return 0, 0
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*), coalesce(sum(identifiers), 0) FROM {partition_name('sharing_lookup', month)}")
+        lookups, entries = cursor.fetchone()
+    return lookups, int(entries)
 
 
 def watches_purge(*, today: dt.date | None = None, chunk: int = PURGE_CHUNK) -> int:

@@ -11,10 +11,11 @@ from django.db import models
 from django.urls import reverse
 
 from core.clock import business_today
-from members.audit import _ACTION_LABELS, audit_event_record
+from members.audit import _ACTION_LABELS, audit_chain_verify, audit_event_record
 from members.models import AuditEvent
 from sharing.lookups.quotas import lookup_quota_set
 from sharing.models import Dispute, MemberFlag, Report
+from sharing.records.matching import summaries_drift_check
 from sharing.reports.services import previous_month, report_generate
 from sharing.tokens.identifiers import ID_TYPES
 from tests.factories import OperatorFactory
@@ -90,6 +91,8 @@ def everything(member_a, member_b, key_v1, settings):
     start, end = previous_month()
     report_generate(member=member_a.institution, period_start=start, period_end=end, actor=_system())
     audit_event_record(actor=_system(), action="audit.verified", payload={"ok": True})
+    assert audit_chain_verify().ok  # an audit checkpoint
+    summaries_drift_check(fix=False)  # a summary check
     MemberFlag.objects.create(member=member_a.institution, kind="enumeration", day=business_today(), detail={"n": 1})
     lookup_quota_set(actor=_system(), member=member_a.institution, requests_per_minute=10, identifiers_per_day=100)
     from sharing.evaluations.services import evaluation_limit_set

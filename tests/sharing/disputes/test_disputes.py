@@ -307,7 +307,7 @@ def test_deadline_notices_are_raised_once_from_day_15_and_after_day_20(
     assert list(
         AuditEvent.objects.filter(action__in=["dispute.due_soon", "dispute.overdue"])
         .values_list("action", flat=True)
-        .order_by("seq")
+        .order_by("seq", "id")
     ) == ["dispute.due_soon", "dispute.overdue"]
 
 

@@ -52,7 +52,7 @@ def flag(member, uscc=USCC, **overrides):
 
 
 def actions() -> list[str]:
-    return list(AuditEvent.objects.order_by("seq").values_list("action", flat=True))
+    return list(AuditEvent.objects.order_by("seq", "id").values_list("action", flat=True))
 
 
 def test_a_member_registers_updates_and_ends_a_partnership_seen_only_by_itself(member_a, member_b):

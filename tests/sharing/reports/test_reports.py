@@ -316,7 +316,7 @@ def test_regeneration_replaces_the_file_and_keeps_the_old_hash(member_a, key_v1)
     second = generate(member_a)
     assert first.pk == second.pk and first.sha256 != second.sha256
     assert Report.objects.filter(member=member_a.institution).count() == 1
-    events = AuditEvent.objects.filter(object_type="sharing.report", object_id=str(first.pk)).order_by("seq")
+    events = AuditEvent.objects.filter(object_type="sharing.report", object_id=str(first.pk)).order_by("seq", "id")
     assert [e.action for e in events] == ["report.generated", "report.regenerated"]
     assert events[1].payload["previous_sha256"] == first.sha256
     assert events[1].payload["sha256"] == second.sha256 == Report.objects.get().sha256

@@ -9,6 +9,7 @@ import time_machine
 from django.db import DatabaseError, connection, transaction
 from django.utils import translation
 
+from core.partitions import partition_months
 from members.models import AuditEvent
 from sharing.models import (
     Dispute,
@@ -155,22 +156,37 @@ def test_a_purge_updates_the_summaries_the_record_contributed_to(member_a, membe
 
 @pytest.mark.parametrize(
     ("today", "purged"),
-    [(dt.date(2026, 6, 14), False), (dt.date(2026, 6, 15), True), (dt.date(2026, 6, 16), True)],
+    [(dt.date(2026, 5, 30), False), (dt.date(2026, 5, 31), True), (dt.date(2026, 6, 1), True)],
     ids=["day-before", "day-of", "day-after"],
 )
-def test_lookup_logs_are_purged_after_their_retention_period(member_a, key_v1, today, purged):
-    with at(dt.date(2021, 6, 15), hour=23):
+def test_lookup_logs_go_a_whole_month_at_a_time_after_their_retention_period(member_a, key_v1, today, purged):
+    # May 2021 is all past five years on 31 May 2026 (its last day, 31 May 2021, is the cutoff).
+    with at(dt.date(2021, 5, 1), hour=0):
         old = lookup(member_a, [new_token(), new_token()]).json()["id"]
-    with at(dt.date(2021, 6, 17), hour=1):
+    with at(dt.date(2021, 5, 31), hour=23):
+        also_old = lookup(member_a, [new_token()]).json()["id"]
+    with at(dt.date(2021, 6, 1), hour=0):
         kept = lookup(member_a, [new_token()]).json()["id"]
 
     result = purge_on(today)
 
-    assert set(Lookup.objects.values_list("pk", flat=True)) == ({kept} if purged else {old, kept})
+    assert set(Lookup.objects.values_list("pk", flat=True)) == ({kept} if purged else {old, also_old, kept})
     assert LookupEntry.objects.filter(lookup_id=old).exists() is not purged
-    assert result["lookups"] == (1 if purged else 0)
+    assert result["lookups"] == (2 if purged else 0)
+    assert result["lookup_entries"] == (3 if purged else 0)
+    months = partition_months("sharing_lookupentry")
+    assert (dt.date(2021, 5, 1) in months) is not purged and dt.date(2021, 6, 1) in months
     if purged:
-        assert AuditEvent.objects.get(action="retention.lookups_purged").payload["entries"] == 2
+        tombstone = AuditEvent.objects.get(action="retention.lookups_purged").payload
+        assert (tombstone["month"], tombstone["lookups"], tombstone["entries"]) == ("2021-05", 2, 3)
+    # Nothing was deleted row by row from a month: its partitions went whole. (Rows written in 2021 found no
+    # month and waited in the default partitions, whence the job moved them into months of their own.)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n_tup_del FROM pg_stat_xact_user_tables "
+            "WHERE relname LIKE 'sharing_lookup%%' AND relname NOT LIKE '%%default'"
+        )
+        assert all(deleted == 0 for (deleted,) in cursor.fetchall())
 
 
 def test_the_lookup_log_stays_append_only_outside_the_retention_job(member_a, key_v1):
@@ -183,9 +199,9 @@ def test_lookup_log_retention_is_a_setting(member_a, key_v1, settings):
     settings.RISKSHARE_LOOKUP_LOG_RETENTION_YEARS = 1
     with at(dt.date(2025, 1, 10)):
         lookup(member_a, [new_token()])
-    purge_on(dt.date(2026, 1, 9))
+    purge_on(dt.date(2026, 1, 30))
     assert Lookup.objects.count() == 1
-    purge_on(dt.date(2026, 1, 10))
+    purge_on(dt.date(2026, 1, 31))
     assert Lookup.objects.count() == 0
 
 
@@ -220,3 +236,16 @@ def test_the_retention_command_counts_first_and_then_purges(member_a, key_v1):
     assert dry.getvalue().startswith("Would purge 1 record(s) and 1 lookup(s) on 2026-01-01.")
     assert out.getvalue().startswith("Purged 1 record(s) and 1 lookup(s) with 1 entries on 2026-01-01.")
     assert AuditEvent.objects.filter(action__startswith="retention.").count() == 2
+
+
+def test_the_record_purge_reads_its_condition_through_indexes(db):
+    from sharing.retention.selectors import RECORD_DUE_CONDITION
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(
+            f"EXPLAIN SELECT id FROM sharing_record WHERE {RECORD_DUE_CONDITION}",  # noqa: S608
+            {"adverse": dt.date(2021, 1, 1), "loans": dt.date(2021, 1, 1), "retracted_before": dt.datetime.now(dt.UTC)},
+        )
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+    assert "record_retracted_purge_idx" in plan and "record_ended_purge_idx" in plan, plan

@@ -93,7 +93,7 @@ def test_a_refused_read_writes_no_audit_event_and_an_answered_one_writes_one(mem
     assert not AuditEvent.objects.filter(action="log.read").exists()
     assert client.get("/api/v1/log/proof/consistency?first=3&second=3").json()["proof"] == []
     assert client.get("/api/v1/log/tile/0/000.p/3").status_code == 200
-    reads = AuditEvent.objects.filter(action="log.read").order_by("seq")
+    reads = AuditEvent.objects.filter(action="log.read").order_by("seq", "id")
     assert [event.payload for event in reads] == [
         {"what": "consistency", "first": 3, "second": 3},
         {"what": "tile", "tile": "0/000.p/3"},

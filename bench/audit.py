@@ -6,9 +6,9 @@
     uv run python bench/audit.py verify      [--new 30000]         # nightly audit verification vs full walk
     uv run python bench/audit.py drift       [--tokens 1000000]    # nightly summary check vs full one
 
-Each mode creates its own databases (riskshare_bench_audit_*) on $DATABASE_URL's server and migrates them with
-the checkout the script sits in, so the same script copied into another checkout measures that one (``writes``
-was run so on the parent commit, whose audit appends take the chain's lock).
+Each mode creates its own databases (riskshare_bench_audit_*, or $RISKSHARE_BENCH_DB_*) on $DATABASE_URL's
+server and migrates them with the checkout the script sits in, so the same script copied into another checkout
+measures that one (``writes`` was run so on the parent commit, whose audit appends take the chain's lock).
 
 writes: the lookup log's transaction exactly as a lookup commits it (its entries, the lookup row, the audit
 event, one pipeline, synchronous commit on), single-identifier lookups, from 1 and then 16 processes each with
@@ -39,6 +39,10 @@ sys.path.insert(0, str(ROOT))
 _spec = importlib.util.spec_from_file_location("bench_ingest", Path(__file__).with_name("ingest.py"))
 ingest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ingest)
+
+
+# Its databases' names: RISKSHARE_BENCH_DB_<mode> where a caller names one (tests/test_bench.py's smoke runs).
+PREFIX = os.environ.get("RISKSHARE_BENCH_DB") or "riskshare_bench_audit"
 
 
 def db_url(name: str) -> str:
@@ -205,7 +209,7 @@ def _sequencer(env: dict[str, str], stop) -> None:
 
 
 def writes_main(args: argparse.Namespace) -> None:
-    env = create_database("riskshare_bench_audit_writes")
+    env = create_database(f"{PREFIX}_writes")
     context = multiprocessing.get_context("spawn")
     results, stop = context.Queue(), context.Event()
     sequencer = context.Process(target=_sequencer, args=(env, stop))
@@ -275,7 +279,7 @@ def _fill_month(cursor, month: dt.date, entries: int, lookups: int, member: int,
 def retention_main(args: argparse.Namespace) -> None:
     import psycopg
 
-    env = create_database("riskshare_bench_audit_retention")
+    env = create_database(f"{PREFIX}_retention")
     django_setup(env)
     from django.conf import settings
     from django.db import connection
@@ -295,7 +299,7 @@ def retention_main(args: argparse.Namespace) -> None:
             started = time.perf_counter()
             _fill_month(cursor, month, args.entries, lookups, credential.institution_id, credential.pk)
             print(f"{month:%Y-%m}: {args.entries:,} entries in {time.perf_counter() - started:.0f}s", flush=True)
-    with psycopg.connect(db_url("riskshare_bench_audit_retention"), autocommit=True) as conn:
+    with psycopg.connect(db_url(f"{PREFIX}_retention"), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE sharing_lookupentry_p202001, sharing_lookupentry_p202002")
         conn.execute("CHECKPOINT")
         # The deletion as the purge did it: the month's lookups in chunks of 5,000, their entries with them.
@@ -409,7 +413,7 @@ def pruning_main(args: argparse.Namespace) -> None:
     peppered = [hmac.digest(pepper, token.encode(), "sha256") for token in pool]
     envs = {}
     for months in (1, 12):
-        name = f"riskshare_bench_audit_pruning_{months}"
+        name = f"{PREFIX}_pruning_{months}"
         env = envs[months] = create_database(name)
         script = "from core.partitions import partitions_ensure; partitions_ensure(months_back=12)"
         subprocess.run(
@@ -477,7 +481,7 @@ def pruning_main(args: argparse.Namespace) -> None:
 
 
 def verify_main(args: argparse.Namespace) -> None:
-    env = create_database("riskshare_bench_audit_verify")
+    env = create_database(f"{PREFIX}_verify")
     django_setup(env)
     from django.db import connection
 
@@ -526,7 +530,7 @@ def verify_main(args: argparse.Namespace) -> None:
 def drift_main(args: argparse.Namespace) -> None:
     import psycopg
 
-    name = "riskshare_bench_audit_drift"
+    name = f"{PREFIX}_drift"
     env = create_database(name, lookups=False)
     records = args.tokens // 2  # two identifiers a record
     started = time.perf_counter()
@@ -596,7 +600,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--new", type=int, default=30_000)
     parser.add_argument("--tokens", type=int, default=1_000_000)
-    args = parser.parse_args()
+    args = ingest.parse_args(parser, seconds=1, entries=3_000, per_month=300, calls=20, rounds=1, new=100, tokens=1_000)
     {
         "writes": writes_main,
         "retention": retention_main,

@@ -51,6 +51,7 @@ def _load(name: str, file: str):
 
 
 ingest = _load("bench_ingest", "ingest.py")
+parse_args = ingest.parse_args  # bench/common.py's: --smoke
 bench_tokenize = _load("bench_tokenize", "tokenize.py")
 
 
@@ -110,7 +111,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8767)
     parser.add_argument("--skip-tokenize", action="store_true")
     parser.add_argument("--skip-api", action="store_true", help="only the tokenize measures (an A/B of the CLI)")
-    args = parser.parse_args()
+    parser.add_argument("--seconds", type=float, default=15, help="how long the two clients evaluate at once")
+    args = parse_args(parser, rows=200, runs=1, seconds=1)
 
     import httpx
 
@@ -181,7 +183,7 @@ def main() -> None:
 
             started = time.perf_counter()
             with concurrent.futures.ThreadPoolExecutor(2) as pool:
-                counts = list(pool.map(client_loop, [started + 15] * 2))
+                counts = list(pool.map(client_loop, [started + args.seconds] * 2))
             elapsed = time.perf_counter() - started
             rate = sum(counts) / elapsed
             print(f"   two clients at once: {rate:,.0f} evaluations/s ({sum(counts):,} in {elapsed:.1f} s)")

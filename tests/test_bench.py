@@ -37,6 +37,8 @@ SMOKE: dict[str, tuple[list[list[str]], set[str]]] = {
     "ab_ingest.py": ([["ab_ingest.py", "--port", "{port}", "{side}"]], {"database", "broker"}),
     "ab.py": ([["ab.py", "--logs", "{logs}", "{side}", "--", "tlog.py", "--smoke"]], {"database", "uv"}),
     "faults.py": ([["faults.py"]], {"broker", "cluster"}),
+    "audit.py": ([["audit.py", mode] for mode in ("writes", "retention", "pruning", "verify", "drift")], {"database"}),
+    "tokens_v2.py": ([["tokens_v2.py", "--port", "{port}"]], {"database"}),
 }
 
 
@@ -52,10 +54,15 @@ def _on_the_session_server(database: str) -> str:
 
 
 def _drop(database: str) -> None:
+    """The smoke run's database, and those a script named after it (bench/audit.py: one per mode)."""
     import psycopg
 
     with psycopg.connect(_on_the_session_server("postgres"), autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        names = connection.execute(
+            "SELECT datname FROM pg_database WHERE datname = %s OR datname LIKE %s", [database, f"{database}\\_%"]
+        ).fetchall()
+        for (name,) in names:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.parametrize("name", SMOKE)

@@ -114,10 +114,10 @@ def load(records: int, entries: int) -> None:
             FROM sharing_lookup l, generate_series(0, 99) p""",
         # Disputes against one record in 2,000, received over the 30 days (so some overdue, some due soon).
         """INSERT INTO sharing_dispute (member_id, credential_id, record_id, reason, statement, status, received_at,
-                due_date, records_disputed, settled_by, settlement_note)
+                due_date, records_disputed, settled_by, settlement_note, filed_by)
             SELECT r.member_id, (SELECT min(id) FROM members_credential c WHERE c.institution_id = r.member_id),
                    r.id, 'bench', '', 'open', r.created_at, (r.created_at AT TIME ZONE 'Asia/Shanghai')::date + 20, 1,
-                   '', ''
+                   '', '', ''
             FROM sharing_record r WHERE r.id % 2000 = 0""",
         """INSERT INTO sharing_memberflag (member_id, kind, day, detail, created_at)
             SELECT id, 'enumeration', current_date, '{}', now() FROM members_institution WHERE id % 10 = 0""",

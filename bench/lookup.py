@@ -83,10 +83,16 @@ def prewarm(conn) -> str:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
     except psycopg.Error as exc:  # the contrib package may be missing: measure cold then
         return f"not prewarmed ({exc.__class__.__name__})"
-    for name in tables:
-        conn.execute("SELECT pg_prewarm(%s)", [name])
+    # A partitioned table or index holds no pages itself: its partitions (the leaves of its tree) do.
+    leaves = [
+        leaf
+        for name in tables
+        for (leaf,) in conn.execute("SELECT relid::text FROM pg_partition_tree(%s) WHERE isleaf", [name]).fetchall()
+    ]
+    for leaf in leaves:
+        conn.execute("SELECT pg_prewarm(%s)", [leaf])
     size = conn.execute(
-        "SELECT pg_size_pretty(sum(pg_relation_size(c::regclass))) FROM unnest(%s::text[]) AS c", [tables]
+        "SELECT pg_size_pretty(sum(pg_relation_size(c::regclass))) FROM unnest(%s::text[]) AS c", [leaves]
     ).fetchone()[0]
     return f"prewarmed the summaries and their index ({size})"
 

@@ -128,11 +128,11 @@ def load(members: int, records: int, lookups: int) -> None:
             FROM members_credential c, generate_series(0, 9) d""",
         # Disputes against 0.5 % of the records, received during the month; three in four settled.
         f"""INSERT INTO sharing_dispute (member_id, credential_id, record_id, reason, statement, status, received_at,
-                due_date, records_disputed, settled_at, settled_by, settlement_note)
+                due_date, records_disputed, settled_at, settled_by, settlement_note, filed_by)
             SELECT r.member_id, (SELECT min(id) FROM members_credential c WHERE c.institution_id = r.member_id),
                    r.id, 'bench', '', (ARRAY['open', 'corrected', 'confirmed', 'unverifiable'])[1 + r.id % 4],
                    {_MONTH} + interval '1 day' * (r.id % 20), ({_MONTH})::date + (r.id % 20)::int + 20, 1,
-                   CASE WHEN r.id % 4 <> 0 THEN {_MONTH} + interval '1 day' * (r.id % 20 + r.id % 25) END, '', ''
+                   CASE WHEN r.id % 4 <> 0 THEN {_MONTH} + interval '1 day' * (r.id % 20 + r.id % 25) END, '', '', ''
             FROM sharing_record r WHERE r.id % 200 = 0""",
         """INSERT INTO sharing_disputedrecord (dispute_id, record_id, reporting_member_id)
             SELECT id, record_id, member_id FROM sharing_dispute""",

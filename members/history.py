@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from prometheus_client.core import GaugeMetricFamily
 
 from core.witness import witness_path, witness_update
-from members.audit import Actor, audit_event_record, audit_labels_register
+from members.audit import Actor, audit_chain_sequence, audit_event_record, audit_labels_register
 from members.models import AuditEvent, HistoryHold
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,8 @@ def holds_release(*, kinds: set[str], actor: Actor, reason: str, payload: dict[s
         audit_event_record(
             actor=actor, action="history.reconciled", payload={"kinds": sorted(kinds), "reason": reason, **payload}
         )
+    # Chained at once (not at the sequencer's next run): the event is the head the witness records next.
+    audit_chain_sequence()
     return released
 
 

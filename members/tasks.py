@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 
 from members.audit import Actor, audit_chain_sequence, audit_chain_verify, audit_event_record, audit_verified_payload
+from members.history import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -37,4 +38,8 @@ def audit_chain_verify_task(full: bool = False) -> dict:
 # No retries: it runs every few seconds, and each run chains whatever is waiting, idempotently.
 @shared_task(name="members.audit_chain_sequence", acks_late=True, max_retries=0)
 def audit_chain_sequence_task() -> int:
-    return audit_chain_sequence()
+    chained = audit_chain_sequence()
+    # The newest chained head, recorded outside the database (forward only): a restore to an earlier point
+    # then shows as a chain that no longer holds it (members.history).
+    audit_record()
+    return chained

@@ -203,12 +203,12 @@ def test_failover_backup_restore_and_a_history_that_never_forks(cluster, capsys,
         # --- drill 1: the primary dies with its disk during a retry storm ---------------------------------
         stop = threading.Event()
         outcome, threads = run_clients(server.url, key, clients=4, batches=10_000, records=20, limit=150, stop=stop)
-        time.sleep(8)
+        time.sleep(5)
         before = status()
         killed = devcluster("kill", "--wipe").stdout.strip()
         killed_at = time.monotonic()  # the kill is the command's last act
         assert killed == before["primary"]
-        time.sleep(20)  # the clients keep retrying through the failover
+        time.sleep(15)  # the clients keep retrying through the failover
         stop.set()
         for thread in threads:
             thread.join(120)
@@ -220,13 +220,15 @@ def test_failover_backup_restore_and_a_history_that_never_forks(cluster, capsys,
         assert result["gave_up"] == 0 and result["answered"] == result["batches_sent"], result
         assert any(at > killed_at + outage for at in outcome.answered_at), "no batch answered after the failover"
         assert outage < 30, f"writes resumed only after {outage:.1f} s"
-        matched = wait_matched(cluster, outcome.batch_ids, limit=120)
-        assert matched is not None, "the Celery worker did not match every acknowledged batch after the failover"
         deadline = time.time() + 90
         while time.time() < deadline and status()["sync_standby"] != killed:
             time.sleep(1)
+        standby_again = time.monotonic() - killed_at
         after = status()
         assert after["primary"] != killed and after["sync_standby"] == killed, after
+        # The worker's backlog (a solo pool matching every batch of the storm) takes a while on a loaded machine.
+        matched = wait_matched(cluster, outcome.batch_ids, limit=240)
+        assert matched is not None, "the Celery worker did not match every acknowledged batch after the failover"
         measured["drill1"] = {
             **{name: result[name] for name in ("batches_sent", "answered", "max_attempts", "answers")},
             "records_acknowledged": len(outcome.answered_keys) * 20,
@@ -234,8 +236,8 @@ def test_failover_backup_restore_and_a_history_that_never_forks(cluster, capsys,
             "duplicated": result["batches_duplicated"],
             "partial": result["partial_batches"],
             "write_outage_s": round(outage, 1),
-            "all_matched_s_after": round(matched, 1),
-            "sync_standby_again_s": round(time.monotonic() - killed_at, 1),
+            "sync_standby_again_s": round(standby_again, 1),
+            "all_matched_s_after_kill": round(time.monotonic() - killed_at, 1),
         }
 
         # --- drill 2: destroy, restore the latest ------------------------------------------------------

@@ -106,12 +106,24 @@ class Outcome:
     posts: list[tuple[float, float, int]] = field(default_factory=list)  # (started, seconds, status)
     answered_at: list[float] = field(default_factory=list)
     batch_ids: list[int] = field(default_factory=list)
+    answered_keys: list[str] = field(default_factory=list)  # the acknowledged batches' Idempotency-Keys
     gave_up: int = 0
 
 
-def client_loop(url: str, key: str, outcome: Outcome, batches: int, records: int, deadline: float) -> None:
+def client_loop(
+    url: str,
+    key: str,
+    outcome: Outcome,
+    batches: int,
+    records: int,
+    deadline: float,
+    stop: threading.Event | None = None,
+) -> None:
+    """Up to ``batches`` batches, each retried until answered; no new batch once ``stop`` is set."""
     with httpx.Client(timeout=10) as http:
         for _ in range(batches):
+            if stop is not None and stop.is_set():
+                break
             idempotency_key = str(uuid.uuid4())
             body_records = [record() for _ in range(records)]
             body = orjson.dumps({"records": body_records})
@@ -134,6 +146,7 @@ def client_loop(url: str, key: str, outcome: Outcome, batches: int, records: int
                 outcome.posts.append((started, time.monotonic() - started, status))
                 if status == 202:
                     outcome.batch_ids.append(response.json()["id"])
+                    outcome.answered_keys.append(idempotency_key)
                     outcome.attempts.append(attempt)
                     outcome.answered_at.append(time.monotonic())
                     break
@@ -144,12 +157,12 @@ def client_loop(url: str, key: str, outcome: Outcome, batches: int, records: int
 
 
 def run_clients(
-    url: str, key: str, clients: int, batches: int, records: int, limit: float
+    url: str, key: str, clients: int, batches: int, records: int, limit: float, stop: threading.Event | None = None
 ) -> tuple[Outcome, list[threading.Thread]]:
     outcome = Outcome()
     deadline = time.monotonic() + limit
     threads = [
-        threading.Thread(target=client_loop, args=(url, key, outcome, batches, records, deadline))
+        threading.Thread(target=client_loop, args=(url, key, outcome, batches, records, deadline, stop))
         for _ in range(clients)
     ]
     for thread in threads:
@@ -161,9 +174,13 @@ def check(database_url: str, outcome: Outcome) -> dict:
     """Lost: records of answered batches not stored; duplicated: batch rows beyond one per completed
     Idempotency-Key (over the whole run); partial: batches whose stored records differ from their count."""
     references = [reference for refs in outcome.sent.values() for reference in refs]
+    acknowledged = [reference for key in outcome.answered_keys for reference in outcome.sent[key]]
     with psycopg.connect(database_url) as connection:
         (stored,) = connection.execute(
             "SELECT count(*) FROM sharing_record WHERE reference = ANY(%s)", [references]
+        ).fetchone()
+        (acknowledged_stored,) = connection.execute(
+            "SELECT count(*) FROM sharing_record WHERE reference = ANY(%s)", [acknowledged]
         ).fetchone()
         (batches,) = connection.execute("SELECT count(*) FROM sharing_batch").fetchone()
         (keys_done,) = connection.execute(
@@ -178,6 +195,8 @@ def check(database_url: str, outcome: Outcome) -> dict:
         "batches_sent": len(outcome.sent),
         "answered": answered,
         "records_lost": len(references) - stored if answered == len(outcome.sent) else "n/a (not all answered)",
+        # Of the records in batches a 202 acknowledged: what the clients were told is stored.
+        "acknowledged_records_lost": len(acknowledged) - acknowledged_stored,
         "batches_duplicated": batches - keys_done,
         "partial_batches": partial,
         "max_attempts": max(outcome.attempts, default=0),

@@ -39,6 +39,8 @@ SMOKE: dict[str, tuple[list[list[str]], set[str]]] = {
     "faults.py": ([["faults.py"]], {"broker", "cluster"}),
     "audit.py": ([["audit.py", mode] for mode in ("writes", "retention", "pruning", "verify", "drift")], {"database"}),
     "tokens_v2.py": ([["tokens_v2.py", "--port", "{port}"]], {"database"}),
+    # The HA drill cluster (deploy/ha/devcluster, var/ha): about a minute; it resets var/ha as the drills do.
+    "recovery.py": ([["recovery.py"]], {"broker", "ha"}),
 }
 
 
@@ -73,6 +75,14 @@ def test_the_script_runs_in_smoke_mode(name, tmp_path):
         pytest.skip("no Redis reachable (set CELERY_BROKER_URL)")
     if "cluster" in needs and not PrivateCluster.available():
         pytest.skip("needs the PostgreSQL server binaries")
+    if "ha" in needs:
+        if os.geteuid() != 0 and os.environ.get("USER") != "postgres":
+            pytest.skip("the drill cluster needs root or postgres")
+        missing = subprocess.run(  # noqa: S603 - our own script
+            [sys.executable, str(ROOT / "deploy" / "ha" / "devcluster"), "check"], capture_output=True, text=True
+        )
+        if missing.returncode != 0:
+            pytest.skip(f"the drill cluster cannot run here: {missing.stderr.strip()}")
     if "uv" in needs and shutil.which("uv") is None:
         pytest.skip("bench/ab.py runs each side with uv")
     # Its own database: the default names are shared by everyone's runs on this server.

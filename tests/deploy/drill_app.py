@@ -2,10 +2,8 @@
 (``python -m tests.deploy.drill_app <step>`` with DATABASE_URL naming both nodes).
 
 - ``publish N``: N changes appended to the verifiable log, with their audit events, then one run of the beat's
-  sequencer task (signs a checkpoint, records both heads in the history witness); prints the log's size.
-- ``writer SECONDS``: a long-lived worker writing one row every 0.1 s the way a Celery task does (stale
-  connections closed before each unit of work, each write one transaction), printing the Unix times of the
-  writes that succeeded: it must come back by itself after a failover.
+  audit chain job and of its sequencer job (signs a checkpoint, records both heads in the history witness);
+  prints its answer with the size of the latest signed checkpoint (a worker's job may have signed it first).
 - ``sequence``: one run of the sequencer task; prints its answer and the number of signed checkpoints.
 - ``commands NAME…``: management commands in one process; prints each one's exit status.
 """
@@ -15,16 +13,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 
 import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
 
-from django.db import DatabaseError, close_old_connections, connection, transaction  # noqa: E402
+from django.db import transaction  # noqa: E402
 
-from members.audit import Actor, audit_event_record  # noqa: E402
+from members.audit import Actor, audit_chain_sequence, audit_event_record  # noqa: E402
+from sharing.models import LogCheckpoint  # noqa: E402
 from sharing.tlog import leaf, tasks  # noqa: E402
 from sharing.tlog.services import register_change_log  # noqa: E402
 
@@ -37,37 +35,19 @@ def publish(count: int) -> dict:
                 kind=leaf.REPORTED, member_id=None, reference=reference, salt=os.urandom(16), change={"n": reference}
             )
             audit_event_record(actor=Actor.system("recovery drill"), action="drill.change", payload={"ref": reference})
-    return tasks.log_sequence()
-
-
-def writer(seconds: float) -> dict:
-    """Writes for ``seconds`` after its first write (it prints "ready" then)."""
-    succeeded, failed = [], 0
-    end = None
-    while end is None or time.time() < end:
-        close_old_connections()
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("INSERT INTO drill_app VALUES (%s)", [time.time()])
-            succeeded.append(time.time())
-        except DatabaseError:
-            failed += 1
-        if end is None and succeeded:
-            end = time.time() + seconds
-            print("ready", flush=True)
-        time.sleep(0.1)
-    return {"succeeded": succeeded, "failed": failed}
+    # The beat chains the audit events every 5 s and sequences the log every 10 s: chained first here, so that
+    # the audit head the sequencer records outside the database includes these events, as it would in a minute.
+    audit_chain_sequence()
+    answer = tasks.log_sequence()
+    latest = LogCheckpoint.objects.order_by("-size").values_list("size", flat=True).first()
+    return {**answer, "checkpoint": latest}
 
 
 if __name__ == "__main__":
     step, *arguments = sys.argv[1:]
     if step == "publish":
         print(json.dumps(publish(int(arguments[0]))))
-    elif step == "writer":
-        print(json.dumps(writer(float(arguments[0]))))
     elif step == "sequence":
-        from sharing.models import LogCheckpoint
-
         print(json.dumps({**tasks.log_sequence(), "checkpoints": LogCheckpoint.objects.count()}))
     elif step == "commands":
         from django.core.management import CommandError, call_command

@@ -65,40 +65,7 @@ def create_database(name: str, *, lookups: bool = True) -> dict[str, str]:
             "RISKSHARE_LOOKUP_IDENTIFIERS_PER_DAY": "1000000000",
         }
     )
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-    from core.uscc import uscc_check_character
-
-    uscc = "91110000MA00BENCH" + uscc_check_character("91110000MA00BENCH")
-    subprocess.run(
-        [
-            *manage,
-            "member_create",
-            "--name",
-            "Bench",
-            "--uscc",
-            uscc,
-            "--kind",
-            "bank",
-            "--licence-number",
-            "B",
-            "--licence-expiry",
-            "2099-01-01",
-            "--activate",
-        ],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    scopes = "lookups" if lookups else "records:write"
-    subprocess.run(
-        [*manage, "credential_issue", "--uscc", uscc, "--scopes", scopes],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    ingest.migrated_with_member(env, scopes="lookups" if lookups else "records:write")
     with psycopg.connect(db_url(name), autocommit=True) as conn:
         conn.execute(
             "INSERT INTO sharing_consortiumkey (version, state, check_value, created_at, created_by, retired_by, "

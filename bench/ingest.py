@@ -168,18 +168,14 @@ def django_env(extra: dict[str, str]) -> dict[str, str]:
     }
 
 
-def setup_database(env: dict[str, str]) -> str:
-    import psycopg
-
-    with psycopg.connect(admin_url(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+def migrated_with_member(env: dict[str, str], *, scopes: str) -> str:
+    """Migrate the database ``env`` names and add the benchmark's active member with a credential of ``scopes``:
+    ``credential_issue``'s output (the key is its last line)."""
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-    uscc = "91110000MA00BENCH"
     from core.uscc import uscc_check_character
 
-    uscc += uscc_check_character(uscc)
+    uscc = "91110000MA00BENCH" + uscc_check_character("91110000MA00BENCH")
     subprocess.run(
         [
             *manage,
@@ -201,14 +197,23 @@ def setup_database(env: dict[str, str]) -> str:
         check=True,
         capture_output=True,
     )
-    out = subprocess.run(
-        [*manage, "credential_issue", "--uscc", uscc, "--scopes", "records:write"],
+    return subprocess.run(
+        [*manage, "credential_issue", "--uscc", uscc, "--scopes", scopes],
         cwd=ROOT,
         env=env,
         check=True,
         capture_output=True,
         text=True,
     ).stdout
+
+
+def setup_database(env: dict[str, str]) -> str:
+    import psycopg
+
+    with psycopg.connect(admin_url(), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    out = migrated_with_member(env, scopes="records:write")
     with psycopg.connect(server_url(), autocommit=True) as conn:
         conn.execute(
             "INSERT INTO sharing_consortiumkey (version, state, check_value, created_at, created_by, retired_by, "

@@ -306,3 +306,22 @@ def http_options(sub: argparse.ArgumentParser) -> None:
         "--max-retries", type=int, default=8, help="retries on network errors, 5xx, 429 and 409 request_in_flight"
     )
     sub.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+
+
+def token_columns(
+    reader, mapping: dict[str, str], source
+) -> tuple[list[str], list[tuple[int, str, str]], list[str], bool]:
+    """The input's header, where each mapped column is with its type, the output's header (a token column per
+    mapped one, ``key_version`` added where the input has none) and whether it was added."""
+    header = next(reader, None)
+    if header is None:
+        raise CliError(f"{source} is empty")
+    missing = [column for column in mapping if column not in header]
+    if missing:
+        raise CliError(f"column(s) not in the header: {', '.join(missing)}")
+    positions = [(header.index(column), column, id_type) for column, id_type in mapping.items()]
+    out_header = [TOKEN_COLUMN_PREFIX + mapping[name] if name in mapping else name for name in header]
+    add_version = "key_version" not in header
+    if add_version:
+        out_header.append("key_version")
+    return header, positions, out_header, add_version

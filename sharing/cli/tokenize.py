@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sharing.cli.common import (
-    TOKEN_COLUMN_PREFIX,
     CliError,
     ProgressReader,
     atomic_output,
@@ -20,6 +19,7 @@ from sharing.cli.common import (
     load_key,
     parse_mappings,
     rejects_path_for,
+    token_columns,
 )
 from sharing.tokens.identifiers import InvalidIdentifier, canonicalize, token_for_canonical
 
@@ -146,17 +146,7 @@ def tokenize(args: argparse.Namespace) -> int:
     complete = False
     try:
         reader = csv.reader(reader_file.text, delimiter=args.delimiter)
-        header = next(reader, None)
-        if header is None:
-            raise CliError(f"{source} is empty")
-        missing = [column for column in mapping if column not in header]
-        if missing:
-            raise CliError(f"column(s) not in the header: {', '.join(missing)}")
-        positions = [(header.index(column), column, id_type) for column, id_type in mapping.items()]
-        out_header = [TOKEN_COLUMN_PREFIX + mapping[name] if name in mapping else name for name in header]
-        add_version = "key_version" not in header
-        if add_version:
-            out_header.append("key_version")
+        header, positions, out_header, add_version = token_columns(reader, mapping, source)
         tokenizer = _Tokenizer(positions, len(header), material.key, str(material.version), add_version)
         with atomic_output(output) as out_file, atomic_output(rejects_path) as rejects_file:
             writer = csv.writer(out_file, delimiter=args.delimiter, lineterminator="\n")

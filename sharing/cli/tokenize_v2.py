@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from sharing.cli.common import TOKEN_COLUMN_PREFIX, Client, CliError, ProgressReader, canonical_json
+from sharing.cli.common import Client, CliError, ProgressReader, canonical_json, token_columns
 from sharing.cli.keys import pinned_key
 from sharing.tokens import oprf
 from sharing.tokens.identifiers import InvalidIdentifier, canonicalize
@@ -154,17 +154,7 @@ def tokenize_v2(args: argparse.Namespace, mapping: dict[str, str], source: Path,
     complete = False
     try:
         reader = csv.reader(reader_file.text, delimiter=args.delimiter)
-        header = next(reader, None)
-        if header is None:
-            raise CliError(f"{source} is empty")
-        missing = [column for column in mapping if column not in header]
-        if missing:
-            raise CliError(f"column(s) not in the header: {', '.join(missing)}")
-        positions = [(header.index(column), column, id_type) for column, id_type in mapping.items()]
-        out_header = [TOKEN_COLUMN_PREFIX + mapping[name] if name in mapping else name for name in header]
-        add_version = "key_version" not in header
-        if add_version:
-            out_header.append("key_version")
+        header, positions, out_header, add_version = token_columns(reader, mapping, source)
         out, rejects_file, resumed = run.open(out_header)
         with out, rejects_file:
             writer = csv.writer(out, delimiter=args.delimiter, lineterminator="\n")

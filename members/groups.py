@@ -31,6 +31,7 @@ MEMBERS_GROUP_PERMISSIONS: dict[str, list[str]] = {
     # Read-only access to the audit trail.
     "auditor": [
         "view_auditevent",
+        "view_historyhold",
         "view_institution",
         "view_institutiontransition",
         "view_credential",

@@ -8,7 +8,7 @@ here (``members.admin.common``) and add dashboard panels through ``members.admin
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from members.admin import audit, credentials, dashboard, institutions  # noqa: F401  (registers the admins)
+from members.admin import audit, credentials, dashboard, history, institutions  # noqa: F401  (registers the admins)
 from members.admin.common import EstimatedCountPaginator, ReadOnlyAdminMixin, ReasonForm, reason_action
 
 admin.site.site_header = _("riskshare operations")

@@ -17,7 +17,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
 from core.clock import business_today
-from members.models import Credential, Institution
+from members.models import Credential, HistoryHold, Institution
 
 LICENCE_WARNING_DAYS = 60
 CREDENTIAL_WARNING_DAYS = 30
@@ -60,6 +60,23 @@ def changelist_url(model_label: str, **query) -> str:
     app_label, model_name = model_label.split(".")
     url = reverse(f"admin:{app_label}_{model_name}_changelist")
     return f"{url}?{urlencode(query)}" if query else url
+
+
+@dashboard_panel(5)
+def history_panel(request) -> Panel | None:
+    """An open hold stops the audit chain and the verifiable log: the first thing an operator must see."""
+    if not request.user.has_perm("members.view_historyhold"):
+        return None
+    held = HistoryHold.objects.filter(released_at__isnull=True).count()
+    if not held:
+        return None
+    line = Line(
+        gettext("Histories on hold: nothing is chained or signed until an operator reconciles"),
+        held,
+        changelist_url("members.historyhold", state="open"),
+        tone="alert",
+    )
+    return Panel(gettext("Histories"), [line])
 
 
 @dashboard_panel(30)

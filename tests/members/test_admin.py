@@ -251,3 +251,31 @@ def test_operator_groups_wait_for_every_permission(db):
     reviewer.permissions.clear()
     operator_groups_ensure()
     assert reviewer.permissions.count() == 0
+
+
+def test_an_open_history_hold_heads_the_dashboard_and_its_list_is_read_only(client, auditor, reviewer):
+    from members.audit import Actor
+    from members.history import hold_open, holds_release
+    from members.models import HistoryHold
+
+    client.force_login(auditor)
+    index = client.get(reverse("admin:index"), headers={"accept-language": "zh-hans"}).content.decode()
+    assert "?state=open" not in index  # nothing held: no panel
+    assert hold_open(HistoryHold.Kind.VERIFIABLE_LOG, recorded={"size": 9}, found={"size": 7})
+    index = client.get(reverse("admin:index"), headers={"accept-language": "zh-hans"}).content.decode()
+    link = reverse("admin:members_historyhold_changelist") + "?state=open"
+    assert link in index and "暂停" in index
+    hold = HistoryHold.objects.get()
+    listing = client.get(link)
+    assert listing.status_code == 200 and list(listing.context["cl"].result_list) == [hold]
+    assert client.get(reverse("admin:members_historyhold_add")).status_code == 403
+    page = client.get(reverse("admin:members_historyhold_change", args=[hold.pk]))
+    assert page.status_code == 200 and b'name="_save"' not in page.content
+    # Released only by history_reconcile (the runbook); then the list's open filter is empty and the panel gone.
+    holds_release(kinds={hold.kind}, actor=Actor.system("history"), reason="restored the latest", payload={})
+    assert list(client.get(link).context["cl"].result_list) == []
+    assert link not in client.get(reverse("admin:index")).content.decode()
+    # Only those who read the audit trail see it.
+    client.force_login(reviewer)
+    assert client.get(link).status_code == 403
+    assert link not in client.get(reverse("admin:index")).content.decode()

@@ -109,11 +109,14 @@ def everything(member_a, member_b, key_v1, settings):
 
     assert register(member_a).status_code == 201 and flag(member_b).status_code == 201
     assert publish(member_a).status_code == 201
+    from members.history import hold_open, holds_release
     from sharing.protection.services import protective_register
     from sharing.subjects.identify import SubjectIdentifier
     from sharing.subjects.services import subject_report_issue
     from sharing.tokens.pepper import pepper_token
 
+    hold_open("verifiable_log", recorded={"size": 9}, found={"size": 7})
+    holds_release(kinds={"verifiable_log"}, actor=_system(), reason="restored the latest", payload={})
     protective_register(actor=_system(), tokens=[("cn_resident_id", pepper_token(token))], reason="stolen")
     subject_report_issue(
         actor=_system(),

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from sharing.common.relief import ReliefKind
 from sharing.common.signing import sign, signing_key_fingerprint
 from sharing.disputes.models import Dispute
 from sharing.lookups.models import LookupPurpose
@@ -46,6 +47,7 @@ def subject_document(
     with translation.override(LANGUAGE):
         kinds, categories = dict(RecordKind.choices), dict(RecordCategory.choices)
         statuses, products = dict(RecordStatus.choices), dict(LoanProduct.choices)
+        reliefs = {k: str(v) for k, v in ReliefKind.choices}
         return {
             "format": FORMAT,
             "title": _("Personal information report (本人查询)"),
@@ -60,8 +62,9 @@ def subject_document(
                 kind={k: str(v) for k, v in kinds.items()},
                 category={k: str(v) for k, v in categories.items()},
                 status={k: str(v) for k, v in statuses.items()},
+                relief=reliefs,
             ),
-            "loans": _labelled(holdings["loans"], product={k: str(v) for k, v in products.items()}),
+            "loans": _labelled(holdings["loans"], product={k: str(v) for k, v in products.items()}, relief=reliefs),
             "inquiries": _labelled(holdings["inquiries"], purpose=_purpose_labels()),
             "watchers": holdings["watchers"],
             "disputes": _labelled(holdings["disputes"], status={k: str(v) for k, v in Dispute.Status.choices}),

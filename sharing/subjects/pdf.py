@@ -167,6 +167,24 @@ def subject_report_pdf(report: dict[str, Any]) -> bytes:
         )
         _section(
             pdf,
+            _("Relief agreed with you (extension, deferral, restructuring)"),
+            [_("No."), _("Institution"), _("Relief"), _("Start"), _("End"), _("New maturity date")],
+            [
+                [
+                    r["number"],
+                    r["institution"],
+                    r["relief_label"],
+                    _day(r["relief_start"]),
+                    _day(r["relief_end"]) or _("running"),
+                    _day(r["new_maturity_date"]),
+                ]
+                for r in report["records"] + report["loans"]
+                if r.get("relief")
+            ],
+            [14, 50, 30, 28, 28, 30],
+        )
+        _section(
+            pdf,
             _("Inquiries about you in the last %(years)s years") % {"years": report["inquiry_years"]},
             [_("Time"), _("Institution"), _("Purpose")],
             [[_time(r["time"]), r["institution"] or report["issuer"], r["purpose_label"]] for r in report["inquiries"]],

@@ -30,6 +30,16 @@ def _money(value) -> str | None:
     return None if value is None else f"{value:.2f}"
 
 
+def _relief(record: Record) -> dict[str, Any]:
+    """The relief agreed on a loan or a delinquency (展期、延期还款、债务重组), empty codes where there is none."""
+    return {
+        "relief": record.relief,
+        "relief_start": _iso(record.relief_start),
+        "relief_end": _iso(record.relief_end),
+        "new_maturity_date": _iso(record.new_maturity_date),
+    }
+
+
 def subject_holdings(*, tokens: list[bytes], now: dt.datetime, exclude_report: int | None = None) -> dict[str, Any]:
     """Records, open loans, inquiries of the last two years, watchers, disputes and protective registrations."""
     record_ids = list(RecordIdentifier.objects.filter(token__in=tokens).values_list("record_id", flat=True).distinct())
@@ -69,6 +79,7 @@ def subject_holdings(*, tokens: list[bytes], now: dt.datetime, exclude_report: i
                 "updated_at": _iso(record.updated_at),
                 "disputed": record.status == RecordStatus.DISPUTED,
                 "statement": statements.get(record.pk, ""),
+                **_relief(record),
             }
             for record in adverse
         ],
@@ -82,6 +93,7 @@ def subject_holdings(*, tokens: list[bytes], now: dt.datetime, exclude_report: i
                 "opened": _iso(record.event_date),
                 "maturity_date": _iso(record.maturity_date),
                 "last_reported": _iso(record.reported_at),
+                **_relief(record),
             }
             for record in loans
         ],

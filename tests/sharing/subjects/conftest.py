@@ -55,7 +55,15 @@ def seeded(db, key_v2, member_a, member_b) -> Seeded:
         member_b,
         [
             overdue([person, mobile], reference="B-1", key_version=2, overdue_days=45, overdue_amount="1200.50"),
-            loan([person], reference="B-LOAN", key_version=2),
+            loan(
+                [person],
+                reference="B-LOAN",
+                key_version=2,
+                relief="extension",
+                relief_start="2026-03-01",
+                maturity_date="2026-06-10",
+                new_maturity_date="2026-12-10",
+            ),
         ],
     )
     reported(member_c, [blacklist([other], reference="C-1", key_version=2)])

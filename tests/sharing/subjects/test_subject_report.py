@@ -49,6 +49,15 @@ def test_the_report_lists_everything_held_about_the_person_and_nothing_else(seed
         "50000.00",
         "20000.00",
     )
+    # The extension agreed on the loan, as the person reads it; the records without relief say none.
+    assert (loan["relief"], loan["relief_label"], loan["relief_start"], loan["relief_end"]) == (
+        "extension",
+        "展期",
+        "2026-03-01",
+        None,
+    )
+    assert loan["new_maturity_date"] == "2026-12-10"
+    assert {r["relief"] for r in report["records"]} == {""}
     inquiries = sorted((r["institution"], r["purpose"]) for r in report["inquiries"])
     assert inquiries == sorted(
         [
@@ -160,6 +169,7 @@ def test_the_pdf_is_in_chinese(seeded, tmp_path):
     ).stdout
     assert "个人信息报告" in text and "本人查询" in text
     assert seeded.names["a"] in text and "贷后" in text and "异议" in text
+    assert "展期" in text and "2026-12-10" in text  # the loan's extension and its new maturity date
     fonts = subprocess.run([tools["pdffonts"], str(pdf)], capture_output=True, text=True, check=True).stdout  # noqa: S603
     assert "CJK" in fonts and " yes " in fonts  # the Chinese font is embedded, not left to the reader
     page = tmp_path / "page"

@@ -9,6 +9,7 @@ from members.audit import audit_labels_register
 audit_labels_register(
     actions={
         "retention.lookups_purged": _("Lookup log purged (retention)"),
+        "retention.evaluation_counts_purged": _("Token evaluation counts purged (retention)"),
         "retention.monitoring_events_purged": _("Monitoring events purged (retention)"),
         "retention.records_purged": _("Records purged (retention)"),
         "retention.watches_purged": _("Expired watches purged (retention)"),

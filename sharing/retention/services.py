@@ -1,7 +1,7 @@
 """Retention: adverse records five years after the adverse event ends, closed loans five years after
 they closed (``RISKSHARE_LOAN_RETENTION_YEARS``; open loans never), retracted records after 90 days,
-the lookup log after its configured period; expired watches 90 days after their expiry, monitoring
-events and webhook deliveries after ``RISKSHARE_MONITORING_EVENT_DAYS``.
+the lookup log after its configured period, and with it the daily counts of token evaluations; expired
+watches 90 days after their expiry, monitoring events and webhook deliveries after ``RISKSHARE_MONITORING_EVENT_DAYS``.
 
 The lookup log is partitioned by month and goes a month at a time, dropped whole once all of the month is
 past its retention (``lookup_log_purge``): no row of it is deleted.
@@ -29,6 +29,7 @@ from core.clock import business_day_start, business_today
 from core.partitions import month_bounds, partition_drop, partition_months, partition_name, partitions_ensure
 from core.sql import execute_binary
 from members.audit import Actor, audit_event_record
+from sharing.evaluations.models import TokenEvaluationCount
 from sharing.monitoring.models import Watch
 from sharing.records.matching import summaries_refresh
 from sharing.retention.selectors import RECORD_DUE_CONDITION, loan_purge_due, lookup_log_before, record_purge_due
@@ -71,6 +72,7 @@ class PurgeResult:
     lookups: int = 0
     lookup_entries: int = 0
     watches: int = 0
+    evaluation_counts: int = 0
     events: int = 0
     deliveries: int = 0
 
@@ -184,6 +186,22 @@ def _month_counts(month: dt.date) -> tuple[int, int]:
         cursor.execute(f"SELECT count(*), coalesce(sum(identifiers), 0) FROM {partition_name('sharing_lookup', month)}")
         lookups, entries = cursor.fetchone()
     return lookups, int(entries)
+
+
+def evaluation_counts_purge(*, today: dt.date | None = None) -> int:
+    """The daily counts of token evaluations (a member, an identifier type, a day) go with the lookup log of their
+    days: both say how much a member asked, and neither is kept longer than the other. One tombstone of counts.
+    The counts' days are UTC days: a day goes once all of it is before the lookup log's cutoff."""
+    before = lookup_log_before(today or business_today()).astimezone(dt.UTC).date()
+    with transaction.atomic():
+        deleted, _details = TokenEvaluationCount.objects.filter(day__lt=before).delete()
+        if deleted:
+            audit_event_record(
+                actor=Actor.system("retention"),
+                action="retention.evaluation_counts_purged",
+                payload={"counts": deleted, "days_before": before},
+            )
+    return deleted
 
 
 def watches_purge(*, today: dt.date | None = None, chunk: int = PURGE_CHUNK) -> int:
@@ -308,6 +326,7 @@ def retention_purge(*, today: dt.date | None = None) -> PurgeResult:
     records = records_purge(today=today)
     lookups = lookup_log_purge(today=today)
     records.lookups, records.lookup_entries = lookups.lookups, lookups.lookup_entries
+    records.evaluation_counts = evaluation_counts_purge(today=today)
     records.watches = watches_purge(today=today)
     monitoring = monitoring_purge(today=today)
     records.events, records.deliveries = monitoring.events, monitoring.deliveries

@@ -15,6 +15,7 @@ def retention_purge_task() -> dict:
         "records": result.records,
         "lookups": result.lookups,
         "lookup_entries": result.lookup_entries,
+        "evaluation_counts": result.evaluation_counts,
         "watches": result.watches,
         "events": result.events,
         "deliveries": result.deliveries,

@@ -249,3 +249,24 @@ def test_the_record_purge_reads_its_condition_through_indexes(db):
         )
         plan = "\n".join(line for (line,) in cursor.fetchall())
     assert "record_retracted_purge_idx" in plan and "record_ended_purge_idx" in plan, plan
+
+
+def test_token_evaluation_counts_go_with_the_lookup_log_of_their_days(member_a, key_v1, settings):
+    from sharing.evaluations.models import TokenEvaluationCount
+
+    settings.RISKSHARE_LOOKUP_LOG_RETENTION_YEARS = 1
+    lookup(member_a, [new_token()])  # today's: stays
+    for day in (dt.date(2025, 1, 29), dt.date(2025, 1, 30), dt.date(2025, 1, 31)):
+        TokenEvaluationCount.objects.create(
+            member_id=member_a.institution.pk, id_type="cn_mobile", day=day, evaluated=7
+        )
+    assert purge_on(dt.date(2026, 1, 30))["evaluation_counts"] == 1
+    days = set(TokenEvaluationCount.objects.values_list("day", flat=True))
+    assert days == {dt.date(2025, 1, 30), dt.date(2025, 1, 31)}
+    assert purge_on(dt.date(2026, 1, 31))["evaluation_counts"] == 1
+    assert set(TokenEvaluationCount.objects.values_list("day", flat=True)) == {dt.date(2025, 1, 31)}
+    [tombstone, _second] = AuditEvent.objects.filter(action="retention.evaluation_counts_purged").order_by("id")
+    assert tombstone.payload == {"counts": 1, "days_before": "2025-01-30"}
+    # Nothing left to purge: no tombstone.
+    assert purge_on(dt.date(2026, 1, 31))["evaluation_counts"] == 0
+    assert AuditEvent.objects.filter(action="retention.evaluation_counts_purged").count() == 2

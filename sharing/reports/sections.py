@@ -29,6 +29,7 @@ from sharing.reports.base import (
     empty_sections,
     ratio,
 )
+from sharing.reports.evaluations import EVALUATIONS_SECTION
 from sharing.reports.exposure import EXPOSURE_SECTION
 from sharing.reports.monitoring import MONITORING_SECTION
 from sharing.reports.peers import PEERS_SECTION
@@ -478,6 +479,7 @@ SECTIONS: list[Section] = [
         },
     ),
     MONITORING_SECTION,
+    EVALUATIONS_SECTION,
     EXPOSURE_SECTION,
     POLICY_SECTION,
     RELIEF_SECTION,

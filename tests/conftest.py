@@ -88,6 +88,32 @@ def admin_client_for(client):
     return login
 
 
+@pytest.fixture(scope="session")
+def django_db_keepdb(request, django_db_keepdb):
+    """On a Citus coordinator (tests/citus.py) the test database is made on every node first and kept for
+    Django to migrate; elsewhere pytest-django's choice (``--reuse-db``) stands."""
+    import os
+
+    from django.conf import settings
+
+    from tests.citus import citus_workers, cluster_database_create, cluster_database_drop
+
+    url = os.environ.get("DATABASE_URL", "")
+    workers = citus_workers(url) if url else None
+    if workers is None:
+        yield django_db_keepdb
+        return
+    database = settings.DATABASES["default"]
+    name = database.get("TEST", {}).get("NAME") or f"test_{database['NAME']}"
+    cluster_database_create(url, name, workers)
+    yield True
+    if not django_db_keepdb:
+        from django.db import connections
+
+        connections.close_all()
+        cluster_database_drop(url, name, workers)
+
+
 def database_url_of_test_database() -> str:
     """A DATABASE_URL naming the database this test session runs on (for subprocesses)."""
     from django.conf import settings

@@ -1,9 +1,10 @@
 """The schema on a real Citus cluster (deploy/citus/devcluster: a coordinator and two workers under var/citus,
 ports 5481-5483), the foundation of issue 32:
 
-1. ``manage.py migrate`` against the coordinator applies every migration of today's schema; the tables stay
-   local to the coordinator (nothing is distributed yet: docs/design.md, "Distribution (Citus)", lists what
-   distributing them still hits);
+1. ``manage.py migrate`` against the coordinator applies every migration and distributes what today's schema
+   allows (sharing.0034): the consortium key versions a reference table, the token summaries and dirty tokens
+   sharded by token and co-located; every other table stays local to the coordinator (docs/design.md,
+   "Distribution (Citus)", lists what distributing them still hits);
 2. the cluster distributes: a scratch table made distributed by a token column sends ``token = $1`` to one
    shard (EXPLAIN's task count 1) and a statement without the token to all of them, the property every hot
    statement's routing test will rest on.
@@ -61,7 +62,7 @@ def cluster():
         devcluster("stop", check=False)
 
 
-def test_migrate_applies_every_migration_and_leaves_the_tables_local(cluster):
+def test_migrate_applies_every_migration_and_distributes_the_token_tables(cluster):
     env = {
         **os.environ,
         **production_secrets(),
@@ -87,12 +88,23 @@ def test_migrate_applies_every_migration_and_leaves_the_tables_local(cluster):
         tables = connection.execute(
             "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'sharing\\_%'"
         ).fetchone()[0]
-        distributed = connection.execute("SELECT count(*) FROM citus_tables").fetchone()[0]
+        distributed = {
+            table: rest
+            for table, *rest in connection.execute(
+                "SELECT logicalrelid::text, partmethod, colocationid, column_to_column_name(logicalrelid, partkey)"
+                " FROM pg_dist_partition"
+            )
+        }
         applied = connection.execute("SELECT count(*) FROM django_migrations").fetchone()[0]
     assert extension is not None and workers == 2
     assert tables > 20 and applied > 0
-    # Today's migrations distribute nothing: the same schema as on a plain PostgreSQL, all on the coordinator.
-    assert distributed == 0
+    assert sorted(distributed) == ["sharing_consortiumkey", "sharing_dirtytoken", "sharing_tokensummary"]
+    reference, summaries, dirty = (
+        distributed[table] for table in ("sharing_consortiumkey", "sharing_tokensummary", "sharing_dirtytoken")
+    )
+    assert reference[0] == "n", "the key versions are a reference table (a copy on every node)"
+    assert summaries[0] == dirty[0] == "h" and summaries[2] == dirty[2] == "token", "sharded by the token's hash"
+    assert summaries[1] == dirty[1], "a token's summary and its dirty mark on the same shard"
 
 
 def test_a_token_equality_goes_to_one_shard_and_a_scan_to_all(cluster):

@@ -23,6 +23,23 @@ def citus_present(connection: BaseDatabaseWrapper) -> bool:
         return cursor.fetchone() is not None
 
 
+def connection_plans_adapt(sender, connection: BaseDatabaseWrapper, **kwargs) -> None:
+    """On a Citus cluster, let each new session's prepared statements plan as PostgreSQL chooses (``auto``).
+
+    settings.py makes every session plan its server-bound statements generically (``force_generic_plan``), which
+    pays on a single PostgreSQL. Citus can route a generic plan only when it names the distribution column by a
+    value (``token = $1``); any statement it must plan in steps (a join of a distributed and a local table, a
+    data-modifying CTE) it refuses as generic: ``could not create distributed plan … Possibly this is caused by
+    the use of parameters in SQL functions``. Under ``auto`` Citus makes PostgreSQL choose custom plans for those
+    and keeps the generic ones it can route. A ``connection_created`` receiver (core.apps): one statement when a
+    session opens, which changes nothing where the extension is absent.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('plan_cache_mode', 'auto', false) FROM pg_extension WHERE extname = 'citus'")
+
+
 def table_distribute(
     connection: BaseDatabaseWrapper, *, table: str, column: str, colocate_with: str | None = None
 ) -> None:

@@ -17,16 +17,24 @@ fresh database on every node and migrates it.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
+import secrets
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
+import httpx
+import orjson
 import psycopg
 import pytest
 
 from tests.environment import production_secrets
+from tests.factories import make_uscc
+from tests.served import Gunicorn, closed_port, platform_env, platform_member, platform_prepare, record
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVCLUSTER = ROOT / "deploy" / "citus" / "devcluster"
@@ -138,3 +146,79 @@ def test_a_token_equality_goes_to_one_shard_and_a_scan_to_all(cluster):
     assert "Task Count: 1\n" in one + "\n", one
     assert f"Task Count: {shards}\n" in every + "\n", every
     assert found == (42 % 7,)
+
+
+def _loan_and_reports(token: str) -> list[dict]:
+    """A blacklist report, a delinquency and an open loan, all on one identifier token."""
+    identifiers = [{"type": "cn_resident_id", "token": token}]
+    delinquency = {"kind": "delinquency", "category": "overdue", "event_date": "2025-06-10", "overdue_days": 45}
+    delinquency.update(overdue_amount="1200.50", currency="CNY", product="consumer_loan")
+    loan = {"kind": "loan", "category": "open", "event_date": "2025-06-10", "credit_limit": "50000.00"}
+    loan.update(outstanding_balance="20000.00", currency="CNY", product="credit_line")
+    return [
+        {**record(), "reference": "B1", "identifiers": identifiers},
+        {**record(), **delinquency, "reference": "D1", "identifiers": identifiers},
+        {**record(), **loan, "reference": "L1", "identifiers": identifiers},
+    ]
+
+
+def test_the_main_flow_runs_against_the_coordinator(cluster, tmp_path):
+    """Submit, match, look up (a hit, a miss, both at once), inquiry counts, resolve and retract: over HTTP
+    through gunicorn against the coordinator, with the token summaries and dirty tokens on the workers."""
+    # The broker is down: every batch waits for its job, which the test then runs itself (drill_app match).
+    env = platform_env(cluster, f"redis://127.0.0.1:{closed_port()}/0", PYTHONPATH=str(ROOT))
+    key_a = platform_prepare(env, tmp_path)
+    key_b = platform_member(env, make_uscc(9_000_001), name="Second member")
+    server = Gunicorn(env, workers=1, threads=2, log=tmp_path / "gunicorn.log")
+    server.start()
+    try:
+
+        def api(key: str, path: str, body: dict, **headers: str) -> dict:
+            response = httpx.post(
+                f"{server.url}/api/v1/{path}",
+                content=orjson.dumps(body),
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json", **headers},
+                timeout=30,
+            )
+            assert response.status_code in (200, 201, 202), (path, response.status_code, response.text)
+            return response.json()
+
+        def lookup(key: str, *tokens: str) -> list[dict]:
+            identifiers = [{"type": "cn_resident_id", "token": token} for token in tokens]
+            body = {"purpose": "credit_application", "consent_reference": "consent-1", "key_version": 1}
+            return api(key, "lookups", {**body, "identifiers": identifiers})["results"]
+
+        hit, miss = secrets.token_hex(32), secrets.token_hex(32)
+        batch = api(key_a, "batches", {"records": _loan_and_reports(hit)}, **{"Idempotency-Key": str(uuid.uuid4())})
+        assert batch["accepted"] == 3, batch
+        matched = subprocess.run(  # noqa: S603 - our own module, fixed arguments
+            [sys.executable, "-m", "tests.deploy.drill_app", "match", str(batch["id"])],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert matched.returncode == 0, matched.stderr[-3000:]
+        assert json.loads(matched.stdout.strip().splitlines()[-1]) == {str(batch["id"]): True}
+
+        [found] = lookup(key_a, hit)
+        assert (found["hit"], found["reporting_members"], found["reported_by_you"]) == (True, 1, True)
+        assert found["blacklist"]["categories"] == ["identity_fraud"]
+        assert found["delinquency"]["active_records"] == 1 and found["delinquency"]["total_overdue_amount"] == "1200.50"
+        assert found["exposure"]["open_loans"] == 1 and found["exposure"]["yours"]["open_loans"] == 1
+        assert found["inquiries"] == {"members_30d": 0, "members_90d": 0}
+        [missed] = lookup(key_a, miss)
+        assert (missed["hit"], missed["exposure"]) == (False, None)
+        # The second member's credit lookup is an inquiry the first one then sees.
+        [seen] = lookup(key_b, hit)
+        assert (seen["hit"], seen["reported_by_you"], seen["exposure"]["yours"]["open_loans"]) == (True, False, 0)
+        both = lookup(key_a, miss, hit)
+        assert [result["hit"] for result in both] == [False, True]
+        assert both[1]["inquiries"] == {"members_30d": 1, "members_90d": 1}
+
+        api(key_a, "records/D1/resolve", {"resolved_date": dt.date.today().isoformat()})
+        [resolved] = lookup(key_a, hit)
+        assert resolved["delinquency"]["active_records"] == 0 and resolved["blacklist"]["active"]
+        api(key_a, "records/B1/retract", {"reason": "reported in error"})
+        [retracted] = lookup(key_a, hit)
+        # The loan alone is exposure, not a hit.
+        assert (retracted["hit"], retracted["exposure"]["open_loans"]) == (False, 1)
+    finally:
+        server.stop()

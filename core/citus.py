@@ -14,6 +14,8 @@ import re
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+# What a new session runs (connection_plans_adapt): plan_cache_mode back to auto where Citus is installed.
+PLANS_ADAPT_SQL = "SELECT set_config('plan_cache_mode', 'auto', false) FROM pg_extension WHERE extname = 'citus'"
 
 
 def citus_present(connection: BaseDatabaseWrapper) -> bool:
@@ -37,7 +39,7 @@ def connection_plans_adapt(sender, connection: BaseDatabaseWrapper, **kwargs) ->
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('plan_cache_mode', 'auto', false) FROM pg_extension WHERE extname = 'citus'")
+        cursor.execute(PLANS_ADAPT_SQL)
 
 
 def table_distribute(

@@ -7,11 +7,15 @@ ports 5481-5483), the foundation of issue 32:
    "Distribution (Citus)", lists what distributing them still hits);
 2. the cluster distributes: a scratch table made distributed by a token column sends ``token = $1`` to one
    shard (EXPLAIN's task count 1) and a statement without the token to all of them, the property every hot
-   statement's routing test will rest on.
+   statement's routing test will rest on;
+3. the main flow runs against the coordinator over HTTP (gunicorn, as production serves it): submit, match,
+   look up a hit, a miss and both, a second member's inquiry counted, resolve and retract;
+4. the single-identifier lookup read, as the service sends it, reads its summary on one shard, and a slice
+   of 2,500 tokens on every shard.
 
 It needs root (or the postgres user) and Citus built into the system PostgreSQL 15 (``devcluster build``;
 .ci/run builds it when the source is at ../shared/citus). Without them it is skipped, saying what is missing.
-About 30 s once Citus is built: it starts the cluster if it is down (and stops it again after), creates a
+About 70 s once Citus is built: it starts the cluster if it is down (and stops it again after), creates a
 fresh database on every node and migrates it.
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -70,7 +75,9 @@ def cluster():
         devcluster("stop", check=False)
 
 
-def test_migrate_applies_every_migration_and_distributes_the_token_tables(cluster):
+@pytest.fixture(scope="module")
+def migrated(cluster):
+    """The cluster's database migrated; the seconds it took (a second run finds nothing to do)."""
     env = {
         **os.environ,
         **production_secrets(),
@@ -89,7 +96,12 @@ def test_migrate_applies_every_migration_and_distributes_the_token_tables(cluste
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    print(f"migrate on the Citus coordinator: {time.monotonic() - started:.1f} s")
+    return cluster, time.monotonic() - started
+
+
+def test_migrate_applies_every_migration_and_distributes_the_token_tables(migrated):
+    cluster, elapsed = migrated
+    print(f"migrate on the Citus coordinator: {elapsed:.1f} s")
     with psycopg.connect(cluster) as connection:
         extension = connection.execute("SELECT extversion FROM pg_extension WHERE extname = 'citus'").fetchone()
         workers = connection.execute("SELECT count(*) FROM pg_dist_node WHERE groupid <> 0").fetchone()[0]
@@ -162,9 +174,10 @@ def _loan_and_reports(token: str) -> list[dict]:
     ]
 
 
-def test_the_main_flow_runs_against_the_coordinator(cluster, tmp_path):
+def test_the_main_flow_runs_against_the_coordinator(migrated, tmp_path):
     """Submit, match, look up (a hit, a miss, both at once), inquiry counts, resolve and retract: over HTTP
     through gunicorn against the coordinator, with the token summaries and dirty tokens on the workers."""
+    cluster, _seconds = migrated
     # The broker is down: every batch waits for its job, which the test then runs itself (drill_app match).
     env = platform_env(cluster, f"redis://127.0.0.1:{closed_port()}/0", PYTHONPATH=str(ROOT))
     key_a = platform_prepare(env, tmp_path)
@@ -222,3 +235,49 @@ def test_the_main_flow_runs_against_the_coordinator(cluster, tmp_path):
         assert (retracted["hit"], retracted["exposure"]["open_loans"]) == (False, 1)
     finally:
         server.stop()
+
+
+def _summary_read_tasks(url: str, tokens: int) -> int:
+    """How many shard tasks the lookup read of ``tokens`` tokens sends for its summaries, from EXPLAIN.
+
+    The statement is the one the service sends (``_read_statement``, its placeholders rewritten as
+    ``core.sql`` rewrites them), prepared on the server as the service's pipeline prepares it, on a session
+    set up as the platform's: settings.py's options, then what ``core.citus`` runs when a session opens.
+    Executed seven times first: from the sixth on PostgreSQL may switch to a generic plan, and the routing
+    must hold there too.
+    """
+    from django.conf import settings
+
+    from core.citus import PLANS_ADAPT_SQL
+    from core.sql import _binary
+    from sharing.lookups.services import _read_statement
+
+    sql, params = _read_statement(os.urandom(32) * tokens, member_id=1, now=dt.datetime.now(dt.UTC))
+    with psycopg.connect(url, autocommit=True, options=settings.DATABASES["default"]["OPTIONS"]["options"]) as conn:
+        conn.execute(PLANS_ADAPT_SQL)
+        assert conn.execute("SELECT current_setting('plan_cache_mode')").fetchone() == ("auto",)
+        for _ in range(7):
+            conn.execute(_binary(sql), params, prepare=True)
+        [(name,)] = conn.execute(
+            "SELECT name FROM pg_prepared_statements WHERE statement LIKE '%sharing_tokensummary%'"
+        ).fetchall()
+        # The values in the order psycopg numbered the placeholders ($1 for the first name it met, …).
+        values = [params[key] for key in dict.fromkeys(re.findall(r"%\((\w+)\)s", sql))]
+        explained = psycopg.ClientCursor(conn).execute(
+            f"EXPLAIN EXECUTE {name}({', '.join(['%s'] * len(values))})", values
+        )
+        plan = "\n".join(row[0] for row in explained)
+    # Citus runs each part of the UNION that it cannot push down as a subplan of its own: the summaries'.
+    [summaries] = [part for part in plan.split("Distributed Subplan") if "sharing_tokensummary" in part]
+    return int(re.search(r"Task Count: (\d+)", summaries).group(1))
+
+
+def test_a_single_identifier_lookup_reads_its_summary_on_one_shard(migrated):
+    cluster, _seconds = migrated
+    with psycopg.connect(cluster) as connection:
+        shards = connection.execute(
+            "SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'sharing_tokensummary'::regclass"
+        ).fetchone()[0]
+    assert _summary_read_tasks(cluster, 1) == 1
+    # A slice of tokens cut from one buffer inside SQL: Citus cannot tell which shards hold them.
+    assert _summary_read_tasks(cluster, 2_500) == shards > 1

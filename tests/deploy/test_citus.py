@@ -11,7 +11,8 @@ ports 5481-5483), the foundation of issue 32:
 3. the main flow runs against the coordinator over HTTP (gunicorn, as production serves it): submit, match,
    look up a hit, a miss and both, a second member's inquiry counted, resolve and retract;
 4. the single-identifier lookup read, as the service sends it, reads its summary on one shard, and a slice
-   of 2,500 tokens on every shard.
+   of 2,500 tokens on every shard;
+5. migrating back brings the three tables to the coordinator, rows and identity kept, and forward again.
 
 It needs root (or the postgres user) and Citus built into the system PostgreSQL 15 (``devcluster build``;
 .ci/run builds it when the source is at ../shared/citus). Without them it is skipped, saying what is missing.
@@ -281,3 +282,39 @@ def test_a_single_identifier_lookup_reads_its_summary_on_one_shard(migrated):
     assert _summary_read_tasks(cluster, 1) == 1
     # A slice of tokens cut from one buffer inside SQL: Citus cannot tell which shards hold them.
     assert _summary_read_tasks(cluster, 2_500) == shards > 1
+
+
+def test_migrating_back_brings_the_tables_to_the_coordinator_rows_and_identity_kept(migrated):
+    cluster, _seconds = migrated
+    env = {**os.environ, **production_secrets(), "DATABASE_URL": cluster, "CELERY_BROKER_URL": ""}
+    env.pop("DEBUG", None)
+
+    def migrate(*target: str) -> None:
+        result = subprocess.run(  # noqa: S603 - our own manage.py, fixed arguments
+            [sys.executable, "manage.py", "migrate", "--no-input", *target],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    def distributed(connection: psycopg.Connection) -> list[str]:
+        return sorted(row[0] for row in connection.execute("SELECT logicalrelid::text FROM pg_dist_partition"))
+
+    key = (
+        "INSERT INTO sharing_consortiumkey (version, state, check_value, created_at, created_by, retired_by,"
+        " retired_reason) VALUES (%s, 'retired', '', now(), 'test', '', '') RETURNING id"
+    )
+    with psycopg.connect(cluster, autocommit=True) as connection:
+        (first,) = connection.execute(key, [901]).fetchone()
+    migrate("sharing", "0033")
+    with psycopg.connect(cluster, autocommit=True) as connection:
+        assert distributed(connection) == []
+        # Citus refused to undistribute a table with an identity: core.citus drops it around the call.
+        (second,) = connection.execute(key, [902]).fetchone()
+        versions = connection.execute("SELECT version FROM sharing_consortiumkey WHERE version > 900").fetchall()
+    assert second > first and sorted(versions) == [(901,), (902,)]
+    migrate()
+    with psycopg.connect(cluster, autocommit=True) as connection:
+        assert distributed(connection) == ["sharing_consortiumkey", "sharing_dirtytoken", "sharing_tokensummary"]
+        (third,) = connection.execute(key, [903]).fetchone()
+        connection.execute("DELETE FROM sharing_consortiumkey WHERE version > 900")
+    assert third > second

@@ -9,11 +9,14 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from django.core.signals import request_finished
+        from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate
 
+        from core.citus import connection_plans_adapt
         from core.middleware import request_id_clear
 
         request_finished.connect(request_id_clear, dispatch_uid="core.request_id_clear")
+        connection_created.connect(connection_plans_adapt, dispatch_uid="core.connection_plans_adapt")
         # A fresh install (and every upgrade) has its months ahead before the first request, not at the first
         # hourly run.
         post_migrate.connect(_partitions_ensure, dispatch_uid="core.partitions_ensure")

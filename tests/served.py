@@ -106,16 +106,26 @@ def platform_env(database_url: str, broker_url: str, **extra: str) -> dict[str, 
     return env
 
 
-_SETUP = """
+_MEMBER = """
 import datetime as dt, io
 from django.core.management import call_command
-call_command("member_create", name="Fault member", uscc=USCC, kind="bank", licence_number="B1",
+call_command("member_create", name=NAME, uscc=USCC, kind="bank", licence_number=USCC[-6:],
              licence_expiry=dt.date(2030, 1, 1), activate=True, stdout=io.StringIO())
 out = io.StringIO()
 call_command("credential_issue", uscc=USCC, scopes="records:write,lookups,reports:read,disputes", stdout=out)
-call_command("consortium_key_new", out=KEY_FILE, stdout=io.StringIO())
+if KEY_FILE:
+    call_command("consortium_key_new", out=KEY_FILE, stdout=io.StringIO())
 print(out.getvalue().strip().splitlines()[-1])
 """
+
+
+def platform_member(env: dict[str, str], uscc: str, *, name: str = "Fault member", key_file: Path | None = None) -> str:
+    """Create one active member and its API key (returned); with ``key_file``, a consortium key written there."""
+    code = f"USCC = {uscc!r}; NAME = {name!r}; KEY_FILE = {str(key_file) if key_file else ''!r}\n" + _MEMBER
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "shell", "-c", code], cwd=BASE_DIR, env=env, check=True, capture_output=True
+    )
+    return done.stdout.decode().strip().splitlines()[-1]
 
 
 def platform_prepare(env: dict[str, str], work: Path) -> str:
@@ -123,11 +133,7 @@ def platform_prepare(env: dict[str, str], work: Path) -> str:
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"], cwd=BASE_DIR, env=env, check=True, capture_output=True
     )
-    code = f"USCC = {USCC!r}; KEY_FILE = {str(work / 'consortium-key.json')!r}\n" + _SETUP
-    done = subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", "shell", "-c", code], cwd=BASE_DIR, env=env, check=True, capture_output=True
-    )
-    return done.stdout.decode().strip().splitlines()[-1]
+    return platform_member(env, USCC, key_file=work / "consortium-key.json")
 
 
 class Gunicorn:

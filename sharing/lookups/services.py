@@ -51,8 +51,8 @@ class LookupAnswer:
 # before the stale cutoff by binary search; the asker's one loan is read by its position. The relief
 # columns follow: delinquencies under relief, members with a relief arrangement, whether the asker is one
 # of them, the earliest start, the kinds.
-_READ_SQL = f"""
-    SELECT n, cardinality(member_ids), %(member)s = ANY(member_ids), blacklist_categories,
+_READ_TEMPLATE = """
+    SELECT {position}, cardinality(member_ids), %(member)s = ANY(member_ids), blacklist_categories,
         to_char(blacklist_last_reported, 'YYYY-MM-DD'), active_delinquencies, max_overdue_days,
         total_overdue_amount::text, to_char(latest_delinquency_date, 'YYYY-MM-DD'), disputed, statement,
         NULLIF(open_loans, 0), loan_lenders, total_credit_limit::text, total_outstanding::text,
@@ -67,23 +67,37 @@ _READ_SQL = f"""
         relief_delinquencies, cardinality(relief_member_ids), %(member)s = ANY(relief_member_ids),
         to_char(relief_since, 'YYYY-MM-DD'), relief_kinds,
         NULL::bytea, NULL::bigint, NULL::bigint, NULL::text
-    FROM generate_series(0, %(count)s - 1) n
-    JOIN sharing_tokensummary ON token = {TOKEN_AT_N}
+    {summaries}
     UNION ALL
     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
         token, count(DISTINCT member_id) FILTER (WHERE created_at >= %(short)s), count(DISTINCT member_id), NULL
     FROM sharing_lookupentry
-    WHERE token = ANY(ARRAY(SELECT {TOKEN_AT_N} FROM generate_series(0, %(count)s - 1) n))
-        AND multi_lending AND created_at >= %(long)s AND created_at <= %(now)s AND member_id <> %(member)s
+    WHERE token {asked} AND multi_lending AND created_at >= %(long)s AND created_at <= %(now)s
+        AND member_id <> %(member)s
     GROUP BY token
     UNION ALL
     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
         at_risk.token, NULL, NULL, at_risk.since
-    FROM ({AT_RISK_SQL.format(tokens=f"ARRAY(SELECT {TOKEN_AT_N} FROM generate_series(0, %(count)s - 1) n)")})
-        AS at_risk(token, since)
-"""  # noqa: S608 - only the fixed TOKEN_AT_N and AT_RISK_SQL are formatted in
+    FROM ({at_risk}) AS at_risk(token, since)
+"""
+_SLICE_TOKENS = f"ARRAY(SELECT {TOKEN_AT_N} FROM generate_series(0, %(count)s - 1) n)"  # noqa: S608 - fixed SQL
+# A slice's tokens are cut from one buffer inside SQL (sharing.tokens.pepper.TOKEN_AT_N).
+_READ_SQL = _READ_TEMPLATE.format(
+    position="n",
+    summaries=f"FROM generate_series(0, %(count)s - 1) n JOIN sharing_tokensummary ON token = {TOKEN_AT_N}",
+    asked=f"= ANY({_SLICE_TOKENS})",
+    at_risk=AT_RISK_SQL.format(tokens=_SLICE_TOKENS),
+)
+# One token is named as a value: on a Citus cluster the summary read then goes to the one shard holding it
+# (docs/design.md, "Distribution (Citus)"), where a token cut from a buffer inside SQL sends it to every shard.
+_READ_ONE_SQL = _READ_TEMPLATE.format(
+    position="0",
+    summaries="FROM sharing_tokensummary WHERE token = %(token)s",
+    asked="= %(token)s",
+    at_risk=AT_RISK_SQL.format(tokens="ARRAY[%(token)s::bytea]"),
+)
 
 # One entry per identifier (position from 0, hit flags one byte each). Sent before the answer is
 # packed, so that PostgreSQL writes the entries while Python builds the results.
@@ -119,10 +133,11 @@ _READ_SETTINGS = """,
 def _read_statement(tokens: bytes, *, member_id: int, now: dt.datetime) -> tuple[str, dict]:
     """One slice's read: its summaries (positions counted from the slice's start) and inquiry counts."""
     short, long = (now - dt.timedelta(days=days) for days in MULTI_LENDING_WINDOW_DAYS)
-    params = {"tokens": tokens, "count": len(tokens) // 32, "member": member_id, "short": short, "long": long}
-    params.update(now=now, zone=settings.TIME_ZONE)
+    params = {"member": member_id, "short": short, "long": long, "now": now, "zone": settings.TIME_ZONE}
     params["stale_before"] = now - dt.timedelta(days=settings.RISKSHARE_EXPOSURE_STALE_DAYS)
-    return _READ_SQL, params
+    if len(tokens) == 32:
+        return _READ_ONE_SQL, {**params, "token": tokens}
+    return _READ_SQL, {**params, "tokens": tokens, "count": len(tokens) // 32}
 
 
 # Shared by every miss: nothing in them depends on the token, and they are never mutated.

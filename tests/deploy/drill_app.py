@@ -1,11 +1,14 @@
-"""The platform's side of the recovery drills, run as its own process against the drill cluster
-(``python -m tests.deploy.drill_app <step>`` with DATABASE_URL naming both nodes).
+"""The platform's side of the recovery drills and of the Citus flow, run as its own process against the drill
+cluster (``python -m tests.deploy.drill_app <step>`` with DATABASE_URL naming both nodes) or the Citus
+coordinator.
 
 - ``publish N``: N changes appended to the verifiable log, with their audit events, then one run of the beat's
   audit chain job and of its sequencer job (signs a checkpoint, records both heads in the history witness);
   prints its answer with the size of the latest signed checkpoint (a worker's job may have signed it first).
 - ``sequence``: one run of the sequencer task; prints its answer and the number of signed checkpoints.
 - ``commands NAME…``: management commands in one process; prints each one's exit status.
+- ``match ID…``: matches the batches (``batch_process``, what the worker's job calls); prints whether each
+  call did the work.
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ if __name__ == "__main__":
         print(json.dumps(publish(int(arguments[0]))))
     elif step == "sequence":
         print(json.dumps({**tasks.log_sequence(), "checkpoints": LogCheckpoint.objects.count()}))
+    elif step == "match":
+        from sharing.records.services import batch_process
+
+        print(json.dumps({batch_id: batch_process(batch_id=int(batch_id)) for batch_id in arguments}))
     elif step == "commands":
         from django.core.management import CommandError, call_command
 

@@ -105,13 +105,14 @@ def _partitions_in_plan(plan) -> set[str]:
     return found
 
 
+@pytest.mark.parametrize("tokens", [1, 3])  # one token is named as a value, a slice cut from one buffer
 @pytest.mark.parametrize("day", [dt.date(2031, 3, 1), dt.date(2031, 4, 30), dt.date(2031, 5, 31)])
-def test_the_90_day_inquiry_count_probes_at_most_four_months(db, day):
+def test_the_90_day_inquiry_count_probes_at_most_four_months(db, day, tokens):
     from sharing.lookups.services import _read_statement
 
     partitions_ensure(today=day, months_back=13)  # a year of history, the months ahead, the default partition
     now = dt.datetime.combine(day, dt.time(12), tzinfo=SHANGHAI)
-    sql, params = _read_statement(bytes(32) * 3, member_id=1, now=now)
+    sql, params = _read_statement(bytes(32) * tokens, member_id=1, now=now)
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0]

@@ -433,7 +433,7 @@ def test_a_connection_the_server_dropped_is_checked_and_replaced(member_a, key_v
     dropped = connection.connection.info.backend_pid
     other = connection.copy()
     with other.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [dropped])
+        cursor.execute("SELECT pg_terminate_backend(%s::int, 5000)", [dropped])  # ::int: unambiguous on Citus
     other.close()
     time.sleep(0.05)  # the notice and the close travel on their own
     request_started.send(sender=None)

@@ -33,19 +33,28 @@ def key_v1_committed(transactional_db):
 def _claim_in_a_session_that_dies(member_id: int, key: str, body: bytes) -> int:
     """Claim the key on a connection of its own, then lose that connection as a killed worker does."""
     claimed: list[int] = []
+    failed: list[BaseException] = []
 
     def claim() -> None:
-        claimed.append(idempotency_claim(member_id=member_id, key=key, body_hash=request_hash(body)).key_id)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            (pid,) = cursor.fetchone()
-        with psycopg.connect(database_url_of_test_database(), autocommit=True) as killer:
-            killer.execute("SELECT pg_terminate_backend(%s)", [pid])
-        connection.close()
+        try:
+            claimed.append(idempotency_claim(member_id=member_id, key=key, body_hash=request_hash(body)).key_id)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                (pid,) = cursor.fetchone()
+            with psycopg.connect(database_url_of_test_database(), autocommit=True) as killer:
+                # ::int: Citus adds a pg_terminate_backend(bigint) for its global process ids, and an
+                # untyped parameter is then ambiguous.
+                killer.execute("SELECT pg_terminate_backend(%s::int)", [pid])
+        except BaseException as error:  # re-raised in the test's thread
+            failed.append(error)
+        finally:
+            connection.close()  # a session that survived would hold the key's lock for the next test
 
     worker = threading.Thread(target=claim)
     worker.start()
     worker.join()
+    if failed:
+        raise failed[0]
     return claimed[0]
 
 

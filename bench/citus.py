@@ -1,6 +1,6 @@
 """The same platform on a Citus cluster and on one PostgreSQL, in one run: issue 32's ratios.
 
-    uv run python bench/citus.py [--records 150000] [--calls 1000] [--batches 5] [--ingest-records 200000]
+    uv run python bench/citus.py [--records 150000] [--calls 1000] [--batches 9] [--ingest-records 100000]
 
 Needs root or postgres (deploy/citus/devcluster runs the nodes), Citus installed, and Redis
 (CELERY_BROKER_URL; batches are enqueued to a queue of this run that no worker reads). The cluster is
@@ -273,7 +273,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=150_000, help="loaded into every database before measuring")
     parser.add_argument("--calls", type=int, default=1000, help="single lookups per side")
     parser.add_argument("--batches", type=int, default=9, help="10,000-identifier lookups per side")
-    parser.add_argument("--ingest-records", type=int, default=200_000, help="POSTed to plain and c32, then matched")
+    parser.add_argument("--ingest-records", type=int, default=100_000, help="POSTed to plain and c32, then matched")
     parser.add_argument("--batch", type=int, default=10_000, help="records per POSTed batch")
     parser.add_argument("--port", type=int, default=8950, help="the first side's gunicorn; the others follow")
     args = parse_args(parser, records=300, calls=20, batches=1, ingest_records=400, batch=200)

@@ -91,7 +91,9 @@ def devcluster(*arguments: str) -> str:
 
 
 def cluster_running() -> bool:
-    return json.loads(devcluster("status"))["nodes"]["coordinator"]["running"]
+    # ``status`` prints the nodes either way and exits nonzero while they are stopped.
+    done = subprocess.run([*DEVCLUSTER, "status"], cwd=ROOT, capture_output=True, text=True)
+    return all(node["running"] for node in json.loads(done.stdout)["nodes"].values())
 
 
 def plain_url(database: str) -> str:
@@ -251,7 +253,8 @@ def measure_ingest(urls: dict[str, str], args: argparse.Namespace) -> dict[str, 
         # The matching jobs the POSTs enqueued, and the log sequencing the matching did: nobody reads them.
         client = redis.Redis.from_url(broker)
         for side in sides:
-            client.delete(side.env["CELERY_TASK_DEFAULT_QUEUE"])
+            queue = side.env["CELERY_TASK_DEFAULT_QUEUE"]
+            client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
     return {
         side.name: {
             "post_p50_ms": statistics.median(side.posts) * 1000,

@@ -115,7 +115,8 @@ def test_the_script_runs_in_smoke_mode(name, tmp_path):
                 env=env,
                 capture_output=True,
                 text=True,
-                timeout=300,
+                # The Citus run starts a cluster and migrates three databases: ~2-4 minutes on a loaded machine.
+                timeout=600 if "citus" in needs else 300,
             )
             assert done.returncode == 0, f"{' '.join(arguments)}:\n{done.stdout}\n{done.stderr}"
     finally:

@@ -47,13 +47,14 @@ BLOCKS = 5
 
 
 class Side:
-    def __init__(self, spec: str, port: int):
+    def __init__(self, spec: str, port: int, url: str | None = None):
         self.name, _, where = spec.partition("=")
         checkout, _, self.database = where.partition(":")
         self.checkout = Path(checkout)
         self.port = port
-        url = urlsplit(os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
-        self.url = urlunsplit(url._replace(path=f"/{self.database}"))
+        # ``url``: the database on another server than DATABASE_URL's (bench/citus.py: a Citus coordinator).
+        server = urlsplit(os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+        self.url = url or urlunsplit(server._replace(path=f"/{self.database}"))
         self.env = {
             **ingest.django_env(
                 {

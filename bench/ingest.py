@@ -278,8 +278,9 @@ def http_ingest(
     return total, latencies
 
 
-def copy_load(bodies: list[bytes], pepper: bytes) -> float:
-    """The same rows as the API stores them, written with COPY on one connection.
+def copy_load(bodies: list[bytes], pepper: bytes, url: str | None = None) -> float:
+    """The same rows as the API stores them, written with COPY on one connection (to ``url``, default the
+    benchmark's database).
 
     Rows are prepared (parsed, tokens peppered) before the clock starts: the
     figure is the cost of COPY into these tables with their indexes.
@@ -292,7 +293,7 @@ def copy_load(bodies: list[bytes], pepper: bytes) -> float:
 
     now = dt.datetime.now(dt.UTC)
     records, identifiers = [], []
-    with psycopg.connect(server_url()) as conn, conn.cursor() as cursor:
+    with psycopg.connect(url or server_url()) as conn, conn.cursor() as cursor:
         total = sum(len(orjson.loads(body)["records"]) for body in bodies)
         cursor.execute("SELECT nextval('sharing_record_id_seq') FROM generate_series(1, %s)", [total])
         ids = iter([row[0] for row in cursor.fetchall()])

@@ -49,9 +49,10 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def load_and_match(bodies: list[bytes], env: dict[str, str]) -> None:
+    """The records COPYed into the database ``env`` names, their summaries built by the full recomputation."""
     import psycopg
 
-    ingest.copy_load(bodies, env["RISKSHARE_PEPPER"].encode())
+    ingest.copy_load(bodies, env["RISKSHARE_PEPPER"].encode(), env["DATABASE_URL"])
     started = time.perf_counter()
     subprocess.run(
         [
@@ -66,7 +67,7 @@ def load_and_match(bodies: list[bytes], env: dict[str, str]) -> None:
         capture_output=True,
     )
     print(f"summaries built in {time.perf_counter() - started:.0f}s", flush=True)
-    with psycopg.connect(ingest.server_url(), autocommit=True) as conn:
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
 
 

@@ -41,6 +41,9 @@ SMOKE: dict[str, tuple[list[list[str]], set[str]]] = {
     "tokens_v2.py": ([["tokens_v2.py", "--port", "{port}"]], {"database"}),
     # The HA drill cluster (deploy/ha/devcluster, var/ha): about a minute; it resets var/ha as the drills do.
     "recovery.py": ([["recovery.py"]], {"broker", "ha"}),
+    # The Citus devcluster (deploy/citus/devcluster, var/citus): started if it is not running and then stopped;
+    # its two databases are dropped on every node. About three minutes, most of it migrating three databases.
+    "citus.py": ([["citus.py", "--port", "{port}"]], {"database", "broker", "citus"}),
 }
 
 
@@ -83,6 +86,14 @@ def test_the_script_runs_in_smoke_mode(name, tmp_path):
         )
         if missing.returncode != 0:
             pytest.skip(f"the drill cluster cannot run here: {missing.stderr.strip()}")
+    if "citus" in needs:
+        if os.geteuid() != 0 and os.environ.get("USER") != "postgres":
+            pytest.skip("the Citus devcluster needs root or postgres")
+        missing = subprocess.run(  # noqa: S603 - our own script
+            [sys.executable, str(ROOT / "deploy" / "citus" / "devcluster"), "check"], capture_output=True, text=True
+        )
+        if missing.returncode != 0:
+            pytest.skip(f"the Citus devcluster cannot run here: {missing.stderr.strip() or missing.stdout.strip()}")
     if "uv" in needs and shutil.which("uv") is None:
         pytest.skip("bench/ab.py runs each side with uv")
     # Its own database: the default names are shared by everyone's runs on this server.
@@ -104,7 +115,8 @@ def test_the_script_runs_in_smoke_mode(name, tmp_path):
                 env=env,
                 capture_output=True,
                 text=True,
-                timeout=300,
+                # The Citus run starts a cluster and migrates three databases: ~2-4 minutes on a loaded machine.
+                timeout=600 if "citus" in needs else 300,
             )
             assert done.returncode == 0, f"{' '.join(arguments)}:\n{done.stdout}\n{done.stderr}"
     finally:

@@ -35,11 +35,11 @@ from pathlib import Path
 
 import httpx
 import orjson
-import psycopg
 import pytest
 
 from bench.faults import check, run_clients, wait_matched
 from tests.deploy.test_citus import citus_database, devcluster
+from tests.deploy.test_recovery import unmatched_report
 from tests.served import CeleryWorker, Gunicorn, platform_env, platform_prepare
 from tests.worker import broker_url
 
@@ -99,17 +99,6 @@ def swept(log: Path) -> list[int]:
     text = log.read_text(errors="replace") if log.exists() else ""
     runs = re.findall(r"Re-enqueued \d+ stale batch\(es\): \[([\d, ]*)\]", text)
     return sorted({int(batch) for run in runs for batch in run.split(",") if batch.strip()})
-
-
-def unmatched_report(url: str, batch_ids: list[int], log: Path) -> str:
-    with psycopg.connect(url, autocommit=True) as connection:
-        rows = connection.execute(
-            "SELECT id, status, attempts, enqueue_failed, updated_at FROM sharing_batch"
-            " WHERE id = ANY(%s) AND status <> 'done' ORDER BY id LIMIT 20",
-            [batch_ids],
-        ).fetchall()
-    tail = log.read_text(errors="replace")[-4000:] if log.exists() else "(no worker log)"
-    return f"batches still unmatched after the node came back: {rows}\n{tail}"
 
 
 def test_a_worker_node_stopped_mid_ingest_loses_nothing_and_answers_503(tmp_path, capsys):

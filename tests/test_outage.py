@@ -32,7 +32,7 @@ def test_other_errors_are_not(db):
     assert not database_unavailable(ValueError("x"))
 
 
-def _citus_error(context: str) -> InternalError:
+def citus_node_lost_error(context: str = "while executing command on 127.0.0.1:5782") -> InternalError:
     """What Django raises when the coordinator reports XX000 with ``context`` (psycopg's error as Citus sends it)."""
     fields = {
         DiagnosticField.SQLSTATE: b"XX000",
@@ -46,7 +46,7 @@ def _citus_error(context: str) -> InternalError:
 
 def test_a_citus_worker_lost_mid_transaction_is_unavailable():
     # Seen on deploy/citus/devcluster: COMMIT after `stop-node worker1 --mode immediate`.
-    lost = _citus_error("while executing command on 127.0.0.1:5782")
+    lost = citus_node_lost_error("while executing command on 127.0.0.1:5782")
     assert database_unavailable(lost)
     response = problem_exception_handler(lost, {"view": None})
     assert (response.status_code, response.data["code"]) == (503, "database_unavailable")
@@ -54,6 +54,6 @@ def test_a_citus_worker_lost_mid_transaction_is_unavailable():
 
 
 def test_an_internal_error_of_the_coordinator_itself_is_not():
-    ours = _citus_error("PL/pgSQL function sharing_guard() line 3 at RAISE")
+    ours = citus_node_lost_error("PL/pgSQL function sharing_guard() line 3 at RAISE")
     assert not database_unavailable(ours)
     assert problem_exception_handler(ours, {"view": None}).status_code == 500

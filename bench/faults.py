@@ -107,6 +107,8 @@ class Outcome:
     answered_at: list[float] = field(default_factory=list)
     batch_ids: list[int] = field(default_factory=list)
     answered_keys: list[str] = field(default_factory=list)  # the acknowledged batches' Idempotency-Keys
+    # Every answer other than 202: (started, status, Content-Type, Retry-After), to hold what clients were told.
+    refusals: list[tuple[float, int, str, str | None]] = field(default_factory=list)
     gave_up: int = 0
 
 
@@ -118,8 +120,10 @@ def client_loop(
     records: int,
     deadline: float,
     stop: threading.Event | None = None,
+    pause: float = 0.0,
 ) -> None:
-    """Up to ``batches`` batches, each retried until answered; no new batch once ``stop`` is set."""
+    """Up to ``batches`` batches, each retried until answered, ``pause`` seconds between them; no new batch
+    once ``stop`` is set."""
     with httpx.Client(timeout=10) as http:
         for _ in range(batches):
             if stop is not None and stop.is_set():
@@ -144,11 +148,15 @@ def client_loop(
                 except httpx.HTTPError:
                     status = 0
                 outcome.posts.append((started, time.monotonic() - started, status))
+                if status not in (0, 202):
+                    refusal = (started, status, response.headers.get("content-type", ""))
+                    outcome.refusals.append((*refusal, response.headers.get("retry-after")))
                 if status == 202:
                     outcome.batch_ids.append(response.json()["id"])
                     outcome.answered_keys.append(idempotency_key)
                     outcome.attempts.append(attempt)
                     outcome.answered_at.append(time.monotonic())
+                    time.sleep(pause)
                     break
                 if time.monotonic() > deadline:
                     outcome.gave_up += 1
@@ -157,12 +165,19 @@ def client_loop(
 
 
 def run_clients(
-    url: str, key: str, clients: int, batches: int, records: int, limit: float, stop: threading.Event | None = None
+    url: str,
+    key: str,
+    clients: int,
+    batches: int,
+    records: int,
+    limit: float,
+    stop: threading.Event | None = None,
+    pause: float = 0.0,
 ) -> tuple[Outcome, list[threading.Thread]]:
     outcome = Outcome()
     deadline = time.monotonic() + limit
     threads = [
-        threading.Thread(target=client_loop, args=(url, key, outcome, batches, records, deadline, stop))
+        threading.Thread(target=client_loop, args=(url, key, outcome, batches, records, deadline, stop, pause))
         for _ in range(clients)
     ]
     for thread in threads:

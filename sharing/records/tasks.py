@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.db import OperationalError
+from django.db import InternalError, OperationalError
 
+from core.outage import database_unavailable
 from members.audit import Actor, audit_event_record
 from sharing.records.idempotency import idempotency_keys_purge
 from sharing.records.matching import dirty_tokens_drain, dirty_tokens_pending, summaries_drift_check
@@ -28,7 +29,14 @@ logger = logging.getLogger(__name__)
     max_retries=5,
 )
 def batch_process(batch_id: int) -> bool:
-    return batch_process_service(batch_id=batch_id)
+    try:
+        return batch_process_service(batch_id=batch_id)
+    except InternalError as error:
+        # A Citus worker lost under the matching's transaction comes back as XX000 (core.outage): retried
+        # like an unreachable database rather than left to the sweep.
+        if database_unavailable(error):
+            raise OperationalError(*error.args) from error
+        raise
 
 
 # No retries: it runs every minute.

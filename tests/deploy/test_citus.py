@@ -22,6 +22,7 @@ fresh database on every node and migrates it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -60,20 +62,29 @@ def devcluster(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return result
 
 
-@pytest.fixture(scope="module")
-def cluster():
+@contextlib.contextmanager
+def citus_database(name: str) -> Iterator[str]:
+    """A fresh database ``name`` on every node of the cluster (its URL), dropped however the block ends; the
+    cluster is started if it is down, and then stopped again. Skips the test where Citus is missing."""
     missing = devcluster("check", check=False)
     if missing.returncode != 0:
         pytest.skip(f"Citus is not available here: {missing.stderr.strip()}")
     was_running = devcluster("status", check=False).returncode == 0
     if not was_running:
         devcluster("start")
-    devcluster("dropdb", DATABASE)
-    url = devcluster("createdb", DATABASE).stdout.strip()
-    yield url
-    devcluster("dropdb", DATABASE, check=False)
-    if not was_running:
-        devcluster("stop", check=False)
+    try:
+        devcluster("dropdb", name)
+        yield devcluster("createdb", name).stdout.strip()
+    finally:
+        devcluster("dropdb", name, check=False)
+        if not was_running:
+            devcluster("stop", check=False)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with citus_database(DATABASE) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

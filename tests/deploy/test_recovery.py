@@ -184,7 +184,7 @@ def unmatched_report(url: str, batch_ids: list[int], log: Path) -> str:
             [batch_ids],
         ).fetchall()
     tail = log.read_text(errors="replace")[-4000:] if log.exists() else "(no worker log)"
-    return f"the Celery worker did not match every acknowledged batch after the failover: {rows}\n{tail}"
+    return f"the Celery worker did not match every acknowledged batch after the fault: {rows}\n{tail}"
 
 
 def gap_after(times: list[float], moment: float) -> float:

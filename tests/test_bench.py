@@ -70,6 +70,17 @@ def _drop(database: str) -> None:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _skip_without_devcluster(folder: str, cluster: str) -> None:
+    """Skip, saying why, where deploy/<folder>/devcluster cannot run its cluster here."""
+    if os.geteuid() != 0 and os.environ.get("USER") != "postgres":
+        pytest.skip(f"{cluster} needs root or postgres")
+    missing = subprocess.run(  # noqa: S603 - our own script
+        [sys.executable, str(ROOT / "deploy" / folder / "devcluster"), "check"], capture_output=True, text=True
+    )
+    if missing.returncode != 0:
+        pytest.skip(f"{cluster} cannot run here: {missing.stderr.strip() or missing.stdout.strip()}")
+
+
 @pytest.mark.parametrize("name", SMOKE)
 def test_the_script_runs_in_smoke_mode(name, tmp_path):
     commands, needs = SMOKE[name]
@@ -78,22 +89,9 @@ def test_the_script_runs_in_smoke_mode(name, tmp_path):
         pytest.skip("no Redis reachable (set CELERY_BROKER_URL)")
     if "cluster" in needs and not PrivateCluster.available():
         pytest.skip("needs the PostgreSQL server binaries")
-    if "ha" in needs:
-        if os.geteuid() != 0 and os.environ.get("USER") != "postgres":
-            pytest.skip("the drill cluster needs root or postgres")
-        missing = subprocess.run(  # noqa: S603 - our own script
-            [sys.executable, str(ROOT / "deploy" / "ha" / "devcluster"), "check"], capture_output=True, text=True
-        )
-        if missing.returncode != 0:
-            pytest.skip(f"the drill cluster cannot run here: {missing.stderr.strip()}")
-    if "citus" in needs:
-        if os.geteuid() != 0 and os.environ.get("USER") != "postgres":
-            pytest.skip("the Citus devcluster needs root or postgres")
-        missing = subprocess.run(  # noqa: S603 - our own script
-            [sys.executable, str(ROOT / "deploy" / "citus" / "devcluster"), "check"], capture_output=True, text=True
-        )
-        if missing.returncode != 0:
-            pytest.skip(f"the Citus devcluster cannot run here: {missing.stderr.strip() or missing.stdout.strip()}")
+    for need, cluster in (("ha", "the drill cluster"), ("citus", "the Citus devcluster")):
+        if need in needs:
+            _skip_without_devcluster(need, cluster)
     if "uv" in needs and shutil.which("uv") is None:
         pytest.skip("bench/ab.py runs each side with uv")
     # Its own database: the default names are shared by everyone's runs on this server.

@@ -18,6 +18,17 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 PLANS_ADAPT_SQL = "SELECT set_config('plan_cache_mode', 'auto', false) FROM pg_extension WHERE extname = 'citus'"
 
 
+# Run before a partition of a distributed table is detached (core.partitions). In parallel mode a
+# transaction that has already written the table's shards opens more connections to a worker for the DDL,
+# which then wait for the first one's locks, and Citus cancels its own transaction: "canceling the
+# transaction since it was involved in a distributed deadlock" (the retention tests, which log lookups and
+# drop their month in one transaction). Sequential mode keeps one connection per worker. Not before an
+# attach: distributing the new month is refused in sequential mode once the transaction ran a parallel
+# query ("cannot distribute … in sequential mode"). On a plain PostgreSQL a "citus." setting is a
+# placeholder that nothing reads.
+SHARDS_ONE_CONNECTION_SQL = "SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"
+
+
 def citus_present(connection: BaseDatabaseWrapper) -> bool:
     """Whether the ``citus`` extension is installed in the connection's database (not merely available)."""
     with connection.cursor() as cursor:
@@ -43,11 +54,24 @@ def connection_plans_adapt(sender, connection: BaseDatabaseWrapper, **kwargs) ->
 
 
 def table_distribute(
-    connection: BaseDatabaseWrapper, *, table: str, column: str, colocate_with: str | None = None
+    connection: BaseDatabaseWrapper,
+    *,
+    table: str,
+    column: str,
+    colocate_with: str | None = None,
+    with_triggers: bool = False,
 ) -> None:
-    """Shard ``table`` by the hash of ``column``, beside ``colocate_with``'s shards when given (same column type)."""
+    """Shard ``table`` by the hash of ``column``, beside ``colocate_with``'s shards when given (same column type).
+
+    Citus refuses a table with triggers (``cannot distribute relation … because it has triggers``): a trigger
+    runs on each shard, and one that writes elsewhere would not find the other shards. ``with_triggers`` says
+    the table's triggers only refuse (the append-only guards) and may run there; the setting is this
+    transaction's only.
+    """
     assert _NAME.match(table) and _NAME.match(column), (table, column)
     with connection.cursor() as cursor:
+        if with_triggers:
+            cursor.execute("SET LOCAL citus.enable_unsafe_triggers TO on")
         if colocate_with is None:
             cursor.execute("SELECT create_distributed_table(%s, %s)", [table, column])
         else:

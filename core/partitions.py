@@ -32,6 +32,7 @@ import pgtrigger
 from django.conf import settings
 from django.db import connection, transaction
 
+from core.citus import SHARDS_ONE_CONNECTION_SQL
 from core.clock import business_date, business_today
 
 logger = logging.getLogger(__name__)
@@ -205,6 +206,7 @@ def partition_drop(table: str, month: dt.date) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL lock_timeout = '5s'")
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(SHARDS_ONE_CONNECTION_SQL)
         cursor.execute(f"ALTER TABLE {table} DETACH PARTITION {name}")
         cursor.execute(f"DROP TABLE {name}")
 

@@ -373,13 +373,16 @@ def _operators_notify(due_soon: list[Dispute], overdue: list[Dispute], today: dt
 # the look-back window, by another member than the record's own, grouped per lookup: which positions
 # of that lookup relied on the record.
 _RELIED_SQL = """
-    SELECT e.member_id, e.lookup_id, min(e.created_at), array_agg(DISTINCT e.position ORDER BY e.position)
-    FROM (
+    WITH corrected AS MATERIALIZED (
+        -- Read alone: on a Citus cluster the records stay on the coordinator and the lookup log is sharded by
+        -- token, and Citus joins no local table with a sharded one (docs/design.md, "Distribution").
         SELECT DISTINCT ri.token, r.member_id AS owner
         FROM unnest(%s::bigint[]) AS c(record_id)
         JOIN sharing_recordidentifier ri ON ri.record_id = c.record_id
         JOIN sharing_record r ON r.id = c.record_id
-    ) corrected
+    )
+    SELECT e.member_id, e.lookup_id, min(e.created_at), array_agg(DISTINCT e.position ORDER BY e.position)
+    FROM corrected
     JOIN sharing_lookupentry e ON e.token = corrected.token AND e.hit AND e.member_id <> corrected.owner
     WHERE e.created_at >= %s
     GROUP BY e.member_id, e.lookup_id

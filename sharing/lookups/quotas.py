@@ -251,12 +251,16 @@ _TALLY_SQL = """
             sum(hits) AS hits
         FROM sharing_lookup WHERE created_at >= %(since)s
         GROUP BY 1, 2
+    ), hit AS MATERIALIZED (
+        -- Read alone: on a Citus cluster the lookups stay on the coordinator and their entries are sharded
+        -- by token, and Citus joins no local table with a sharded one (docs/design.md, "Distribution").
+        SELECT id, member_id, created_at FROM sharing_lookup WHERE created_at >= %(since)s AND hits > 0
     ), own AS (
         SELECT l.member_id, date_trunc('minute', l.created_at) AS minute, count(*) AS own_hits
-        FROM sharing_lookup l
+        FROM hit l
         JOIN sharing_lookupentry e ON e.lookup_id = l.id AND e.hit
         JOIN sharing_tokensummary s ON s.token = e.token
-        WHERE l.created_at >= %(since)s AND l.hits > 0 AND l.member_id = ANY(s.member_ids)
+        WHERE l.member_id = ANY(s.member_ids)
         GROUP BY 1, 2
     )
     INSERT INTO sharing_lookuptally AS tally (member_id, minute, identifiers, hits, own_hits)

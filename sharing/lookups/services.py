@@ -88,7 +88,7 @@ _READ_SQL = _READ_TEMPLATE.format(
     position="n",
     summaries=f"FROM generate_series(0, %(count)s - 1) n JOIN sharing_tokensummary ON token = {TOKEN_AT_N}",
     asked=f"= ANY({_SLICE_TOKENS})",
-    at_risk=AT_RISK_SQL.format(tokens=_SLICE_TOKENS),
+    at_risk=AT_RISK_SQL.format(asked=f"= ANY({_SLICE_TOKENS})"),
 )
 # One token is named as a value: on a Citus cluster the summary read then goes to the one shard holding it
 # (docs/design.md, "Distribution (Citus)"), where a token cut from a buffer inside SQL sends it to every shard.
@@ -96,7 +96,7 @@ _READ_ONE_SQL = _READ_TEMPLATE.format(
     position="0",
     summaries="FROM sharing_tokensummary WHERE token = %(token)s",
     asked="= %(token)s",
-    at_risk=AT_RISK_SQL.format(tokens="ARRAY[%(token)s::bytea]"),
+    at_risk=AT_RISK_SQL.format(asked="= %(token)s"),
 )
 
 # One entry per identifier (position from 0, hit flags one byte each). Sent before the answer is

@@ -398,14 +398,18 @@ def dispute_events_produce(*, dispute_id: int, type: str, outcome: str | None = 
 # A protective registration on watched tokens: one event per watch of another member than the registering one,
 # saying since when (never by whom: the registering member is not named).
 _AT_RISK_SQL = f"""
-    WITH hits AS (
-        SELECT DISTINCT ON (w.id) w.id AS watch_id, w.member_id, w.reference, wt.id_type, pr.registered_at
-        FROM sharing_protectivetoken pt
-        JOIN sharing_protectiveregistration pr ON pr.id = pt.registration_id
+    WITH protected AS MATERIALIZED (
+        -- Read first and alone: on a Citus cluster these tokens are sharded by token (the registration and
+        -- the watches are not), so they come back as one small result that the rest joins on one node.
+        SELECT token, registered_at FROM sharing_protectivetoken WHERE registration_id = %(registration)s
+    ),
+    hits AS (
+        SELECT DISTINCT ON (w.id) w.id AS watch_id, w.member_id, w.reference, wt.id_type, pt.registered_at
+        FROM protected pt
         JOIN sharing_watchtoken wt ON wt.token = pt.token
         JOIN sharing_watch w ON w.id = wt.watch_id AND w.expires_on >= %(today)s
-             AND w.member_id IS DISTINCT FROM pr.member_id
-        WHERE pt.registration_id = %(registration)s
+             AND w.member_id IS DISTINCT FROM (
+                 SELECT member_id FROM sharing_protectiveregistration WHERE id = %(registration)s)
         ORDER BY w.id, wt.id_type
     ),
     inserted AS (
@@ -439,23 +443,34 @@ def at_risk_events_produce(*, registration_id: int) -> int:
 # the last 30 days; the highest level reached, once per 30 days (the period in the fact, and no event of
 # that level or above in the last 30 days).
 _INQUIRIES_SQL = f"""
-    WITH recent AS (
-        -- The recent credit lookups by their time, then their entries by primary key: the entries have
-        -- no index that starts with the time, and the log is the largest table.
-        SELECT DISTINCT e.token
-        FROM sharing_lookup l
-        JOIN sharing_lookupentry e ON e.lookup_id = l.id
-        WHERE l.created_at >= %(scan_since)s AND l.purpose IN ('credit_application', 'account_opening')
+    WITH credit_lookups AS MATERIALIZED (
+        -- The recent credit lookups by their time, then their entries by lookup id: the entries have no index
+        -- that starts with the time, and the log is the largest table. Each read alone (MATERIALIZED): on a
+        -- Citus cluster the lookups stay on the coordinator while their entries are sharded by token, and
+        -- Citus joins neither a local table nor a correlated subquery with a sharded one.
+        SELECT id FROM sharing_lookup
+        WHERE created_at >= %(scan_since)s AND purpose IN ('credit_application', 'account_opening')
     ),
-    counted AS (
-        SELECT DISTINCT ON (w.id) w.id AS watch_id, w.member_id, w.reference, wt.id_type,
-               (SELECT count(DISTINCT e.member_id) FROM sharing_lookupentry e
-                WHERE e.token = wt.token AND e.multi_lending AND e.created_at >= %(window_since)s
-                  AND e.member_id <> w.member_id) AS members_30d
+    recent AS MATERIALIZED (
+        SELECT DISTINCT token FROM sharing_lookupentry
+        WHERE lookup_id = ANY(ARRAY(SELECT id FROM credit_lookups)) AND created_at >= %(scan_since)s
+    ),
+    watched AS MATERIALIZED (
+        SELECT wt.token, wt.id_type, w.id AS watch_id, w.member_id, w.reference
         FROM recent
         JOIN sharing_watchtoken wt ON wt.token = recent.token
         JOIN sharing_watch w ON w.id = wt.watch_id AND w.expires_on >= %(today)s
-        ORDER BY w.id, members_30d DESC, wt.id_type
+    ),
+    asked AS MATERIALIZED (
+        -- Who asked about a watched token in the window, each member once.
+        SELECT DISTINCT token, member_id FROM sharing_lookupentry
+        WHERE token = ANY(ARRAY(SELECT token FROM watched)) AND multi_lending AND created_at >= %(window_since)s
+    ),
+    counted AS (
+        SELECT DISTINCT ON (w.watch_id) w.watch_id, w.member_id, w.reference, w.id_type,
+               (SELECT count(*) FROM asked a WHERE a.token = w.token AND a.member_id <> w.member_id) AS members_30d
+        FROM watched w
+        ORDER BY w.watch_id, members_30d DESC, w.id_type
     ),
     levelled AS (
         SELECT c.*, (SELECT max(level) FROM unnest(%(levels)s::int[]) AS level WHERE level <= c.members_30d) AS level

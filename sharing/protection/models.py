@@ -65,14 +65,24 @@ class ProtectiveRegistration(models.Model):
 
 
 class ProtectiveToken(models.Model):
-    """One identifier of a registration, peppered like every stored token (one per type and key version)."""
+    """One identifier of a registration, peppered like every stored token (one per type and key version).
+
+    Carries a copy of what a lookup needs of its registration (since when, in force until when), so that the
+    lookup reads this table alone by token: on a Citus cluster it is sharded by token beside the summaries
+    and the lookup log (docs/design.md, "Distribution (Citus)"), where the registrations are not. So no
+    database foreign key to the registration either (a token-keyed table cannot reference another key's):
+    the services write both in one transaction, and the copy follows every renewal and withdrawal.
+    """
 
     pk = models.CompositePrimaryKey("registration_id", "token")
     registration = models.ForeignKey(
-        ProtectiveRegistration, on_delete=models.CASCADE, db_index=False, related_name="tokens"
+        ProtectiveRegistration, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="tokens"
     )
     id_type = models.CharField(_("identifier type"), max_length=16)
     token = models.BinaryField(_("peppered token"), max_length=32)
+    registered_at = models.DateTimeField(_("registered at"))
+    # The registration's expiry, or the moment it was withdrawn: in force while this is in the future.
+    in_force_until = models.DateTimeField(_("in force until"))
 
     class Meta:
         verbose_name = _("protected identifier")

@@ -64,7 +64,13 @@ def protective_register(
             expires_at=two_years_after(now),
         )
         ProtectiveToken.objects.bulk_create(
-            ProtectiveToken(registration=registration, id_type=id_type, token=token)
+            ProtectiveToken(
+                registration=registration,
+                id_type=id_type,
+                token=token,
+                registered_at=registration.registered_at,
+                in_force_until=registration.expires_at,
+            )
             for id_type, token in sorted(set(tokens))
         )
         audit_event_record(
@@ -108,6 +114,7 @@ def protective_renew(*, actor: Actor, registration_id: int) -> ProtectiveRegistr
         if not renewed:
             raise ConflictError(_("This registration was withdrawn; make a new one."), code="withdrawn")
         registration = ProtectiveRegistration.objects.get(pk=registration_id)
+        ProtectiveToken.objects.filter(registration_id=registration_id).update(in_force_until=registration.expires_at)
         audit_event_record(
             actor=actor,
             action="protection.renewed",
@@ -127,6 +134,7 @@ def protective_withdraw(*, actor: Actor, registration_id: int) -> ProtectiveRegi
         if not withdrawn:
             raise ConflictError(_("This registration is already withdrawn."), code="withdrawn")
         registration = ProtectiveRegistration.objects.get(pk=registration_id)
+        ProtectiveToken.objects.filter(registration_id=registration_id).update(in_force_until=registration.withdrawn_at)
         audit_event_record(actor=actor, action="protection.withdrawn", obj=registration, payload={})
     return registration
 

@@ -186,11 +186,16 @@ def lookups(ctx: ReportContext) -> dict[int, SectionData]:
 # asks about one applicant, whose identifiers it sends together), and no fewer than its distinct
 # identifiers over 8 (a subject has at most 8, one per type).
 _CONSENT_REUSE_SQL = """
+    WITH consented AS MATERIALIZED (
+        -- Read alone: on a Citus cluster the lookups stay on the coordinator and their entries are sharded
+        -- by token, and Citus joins no local table with a sharded one (docs/design.md, "Distribution").
+        SELECT id, member_id, consent_reference FROM sharing_lookup
+        WHERE purpose = ANY(%s) AND consent_reference <> '' AND member_id = ANY(%s)
+            AND created_at >= %s AND created_at < %s
+    )
     SELECT member_id, count(*) FROM (
         SELECT l.member_id
-        FROM sharing_lookup l JOIN sharing_lookupentry e ON e.lookup_id = l.id
-        WHERE l.purpose = ANY(%s) AND l.consent_reference <> '' AND l.member_id = ANY(%s)
-            AND l.created_at >= %s AND l.created_at < %s
+        FROM consented l JOIN sharing_lookupentry e ON e.lookup_id = l.id
         GROUP BY l.member_id, l.consent_reference
         HAVING greatest(count(DISTINCT e.token) FILTER (WHERE e.position = 0), ceil(count(DISTINCT e.token) / 8.0))
             > %s

@@ -39,6 +39,7 @@ import httpx
 import orjson
 import psycopg
 import pytest
+from django.conf import settings
 
 from tests.environment import production_secrets
 from tests.factories import make_uscc
@@ -47,6 +48,17 @@ from tests.served import Gunicorn, closed_port, platform_env, platform_member, p
 ROOT = Path(__file__).resolve().parents[2]
 DEVCLUSTER = ROOT / "deploy" / "citus" / "devcluster"
 DATABASE = "riskshare_citus_test"
+# The tables Citus holds (pg_dist_partition), a partitioned table's months left out (they follow their table).
+DISTRIBUTED_SQL = (
+    "SELECT {} FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid WHERE NOT c.relispartition"
+)
+DISTRIBUTED = [
+    "sharing_consortiumkey",
+    "sharing_dirtytoken",
+    "sharing_lookupentry",
+    "sharing_protectivetoken",
+    "sharing_tokensummary",
+]
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 and os.environ.get("USER") != "postgres", reason="the Citus cluster needs root or postgres"
@@ -122,21 +134,25 @@ def test_migrate_applies_every_migration_and_distributes_the_token_tables(migrat
         ).fetchone()[0]
         distributed = {
             table: rest
-            for table, *rest in connection.execute(
-                "SELECT logicalrelid::text, partmethod, colocationid, column_to_column_name(logicalrelid, partkey)"
-                " FROM pg_dist_partition"
-            )
-        }
+            for table, *rest in connection.execute(DISTRIBUTED_SQL.format(
+                "logicalrelid::text, partmethod, colocationid, column_to_column_name(logicalrelid, partkey)"
+            ))
+        }  # fmt: skip
+        months = connection.execute(
+            "SELECT count(*) FROM pg_dist_partition p JOIN pg_inherits i ON i.inhrelid = p.logicalrelid"
+            " WHERE i.inhparent = 'sharing_lookupentry'::regclass"
+        ).fetchone()[0]
         applied = connection.execute("SELECT count(*) FROM django_migrations").fetchone()[0]
     assert extension is not None and workers == 2
     assert tables > 20 and applied > 0
-    assert sorted(distributed) == ["sharing_consortiumkey", "sharing_dirtytoken", "sharing_tokensummary"]
-    reference, summaries, dirty = (
-        distributed[table] for table in ("sharing_consortiumkey", "sharing_tokensummary", "sharing_dirtytoken")
-    )
+    assert sorted(distributed) == DISTRIBUTED
+    reference = distributed.pop("sharing_consortiumkey")
     assert reference[0] == "n", "the key versions are a reference table (a copy on every node)"
-    assert summaries[0] == dirty[0] == "h" and summaries[2] == dirty[2] == "token", "sharded by the token's hash"
-    assert summaries[1] == dirty[1], "a token's summary and its dirty mark on the same shard"
+    # A token's summary, its dirty mark, its lookup log and its protective registrations on one shard.
+    assert {(method, column) for method, _colocation, column in distributed.values()} == {("h", "token")}
+    assert len({colocation for _method, colocation, _column in distributed.values()}) == 1
+    # Every month of the lookup log is distributed with it (the months ahead and the default partition).
+    assert months > settings.RISKSHARE_PARTITION_MONTHS_AHEAD
 
 
 def test_a_token_equality_goes_to_one_shard_and_a_scan_to_all(cluster):
@@ -249,8 +265,8 @@ def test_the_main_flow_runs_against_the_coordinator(migrated, tmp_path):
         server.stop()
 
 
-def _summary_read_tasks(url: str, tokens: int) -> int:
-    """How many shard tasks the lookup read of ``tokens`` tokens sends for its summaries, from EXPLAIN.
+def _read_plan(url: str, tokens: int) -> str:
+    """EXPLAIN of the lookup read of ``tokens`` tokens, the statement as the service sends it.
 
     The statement is the one the service sends (``_read_statement``, its placeholders rewritten as
     ``core.sql`` rewrites them), prepared on the server as the service's pipeline prepares it, on a session
@@ -258,7 +274,6 @@ def _summary_read_tasks(url: str, tokens: int) -> int:
     Executed seven times first: from the sixth on PostgreSQL may switch to a generic plan, and the routing
     must hold there too.
     """
-    from django.conf import settings
 
     from core.citus import PLANS_ADAPT_SQL
     from core.sql import _binary
@@ -278,21 +293,27 @@ def _summary_read_tasks(url: str, tokens: int) -> int:
         explained = psycopg.ClientCursor(conn).execute(
             f"EXPLAIN EXECUTE {name}({', '.join(['%s'] * len(values))})", values
         )
-        plan = "\n".join(row[0] for row in explained)
-    # Citus runs each part of the UNION that it cannot push down as a subplan of its own: the summaries'.
-    [summaries] = [part for part in plan.split("Distributed Subplan") if "sharing_tokensummary" in part]
-    return int(re.search(r"Task Count: (\d+)", summaries).group(1))
+        return "\n".join(row[0] for row in explained)
 
 
-def test_a_single_identifier_lookup_reads_its_summary_on_one_shard(migrated):
+def test_a_single_identifier_lookup_reads_everything_on_one_shard(migrated):
+    """Summary, inquiry counts and protective registrations: one token's all sit on its shard, and the read
+    names the token by value, so Citus sends the whole statement there as one task (a router query: no
+    subplan, nothing gathered on the coordinator). A slice of tokens goes to every shard, each in parallel."""
     cluster, _seconds = migrated
     with psycopg.connect(cluster) as connection:
         shards = connection.execute(
             "SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'sharing_tokensummary'::regclass"
         ).fetchone()[0]
-    assert _summary_read_tasks(cluster, 1) == 1
+    one = _read_plan(cluster, 1)
+    assert "Distributed Subplan" not in one, one
+    assert re.findall(r"Task Count: (\d+)", one) == ["1"], one
+    for table in ("sharing_tokensummary", "sharing_lookupentry", "sharing_protectivetoken"):
+        assert table in one, (table, one)
     # A slice of tokens cut from one buffer inside SQL: Citus cannot tell which shards hold them.
-    assert _summary_read_tasks(cluster, 2_500) == shards > 1
+    many = _read_plan(cluster, 2_500)
+    [summaries] = [part for part in many.split("Distributed Subplan") if "sharing_tokensummary" in part]
+    assert int(re.search(r"Task Count: (\d+)", summaries).group(1)) == shards > 1
 
 
 def test_migrating_back_brings_the_tables_to_the_coordinator_rows_and_identity_kept(migrated):
@@ -308,7 +329,7 @@ def test_migrating_back_brings_the_tables_to_the_coordinator_rows_and_identity_k
         assert result.returncode == 0, result.stderr[-3000:]
 
     def distributed(connection: psycopg.Connection) -> list[str]:
-        return sorted(row[0] for row in connection.execute("SELECT logicalrelid::text FROM pg_dist_partition"))
+        return sorted(row[0] for row in connection.execute(DISTRIBUTED_SQL.format("logicalrelid::text")))
 
     key = (
         "INSERT INTO sharing_consortiumkey (version, state, check_value, created_at, created_by, retired_by,"
@@ -325,7 +346,7 @@ def test_migrating_back_brings_the_tables_to_the_coordinator_rows_and_identity_k
     assert second > first and sorted(versions) == [(901,), (902,)]
     migrate()
     with psycopg.connect(cluster, autocommit=True) as connection:
-        assert distributed(connection) == ["sharing_consortiumkey", "sharing_dirtytoken", "sharing_tokensummary"]
+        assert distributed(connection) == DISTRIBUTED
         (third,) = connection.execute(key, [903]).fetchone()
         connection.execute("DELETE FROM sharing_consortiumkey WHERE version > 900")
     assert third > second

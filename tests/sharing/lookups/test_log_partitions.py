@@ -27,8 +27,13 @@ TABLES = ("members_auditevent", "sharing_lookup", "sharing_lookupentry")
 
 
 def partition_of(table: str, pk_column: str, pk) -> str:
+    # On a Citus cluster a distributed table's row is read from a shard, named after its partition plus
+    # "_<shard id>" (sharing_lookupentry_p203102_102489); partitions end in "_pYYYYMM" or "_default".
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT tableoid::regclass::text FROM {table} WHERE {pk_column} = %s", [pk])  # noqa: S608
+        cursor.execute(
+            f"SELECT regexp_replace(tableoid::regclass::text, '_[0-9]+$', '') FROM {table} WHERE {pk_column} = %s",  # noqa: S608
+            [pk],
+        )
         return cursor.fetchone()[0]
 
 

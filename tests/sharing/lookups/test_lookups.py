@@ -7,6 +7,7 @@ import datetime as dt
 import orjson
 import psycopg
 import pytest
+import time_machine
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
@@ -168,11 +169,8 @@ def test_multi_lending_signal_counts_other_members_credit_lookups(member_a, memb
     lookup(member_a, [token])  # A's own earlier lookup does not count for A
     # An old lookup, 60 days ago, by another lender: in the 90-day window only.
     old = issue(InstitutionFactory())
-    old_id = lookup(old, [token]).json()["id"]
-    from pgtrigger import ignore
-
-    with ignore("sharing.LookupEntry:append_only"):
-        LookupEntry.objects.filter(lookup_id=old_id).update(created_at=timezone.now() - dt.timedelta(days=60))
+    with time_machine.travel(timezone.now() - dt.timedelta(days=60), tick=False):
+        lookup(old, [token])
     result = lookup(member_a, [token]).json()["results"][0]
     assert result["inquiries"] == {"members_30d": 2, "members_90d": 3}
 

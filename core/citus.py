@@ -18,17 +18,6 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 PLANS_ADAPT_SQL = "SELECT set_config('plan_cache_mode', 'auto', false) FROM pg_extension WHERE extname = 'citus'"
 
 
-# Run before a partition of a distributed table is detached (core.partitions). In parallel mode a
-# transaction that has already written the table's shards opens more connections to a worker for the DDL,
-# which then wait for the first one's locks, and Citus cancels its own transaction: "canceling the
-# transaction since it was involved in a distributed deadlock" (the retention tests, which log lookups and
-# drop their month in one transaction). Sequential mode keeps one connection per worker. Not before an
-# attach: distributing the new month is refused in sequential mode once the transaction ran a parallel
-# query ("cannot distribute … in sequential mode"). On a plain PostgreSQL a "citus." setting is a
-# placeholder that nothing reads.
-SHARDS_ONE_CONNECTION_SQL = "SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"
-
-
 def citus_present(connection: BaseDatabaseWrapper) -> bool:
     """Whether the ``citus`` extension is installed in the connection's database (not merely available)."""
     with connection.cursor() as cursor:
@@ -78,6 +67,28 @@ def table_distribute(
             cursor.execute(
                 "SELECT create_distributed_table(%s, %s, colocate_with => %s)", [table, column, colocate_with]
             )
+
+
+def table_distribute_as(connection: BaseDatabaseWrapper, *, table: str, parent: str) -> None:
+    """Shard ``table`` as ``parent`` is sharded, beside its shards, when ``parent`` is a hash-distributed
+    table; nothing otherwise (a plain PostgreSQL, a coordinator table). For a month made before it is
+    attached (core.partitions): attaching distributes a plain month too, but creates its shards over new
+    connections to the workers, which wait for the locks that the transaction's earlier writes to the
+    parent's shards hold, and Citus cancels it as a distributed deadlock. Distributed first, before the
+    month's transaction writes anything, attaching it creates nothing."""
+    assert _NAME.match(table) and _NAME.match(parent), (table, parent)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'")
+        if cursor.fetchone() is None:
+            return
+        cursor.execute(
+            "SELECT column_to_column_name(logicalrelid, partkey) FROM pg_dist_partition"
+            " WHERE logicalrelid = %s::regclass AND partmethod = 'h'",
+            [parent],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        table_distribute(connection, table=table, column=row[0], colocate_with=parent)
 
 
 def table_replicate(connection: BaseDatabaseWrapper, *, table: str) -> None:

@@ -32,7 +32,7 @@ import pgtrigger
 from django.conf import settings
 from django.db import connection, transaction
 
-from core.citus import SHARDS_ONE_CONNECTION_SQL
+from core.citus import table_distribute_as
 from core.clock import business_date, business_today
 
 logger = logging.getLogger(__name__)
@@ -119,6 +119,7 @@ def _month_create(spec: PartitionedTable, month: dt.date, *, stray: bool) -> Non
         # Deferred foreign-key checks of rows this transaction wrote would forbid the ALTER TABLE.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+        table_distribute_as(connection, table=name, parent=table)
         if stray:
             # Rows of this month sit in the default partition: it is detached while they move, so that
             # attaching the month does not find them there.
@@ -206,7 +207,6 @@ def partition_drop(table: str, month: dt.date) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL lock_timeout = '5s'")
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute(SHARDS_ONE_CONNECTION_SQL)
         cursor.execute(f"ALTER TABLE {table} DETACH PARTITION {name}")
         cursor.execute(f"DROP TABLE {name}")
 

@@ -106,6 +106,17 @@ def django_db_keepdb(request, django_db_keepdb):
     database = settings.DATABASES["default"]
     name = database.get("TEST", {}).get("NAME") or f"test_{database['NAME']}"
     cluster_database_create(url, name, workers)
+    # pytest-django runs each test in one transaction, which the platform never does: a request or a job is
+    # a transaction of its own. In that one transaction Citus's parallel mode opens a further connection to a
+    # worker whose earlier connection holds the locks of the shards the test wrote, for instance to make the
+    # shards of a month (core.partitions) a time-travelling test needs, and cancels its own transaction as a
+    # distributed deadlock. Sequential mode keeps one connection per worker. Only this process's sessions:
+    # the servers and workers that tests start run their own transactions in Citus's default parallel mode,
+    # and tests/test_citus_locks.py sets parallel mode where that is what it holds.
+    from django.db import connections
+
+    options = connections["default"].settings_dict.setdefault("OPTIONS", {})
+    options["options"] = f"{options.get('options', '')} -c citus.multi_shard_modify_mode=sequential".strip()
     yield True
     if not django_db_keepdb:
         from django.db import connections

@@ -155,11 +155,17 @@ _SUMMARY_WRITE = f"""
         RETURNING 1
     ),
     removed AS (
-        DELETE FROM sharing_tokensummary s USING targets t
-        WHERE s.token = t.token AND NOT EXISTS (SELECT 1 FROM truth WHERE truth.token = t.token)
+        DELETE FROM sharing_tokensummary s {{removed}}
         RETURNING 1
     )
 """
+
+_REMOVED_OF_TARGETS = (
+    "USING targets t WHERE s.token = t.token AND NOT EXISTS (SELECT 1 FROM truth WHERE truth.token = t.token)"
+)
+_REMOVED_LISTED = (
+    "WHERE s.token = ANY(%(listed)s::bytea[]) AND NOT EXISTS (SELECT 1 FROM truth WHERE truth.token = s.token)"
+)
 
 _DRAIN_SQL = f"""
     WITH targets AS (
@@ -173,17 +179,20 @@ _DRAIN_SQL = f"""
         RETURNING token
     ),
     {_SUMMARY_SELECT},
-    {_SUMMARY_WRITE}
+    {_SUMMARY_WRITE.replace("{removed}", _REMOVED_OF_TARGETS)}
     SELECT (SELECT count(*) FROM targets)
 """
 
 # The tokens travel as one buffer (sharing.tokens.pepper.TOKEN_AT_N).
+# The summaries to delete are also named as values (%(listed)s, the buffer's tokens as an array): on a Citus
+# cluster the delete then goes to the shards holding them, where "USING targets" sent it to every shard,
+# ~0.5 s a chunk whatever its size (measured on the test cluster: a 12-token chunk's refresh took 500 ms).
 _REFRESH_SQL = f"""
     WITH targets AS (
         SELECT DISTINCT {TOKEN_AT_N} AS token FROM generate_series(0, length(%(tokens)s::bytea) / 32 - 1) n
     ),
     {_SUMMARY_SELECT},
-    {_SUMMARY_WRITE}
+    {_SUMMARY_WRITE.replace("{removed}", _REMOVED_LISTED)}
     SELECT (SELECT count(*) FROM targets)
 """
 
@@ -265,11 +274,16 @@ def batch_match(batch_id: int, *, chunk_tokens: int | None = None) -> int:
         for start in range(0, len(tokens), chunk):
             with transaction.atomic():
                 _matching_lock([tokens_range])
-                execute_binary(_REFRESH_SQL, {"tokens": tokens[start : start + chunk], "now": timezone.now()})
+                _refresh(tokens[start : start + chunk])
                 # Under the same lock and in the same transaction: the watches' events come exactly once
                 # (receivers: sharing.monitoring.receivers).
                 summaries_recomputed.send(sender=None, tokens=tokens[start : start + chunk])
     return sum(len(tokens) for tokens in by_range.values()) // 32
+
+
+def _refresh(tokens: bytes) -> None:
+    listed = [tokens[at : at + 32] for at in range(0, len(tokens), 32)]
+    execute_binary(_REFRESH_SQL, {"tokens": tokens, "listed": listed, "now": timezone.now()})
 
 
 def summaries_refresh(tokens: list[bytes]) -> None:
@@ -280,7 +294,7 @@ def summaries_refresh(tokens: list[bytes]) -> None:
     if not tokens:
         return
     _matching_lock(token_range(token) for token in tokens)
-    execute_binary(_REFRESH_SQL, {"tokens": b"".join(tokens), "now": timezone.now()})
+    _refresh(b"".join(tokens))
     summaries_recomputed.send(sender=None, tokens=b"".join(tokens))
 
 

@@ -189,6 +189,9 @@ def measure_lookups(urls: dict[str, str], known: list[str], args: argparse.Names
             chosen += [os.urandom(32).hex() for _ in range(10_000 - len(chosen))]
             body = ab_lookup.batch_body(chosen)
             for side in rotated(sides, n):
+                # Its keep-alive (gunicorn.conf.py: 5 s) lapses while the other sides' 10k lookups run: a broken
+                # pipe sending this body. A fresh connection for each, as bench/ab_ingest.py does for batches.
+                side.conn.close()
                 side.batches[0.1].append(side.call("POST", "/api/v1/lookups", body))
     finally:
         for side in sides:

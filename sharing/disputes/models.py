@@ -99,10 +99,17 @@ class Dispute(models.Model):
 
 
 class DisputeToken(models.Model):
-    """One identifier of the disputing subject, peppered like every stored token."""
+    """One identifier of the disputing subject, peppered like every stored token.
+
+    On a Citus cluster sharded by token beside the summaries (docs/design.md, "Distribution (Citus)"), where
+    the disputes are not: so no database foreign key to the dispute (a token-keyed table cannot reference
+    another key's). The service writes both in one transaction, and Django deletes a dispute's tokens with it.
+    """
 
     pk = models.CompositePrimaryKey("dispute_id", "id_type")
-    dispute = models.ForeignKey(Dispute, on_delete=models.CASCADE, db_index=False, related_name="tokens")
+    dispute = models.ForeignKey(
+        Dispute, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="tokens"
+    )
     id_type = models.CharField(_("identifier type"), max_length=16)
     token = models.BinaryField(_("peppered token"), max_length=32)
     statement = models.BooleanField(

@@ -91,10 +91,17 @@ class MemberWatchCount(models.Model):
 
 
 class WatchToken(models.Model):
-    """One identifier of a watch: its type and the token keyed again with the platform pepper."""
+    """One identifier of a watch: its type and the token keyed again with the platform pepper.
+
+    On a Citus cluster sharded by token beside the summaries (docs/design.md, "Distribution (Citus)"), where
+    the watches are not: so no database foreign key to the watch (a token-keyed table cannot reference
+    another key's). The service writes both in one transaction, and Django deletes a watch's tokens with it.
+    """
 
     pk = models.CompositePrimaryKey("watch_id", "id_type")
-    watch = models.ForeignKey(Watch, on_delete=models.CASCADE, db_index=False, related_name="tokens")
+    watch = models.ForeignKey(
+        Watch, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="tokens"
+    )
     id_type = models.CharField(_("identifier type"), max_length=16)
     token = models.BinaryField(_("peppered token"), max_length=32)
 

@@ -50,6 +50,15 @@ logger = logging.getLogger(__name__)
 
 # The facts of one token: active (or disputed and not yet ended) records, one row per member-level fact.
 _SUMMARY_SELECT = """
+    stated AS MATERIALIZED (
+        -- The targets that a dispute with a statement names, read alone: on a Citus cluster the dispute tokens
+        -- are sharded by token while the records are not, and Citus plans no correlated subquery on a sharded
+        -- table from a local query (docs/design.md, "Distribution (Citus)"). A join, so that one PostgreSQL
+        -- still chooses as it did for the EXISTS per summary this replaces: a probe of the token index per
+        -- target, or one pass over the (few) dispute tokens for the drift check's millions of targets.
+        SELECT DISTINCT dt.token FROM targets t JOIN sharing_disputetoken dt ON dt.token = t.token
+        WHERE dt.statement
+    ),
     facts AS (
         -- LATERAL keeps this an index lookup per token whatever the statistics say:
         -- the cost follows the number of dirty tokens, never the size of the tables.
@@ -110,8 +119,7 @@ _SUMMARY_SELECT = """
                array_agg(DISTINCT relief ORDER BY relief) FILTER (WHERE relief IS NOT NULL) AS relief_kinds,
                NULLIF(count(*) FILTER (WHERE kind = 'delinquency' AND relief IS NOT NULL), 0) AS relief_delinquencies,
                bool_or(disputed) AS disputed,
-               EXISTS (SELECT 1 FROM sharing_disputetoken dt
-                       WHERE dt.token = facts.token AND dt.statement) AS statement
+               token IN (SELECT token FROM stated) AS statement
         FROM facts GROUP BY token
     )
 """

@@ -51,16 +51,28 @@ _NEW_LOANS_SQL = """
 
 # Each member's open loans at the period's end, and how many carry a token of one of its live watches.
 _WATCHED_SQL = """
-    SELECT r.member_id, count(*),
-           count(*) FILTER (WHERE EXISTS (
-               SELECT 1 FROM sharing_recordidentifier ri
-               JOIN sharing_watchtoken wt ON wt.token = ri.token
+    WITH loans AS MATERIALIZED (
+        SELECT r.id, r.member_id FROM sharing_record r
+        WHERE r.member_id = ANY(%(members)s) AND r.kind = 'loan' AND r.status <> 'retracted'
+          AND r.created_at < %(end)s AND (r.resolved_date IS NULL OR r.resolved_date >= %(last_day)s)
+    ),
+    loan_tokens AS MATERIALIZED (
+        SELECT l.id, l.member_id, ri.token FROM loans l JOIN sharing_recordidentifier ri ON ri.record_id = l.id
+    ),
+    watch_tokens AS MATERIALIZED (
+        -- The loans' tokens first, then the watch tokens by them, each read alone: on a Citus cluster the watch
+        -- tokens are sharded by token while records and watches are not, and Citus plans no correlated
+        -- subquery on a sharded table from a local query (docs/design.md, "Distribution (Citus)"). The same
+        -- index probes per loan token on one PostgreSQL as the EXISTS this was.
+        SELECT DISTINCT wt.token, wt.watch_id FROM loan_tokens lt JOIN sharing_watchtoken wt ON wt.token = lt.token
+    )
+    SELECT l.member_id, count(*),
+           count(*) FILTER (WHERE l.id IN (
+               SELECT lt.id FROM loan_tokens lt
+               JOIN watch_tokens wt ON wt.token = lt.token
                JOIN sharing_watch w ON w.id = wt.watch_id
-               WHERE ri.record_id = r.id AND w.member_id = r.member_id
-                 AND w.created_at < %(end)s AND w.expires_on >= %(last_day)s))
-    FROM sharing_record r
-    WHERE r.member_id = ANY(%(members)s) AND r.kind = 'loan' AND r.status <> 'retracted'
-      AND r.created_at < %(end)s AND (r.resolved_date IS NULL OR r.resolved_date >= %(last_day)s)
+               WHERE w.member_id = lt.member_id AND w.created_at < %(end)s AND w.expires_on >= %(last_day)s))
+    FROM loans l
     GROUP BY 1
 """
 

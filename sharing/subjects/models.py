@@ -60,10 +60,17 @@ class SubjectReport(models.Model):
 
 
 class SubjectReportToken(models.Model):
-    """One identifier a report was issued for, peppered like every stored token."""
+    """One identifier a report was issued for, peppered like every stored token.
+
+    On a Citus cluster sharded by token beside the summaries (docs/design.md, "Distribution (Citus)"), where
+    the reports are not: so no database foreign key to the report (a token-keyed table cannot reference
+    another key's). The service writes both in one transaction, and Django deletes a report's tokens with it.
+    """
 
     pk = models.CompositePrimaryKey("report_id", "token")
-    report = models.ForeignKey(SubjectReport, on_delete=models.CASCADE, db_index=False, related_name="tokens")
+    report = models.ForeignKey(
+        SubjectReport, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="tokens"
+    )
     id_type = models.CharField(_("identifier type"), max_length=16)
     token = models.BinaryField(_("peppered token"), max_length=32)
 

@@ -2,9 +2,10 @@
 ports 5481-5483), the foundation of issue 32:
 
 1. ``manage.py migrate`` against the coordinator applies every migration and distributes what today's schema
-   allows (sharing.0034): the consortium key versions a reference table, the token summaries and dirty tokens
-   sharded by token and co-located; every other table stays local to the coordinator (docs/design.md,
-   "Distribution (Citus)", lists what distributing them still hits);
+   allows (sharing.0034 to 0036): the consortium key versions a reference table, the token summaries, dirty
+   tokens, lookup log and the protective, watch, dispute and subject report tokens sharded by token and
+   co-located; every other table stays local to the coordinator (docs/design.md, "Distribution (Citus)", lists
+   what distributing them still hits);
 2. the cluster distributes: a scratch table made distributed by a token column sends ``token = $1`` to one
    shard (EXPLAIN's task count 1) and a statement without the token to all of them, the property every hot
    statement's routing test will rest on;
@@ -55,9 +56,12 @@ DISTRIBUTED_SQL = (
 DISTRIBUTED = [
     "sharing_consortiumkey",
     "sharing_dirtytoken",
+    "sharing_disputetoken",
     "sharing_lookupentry",
     "sharing_protectivetoken",
+    "sharing_subjectreporttoken",
     "sharing_tokensummary",
+    "sharing_watchtoken",
 ]
 
 pytestmark = pytest.mark.skipif(
@@ -143,14 +147,28 @@ def test_migrate_applies_every_migration_and_distributes_the_token_tables(migrat
             " WHERE i.inhparent = 'sharing_lookupentry'::regclass"
         ).fetchone()[0]
         applied = connection.execute("SELECT count(*) FROM django_migrations").fetchone()[0]
+        keys = dict(
+            connection.execute(
+                "SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint"
+                " WHERE contype = 'p' AND conrelid::regclass::text = ANY(%s)",
+                [["sharing_watchtoken", "sharing_disputetoken", "sharing_subjectreporttoken"]],
+            )
+        )
     assert extension is not None and workers == 2
     assert tables > 20 and applied > 0
     assert sorted(distributed) == DISTRIBUTED
     reference = distributed.pop("sharing_consortiumkey")
     assert reference[0] == "n", "the key versions are a reference table (a copy on every node)"
-    # A token's summary, its dirty mark, its lookup log and its protective registrations on one shard.
+    # A token's summary, its dirty mark, its lookup log, its protective registrations, watches, disputes and
+    # the person's own reports on one shard.
     assert {(method, column) for method, _colocation, column in distributed.values()} == {("h", "token")}
     assert len({colocation for _method, colocation, _column in distributed.values()}) == 1
+    # Their keys hold the token there (sharing.0036; a plain PostgreSQL keeps (watch_id, id_type) and so on).
+    assert keys == {
+        "sharing_watchtoken": "PRIMARY KEY (token, watch_id, id_type)",
+        "sharing_disputetoken": "PRIMARY KEY (token, dispute_id, id_type)",
+        "sharing_subjectreporttoken": "PRIMARY KEY (report_id, token)",
+    }
     # Every month of the lookup log is distributed with it (the months ahead and the default partition).
     assert months > settings.RISKSHARE_PARTITION_MONTHS_AHEAD
 

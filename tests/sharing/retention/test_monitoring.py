@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from core.partitions import partitions_ensure
 from members.audit import Actor
 from members.models import AuditEvent
 from sharing.models import MonitoringEvent, Record, Watch, WatchToken, WebhookDelivery, WebhookEndpoint
@@ -17,6 +18,14 @@ from tests.sharing.monitoring.test_watches import put_watches, watch
 from tests.sharing.retention.test_retention import at
 
 DAY = dt.date(2026, 3, 2)
+
+
+@pytest.fixture(autouse=True)
+def months(db):
+    """Every month these tests write or purge in, made before they write anything. On a Citus cluster a
+    transaction that wrote the watch tokens' shards in parallel deadlocks attaching a month of the lookup log
+    (co-located with them): the daily job runs in a transaction of its own, a test in one (core/citus.py)."""
+    partitions_ensure(today=DAY + dt.timedelta(days=200), months_back=7)
 
 
 def purge_on(day: dt.date) -> dict:

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.common import parse_args
+from bench.common import fresh_database, parse_args
 
 _spec = importlib.util.spec_from_file_location("bench_ingest", Path(__file__).with_name("ingest.py"))
 ingest = importlib.util.module_from_spec(_spec)
@@ -75,8 +75,7 @@ class Side:
         from core.uscc import uscc_check_character
 
         with psycopg.connect(ingest.admin_url(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{self.database}"')
+            fresh_database(conn, self.database, checkout=self.checkout)
         self.manage("migrate", "-v", "0")
         uscc = "91110000MA00BENCH" + uscc_check_character("91110000MA00BENCH")
         self.manage(

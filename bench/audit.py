@@ -55,8 +55,7 @@ def create_database(name: str, *, lookups: bool = True) -> dict[str, str]:
     import psycopg
 
     with psycopg.connect(db_url("postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
+        ingest.fresh_database(conn, name)
     env = ingest.django_env(
         {
             "DATABASE_URL": db_url(name),

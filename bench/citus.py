@@ -48,7 +48,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.common import parse_args
+from bench.common import fresh_database, parse_args
 
 
 def _load(name: str, file: str):
@@ -107,8 +107,7 @@ def database_create(side: str, database: str) -> str:
 
     if side == "plain":
         with psycopg.connect(plain_url("postgres"), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{database}"')
+            fresh_database(conn, database)
         return plain_url(database)
     devcluster("dropdb", database)
     devcluster("createdb", database)

@@ -8,6 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A database this checkout has migrated, that every benchmark database made on the same server copies
+# (tests/test_bench.py names one: one migrate for all the smoke runs, where each of ~15 databases paid its own).
+TEMPLATE = "RISKSHARE_BENCH_TEMPLATE"
 
 # A benchmark prints its figures. Its servers and clients would also log every request at INFO
 # (Django's and Celery's loggers, httpx's "HTTP Request:" line, gunicorn's access log), and whitenoise
@@ -47,3 +55,12 @@ def secrets_env() -> dict[str, str]:
         "RISKSHARE_PEPPER": "bench-pepper-" + "p" * 40,
         **QUIET,
     }
+
+
+def fresh_database(connection, name: str, *, checkout: Path = ROOT) -> None:
+    """``name`` afresh on the server of ``connection`` (autocommit, to another database): empty, or a copy of
+    $RISKSHARE_BENCH_TEMPLATE for this checkout's own migrations, the ``migrate`` that follows then having
+    nothing to apply. Another checkout (bench/ab_ingest.py's sides) migrates its own schema into an empty one."""
+    template = os.environ.get(TEMPLATE) if Path(checkout).resolve() == ROOT else None
+    connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    connection.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))

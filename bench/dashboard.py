@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Its own database; RISKSHARE_BENCH_DB names another (two runs side by side, the smoke test).
 BENCH_DB = os.environ.get("RISKSHARE_BENCH_DB", "riskshare_bench_dashboard")
 sys.path.insert(0, str(ROOT))
-from bench.common import parse_args, secrets_env
+from bench.common import fresh_database, parse_args, secrets_env
 
 MEMBERS = 100
 
@@ -63,8 +63,7 @@ def load(records: int, entries: int) -> None:
     import psycopg
 
     with psycopg.connect(server_url("postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+        fresh_database(conn, BENCH_DB)
     env = {**os.environ, **django_env()}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     started = time.monotonic()

@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.common import parse_args, secrets_env
+from bench.common import fresh_database, parse_args, secrets_env
 
 ROOT = Path(__file__).resolve().parent.parent
 # Its own database; RISKSHARE_BENCH_DB names another, so that two checkouts compared in turn keep theirs.
@@ -211,8 +211,7 @@ def setup_database(env: dict[str, str]) -> str:
     import psycopg
 
     with psycopg.connect(admin_url(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+        fresh_database(conn, BENCH_DB)
     out = migrated_with_member(env, scopes="records:write")
     with psycopg.connect(server_url(), autocommit=True) as conn:
         conn.execute(

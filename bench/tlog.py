@@ -32,7 +32,7 @@ import statistics
 import time
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.common import parse_args, secrets_env
+from bench.common import fresh_database, parse_args, secrets_env
 
 DB = os.environ.get("RISKSHARE_BENCH_DB", "riskshare_bench_tlog")
 
@@ -50,8 +50,7 @@ def main() -> None:
     base = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     parts = urlsplit(base)
     with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB}"')
+        fresh_database(conn, DB)
     os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{DB}"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     # The Django test client's host, over plain HTTP.

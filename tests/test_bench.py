@@ -11,11 +11,14 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 
+from bench.common import TEMPLATE
 from tests.conftest import database_url_of_test_database
 from tests.served import PrivateCluster, free_port
 from tests.worker import broker_url
@@ -60,8 +63,6 @@ def _on_the_session_server(database: str) -> str:
 
 def _drop(database: str) -> None:
     """The smoke run's database, and those a script named after it (bench/audit.py: one per mode)."""
-    import psycopg
-
     with psycopg.connect(_on_the_session_server("postgres"), autocommit=True) as connection:
         names = connection.execute(
             "SELECT datname FROM pg_database WHERE datname = %s OR datname LIKE %s", [database, f"{database}\\_%"]
@@ -81,8 +82,27 @@ def _skip_without_devcluster(folder: str, cluster: str) -> None:
         pytest.skip(f"{cluster} cannot run here: {missing.stderr.strip() or missing.stdout.strip()}")
 
 
+@pytest.fixture(scope="module")
+def bench_template() -> Iterator[str]:
+    """A database this checkout migrated once, that the smoke runs' databases copy (bench/common.py's
+    fresh_database): one migrate here instead of one for each of their ~15 databases. The test session's own
+    migrate, and the smoke runs' own ``migrate`` (finding nothing to apply), still run the migrations."""
+    from tests.environment import production_secrets
+
+    name = f"bench_smoke_template_{uuid.uuid4().hex[:8]}"
+    _drop(name)
+    with psycopg.connect(_on_the_session_server("postgres"), autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        env = {**os.environ, **production_secrets(), "DEBUG": "0", "DATABASE_URL": _on_the_session_server(name)}
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=300)
+        yield name
+    finally:
+        _drop(name)
+
+
 @pytest.mark.parametrize("name", SMOKE)
-def test_the_script_runs_in_smoke_mode(name, tmp_path):
+def test_the_script_runs_in_smoke_mode(name, tmp_path, request):
     commands, needs = SMOKE[name]
     broker = broker_url() if "broker" in needs else None
     if "broker" in needs and broker is None:
@@ -100,6 +120,7 @@ def test_the_script_runs_in_smoke_mode(name, tmp_path):
         **os.environ,
         "DATABASE_URL": _on_the_session_server("postgres"),
         "RISKSHARE_BENCH_DB": database,
+        **({TEMPLATE: request.getfixturevalue("bench_template")} if "database" in needs else {}),
         "UV_NO_SYNC": "1",  # bench/ab.py's `uv run`: the environment is this one
         **({"CELERY_BROKER_URL": broker} if broker else {}),
     }

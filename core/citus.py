@@ -77,10 +77,9 @@ def table_distribute_as(connection: BaseDatabaseWrapper, *, table: str, parent: 
     parent's shards hold, and Citus cancels it as a distributed deadlock. Distributed first, before the
     month's transaction writes anything, attaching it creates nothing."""
     assert _NAME.match(table) and _NAME.match(parent), (table, parent)
+    if not citus_present(connection):
+        return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'")
-        if cursor.fetchone() is None:
-            return
         cursor.execute(
             "SELECT column_to_column_name(logicalrelid, partkey) FROM pg_dist_partition"
             " WHERE logicalrelid = %s::regclass AND partmethod = 'h'",
